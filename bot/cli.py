@@ -1,0 +1,231 @@
+"""Command-line front end of the job engine, at parity with the fal-lip-sync skill's scripts.
+
+stdout carries exactly one JSON document (the model's result, or {"request_id", "model"} with
+--async); progress goes to stderr; the exit status is 0 on success and 1 with a one-line cause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot import media
+from bot.fal import catalog
+from bot.fal.catalog import Kind
+from bot.fal.errors import BadInput, FalError
+from bot.fal.queue import FalQueue, Submission
+from bot.jobs import pipeline
+from bot.jobs.pipeline import Progress
+from bot.jobs.spec import Command, JobSpec, Stage
+from bot.settings import load_env_file
+
+DEFAULT_TIMEOUT = 600
+
+
+class CliError(Exception):
+    pass
+
+
+def _job_flags(parser: argparse.ArgumentParser, kind: Kind, *, speech: bool = True) -> None:
+    parser.add_argument("--model", "-m", help=f"model endpoint (default: {catalog.DEFAULTS[kind]})")
+    if speech:
+        parser.add_argument("--audio-url", help="audio URL or local file to speak")
+        parser.add_argument("--text", help="text to speak (TTS), instead of --audio-url")
+        parser.add_argument("--tts-model", help=f"TTS model for --text (default: {catalog.DEFAULTS[Kind.TTS]})")
+        parser.add_argument("--voice", help=f"TTS voice (default: {catalog.DEFAULT_VOICE})")
+    wait = parser.add_mutually_exclusive_group()
+    wait.add_argument("--wait", "-w", dest="wait", action="store_true", default=True, help="wait for the result (default)")
+    wait.add_argument("--async", "-a", dest="wait", action="store_false", help="print the request id at once and exit")
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="first interval between status polls when the status stream is unavailable (s)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"max seconds to wait (default: {DEFAULT_TIMEOUT})")
+    parser.add_argument("--add-fal-key", metavar="KEY", help="store FAL_KEY in ./.env and exit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot.cli", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    th = sub.add_parser("talking-head", help="portrait + speech → talking-head video")
+    th.add_argument("--image-url", help="portrait image URL or local file (required)")
+    th.add_argument("--resolution", help="output resolution where the model has one (e.g. 480p, 720p)")
+    _job_flags(th, Kind.TALKING_HEAD)
+
+    ls = sub.add_parser("lip-sync", help="video + speech → the video with synced lips")
+    ls.add_argument("--video-url", help="video URL or local file (required)")
+    ls.add_argument("--sync-mode", choices=catalog.SYNC_MODES, help="when audio and video lengths differ")
+    _job_flags(ls, Kind.LIPSYNC)
+
+    an = sub.add_parser("animate", help="portrait + driving video → live portrait")
+    an.add_argument("--image-url", help="portrait image URL or local file (required)")
+    an.add_argument("--video-url", help="driving video URL or local file (required)")
+    _job_flags(an, Kind.ANIMATE, speech=False)
+
+    for name, text in (("status", "one status check of a request"), ("result", "wait for a request and print its result"),
+                       ("cancel", "cancel a request")):
+        follow = sub.add_parser(name, help=text)
+        follow.add_argument("request_id")
+        follow.add_argument("--model", "-m", required=True, help="the model endpoint the request was sent to")
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("https://", "http://", "data:"))
+
+
+async def _host(queue: FalQueue, value: str | None, flag: str) -> str | None:
+    """URLs pass through; a local file is uploaded to fal storage."""
+    if not value or _is_url(value):
+        return value
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise CliError(f"{flag}: '{value}' is neither a URL nor an existing file")
+    _say(f"Uploading {path.name} to fal storage...")
+    return await queue.upload_file(path)
+
+
+def _local_audio_seconds(value: str | None) -> float | None:
+    if value and not _is_url(value) and Path(value).is_file():
+        return media.duration_seconds(Path(value).read_bytes())
+    return None
+
+
+class _Reporter:
+    """Prints a progress line to stderr when something a person would care about changes."""
+
+    def __init__(self) -> None:
+        self.last: tuple[Any, ...] | None = None
+
+    def __call__(self, event: Progress) -> None:
+        key = (event.stage, event.step, event.position)
+        if key != self.last:
+            self.last = key
+            elapsed = f"({event.elapsed:.0f}s elapsed)"
+            if event.stage is Stage.SPEAKING:
+                _say(f"Generating TTS audio with {event.endpoint_id}... {elapsed}")
+            elif event.stage is Stage.QUEUED:
+                where = "?" if event.position is None else event.position
+                _say(f"Submitted to {event.endpoint_id}; queue position: {where} {elapsed}")
+            elif event.stage is Stage.GENERATING:
+                _say(f"Processing... {elapsed}")
+            elif event.stage is Stage.DONE:
+                _say(f"Completed! {elapsed}")
+        if event.log:
+            _say(f"  [fal] {event.log}")
+
+
+def _spec(args: argparse.Namespace) -> JobSpec:
+    command = {"talking-head": Command.TALKINGHEAD, "lip-sync": Command.LIPSYNC, "animate": Command.ANIMATE}[args.command]
+    if command is not Command.ANIMATE:
+        if args.audio_url and args.text:
+            raise CliError("give either --audio-url or --text, not both")
+        if not args.audio_url and not args.text:
+            raise CliError("--audio-url or --text is required")
+    required = {Command.TALKINGHEAD: ("image_url",), Command.LIPSYNC: ("video_url",), Command.ANIMATE: ("image_url", "video_url")}
+    for name in required[command]:
+        if not getattr(args, name):
+            raise CliError(f"--{name.replace('_', '-')} is required")
+    try:
+        model = catalog.get_model(args.model, command.kind)
+        if getattr(args, "tts_model", None):
+            catalog.get_model(args.tts_model, Kind.TTS)
+    except catalog.UnknownModel as exc:
+        raise CliError(str(exc)) from exc
+    return JobSpec(
+        command=command,
+        model=model.endpoint_id,
+        image_url=getattr(args, "image_url", None),
+        video_url=getattr(args, "video_url", None),
+        audio_url=getattr(args, "audio_url", None),
+        text=getattr(args, "text", None),
+        voice=getattr(args, "voice", None),
+        tts_model=getattr(args, "tts_model", None),
+        resolution=getattr(args, "resolution", None),
+        sync_mode=getattr(args, "sync_mode", None),
+        audio_seconds=_local_audio_seconds(getattr(args, "audio_url", None)),
+    )
+
+
+async def _run_job(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
+    spec = _spec(args)
+    pipeline.validate(spec)  # refuse what is wrong before uploading or paying for anything
+    hosted = {name: await _host(queue, getattr(spec, name), f"--{name.replace('_', '-')}")
+              for name in ("image_url", "video_url", "audio_url")}
+    spec = JobSpec.from_dict({**spec.to_dict(), **{k: v for k, v in hosted.items() if v}})
+    state: dict[str, Any] = {}
+    run = pipeline.run(queue, spec, state=state, on_progress=_Reporter(), submit_only=not args.wait)
+    try:
+        result = await asyncio.wait_for(run, timeout=args.timeout)
+    except TimeoutError:
+        sub = state.get(pipeline.VIDEO, {}).get("submission")
+        if not sub:
+            raise CliError(f"timed out after {args.timeout:.0f}s before the video job was submitted") from None
+        raise CliError(
+            f"timed out after {args.timeout:.0f}s; request {sub['request_id']} is still running on fal "
+            f"(python -m bot.cli result -m {sub['endpoint_id']} {sub['request_id']})"
+        ) from None
+    if not args.wait:
+        sub = state[pipeline.VIDEO]["submission"]
+        return {"request_id": sub["request_id"], "model": sub["endpoint_id"]}
+    return result
+
+
+async def _follow_up(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
+    sub = Submission.for_request(args.model, args.request_id)
+    if args.command == "status":
+        return await queue.status(sub)
+    if args.command == "cancel":
+        return {"request_id": args.request_id, "cancelled": await queue.cancel(sub)}
+    return await queue.run(sub)
+
+
+def _save_key(key: str) -> None:
+    env = Path.cwd() / ".env"
+    lines = [line for line in (env.read_text().splitlines() if env.exists() else []) if not line.startswith("FAL_KEY=")]
+    env.write_text("\n".join([*lines, f"FAL_KEY={key}"]) + "\n")
+    env.chmod(0o600)
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    queue = FalQueue(os.environ["FAL_KEY"], poll_min=getattr(args, "poll_interval", 1.0))
+    try:
+        if args.command in ("status", "result", "cancel"):
+            return await _follow_up(args, queue)
+        return await _run_job(args, queue)
+    finally:
+        await queue.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "add_fal_key", None):
+        _save_key(args.add_fal_key)
+        _say("API key saved.")
+        return 0
+    load_env_file()
+    if not os.environ.get("FAL_KEY", "").strip():
+        _say("Error: FAL_KEY not set. Use --add-fal-key or set FAL_KEY env var.")
+        return 1
+    try:
+        output = asyncio.run(_main(args))
+    except (CliError, FalError) as exc:
+        where = f" ({exc.field})" if isinstance(exc, BadInput) else ""
+        _say(f"Error{where}: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("Interrupted.")
+        return 130
+    print(json.dumps(output, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Every fal model the product offers: real endpoint ids, inputs, limits, defaults and prices.
+
+Prices and limits come from ../shared/reference/fal-api.md (read on PRICES_READ_ON); where fal
+publishes no number the entry says where the number came from, or leaves it unknown (None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+PRICES_READ_ON = date(2026, 11, 24)
+
+SYNC_MODES = ("cut_off", "loop", "bounce", "silence", "remap")
+
+MINIMAX_VOICES = (
+    "Wise_Woman", "Friendly_Person", "Inspirational_girl", "Deep_Voice_Man", "Calm_Woman",
+    "Casual_Guy", "Lively_Girl", "Patient_Man", "Young_Knight", "Determined_Man", "Lovely_Girl",
+    "Decent_Boy", "Imposing_Manner", "Elegant_Man", "Abbess", "Sweet_Girl_2", "Exuberant_Girl",
+)
+DEFAULT_VOICE = "Wise_Woman"
+
+
+class Kind(StrEnum):
+    TALKING_HEAD = "talking_head"
+    LIPSYNC = "lipsync"
+    ANIMATE = "animate"
+    TTS = "tts"
+
+
+class PriceUnit(StrEnum):
+    SECOND = "second"  # per second of output video (≈ the audio's length)
+    KCHARS = "1000 characters"  # per 1000 characters of text
+
+
+@dataclass(frozen=True)
+class Price:
+    unit: PriceUnit
+    usd: dict[str | None, float]  # keyed by resolution; None = any resolution
+    source: str
+
+    def per_unit(self, resolution: str | None = None) -> float:
+        return self.usd.get(resolution, self.usd.get(None, max(self.usd.values())))
+
+
+@dataclass(frozen=True)
+class Model:
+    endpoint_id: str
+    name: str
+    kind: Kind
+    aliases: tuple[str, ...] = ()
+    resolutions: tuple[str, ...] = ()
+    default_resolution: str | None = None
+    max_audio_seconds: dict[str | None, float] = field(default_factory=dict)
+    text_field: str | None = None  # TTS: "prompt" (minimax 2.6) or "text" (02 / 2.5)
+    max_text_chars: int | None = None
+    sync_modes: tuple[str, ...] = ()
+    price: Price | None = None
+    limit_source: str = ""
+
+    def audio_limit(self, resolution: str | None = None) -> float | None:
+        return self.max_audio_seconds.get(resolution, self.max_audio_seconds.get(None))
+
+
+def _per_second(usd: dict[str | None, float], source: str) -> Price:
+    return Price(PriceUnit.SECOND, usd, source)
+
+
+def _per_kchars(usd: float, source: str) -> Price:
+    return Price(PriceUnit.KCHARS, {None: usd}, source)
+
+
+MODELS: tuple[Model, ...] = (
+    # Talking head: portrait + speech.
+    Model(
+        "veed/fabric-1.0", "VEED Fabric 1.0", Kind.TALKING_HEAD,
+        aliases=("fal-ai/veed/fabric-1.0",),
+        resolutions=("480p", "720p"), default_resolution="480p",
+        max_audio_seconds={None: 300.0},
+        limit_source="fal states none; 300 s per the Comfy node (others say 60 s or 30 s)",
+        price=_per_second({"480p": 0.08, "720p": 0.15}, "fal model page (llms.txt)"),
+    ),
+    Model(
+        "veed/fabric-1.0/fast", "VEED Fabric 1.0 Fast", Kind.TALKING_HEAD,
+        aliases=("fal-ai/veed/fabric-1.0/fast",),
+        resolutions=("480p", "720p"), default_resolution="480p",
+        max_audio_seconds={None: 300.0},
+        limit_source="as Fabric 1.0",
+        price=_per_second({"480p": 0.10, "720p": 0.20}, "third-party (clawhub veed-skill)"),
+    ),
+    Model(
+        "fal-ai/bytedance/omnihuman/v1.5", "OmniHuman 1.5", Kind.TALKING_HEAD,
+        resolutions=("720p", "1080p"), default_resolution="720p",
+        max_audio_seconds={"720p": 60.0, "1080p": 30.0},
+        limit_source="fal input schema: under 60 s at 720p, under 30 s at 1080p",
+        price=_per_second({None: 0.16}, "fal model page (llms.txt)"),
+    ),
+    Model(
+        "fal-ai/creatify/aurora", "Creatify Aurora", Kind.TALKING_HEAD,
+        resolutions=("480p", "720p"), default_resolution="720p",
+        # Two copies of fal's page disagree on 480p (0.07 / 0.10): the higher one protects budgets.
+        price=_per_second({"480p": 0.10, "720p": 0.14}, "fal model page (llms.txt), higher of two copies"),
+    ),
+    # Lip sync: video + speech.
+    Model(
+        "fal-ai/sync-lipsync/v2", "Sync Lipsync 2.0", Kind.LIPSYNC,
+        sync_modes=SYNC_MODES,
+        max_audio_seconds={None: 600.0}, limit_source="sync.so API (fal states none)",
+        price=_per_second({None: 3.0 / 60}, "fal model page: $3 per minute"),
+    ),
+    Model(
+        "fal-ai/sync-lipsync/v2/pro", "Sync Lipsync 2.0 Pro", Kind.LIPSYNC,
+        sync_modes=SYNC_MODES,
+        max_audio_seconds={None: 600.0}, limit_source="sync.so API (fal states none)",
+        price=_per_second({None: 3.0 / 60 * 1.67}, "fal v2 schema: pro ≈ 1.67× lipsync-2"),
+    ),
+    Model(
+        "fal-ai/pixverse/lipsync", "PixVerse Lipsync", Kind.LIPSYNC,
+        max_audio_seconds={None: 30.0}, limit_source="PixVerse native API: audio ≤ 30 s",
+        price=_per_second({None: 0.04}, "fal model page (llms.txt)"),
+    ),
+    # Portrait animation: portrait + driving video.
+    Model("fal-ai/live-portrait", "Live Portrait", Kind.ANIMATE),
+    # Text to speech.
+    Model(
+        "fal-ai/minimax/speech-2.6-turbo", "MiniMax Speech 2.6 Turbo", Kind.TTS,
+        text_field="prompt", max_text_chars=10000,
+        price=_per_kchars(0.06, "third-party (WaveSpeed, Replicate); fal's own not found"),
+    ),
+    Model(
+        "fal-ai/minimax/speech-2.6-hd", "MiniMax Speech 2.6 HD", Kind.TTS,
+        text_field="prompt", max_text_chars=10000,
+        price=_per_kchars(0.10, "fal speech-2.8-hd page (2.6-hd not found)"),
+    ),
+    Model(
+        "fal-ai/minimax/speech-02-hd", "MiniMax Speech 02 HD", Kind.TTS,
+        text_field="text", max_text_chars=5000,
+        price=_per_kchars(0.10, "fal speech-2.8-hd page (02-hd not found)"),
+    ),
+    Model(
+        "fal-ai/minimax/speech-02-turbo", "MiniMax Speech 02 Turbo", Kind.TTS,
+        text_field="text", max_text_chars=5000,
+        price=_per_kchars(0.06, "fal model page (llms.txt)"),
+    ),
+)
+
+DEFAULTS: dict[Kind, str] = {
+    Kind.TALKING_HEAD: "veed/fabric-1.0",
+    Kind.LIPSYNC: "fal-ai/sync-lipsync/v2",
+    Kind.ANIMATE: "fal-ai/live-portrait",
+    Kind.TTS: "fal-ai/minimax/speech-2.6-turbo",
+}
+
+_BY_ID: dict[str, Model] = {}
+for _model in MODELS:
+    for _name in (_model.endpoint_id, *_model.aliases):
+        _BY_ID[_name] = _model
+
+
+class UnknownModel(ValueError):
+    def __init__(self, model_id: str, kind: Kind) -> None:
+        offered = ", ".join(m.endpoint_id for m in models_of(kind))
+        super().__init__(f"unknown {kind.value.replace('_', ' ')} model '{model_id}'; offered: {offered}")
+
+
+def models_of(kind: Kind) -> list[Model]:
+    return [m for m in MODELS if m.kind is kind]
+
+
+def get_model(model_id: str | None, kind: Kind) -> Model:
+    """The model for an endpoint id or alias; the kind's default when model_id is empty."""
+    model = _BY_ID.get(model_id or DEFAULTS[kind])
+    if model is None or model.kind is not kind:
+        raise UnknownModel(model_id or "", kind)
+    return model

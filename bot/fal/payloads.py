@@ -1,0 +1,69 @@
+"""Build request payloads for fal endpoints from the catalog (shapes checked against fal's schemas in tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.fal.catalog import DEFAULT_VOICE, Kind, Model
+from bot.fal.errors import BadInput
+
+
+def _expect(model: Model, kind: Kind) -> None:
+    if model.kind is not kind:
+        raise ValueError(f"{model.endpoint_id} is a {model.kind} model, not {kind}")
+
+
+def resolve_resolution(model: Model, resolution: str | None) -> str | None:
+    if not model.resolutions:
+        if resolution:
+            raise BadInput("resolution", f"{model.name} has no resolution setting; leave it empty")
+        return None
+    chosen = resolution or model.default_resolution
+    if chosen not in model.resolutions:
+        raise BadInput("resolution", f"{model.name} accepts resolution {' or '.join(model.resolutions)}, not '{resolution}'")
+    return chosen
+
+
+def tts_payload(model: Model, text: str, voice: str | None = None) -> dict[str, Any]:
+    _expect(model, Kind.TTS)
+    text = text.strip()
+    if not text:
+        raise BadInput("text", "the text to speak is empty")
+    if model.max_text_chars and len(text) > model.max_text_chars:
+        raise BadInput("text", f"the text is {len(text)} characters; {model.name} takes at most {model.max_text_chars}")
+    assert model.text_field
+    # output_format defaults to "hex" (audio bytes inline); the video models need a URL.
+    return {model.text_field: text, "voice_setting": {"voice_id": voice or DEFAULT_VOICE}, "output_format": "url"}
+
+
+def talking_head_payload(model: Model, image_url: str, audio_url: str, resolution: str | None = None) -> dict[str, Any]:
+    _expect(model, Kind.TALKING_HEAD)
+    payload: dict[str, Any] = {"image_url": image_url, "audio_url": audio_url}
+    chosen = resolve_resolution(model, resolution)
+    if chosen:
+        payload["resolution"] = chosen
+    return payload
+
+
+def lipsync_payload(model: Model, video_url: str, audio_url: str, sync_mode: str | None = None) -> dict[str, Any]:
+    _expect(model, Kind.LIPSYNC)
+    payload: dict[str, Any] = {"video_url": video_url, "audio_url": audio_url}
+    if sync_mode:
+        if sync_mode not in model.sync_modes:
+            accepted = ", ".join(model.sync_modes) or "none (this model has no sync mode)"
+            raise BadInput("sync_mode", f"{model.name} sync_mode must be one of: {accepted}")
+        payload["sync_mode"] = sync_mode
+    return payload
+
+
+def animate_payload(model: Model, image_url: str, video_url: str) -> dict[str, Any]:
+    _expect(model, Kind.ANIMATE)
+    return {"image_url": image_url, "video_url": video_url}
+
+
+def output_url(result: dict[str, Any], key: str) -> str:
+    """The URL of the file a model returned under `key` ("video" or "audio")."""
+    item = result.get(key)
+    if isinstance(item, dict) and isinstance(item.get("url"), str):
+        return item["url"]
+    raise ValueError(f"fal's result has no {key} URL: {sorted(result)}")

@@ -1,0 +1,149 @@
+"""Pipelines: [speech from text] → the video model, reporting progress any front end can render.
+
+A pipeline keeps its state (each step's fal submission and output) in a plain dict that the
+caller may persist after every change, so a job can be resumed in another process without
+submitting any step twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.fal import payloads
+from bot.fal.catalog import Model
+from bot.fal.errors import BadInput
+from bot.fal.queue import IN_QUEUE, FalQueue, Submission
+from bot.jobs.spec import Command, JobSpec, Stage
+
+SPEECH, VIDEO = "speech", "video"
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: Stage
+    step: str | None = None
+    endpoint_id: str | None = None
+    position: int | None = None
+    log: str | None = None
+    elapsed: float = 0.0
+    request_id: str | None = None
+
+
+ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+StateCallback = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    model: Model
+
+
+def plan(spec: JobSpec) -> list[Step]:
+    steps = []
+    if spec.speech_model is not None:
+        steps.append(Step(SPEECH, spec.speech_model))
+    steps.append(Step(VIDEO, spec.main_model))
+    return steps
+
+
+REQUIRED = {
+    Command.TALKINGHEAD: (("image_url", "a portrait image"),),
+    Command.LIPSYNC: (("video_url", "a video of the face"),),
+    Command.ANIMATE: (("image_url", "a portrait image"), ("video_url", "a driving video")),
+}
+
+
+def validate(spec: JobSpec) -> None:
+    """Everything we can check before a job is submitted (raises BadInput)."""
+    for name, what in REQUIRED[spec.command]:
+        if not getattr(spec, name):
+            raise BadInput(name.removesuffix("_url"), f"{what} is required")
+    for step in plan(spec):
+        _payload(spec, step, audio_url=spec.audio_url or "https://placeholder.invalid/a.mp3")
+    if spec.command is not Command.ANIMATE and not spec.audio_url and not (spec.text or "").strip():
+        raise BadInput("audio", "give the speech as an audio file, an audio URL, or text to speak")
+    check_audio_length(spec, spec.audio_seconds)
+
+
+def check_audio_length(spec: JobSpec, seconds: float | None) -> None:
+    model = spec.main_model
+    limit = model.audio_limit(payloads.resolve_resolution(model, spec.resolution))
+    if seconds is not None and limit is not None and seconds > limit:
+        source = "the spoken text lasts" if spec.text and not spec.audio_url else "the audio lasts"
+        raise BadInput("audio", f"{source} {seconds:.0f} s; {model.name} accepts at most {limit:.0f} s — use a shorter clip")
+
+
+def _payload(spec: JobSpec, step: Step, *, audio_url: str | None) -> dict[str, Any]:
+    if step.name == SPEECH:
+        return payloads.tts_payload(step.model, spec.text or "", spec.voice)
+    if spec.command is Command.TALKINGHEAD:
+        return payloads.talking_head_payload(step.model, spec.image_url or "", audio_url or "", spec.resolution)
+    if spec.command is Command.LIPSYNC:
+        return payloads.lipsync_payload(step.model, spec.video_url or "", audio_url or "", spec.sync_mode)
+    return payloads.animate_payload(step.model, spec.image_url or "", spec.video_url or "")
+
+
+async def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
+    if callback is not None:
+        result = callback(*args)
+        if result is not None:
+            await result
+
+
+async def run(
+    queue: FalQueue,
+    spec: JobSpec,
+    *,
+    state: dict[str, Any] | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_state: StateCallback | None = None,
+    started_at: float | None = None,
+    submit_only: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume, given `state`) the job; returns the video model's result.
+
+    With submit_only the last step is submitted but not followed; the result is then {}.
+    """
+    state = state if state is not None else {}
+    started = started_at or time.time()
+
+    async def report(stage: Stage, step: Step | None = None, **extra: Any) -> None:
+        await _call(on_progress, Progress(stage, step.name if step else None, step.model.endpoint_id if step else None,
+                                          elapsed=time.time() - started, **extra))
+
+    audio_url = spec.audio_url
+    steps = plan(spec)
+    for index, step in enumerate(steps):
+        entry = state.setdefault(step.name, {})
+        if "output" not in entry:
+            if "submission" in entry:
+                sub = Submission.from_dict(entry["submission"])
+            else:
+                await report(Stage.SPEAKING if step.name == SPEECH else Stage.QUEUED, step)
+                sub = await queue.submit(step.model.endpoint_id, _payload(spec, step, audio_url=audio_url))
+                entry["submission"] = sub.to_dict()
+                await _call(on_state, state)
+            if submit_only and index == len(steps) - 1:
+                return {}
+            async for update in queue.updates(sub):
+                if step.name == SPEECH:
+                    stage = Stage.SPEAKING
+                else:
+                    stage = Stage.QUEUED if update.state == IN_QUEUE else Stage.GENERATING
+                lines = update.logs or (None,)
+                for line in lines:
+                    await report(stage, step, position=update.position, log=line, request_id=sub.request_id)
+            entry["output"] = await queue.result(sub)
+            await _call(on_state, state)
+        if step.name == SPEECH:
+            output = entry["output"]
+            audio_url = payloads.output_url(output, "audio")
+            if isinstance(output.get("duration_ms"), (int, float)):
+                check_audio_length(spec, output["duration_ms"] / 1000)
+    result = state[VIDEO]["output"]
+    await report(Stage.DONE, steps[-1])
+    return result

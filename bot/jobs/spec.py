@@ -1,0 +1,72 @@
+"""What a job is asked to do, independent of who asked (Discord or the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from bot.fal import catalog
+from bot.fal.catalog import Kind, Model
+
+
+class Command(StrEnum):
+    TALKINGHEAD = "talkinghead"
+    LIPSYNC = "lipsync"
+    ANIMATE = "animate"
+
+    @property
+    def kind(self) -> Kind:
+        return {Command.TALKINGHEAD: Kind.TALKING_HEAD, Command.LIPSYNC: Kind.LIPSYNC, Command.ANIMATE: Kind.ANIMATE}[self]
+
+
+class Stage(StrEnum):
+    PENDING = "pending"
+    UPLOADING = "uploading"
+    SPEAKING = "speaking"
+    QUEUED = "queued"
+    GENERATING = "generating"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Stage.DONE, Stage.FAILED, Stage.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Inputs are URLs (already hosted where fal can read them); text replaces audio via TTS."""
+
+    command: Command
+    model: str = ""
+    image_url: str | None = None
+    video_url: str | None = None
+    audio_url: str | None = None
+    text: str | None = None
+    voice: str | None = None
+    tts_model: str | None = None
+    resolution: str | None = None
+    sync_mode: str | None = None
+    audio_seconds: float | None = None  # read from the file headers, when known
+
+    @property
+    def main_model(self) -> Model:
+        return catalog.get_model(self.model, self.command.kind)
+
+    @property
+    def speech_model(self) -> Model | None:
+        if self.command is Command.ANIMATE or self.audio_url:
+            return None
+        return catalog.get_model(self.tts_model, Kind.TTS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["command"] = Command(values["command"])
+        return cls(**values)

@@ -1,0 +1,77 @@
+"""Settings from the environment or .env (see .env.example for every one)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import load_dotenv
+
+DEFAULT_API_BASE = "https://discord.com/api/v10"
+DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
+INPUT_HOSTING = ("fal", "passthrough")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def load_env_file(path: Path | None = None) -> None:
+    """Read .env from the working directory; real environment variables win."""
+    load_dotenv(path or Path.cwd() / ".env", override=False)
+
+
+def database_path(url: str) -> Path:
+    """sqlite:///relative/path.db or sqlite:////absolute/path.db → a filesystem path."""
+    parsed = urlparse(url)
+    if parsed.scheme != "sqlite" or parsed.netloc or not parsed.path.startswith("/") or len(parsed.path) < 2:
+        raise SettingsError(
+            f"DATABASE_URL '{url}' is not an SQLite URL; use sqlite:///data/bot.db (relative) or sqlite:////abs/path/bot.db"
+        )
+    return Path(parsed.path[1:])  # "/data/bot.db" → relative; "//abs/bot.db" → "/abs/bot.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: str
+    fal_key: str
+    discord_api_base: str = DEFAULT_API_BASE
+    discord_gateway_url: str | None = None
+    discord_guild_id: int | None = None
+    database_path: Path = Path("data/bot.db")
+    input_hosting: str = "fal"
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
+        return f"Settings(api_base={self.discord_api_base!r}, guild={self.discord_guild_id}, db={str(self.database_path)!r}, input_hosting={self.input_hosting!r})"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    problems = [f"{name} is not set" for name in ("DISCORD_TOKEN", "FAL_KEY") if not env.get(name, "").strip()]
+    hosting = env.get("INPUT_HOSTING", "fal").strip().lower() or "fal"
+    if hosting not in INPUT_HOSTING:
+        problems.append(f"INPUT_HOSTING must be fal or passthrough, not '{hosting}'")
+    guild = env.get("DISCORD_GUILD_ID", "").strip()
+    if guild and not guild.isdigit():
+        problems.append(f"DISCORD_GUILD_ID must be a server id (digits), not '{guild}'")
+    try:
+        db = database_path(env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL)
+    except SettingsError as exc:
+        problems.append(str(exc))
+        db = Path()
+    if problems:
+        raise SettingsError("; ".join(problems) + " (copy .env.example to .env and fill it in)")
+    return Settings(
+        discord_token=env["DISCORD_TOKEN"].strip(),
+        fal_key=env["FAL_KEY"].strip(),
+        discord_api_base=(env.get("DISCORD_API_BASE", "").strip() or DEFAULT_API_BASE).rstrip("/"),
+        discord_gateway_url=env.get("DISCORD_GATEWAY_URL", "").strip() or None,
+        discord_guild_id=int(guild) if guild else None,
+        database_path=db,
+        input_hosting=hosting,
+        log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+    )
