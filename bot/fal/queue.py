@@ -183,6 +183,12 @@ class FalQueue:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._fal is not None:
+            # fal_client.AsyncClient has no public close; its httpx client is a cached property.
+            client = self._fal.__dict__.get("_client")
+            if isinstance(client, httpx.AsyncClient):
+                await client.aclose()
+            self._fal = None
 
     async def _pause(self, attempt: int) -> None:
         await asyncio.sleep(self.backoff * (2**attempt) * random.uniform(0.75, 1.25))
@@ -275,6 +281,17 @@ class FalQueue:
                     return
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.poll_max)
+
+    async def status(self, sub: Submission) -> dict[str, Any]:
+        """One status check, with logs."""
+        http = await self._client()
+        try:
+            status = await self._handle(http, sub).status(with_logs=True)
+        except fal_client.FalClientHTTPError as exc:
+            raise error_from_response(exc.status_code, _body(exc.response), exc.response_headers, f"request {sub.request_id}") from exc
+        except httpx.TransportError as exc:
+            raise FalUnavailable(f"could not reach fal to check request {sub.request_id}") from exc
+        return {"request_id": sub.request_id, "model": sub.endpoint_id, **_status_dict(status)}
 
     async def result(self, sub: Submission) -> dict[str, Any]:
         """The finished job's output. A failed job's real error comes from here, as fal documents."""

@@ -1,0 +1,75 @@
+"""Shared fixtures: the fal stand-in over TLS and the environment that points fal_client at it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import fal_client.client
+import pytest
+import pytest_asyncio
+
+from bot.fal.queue import FalQueue
+from tests.standins.fal_queue import FalStandIn
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+FAL_KEY = "test-fal-key"
+
+# Nothing in the suite may reach the real services, whatever a test forgets to set.
+for _name in ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET", "DISCORD_TOKEN"):
+    os.environ.pop(_name, None)
+
+
+@pytest_asyncio.fixture
+async def fal_standin():
+    server = FalStandIn(key=FAL_KEY, keepalive=0.5)
+    await server.start()
+    yield server
+    await server.close()
+    assert not server.violations, server.violations
+
+
+@pytest.fixture
+def fal_env(fal_standin, monkeypatch):
+    """Point this process's fal_client at the stand-in, as FAL_QUEUE_RUN_HOST and SSL_CERT_FILE would.
+
+    fal_client reads FAL_QUEUE_RUN_HOST once at import, so in-process tests set the constant it
+    derives; subprocesses get the real variable (see subprocess_env). Storage hosts are fixed
+    constants in fal_client, so they are patched the same way.
+    """
+    monkeypatch.setenv("SSL_CERT_FILE", fal_standin.ca_path)
+    monkeypatch.setenv("FAL_KEY", FAL_KEY)
+    monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", f"https://{fal_standin.host}/")
+    monkeypatch.setattr(fal_client.client, "REST_URL", fal_standin.base_url)
+    monkeypatch.setattr(fal_client.client, "CDN_URL", fal_standin.base_url)
+    return fal_standin
+
+
+@pytest_asyncio.fixture
+async def queue(fal_env):
+    q = FalQueue(FAL_KEY, poll_min=0.05, poll_max=0.2, backoff=0.01)
+    yield q
+    await q.aclose()
+
+
+@pytest.fixture
+def subprocess_env(fal_standin, tmp_path):
+    """Environment for a child process (CLI or bot) that talks to the fal stand-in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "DISCORD_"))}
+    env.update(
+        FAL_KEY=FAL_KEY,
+        FAL_QUEUE_RUN_HOST=fal_standin.host,
+        SSL_CERT_FILE=fal_standin.ca_path,
+        TEST_FAL_STORAGE_URL=fal_standin.base_url,
+        PYTHONPATH=str(REPO),
+        PYTHONUNBUFFERED="1",
+        HOME=str(tmp_path),
+    )
+    return env
+
+
+def python_cmd(module: str, *args: str) -> list[str]:
+    """Run `module` as `python -m module` would, with the stand-in storage hosts (tests/bootstrap.py)."""
+    return [sys.executable, "-m", "tests.bootstrap", module, *args]

@@ -1,0 +1,731 @@
+"""A local stand-in for fal.ai's queue API and its storage upload endpoints.
+
+It mimics, over TLS on 127.0.0.1, what the real ``fal_client`` and our own status-stream code talk to:
+
+* ``queue.fal.run``: submit ``POST /{endpoint_id}``, then ``status``, ``status/stream`` (SSE), result and
+  ``cancel`` under ``/{owner}/{alias}/requests/{id}`` (fal drops an endpoint's subpath there);
+* ``rest.fal.ai``: ``POST /storage/auth/token`` and the fallback ``POST /storage/upload/initiate``;
+* ``v3.fal.media``: ``POST /files/upload``, the signed ``PUT /upload/<id>`` and ``GET /files/...``.
+
+Known endpoints and their input/output schemas come from the per-endpoint queue OpenAPI documents in
+``shared/contracts/fal``. A job's life (queue positions, logs, result, failure) follows a ``JobScript`` and is
+derived from the time since submission, so no task runs per job. Everything a client does wrong is recorded in
+``FalStandIn.violations``; tests assert that list is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import mimetypes
+import re
+import shutil
+import socket
+import ssl
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import trustme
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+CONTRACTS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "contracts" / "fal"
+
+IN_QUEUE, IN_PROGRESS, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
+
+# Routes a request can be classified as. fail_next/drop_next accept all but "file" and "unknown".
+ROUTES = (
+    "submit", "status", "stream", "result", "cancel",
+    "token", "upload", "upload_initiate", "upload_put", "file", "unknown",
+)
+_KEY_ROUTES = {"submit", "status", "stream", "result", "cancel", "token", "upload_initiate"}
+_METHODS = {
+    "status": {"GET"}, "stream": {"GET"}, "result": {"GET"}, "cancel": {"PUT"},
+    "token": {"POST"}, "upload": {"POST"}, "upload_initiate": {"POST"}, "upload_put": {"PUT"},
+    "file": {"GET", "HEAD"}, "submit": {"POST"},
+}
+_NO_USER = {"detail": "No user found for Key ID and Secret"}
+_CANCELLED = {"detail": "Request was cancelled", "error_type": "client_cancelled"}
+
+# Default bodies for injected or scripted HTTP failures: status -> (detail, error_type).
+_FAILURES: dict[int, tuple[str, str | None]] = {
+    400: ("Bad Request", "bad_request"),
+    401: (_NO_USER["detail"], None),
+    429: ("Too Many Requests", None),
+    499: ("Client disconnected", "client_disconnected"),
+    500: ("Internal Server Error", "internal_error"),
+    502: ("Bad Gateway", "runner_incomplete_response"),
+    503: ("Service Unavailable", "runner_scheduling_failure"),
+    504: ("Request timed out", "request_timeout"),
+}
+
+SYNTH_FILE_SIZE = 1234
+_SYNTH_FILE = re.compile(r"^/files/out-[^/]+\.(mp4|mp3)$")
+
+
+# --------------------------------------------------------------------------- scripts and records
+
+
+@dataclass
+class JobScript:
+    """How a submitted job behaves. Times are seconds."""
+
+    queue_positions: list[int] = field(default_factory=lambda: [2, 1, 0])
+    queue_step: float = 0.2
+    run_time: float = 0.5
+    logs: list[str] = field(default_factory=lambda: ["Loading model", "Generating"])
+    output: dict | None = None  # None: synthesised from the endpoint's Output schema
+    error: dict | None = None  # {"status": 422, "detail": ..., "error_type"?: ..., "error"?: "<status message>"}
+    result_failures: list[int] = field(default_factory=list)  # statuses the result endpoint answers first
+
+
+@dataclass
+class Recorded:
+    """One request the stand-in received."""
+
+    route: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # keys lower-cased; lookups ignore case
+    json: Any
+    request_id: str | None
+    time: float  # time.monotonic()
+    raw: bytes = field(default=b"", repr=False)  # the body as received
+
+
+class _Headers(dict):
+    """A plain dict of headers whose keys are lower-cased and whose lookups ignore case."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(str(key).lower())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Where a job stands at one instant."""
+
+    status: str
+    position: int | None = None
+    n_logs: int = 0
+    next_change: float | None = None  # monotonic time of the next visible change, None when final
+
+
+@dataclass
+class Job:
+    request_id: str
+    endpoint_id: str
+    payload: Any
+    script: JobScript
+    output: dict
+    base_url: str
+    submitted_at: float = field(default_factory=time.monotonic)
+    submitted_wall: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    cancelled_at: float | None = None
+    pending_failures: list[int] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def app_path(self) -> str:
+        return "/".join(self.endpoint_id.split("/")[:2])
+
+    @property
+    def response_url(self) -> str:
+        return f"{self.base_url}/{self.app_path}/requests/{self.request_id}"
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    @property
+    def failed(self) -> bool:
+        return self.script.error is not None and not self.cancelled
+
+    @property
+    def state(self) -> str:
+        return self.phase().status
+
+    @property
+    def run_start(self) -> float:
+        return self.submitted_at + len(self.script.queue_positions) * self.script.queue_step
+
+    @property
+    def run_end(self) -> float:
+        return self.run_start + self.script.run_time
+
+    def log_time(self, i: int) -> float:
+        return self.run_start + i * self.script.run_time / len(self.script.logs)
+
+    def logs_due(self, t: float) -> int:
+        return sum(1 for i in range(len(self.script.logs)) if self.log_time(i) <= t)
+
+    def phase(self, now: float | None = None) -> Phase:
+        now = time.monotonic() if now is None else now
+        if self.cancelled_at is not None and self.cancelled_at <= now:
+            return Phase(COMPLETED, n_logs=self.logs_due(self.cancelled_at))
+        if now < self.run_start:
+            step = self.script.queue_step
+            idx = min(int((now - self.submitted_at) // step), len(self.script.queue_positions) - 1)
+            nxt = self.submitted_at + (idx + 1) * step
+            return Phase(IN_QUEUE, position=self.script.queue_positions[idx], next_change=nxt)
+        if now < self.run_end:
+            n = self.logs_due(now)
+            nxt = self.log_time(n) if n < len(self.script.logs) else self.run_end
+            return Phase(IN_PROGRESS, n_logs=n, next_change=min(nxt, self.run_end))
+        return Phase(COMPLETED, n_logs=len(self.script.logs))
+
+    def log_entries(self, n: int) -> list[dict]:
+        return [
+            {
+                "message": message,
+                "level": "INFO",
+                "source": "USER",
+                "timestamp": self._wall(self.log_time(i)).isoformat(),
+            }
+            for i, message in enumerate(self.script.logs[:n])
+        ]
+
+    def metrics(self) -> dict:
+        end = self.cancelled_at if self.cancelled else self.run_end
+        if end <= self.run_start:
+            return {}
+        return {"inference_time": round(end - self.run_start, 3)}
+
+    def _wall(self, t: float) -> datetime:
+        return self.submitted_wall + timedelta(seconds=t - self.submitted_at)
+
+
+@dataclass
+class _Fault:
+    kind: str  # "fail" or "drop"
+    status: int = 503
+    body: dict | str | None = None
+    headers: dict | None = None
+
+
+@dataclass
+class _Contract:
+    endpoint_id: str
+    input_name: str
+    output_name: str
+    input_validator: Draft202012Validator
+    output_validator: Draft202012Validator
+    output_schema: dict
+    schemas: dict
+
+
+# --------------------------------------------------------------------------- contracts and outputs
+
+
+def _schema_ref(operation: dict) -> str:
+    return operation["content"]["application/json"]["schema"]["$ref"]
+
+
+def _validator(ref: str, components: dict) -> Draft202012Validator:
+    # The OpenAPI document's components become the schema root, so "#/components/schemas/..." resolves.
+    # No format checker: "format: uri" is treated loosely, as asked.
+    return Draft202012Validator({"$ref": ref, "components": components})
+
+
+def load_contracts(contracts_dir: Path) -> dict[str, _Contract]:
+    """endpoint_id -> contract, from every ``owner__alias[__path].json`` in ``contracts_dir``."""
+    contracts = {}
+    for path in sorted(Path(contracts_dir).glob("*.json")):
+        if path.name.startswith("_"):
+            continue
+        endpoint_id = path.stem.replace("__", "/")
+        doc = json.loads(path.read_text())
+        paths, components = doc["paths"], doc["components"]
+        input_ref = _schema_ref(paths[f"/{endpoint_id}"]["post"]["requestBody"])
+        output_ref = _schema_ref(paths[f"/{endpoint_id}/requests/{{request_id}}"]["get"]["responses"]["200"])
+        schemas = components["schemas"]
+        contracts[endpoint_id] = _Contract(
+            endpoint_id=endpoint_id,
+            input_name=input_ref.rsplit("/", 1)[-1],
+            output_name=output_ref.rsplit("/", 1)[-1],
+            input_validator=_validator(input_ref, components),
+            output_validator=_validator(output_ref, components),
+            output_schema=schemas[output_ref.rsplit("/", 1)[-1]],
+            schemas=schemas,
+        )
+    return contracts
+
+
+def _synth_file(base_url: str, request_id: str, kind: str) -> dict:
+    if kind == "audio":
+        return {"url": f"{base_url}/files/out-{request_id}.mp3", "content_type": "audio/mpeg",
+                "file_name": "output.mp3", "file_size": SYNTH_FILE_SIZE}
+    return {"url": f"{base_url}/files/out-{request_id}.mp4", "content_type": "video/mp4",
+            "file_name": "output.mp4", "file_size": SYNTH_FILE_SIZE}
+
+
+def _synth_value(name: str, prop: dict, base_url: str, request_id: str) -> Any:
+    if name in ("video", "audio"):
+        return _synth_file(base_url, request_id, name)
+    if name == "duration_ms":
+        return 5200
+    if name == "duration":
+        return 5.2
+    if name == "custom_voice_id":
+        return f"voice-{request_id[:8]}"
+    if "$ref" in prop or "allOf" in prop:
+        return _synth_file(base_url, request_id, "video")
+    return {"integer": 0, "number": 0.0, "boolean": False, "array": [], "object": {}}.get(prop.get("type"), "")
+
+
+def synthesise_output(contract: _Contract, base_url: str, request_id: str) -> dict:
+    """A valid result for ``contract``'s Output schema: its required fields, plus any video/audio file."""
+    schema = contract.output_schema
+    wanted = [n for n in schema.get("properties", {}) if n in schema.get("required", []) or n in ("video", "audio")]
+    output = {n: _synth_value(n, schema["properties"][n], base_url, request_id) for n in wanted}
+    contract.output_validator.validate(output)
+    return output
+
+
+def _synth_bytes(ext: str) -> bytes:
+    """SYNTH_FILE_SIZE bytes that start like a real mp4 (ftyp + free box) or mp3 (ID3 tag)."""
+    if ext == "mp4":
+        head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+        pad = SYNTH_FILE_SIZE - len(head)
+        return head + pad.to_bytes(4, "big") + b"free" + bytes(pad - 8)
+    head = b"ID3\x03\x00\x00\x00\x00\x00\x00"
+    return head + bytes(SYNTH_FILE_SIZE - len(head))
+
+
+# --------------------------------------------------------------------------- small response helpers
+
+
+def _json(status: int, body: Any, headers: dict | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _failure(status: int, body: dict | str | None = None, headers: dict | None = None) -> web.Response:
+    """An error response; the default body follows fal's {detail, error_type} shape for the status."""
+    headers = dict(headers or {})
+    if isinstance(body, str):  # e.g. an nginx HTML page, which fal_client treats as an ingress error
+        return web.Response(status=status, text=body, content_type="text/html", headers=headers)
+    if body is None:
+        detail, error_type = _FAILURES.get(status, (HTTPStatus(status).phrase, None))
+        body = {"detail": detail} | ({"error_type": error_type} if error_type else {})
+    if body.get("error_type"):
+        headers.setdefault("X-Fal-Error-Type", body["error_type"])
+    return _json(status, body, headers)
+
+
+def _classify(method: str, path: str) -> tuple[str, str | None, str | None]:
+    """(route, request_id, app path before /requests/) for a request."""
+    if path == "/storage/auth/token":
+        return "token", None, None
+    if path == "/storage/upload/initiate":
+        return "upload_initiate", None, None
+    if path == "/files/upload" or path.startswith("/files/upload/"):
+        return "upload", None, None
+    if path.startswith("/upload/"):
+        return "upload_put", None, None
+    if path.startswith("/files/"):
+        return "file", None, None
+    match = re.fullmatch(r"/(.+?)/requests/([^/]+)(/status|/status/stream|/cancel)?/?", path)
+    if match:
+        prefix, request_id, tail = match.groups()
+        route = {None: "result", "/status": "status", "/status/stream": "stream", "/cancel": "cancel"}[tail]
+        return route, request_id, prefix
+    if method == "POST" and path.strip("/"):
+        return "submit", None, None
+    return "unknown", None, None
+
+
+def _wants_logs(request: web.Request) -> bool:
+    return request.query.get("logs", "").lower() in ("1", "true")
+
+
+# --------------------------------------------------------------------------- the stand-in
+
+
+class FalStandIn:
+    """fal's queue + storage API on 127.0.0.1 over TLS. See the module docstring."""
+
+    def __init__(self, *, key: str = "test-fal-key", contracts_dir: Path = CONTRACTS_DIR,
+                 keepalive: float = 15.0) -> None:
+        self.key = key
+        self.keepalive = keepalive
+        self.contracts = load_contracts(contracts_dir)
+        if not self.contracts:
+            raise FileNotFoundError(f"no fal contracts in {contracts_dir}")
+        self.requests: list[Recorded] = []
+        self.jobs: dict[str, Job] = {}
+        self.uploads: dict[str, bytes] = {}
+        self.violations: list[str] = []
+        self.host = ""
+        self.base_url = ""
+        self._scripts: dict[str, JobScript] = {}
+        self._next_scripts: list[JobScript] = []
+        self._faults: dict[str, list[_Fault]] = {}
+        self._tokens: set[str] = set()
+        self._content_types: dict[str, str] = {}
+        self._initiated: dict[str, tuple[str, str]] = {}  # upload id -> (file_url, content_type)
+        self._streams: set[asyncio.Task] = set()
+        self._runner: web.AppRunner | None = None
+        self._tmp = tempfile.mkdtemp(prefix="fal-standin-")
+        self._ca = trustme.CA()
+        self.ca_path = str(Path(self._tmp) / "ca.pem")
+        self._ca.cert_pem.write_to_path(self.ca_path)
+
+    # ---- lifecycle
+
+    async def start(self, sock: socket.socket | None = None) -> None:
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        self.host = f"127.0.0.1:{port}"
+        self.base_url = f"https://{self.host}"
+        app = web.Application(client_max_size=200 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock, ssl_context=self._server_ssl()).start()
+
+    async def close(self) -> None:
+        for task in list(self._streams):
+            task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    async def __aenter__(self) -> FalStandIn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _server_ssl(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+        return ctx
+
+    # ---- test controls
+
+    def script(self, endpoint_id: str, script: JobScript) -> None:
+        """Default script for every later submission to ``endpoint_id``."""
+        self._scripts[endpoint_id] = script
+
+    def script_next(self, script: JobScript) -> None:
+        """Script for the next accepted submission only (FIFO), whatever its endpoint."""
+        self._next_scripts.append(script)
+
+    def fail_next(self, route: str, status: int = 503, times: int = 1, body: dict | str | None = None,
+                  headers: dict | None = None) -> None:
+        """Answer the next ``times`` requests on ``route`` with ``status`` (a str body is sent as text/html)."""
+        self._add_faults(route, [_Fault("fail", status, body, headers) for _ in range(times)])
+
+    def drop_next(self, route: str, times: int = 1) -> None:
+        """Close the connection of the next ``times`` requests on ``route`` without answering."""
+        self._add_faults(route, [_Fault("drop") for _ in range(times)])
+
+    def count(self, route: str, request_id: str | None = None) -> int:
+        return sum(1 for r in self.requests
+                   if r.route == route and (request_id is None or r.request_id == request_id))
+
+    async def wait_for_submissions(self, n: int, timeout: float = 10) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.jobs) < n:
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            raise TimeoutError(f"{len(self.jobs)} of {n} submissions after {timeout}s") from None
+
+    def _add_faults(self, route: str, faults: list[_Fault]) -> None:
+        if route not in ROUTES or route in ("file", "unknown"):
+            raise ValueError(f"unknown route {route!r}")
+        self._faults.setdefault(route, []).extend(faults)
+
+    # ---- dispatch
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        route, request_id, prefix = _classify(request.method, request.path)
+        record = await self._record(request, route, request_id)
+        auth_problem = self._auth_problem(route, request)
+        if auth_problem:
+            self.violations.append(f"{request.method} {request.path}: {auth_problem}")
+        faults = self._faults.get(route)
+        if faults:
+            return self._apply_fault(request, faults.pop(0))
+        if auth_problem:
+            body = {"detail": "Invalid token"} if route == "upload" else _NO_USER
+            return _json(401, body)
+        if request.method not in _METHODS.get(route, set()):
+            self.violations.append(f"{request.method} {request.path}: no such fal route")
+            return _json(404 if route == "unknown" else 405, {"detail": "Not Found"})
+        handler = getattr(self, f"_on_{route}")
+        if route in ("status", "stream", "result", "cancel"):
+            return await handler(request, record, request_id, prefix)
+        return await handler(request, record)
+
+    async def _record(self, request: web.Request, route: str, request_id: str | None) -> Recorded:
+        raw = await request.read()
+        body = None
+        if raw and request.content_type == "application/json":
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        record = Recorded(route, request.method, request.path, dict(request.query),
+                          _Headers(request.headers.items()), body, request_id, time.monotonic(), raw)
+        self.requests.append(record)
+        return record
+
+    def _auth_problem(self, route: str, request: web.Request) -> str | None:
+        given = request.headers.get("Authorization")
+        if route in _KEY_ROUTES and given != f"Key {self.key}":
+            return f"Authorization must be 'Key <FAL_KEY>', got {given!r}"
+        if route == "upload":
+            scheme, _, token = (given or "").partition(" ")
+            if scheme != "Bearer" or token not in self._tokens:
+                return f"upload Authorization must be 'Bearer <token from /storage/auth/token>', got {given!r}"
+        return None
+
+    def _apply_fault(self, request: web.Request, fault: _Fault) -> web.StreamResponse:
+        if fault.kind == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=204)  # never reaches the client
+        return _failure(fault.status, copy.deepcopy(fault.body), fault.headers)
+
+    # ---- queue: submit
+
+    async def _on_submit(self, request: web.Request, record: Recorded) -> web.Response:
+        endpoint_id = request.path.strip("/")
+        contract = self.contracts.get(endpoint_id)
+        if contract is None:
+            self.violations.append(f"submit to unknown endpoint {endpoint_id!r}")
+            return _json(404, {"detail": f"Application '{endpoint_id}' not found"})
+        if record.json is None and record.raw:
+            self.violations.append(f"submit {endpoint_id}: body is not JSON")
+            return _json(422, {"detail": [{"loc": ["body"], "msg": "Invalid JSON body", "type": "value_error"}]})
+        errors = self._validation_errors(contract, record.json)
+        if errors:
+            return _json(422, {"detail": errors})
+        job = self._new_job(contract, record.json)
+        record.request_id = job.request_id
+        body = self._urls(job) | {"queue_position": job.phase().position or 0, "status": IN_QUEUE}
+        return _json(200, body, {"x-fal-request-id": job.request_id})
+
+    def _validation_errors(self, contract: _Contract, payload: Any) -> list[dict]:
+        errors = []
+        for err in sorted(contract.input_validator.iter_errors(payload), key=lambda e: list(map(str, e.path))):
+            loc = ["body", *err.absolute_path]
+            if err.validator == "required" and isinstance(err.instance, dict):
+                loc += [p for p in err.validator_value if p not in err.instance][:1]
+            self.violations.append(f"submit {contract.endpoint_id}: {contract.input_name} at {loc}: {err.message}")
+            errors.append({"loc": loc, "msg": err.message, "type": "value_error"})
+        return errors
+
+    def _new_job(self, contract: _Contract, payload: Any) -> Job:
+        script = self._next_scripts.pop(0) if self._next_scripts else self._scripts.get(contract.endpoint_id,
+                                                                                         JobScript())
+        request_id = str(uuid.uuid4())
+        output = (copy.deepcopy(script.output) if script.output is not None
+                  else synthesise_output(contract, self.base_url, request_id))
+        job = Job(request_id, contract.endpoint_id, payload, script, output, self.base_url,
+                  pending_failures=list(script.result_failures))
+        self.jobs[request_id] = job
+        return job
+
+    @staticmethod
+    def _urls(job: Job) -> dict:
+        return {"request_id": job.request_id, "response_url": job.response_url,
+                "status_url": job.response_url + "/status", "cancel_url": job.response_url + "/cancel"}
+
+    # ---- queue: status, stream, result, cancel
+
+    def _find_job(self, request: web.Request, request_id: str, prefix: str) -> Job | None:
+        job = self.jobs.get(request_id)
+        if job is not None and prefix != job.app_path:
+            self.violations.append(f"{request.method} {request.path}: built from the endpoint id; "
+                                   f"use the returned URLs under /{job.app_path}/requests/")
+            return None
+        return job
+
+    def _status_body(self, job: Job, phase: Phase, with_logs: bool) -> dict:
+        body = {"status": phase.status} | self._urls(job)
+        body["logs"] = job.log_entries(phase.n_logs) if with_logs else None
+        if phase.status == IN_QUEUE:
+            body["queue_position"] = phase.position
+        if phase.status == COMPLETED:
+            body["metrics"] = job.metrics()
+            body |= self._completion_error(job)
+        return body
+
+    @staticmethod
+    def _completion_error(job: Job) -> dict:
+        if job.cancelled:
+            return {"error": _CANCELLED["detail"], "error_type": _CANCELLED["error_type"]}
+        error = job.script.error
+        if error is None:
+            return {}
+        detail = error.get("detail")
+        message = error.get("error") or (detail if isinstance(detail, str) else
+                                         f"Invalid status code: {error.get('status', 500)}")
+        error_type = error.get("error_type")
+        if error_type is None and isinstance(detail, list) and detail and isinstance(detail[0], dict):
+            error_type = detail[0].get("type")
+        return {"error": message, "error_type": error_type}
+
+    async def _on_status(self, request: web.Request, record: Recorded, request_id: str,
+                         prefix: str) -> web.Response:
+        job = self._find_job(request, request_id, prefix)
+        if job is None:
+            return _json(404, {"detail": "Request not found"})
+        phase = job.phase()
+        code = 200 if phase.status == COMPLETED else 202
+        return _json(code, self._status_body(job, phase, _wants_logs(request)), {"x-fal-request-id": job.request_id})
+
+    async def _on_stream(self, request: web.Request, record: Recorded, request_id: str,
+                         prefix: str) -> web.StreamResponse:
+        job = self._find_job(request, request_id, prefix)
+        if job is None:
+            return _json(404, {"detail": "Request not found"})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                               "x-fal-request-id": job.request_id})
+        task = asyncio.current_task()
+        self._streams.add(task)
+        try:
+            await response.prepare(request)
+            await self._pump_stream(response, job, _wants_logs(request))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._streams.discard(task)
+        return response
+
+    async def _pump_stream(self, response: web.StreamResponse, job: Job, with_logs: bool) -> None:
+        last_body, last_write = None, time.monotonic()
+        while True:
+            phase = job.phase()
+            body = self._status_body(job, phase, with_logs)
+            now = time.monotonic()
+            if body != last_body:
+                await response.write(f"data: {json.dumps(body)}\n\n".encode())
+                last_body, last_write = body, now
+            elif now - last_write >= self.keepalive:
+                await response.write(b": ping\n\n")
+                last_write = now
+            if phase.status == COMPLETED:
+                await response.write_eof()
+                return
+            wake = min(phase.next_change or float("inf"), last_write + self.keepalive)
+            try:
+                await asyncio.wait_for(job.changed.wait(), timeout=max(0.0, wake - time.monotonic()))
+            except TimeoutError:
+                pass
+
+    async def _on_result(self, request: web.Request, record: Recorded, request_id: str,
+                         prefix: str) -> web.Response:
+        job = self._find_job(request, request_id, prefix)
+        if job is None:
+            return _json(404, {"detail": "Request not found"})
+        headers = {"x-fal-request-id": job.request_id}
+        if job.phase().status != COMPLETED:
+            return _json(400, {"detail": "Request is still in progress"}, headers)
+        if job.pending_failures:
+            return _failure(job.pending_failures.pop(0), headers=headers)
+        if job.cancelled:
+            return _failure(400, dict(_CANCELLED), headers)
+        if job.script.error is not None:
+            return self._scripted_error(job.script.error, headers)
+        return _json(200, job.output, headers)
+
+    @staticmethod
+    def _scripted_error(error: dict, headers: dict) -> web.Response:
+        body = {"detail": copy.deepcopy(error.get("detail"))}
+        if error.get("error_type"):
+            body["error_type"] = error["error_type"]
+        return _failure(int(error.get("status", 500)), body, headers)
+
+    async def _on_cancel(self, request: web.Request, record: Recorded, request_id: str,
+                         prefix: str) -> web.Response:
+        job = self._find_job(request, request_id, prefix)
+        if job is None:
+            return _json(404, {"status": "NOT_FOUND"})
+        if job.phase().status == COMPLETED:
+            return _json(400, {"status": "ALREADY_COMPLETED"})
+        job.cancelled_at = time.monotonic()
+        job.changed.set()
+        return _json(202, {"status": "CANCELLATION_REQUESTED"})
+
+    # ---- storage
+
+    async def _on_token(self, request: web.Request, record: Recorded) -> web.Response:
+        if request.query.get("storage_type") != "fal-cdn-v3":
+            return _json(400, {"detail": "Unsupported storage type"})
+        token = uuid.uuid4().hex
+        self._tokens.add(token)
+        expires = datetime.now(timezone.utc) + timedelta(hours=1)
+        return _json(200, {"token": token, "token_type": "Bearer", "base_url": self.base_url,
+                           "expires_at": expires.isoformat()})
+
+    async def _on_upload(self, request: web.Request, record: Recorded) -> web.Response:
+        if request.path != "/files/upload":
+            self.violations.append(f"{request.path}: multipart uploads are not supported by the stand-in")
+            return _json(404, {"detail": "Not Found"})
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        name = request.headers.get("X-Fal-File-Name") or _default_name(content_type)
+        url = self._store(uuid.uuid4().hex, name, record.raw, content_type)
+        return _json(200, {"access_url": url})
+
+    async def _on_upload_initiate(self, request: web.Request, record: Recorded) -> web.Response:
+        body = record.json if isinstance(record.json, dict) else {}
+        content_type = body.get("content_type") or "application/octet-stream"
+        name = body.get("file_name") or _default_name(content_type)
+        upload_id = uuid.uuid4().hex
+        file_url = f"{self.base_url}/files/{upload_id}/{quote(name)}"
+        self._initiated[upload_id] = (file_url, content_type)
+        return _json(200, {"upload_url": f"{self.base_url}/upload/{upload_id}", "file_url": file_url})
+
+    async def _on_upload_put(self, request: web.Request, record: Recorded) -> web.Response:
+        upload_id = request.path.removeprefix("/upload/")
+        if upload_id not in self._initiated:
+            return _json(404, {"detail": "Upload not found"})
+        file_url, content_type = self._initiated.pop(upload_id)
+        self.uploads[file_url] = record.raw
+        self._content_types[file_url] = request.headers.get("Content-Type", content_type)
+        return web.Response(status=200)
+
+    def _store(self, upload_id: str, name: str, data: bytes, content_type: str) -> str:
+        url = f"{self.base_url}/files/{upload_id}/{quote(name)}"
+        self.uploads[url] = data
+        self._content_types[url] = content_type
+        return url
+
+    async def _on_file(self, request: web.Request, record: Recorded) -> web.Response:
+        url = self.base_url + request.raw_path.split("?", 1)[0]
+        if url in self.uploads:
+            return web.Response(body=self.uploads[url], content_type=self._content_types[url])
+        match = _SYNTH_FILE.match(request.path)
+        if match:
+            ext = match.group(1)
+            return web.Response(body=_synth_bytes(ext), content_type="video/mp4" if ext == "mp4" else "audio/mpeg")
+        return _json(404, {"detail": "File not found"})
+
+
+def _default_name(content_type: str) -> str:
+    return "file" + (mimetypes.guess_extension(content_type) or ".bin")

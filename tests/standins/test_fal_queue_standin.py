@@ -1,0 +1,226 @@
+"""The fal queue stand-in, driven by the real fal_client (and by httpx_sse for the status stream)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+
+import fal_client
+import fal_client.client
+import httpx
+import pytest
+import pytest_asyncio
+from fal_client import Completed, FalClientHTTPError, InProgress, Queued
+from httpx_sse import aconnect_sse
+
+from tests.standins.fal_queue import FalStandIn, JobScript
+
+pytestmark = pytest.mark.asyncio
+
+KEY = "test-fal-key"
+LIPSYNC = "fal-ai/sync-lipsync/v2"
+LIPSYNC_ARGS = {"video_url": "https://example.com/face.mp4", "audio_url": "https://example.com/voice.mp3"}
+FABRIC = "veed/fabric-1.0"
+FABRIC_ARGS = {"image_url": "https://example.com/face.png", "audio_url": "https://example.com/voice.mp3",
+               "resolution": "480p"}
+QUICK = JobScript(queue_positions=[1, 0], queue_step=0.1, run_time=0.2, logs=["Loading model", "Generating"])
+SLOW = JobScript(queue_positions=[3], queue_step=30, run_time=30)
+
+
+@pytest_asyncio.fixture
+async def standin():
+    server = FalStandIn(key=KEY, keepalive=0.2)
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest_asyncio.fixture
+async def fal(standin, monkeypatch):
+    """A real fal_client.AsyncClient pointed at the stand-in."""
+    monkeypatch.setenv("SSL_CERT_FILE", standin.ca_path)
+    monkeypatch.setenv("FAL_KEY", KEY)
+    monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", f"https://{standin.host}/")
+    monkeypatch.setattr(fal_client.client, "REST_URL", standin.base_url)
+    monkeypatch.setattr(fal_client.client, "CDN_URL", standin.base_url)
+    client = fal_client.AsyncClient(key=KEY)
+    yield client
+    await (await client._client).aclose()  # fal_client has no public close
+
+
+def https(standin: FalStandIn, **kwargs) -> httpx.AsyncClient:
+    return httpx.AsyncClient(verify=ssl.create_default_context(cafile=standin.ca_path), **kwargs)
+
+
+async def poll_until_done(handle) -> list:
+    seen = []
+    while not seen or not isinstance(seen[-1], Completed):
+        seen.append(await handle.status(with_logs=True))
+        await asyncio.sleep(0.03)
+    return seen
+
+
+async def test_submit_poll_and_fetch_result(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+
+    # fal drops the endpoint's subpath from the queue URLs.
+    assert handle.status_url == f"{standin.base_url}/fal-ai/sync-lipsync/requests/{handle.request_id}/status"
+    seen = await poll_until_done(handle)
+    positions = [s.position for s in seen if isinstance(s, Queued)]
+    assert positions[0] == 1 and positions[-1] == 0
+    assert any(isinstance(s, InProgress) for s in seen)
+    done = seen[-1]
+    assert done.error is None and done.metrics["inference_time"] == pytest.approx(0.2)
+    assert [log["message"] for log in done.logs] == ["Loading model", "Generating"]
+    assert {"level": "INFO", "source": "USER"}.items() <= done.logs[0].items()
+
+    result = await handle.get()
+    video = result["video"]
+    assert video["content_type"] == "video/mp4" and video["file_name"] == "output.mp4"
+    async with https(standin) as http:
+        download = await http.get(video["url"])
+    assert download.headers["content-type"] == "video/mp4" and len(download.content) == video["file_size"]
+
+    job = standin.jobs[handle.request_id]
+    assert job.endpoint_id == LIPSYNC and job.payload == LIPSYNC_ARGS and job.state == "COMPLETED"
+    assert standin.requests[0].headers["Authorization"] == f"Key {KEY}"
+    assert standin.count("result", handle.request_id) == 1
+    assert standin.violations == []
+
+
+async def test_tts_output_is_synthesised_from_its_schema(standin, fal):
+    standin.script_next(JobScript(queue_positions=[], run_time=0.05, logs=[]))
+    handle = await fal.submit("fal-ai/minimax/speech-2.6-turbo", {"prompt": "Hello there", "output_format": "url"})
+    result = await handle.get()
+    assert result["audio"]["content_type"] == "audio/mpeg" and result["duration_ms"] == 5200
+    assert standin.violations == []
+
+
+async def test_upload_uses_cdn_token(standin, fal):
+    url = await fal.upload(b"\x89PNG fake", "image/png", "a.png")
+
+    assert url.startswith(f"{standin.base_url}/files/") and url.endswith("/a.png")
+    assert standin.uploads[url] == b"\x89PNG fake"
+    token = standin.requests[0]
+    upload = standin.requests[1]
+    assert (token.route, token.query, token.json) == ("token", {"storage_type": "fal-cdn-v3"}, {})
+    assert upload.route == "upload" and upload.headers["Authorization"].startswith("Bearer ")
+    assert upload.headers["X-Fal-File-Name"] == "a.png"
+    async with https(standin) as http:
+        served = await http.get(url)
+    assert served.content == b"\x89PNG fake" and served.headers["content-type"] == "image/png"
+    assert standin.violations == []
+
+
+async def test_failed_cdn_upload_falls_back_to_storage_initiate(standin, fal):
+    standin.fail_next("upload", 500)
+    url = await fal.upload(b"RIFF fake wav", "audio/wav", "voice.wav")
+
+    assert standin.count("upload") == 1 and standin.count("upload_initiate") == 1
+    assert standin.count("upload_put") == 1 and standin.uploads[url] == b"RIFF fake wav"
+    assert standin.violations == []
+
+
+async def test_invalid_payload_is_rejected_with_422(standin, fal):
+    bad = {**FABRIC_ARGS, "image_url": "data:image/png;base64," + "A" * 3000}
+    del bad["resolution"]
+    with pytest.raises(FalClientHTTPError) as caught:
+        await fal.submit(FABRIC, bad)
+
+    assert caught.value.status_code == 422
+    locs = [d["loc"] for d in caught.value.response.json()["detail"]]
+    assert ["body", "resolution"] in locs and ["body", "image_url"] in locs
+    assert all(d["type"] == "value_error" for d in caught.value.response.json()["detail"])
+    assert len(standin.violations) == 2 and standin.jobs == {}
+
+
+async def test_unknown_endpoint_and_bad_key_are_violations(standin, fal):
+    with pytest.raises(FalClientHTTPError) as unknown:
+        await fal.submit("fal-ai/veed/fabric-1.0", FABRIC_ARGS)
+    assert unknown.value.status_code == 404
+
+    wrong = fal_client.AsyncClient(key="not-the-key")
+    with pytest.raises(FalClientHTTPError) as denied:
+        await wrong.submit(FABRIC, FABRIC_ARGS)
+    await (await wrong._client).aclose()
+    assert denied.value.status_code == 401 and "No user found" in str(denied.value)
+    assert len(standin.violations) == 2
+
+
+async def test_failed_job_completes_with_error_and_result_returns_it(standin, fal):
+    detail = [{"loc": ["body", "audio_url"], "msg": "Audio duration exceeds 60s", "type": "audio_duration_too_long"}]
+    standin.script_next(JobScript(queue_positions=[0], queue_step=0.05, run_time=0.1,
+                                  error={"status": 422, "detail": detail}))
+    handle = await fal.submit(FABRIC, FABRIC_ARGS)
+    done = (await poll_until_done(handle))[-1]
+    assert done.error and done.error_type == "audio_duration_too_long"
+
+    with pytest.raises(FalClientHTTPError) as caught:
+        await handle.get()
+    assert caught.value.status_code == 422 and caught.value.response.json() == {"detail": detail}
+    assert standin.violations == []
+
+
+async def test_cancel_a_queued_job(standin, fal):
+    standin.script(FABRIC, SLOW)
+    handle = await fal.submit(FABRIC, FABRIC_ARGS)
+    assert await handle.status() == Queued(position=3)
+
+    await handle.cancel()
+    status = await handle.status()
+    assert isinstance(status, Completed) and status.error_type == "client_cancelled"
+    assert standin.jobs[handle.request_id].cancelled
+    with pytest.raises(FalClientHTTPError) as result:
+        await handle.get()
+    assert result.value.status_code == 400 and result.value.error_type == "client_cancelled"
+    with pytest.raises(FalClientHTTPError) as again:
+        await handle.cancel()
+    assert again.value.status_code == 400 and again.value.response.json() == {"status": "ALREADY_COMPLETED"}
+    assert standin.violations == []
+
+
+async def test_injected_faults(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    standin.drop_next("submit")  # fal_client retries transport errors
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    assert standin.count("submit") == 2 and len(standin.jobs) == 1
+
+    standin.fail_next("status", 503)  # a fal 503 carries no "nginx": fal_client does not retry it
+    with pytest.raises(FalClientHTTPError) as caught:
+        await handle.status()
+    assert caught.value.status_code == 503 and caught.value.error_type == "runner_scheduling_failure"
+
+    standin.jobs[handle.request_id].pending_failures.append(504)
+    await poll_until_done(handle)
+    with pytest.raises(FalClientHTTPError) as timeout:
+        await handle.get()
+    assert timeout.value.status_code == 504
+    assert (await handle.get())["video"]["url"]
+    assert standin.violations == []
+
+
+async def test_status_stream_over_sse(standin):
+    standin.script(LIPSYNC, QUICK)
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        submitted = (await http.post(f"{standin.base_url}/{LIPSYNC}", json=LIPSYNC_ARGS)).json()
+        async with aconnect_sse(http, "GET", submitted["status_url"] + "/stream", params={"logs": 1}) as source:
+            events = [json.loads(event.data) async for event in source.aiter_sse()]
+
+    statuses = [e["status"] for e in events]
+    assert statuses[0] == "IN_QUEUE" and statuses[-1] == "COMPLETED"
+    assert [e["queue_position"] for e in events if e["status"] == "IN_QUEUE"] == [1, 0]
+    assert [len(e["logs"]) for e in events if e["status"] == "IN_PROGRESS"] == [1, 2]
+    assert events[-1]["metrics"]["inference_time"] > 0
+    assert standin.violations == []
+
+
+async def test_status_stream_sends_keepalive_comments(standin):
+    standin.script(LIPSYNC, JobScript(queue_positions=[], run_time=0.5, logs=[]))
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        submitted = (await http.post(f"{standin.base_url}/{LIPSYNC}", json=LIPSYNC_ARGS)).json()
+        async with http.stream("GET", submitted["status_url"] + "/stream") as response:
+            lines = [line async for line in response.aiter_lines() if line]
+
+    assert ": ping" in lines and lines[-1].startswith("data: ") and '"COMPLETED"' in lines[-1]
