@@ -14,7 +14,7 @@ from bot.fal.queue import FalQueue
 from tests.standins.fal_queue import FalStandIn
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 FAL_KEY = "test-fal-key"
 
 # Nothing in the suite may reach the real services, whatever a test forgets to set.

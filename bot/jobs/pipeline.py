@@ -62,10 +62,10 @@ def validate(spec: JobSpec) -> None:
     for name, what in REQUIRED[spec.command]:
         if not getattr(spec, name):
             raise BadInput(name.removesuffix("_url"), f"{what} is required")
-    for step in plan(spec):
-        _payload(spec, step, audio_url=spec.audio_url or "https://placeholder.invalid/a.mp3")
     if spec.command is not Command.ANIMATE and not spec.audio_url and not (spec.text or "").strip():
         raise BadInput("audio", "give the speech as an audio file, an audio URL, or text to speak")
+    for step in plan(spec):
+        _payload(spec, step, audio_url=spec.audio_url or "https://placeholder.invalid/a.mp3")
     check_audio_length(spec, spec.audio_seconds)
 
 

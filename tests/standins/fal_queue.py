@@ -37,7 +37,7 @@ import trustme
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-CONTRACTS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "contracts" / "fal"
+CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "contracts" / "fal"
 
 IN_QUEUE, IN_PROGRESS, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
 

@@ -1,0 +1,46 @@
+"""python -m bot: run the Discord bot (settings from the environment or .env)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import discord
+
+from bot.settings import SettingsError, load_env_file, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Run the lip-sync Discord bot.")
+    parser.add_argument("--sync", action="store_true", help="sync slash commands with Discord even if unchanged")
+    args = parser.parse_args(argv)
+    load_env_file()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    discord.utils.setup_logging(level=getattr(logging, settings.log_level, logging.INFO))
+
+    from bot.app import LipSyncBot, point_at
+
+    point_at(settings)
+
+    async def run() -> None:
+        async with LipSyncBot(settings, force_sync=args.sync) as bot:
+            await bot.start(settings.discord_token)
+
+    try:
+        asyncio.run(run())
+    except discord.LoginFailure:
+        print("Error: Discord refused DISCORD_TOKEN; copy the bot token again from the Developer Portal", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The CLI and the seed-compatible scripts, run as users run them, against the fal stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, REPO, python_cmd
+from tests.standins.fal_queue import JobScript
+
+IMAGE, VIDEO, AUDIO = "https://cdn.example/face.png", "https://cdn.example/face.mp4", "https://cdn.example/voice.mp3"
+QUICK = JobScript(queue_positions=[1, 0], queue_step=0.1, run_time=0.3, logs=["Rendering"])
+
+
+async def run(cmd: list[str], env: dict, cwd: Path | None = None, timeout: float = 60) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*cmd, env=env, cwd=cwd or REPO,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", *args]
+
+
+async def test_talking_head_with_urls_prints_the_result_json(fal_standin, subprocess_env):
+    fal_standin.script("veed/fabric-1.0", QUICK)
+    code, out, err = await run(cli("talking-head", "--image-url", IMAGE, "--audio-url", AUDIO), subprocess_env)
+    assert code == 0, err
+    (job,) = fal_standin.jobs.values()
+    assert json.loads(out) == job.output
+    assert json.loads(out)["video"]["content_type"] == "video/mp4"
+    assert job.payload == {"image_url": IMAGE, "audio_url": AUDIO, "resolution": "480p"}
+    assert "queue position: 1" in err and "[fal] Rendering" in err and "Completed!" in err
+
+
+async def test_talking_head_from_text_uses_tts_then_fabric(fal_standin, subprocess_env):
+    code, out, err = await run(cli("talking-head", "--image-url", IMAGE, "--text", "Hi there", "--voice",
+                                   "Deep_Voice_Man", "--resolution", "720p"), subprocess_env)
+    assert code == 0, err
+    tts, video = fal_standin.jobs.values()
+    assert tts.payload == {"prompt": "Hi there", "voice_setting": {"voice_id": "Deep_Voice_Man"}, "output_format": "url"}
+    assert video.payload["audio_url"] == tts.output["audio"]["url"] and video.payload["resolution"] == "720p"
+    assert json.loads(out)["video"]["url"] == video.output["video"]["url"]
+
+
+async def test_seed_script_with_the_seed_model_id_and_async(fal_standin, subprocess_env):
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[3], queue_step=30, run_time=30))
+    code, out, err = await run(["bash", str(REPO / "scripts/talking-head.sh"), "--image-url", IMAGE,
+                                "--audio-url", AUDIO, "-m", "fal-ai/veed/fabric-1.0", "--async"], subprocess_env)
+    assert code == 0, err
+    (job,) = fal_standin.jobs.values()
+    assert json.loads(out) == {"request_id": job.request_id, "model": "veed/fabric-1.0"}
+    assert fal_standin.count("stream") == 0 and fal_standin.count("result") == 0
+
+    code, out, _ = await run(cli("status", job.request_id, "-m", "veed/fabric-1.0"), subprocess_env)
+    assert code == 0 and json.loads(out)["queue_position"] == 3
+    code, out, _ = await run(cli("cancel", job.request_id, "-m", "veed/fabric-1.0"), subprocess_env)
+    assert code == 0 and json.loads(out) == {"request_id": job.request_id, "cancelled": True}
+
+
+async def test_result_follows_up_an_async_request(fal_standin, subprocess_env):
+    fal_standin.script("fal-ai/sync-lipsync/v2", QUICK)
+    code, out, _ = await run(cli("lip-sync", "--video-url", VIDEO, "--audio-url", AUDIO, "-a"), subprocess_env)
+    request_id = json.loads(out)["request_id"]
+    code, out, err = await run(cli("result", request_id, "--model", "fal-ai/sync-lipsync/v2"), subprocess_env)
+    assert code == 0, err
+    assert json.loads(out) == fal_standin.jobs[request_id].output
+
+
+async def test_lip_sync_script_end_to_end(fal_standin, subprocess_env):
+    fal_standin.script("fal-ai/sync-lipsync/v2", QUICK)
+    code, out, err = await run(["bash", str(REPO / "scripts/lip-sync.sh"), "--video-url", VIDEO, "--audio-url", AUDIO,
+                                "--sync-mode", "bounce"], subprocess_env)
+    assert code == 0, err
+    (job,) = fal_standin.jobs.values()
+    assert job.payload == {"video_url": VIDEO, "audio_url": AUDIO, "sync_mode": "bounce"}
+    assert json.loads(out)["video"]["url"] == job.output["video"]["url"]
+
+
+async def test_local_files_are_uploaded_to_fal_storage(fal_standin, subprocess_env):
+    fal_standin.script("veed/fabric-1.0", QUICK)
+    code, out, err = await run(python_cmd("bot.cli", "talking-head", "--image-url", str(FIXTURES / "portrait.png"),
+                                          "--audio-url", str(FIXTURES / "speech.wav")), subprocess_env)
+    assert code == 0, err
+    (job,) = fal_standin.jobs.values()
+    assert fal_standin.uploads[job.payload["image_url"]] == (FIXTURES / "portrait.png").read_bytes()
+    assert fal_standin.uploads[job.payload["audio_url"]] == (FIXTURES / "speech.wav").read_bytes()
+
+
+async def test_a_failing_job_exits_non_zero_with_one_clear_line(fal_standin, subprocess_env):
+    detail = [{"loc": ["body", "audio_url"], "msg": "Audio is longer than 60 seconds", "type": "value_error"}]
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.05, run_time=0.1,
+                                                    error={"status": 422, "detail": detail}))
+    code, out, err = await run(cli("talking-head", "--image-url", IMAGE, "--audio-url", AUDIO), subprocess_env)
+    assert code == 1 and out == ""
+    last = err.strip().splitlines()[-1]
+    assert last == "Error: fal rejected the input: audio_url: Audio is longer than 60 seconds"
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["talking-head", "--audio-url", AUDIO], "Error: --image-url is required"),
+        (["talking-head", "--image-url", IMAGE], "Error: --audio-url or --text is required"),
+        (["talking-head", "--image-url", IMAGE, "--text", "hi", "-m", "nope/model"], "unknown talking head model 'nope/model'"),
+        (["lip-sync", "--video-url", VIDEO, "--audio-url", AUDIO, "-m", "fal-ai/pixverse/lipsync", "--sync-mode", "loop"],
+         "sync_mode must be one of: none"),
+        (["talking-head", "--image-url", "/no/such/face.png", "--text", "hi"], "neither a URL nor an existing file"),
+    ],
+)
+async def test_bad_input_is_refused_before_anything_is_submitted(fal_standin, subprocess_env, args, message):
+    code, out, err = await run(cli(*args), subprocess_env)
+    assert code == 1 and out == ""
+    assert message in err
+    assert fal_standin.count("submit") == 0
+
+
+async def test_missing_fal_key_says_how_to_set_it(fal_standin, subprocess_env, tmp_path):
+    env = {k: v for k, v in subprocess_env.items() if k != "FAL_KEY"}
+    code, out, err = await run(cli("talking-head", "--image-url", IMAGE, "--text", "hi"), env, cwd=tmp_path)
+    assert code == 1 and out == ""
+    assert err.strip() == "Error: FAL_KEY not set. Use --add-fal-key or set FAL_KEY env var."
+
+
+async def test_add_fal_key_saves_it_to_dotenv_for_later_runs(fal_standin, subprocess_env, tmp_path):
+    env = {k: v for k, v in subprocess_env.items() if k != "FAL_KEY"}
+    script = str(REPO / "scripts/lip-sync.sh")
+    code, _, err = await run(["bash", script, "--add-fal-key", "test-fal-key"], env, cwd=tmp_path)
+    assert code == 0 and "API key saved." in err
+    assert (tmp_path / ".env").read_text() == "FAL_KEY=test-fal-key\n"
+    code, out, err = await run(["bash", script, "--video-url", VIDEO, "--audio-url", AUDIO, "-a"], env, cwd=tmp_path)
+    assert code == 0, err
+    assert json.loads(out)["model"] == "fal-ai/sync-lipsync/v2"
+
+
+async def test_timeout_says_how_to_pick_the_job_up_later(fal_standin, subprocess_env):
+    fal_standin.script("fal-ai/sync-lipsync/v2", JobScript(queue_positions=[2], queue_step=30, run_time=30))
+    code, out, err = await run(cli("lip-sync", "--video-url", VIDEO, "--audio-url", AUDIO, "--timeout", "1"), subprocess_env)
+    (job,) = fal_standin.jobs.values()
+    assert code == 1 and out == ""
+    assert f"python -m bot.cli result -m fal-ai/sync-lipsync/v2 {job.request_id}" in err

@@ -1,0 +1,86 @@
+"""Pipelines (TTS → video model) against the fal stand-in, including resuming from saved state."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from bot.fal.errors import BadInput
+from bot.jobs import pipeline
+from bot.jobs.spec import Command, JobSpec, Stage
+from tests.standins.fal_queue import JobScript
+
+PORTRAIT, VIDEO, AUDIO = "https://cdn.example/p.png", "https://cdn.example/v.mp4", "https://cdn.example/a.mp3"
+QUICK = JobScript(queue_positions=[1, 0], queue_step=0.1, run_time=0.2, logs=["working"])
+
+
+async def test_talking_head_from_text_speaks_first_then_feeds_the_audio_to_the_video_model(queue, fal_env):
+    fal_env.script("fal-ai/minimax/speech-2.6-turbo", QUICK)
+    fal_env.script("veed/fabric-1.0", QUICK)
+    events = []
+    spec = JobSpec(Command.TALKINGHEAD, image_url=PORTRAIT, text="Hello from the test suite", voice="Calm_Woman")
+    result = await pipeline.run(queue, spec, on_progress=events.append)
+
+    tts, video = list(fal_env.jobs.values())
+    assert tts.endpoint_id == "fal-ai/minimax/speech-2.6-turbo"
+    assert tts.payload["prompt"] == "Hello from the test suite"
+    assert video.payload["audio_url"] == tts.output["audio"]["url"]
+    assert result == video.output
+    stages = [e.stage for e in events]
+    assert stages[0] is Stage.SPEAKING and Stage.QUEUED in stages and Stage.GENERATING in stages
+    assert stages[-1] is Stage.DONE
+    assert "working" in [e.log for e in events]
+    assert any(e.position == 1 for e in events if e.stage is Stage.QUEUED)
+
+
+async def test_lipsync_with_audio_is_one_step(queue, fal_env):
+    fal_env.script("fal-ai/sync-lipsync/v2", QUICK)
+    spec = JobSpec(Command.LIPSYNC, video_url=VIDEO, audio_url=AUDIO, sync_mode="loop")
+    await pipeline.run(queue, spec)
+    (job,) = fal_env.jobs.values()
+    assert job.payload == {"video_url": VIDEO, "audio_url": AUDIO, "sync_mode": "loop"}
+
+
+async def test_resuming_from_saved_state_never_submits_a_step_twice(queue, fal_env):
+    fal_env.script("fal-ai/minimax/speech-2.6-turbo", QUICK)
+    fal_env.script("veed/fabric-1.0", QUICK)
+    spec = JobSpec(Command.TALKINGHEAD, image_url=PORTRAIT, text="Resume me")
+    snapshots = []
+
+    async def save(state):
+        snapshots.append(copy.deepcopy(state))
+
+    await pipeline.run(queue, spec, on_state=save, submit_only=True)
+    assert len(fal_env.jobs) == 2 and "submission" in snapshots[-1]["video"]
+
+    # A new process picks up the last saved state: it follows the stored request, submits nothing.
+    result = await pipeline.run(queue, spec, state=copy.deepcopy(snapshots[-1]))
+    assert len(fal_env.jobs) == 2 and fal_env.count("submit") == 2
+    assert result["video"]["url"]
+
+
+async def test_spoken_text_longer_than_the_model_allows_is_refused_before_the_video_step(queue, fal_env):
+    fal_env.script("fal-ai/minimax/speech-2.6-turbo", JobScript(
+        queue_positions=[0], queue_step=0.05, run_time=0.05,
+        output={"audio": {"url": "https://cdn.example/long.mp3"}, "duration_ms": 45_000}))
+    spec = JobSpec(Command.LIPSYNC, model="fal-ai/pixverse/lipsync", video_url=VIDEO, text="long " * 200)
+    with pytest.raises(BadInput, match="accepts at most 30 s"):
+        await pipeline.run(queue, spec)
+    assert fal_env.count("submit") == 1
+
+
+@pytest.mark.parametrize(
+    "spec,field",
+    [
+        (JobSpec(Command.TALKINGHEAD, audio_url=AUDIO), "image"),
+        (JobSpec(Command.TALKINGHEAD, image_url=PORTRAIT), "audio"),
+        (JobSpec(Command.ANIMATE, image_url=PORTRAIT), "video"),
+        (JobSpec(Command.TALKINGHEAD, model="fal-ai/bytedance/omnihuman/v1.5", image_url=PORTRAIT,
+                 audio_url=AUDIO, resolution="1080p", audio_seconds=42), "audio"),
+    ],
+)
+def test_validation_names_what_is_missing_or_too_long(spec, field):
+    with pytest.raises(BadInput) as caught:
+        pipeline.validate(spec)
+    assert caught.value.field == field

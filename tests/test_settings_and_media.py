@@ -1,0 +1,68 @@
+"""Settings parsing and media sniffing: small pure functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import media
+from bot.settings import SettingsError, database_path, load_settings
+from tests.conftest import FIXTURES
+
+BASE = {"DISCORD_TOKEN": "t0ken", "FAL_KEY": "k3y"}
+
+
+def test_database_url_takes_the_usual_sqlite_forms():
+    assert database_path("sqlite:///data/bot.db") == Path("data/bot.db")
+    assert database_path("sqlite:////var/lib/bot/bot.db") == Path("/var/lib/bot/bot.db")
+    for bad in ("postgres://db/x", "sqlite://host/x.db", "data/bot.db", "sqlite:///"):
+        with pytest.raises(SettingsError, match="sqlite:///data/bot.db"):
+            database_path(bad)
+
+
+def test_missing_secrets_are_named_together():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({})
+    assert "DISCORD_TOKEN is not set" in str(caught.value) and "FAL_KEY is not set" in str(caught.value)
+
+
+def test_defaults_and_overrides():
+    s = load_settings(BASE)
+    assert s.discord_api_base == "https://discord.com/api/v10" and s.input_hosting == "fal"
+    assert s.database_path == Path("data/bot.db") and s.discord_guild_id is None
+    s = load_settings(BASE | {"DISCORD_API_BASE": "http://127.0.0.1:9/api/v10/", "INPUT_HOSTING": "passthrough",
+                              "DISCORD_GUILD_ID": "123", "DATABASE_URL": "sqlite:////tmp/x.db"})
+    assert s.discord_api_base == "http://127.0.0.1:9/api/v10" and s.input_hosting == "passthrough"
+    assert s.discord_guild_id == 123 and s.database_path == Path("/tmp/x.db")
+
+
+def test_bad_values_say_what_is_accepted():
+    with pytest.raises(SettingsError, match="fal or passthrough"):
+        load_settings(BASE | {"INPUT_HOSTING": "s3"})
+    with pytest.raises(SettingsError, match="digits"):
+        load_settings(BASE | {"DISCORD_GUILD_ID": "my-server"})
+
+
+def test_secrets_stay_out_of_repr():
+    assert "t0ken" not in repr(load_settings(BASE)) and "k3y" not in repr(load_settings(BASE))
+
+
+@pytest.mark.parametrize(
+    "name,content_type",
+    [("portrait.png", "image/png"), ("portrait.jpg", "image/jpeg"), ("speech.wav", "audio/wav"),
+     ("speech.mp3", "audio/mpeg"), ("clip.mp4", "video/mp4"), ("not-an-image.png", None)],
+)
+def test_sniff_reads_the_bytes_not_the_name(name, content_type):
+    assert media.sniff((FIXTURES / name).read_bytes()[:64]) == content_type
+
+
+@pytest.mark.parametrize("name,seconds", [("speech.wav", 5.2), ("speech.mp3", 5.3), ("clip.mp4", None)])
+def test_duration_from_headers(name, seconds):
+    found = media.duration_seconds((FIXTURES / name).read_bytes())
+    assert found is not None and (seconds is None or abs(found - seconds) < 0.2)
+
+
+def test_broken_files_have_no_duration():
+    assert media.duration_seconds((FIXTURES / "truncated.mp4").read_bytes()) is None
+    assert media.duration_seconds((FIXTURES / "not-an-image.png").read_bytes()) is None
