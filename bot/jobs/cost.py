@@ -1,0 +1,34 @@
+"""Cost estimates from the catalog's prices (read on catalog.PRICES_READ_ON)."""
+
+from __future__ import annotations
+
+from bot.fal import payloads
+from bot.fal.catalog import PriceUnit
+from bot.jobs.spec import JobSpec
+
+SPOKEN_CHARS_PER_SECOND = 14.0  # typical TTS pace; a guess refined once the speech exists
+
+
+def speech_seconds(spec: JobSpec) -> float | None:
+    if spec.audio_seconds is not None:
+        return spec.audio_seconds
+    if spec.text and not spec.audio_url:
+        return len(spec.text) / SPOKEN_CHARS_PER_SECOND
+    return None
+
+
+def estimate(spec: JobSpec) -> float | None:
+    """US dollars, or None when the length of the speech or the model's price is unknown."""
+    model = spec.main_model
+    total = 0.0
+    if model.price is None:
+        return None
+    if model.price.unit is PriceUnit.SECOND:
+        seconds = speech_seconds(spec)
+        if seconds is None:
+            return None
+        total += seconds * model.price.per_unit(payloads.resolve_resolution(model, spec.resolution))
+    speech = spec.speech_model
+    if speech is not None and speech.price is not None and spec.text:
+        total += len(spec.text) / 1000 * speech.price.per_unit()
+    return round(total, 4)
