@@ -26,6 +26,7 @@ from bot.jobs.store import Job, Store
 log = logging.getLogger(__name__)
 
 ETA_SAMPLE = 20  # finished jobs of the same model that an estimate looks at
+HOSTED = "hosted"  # state key: the spec's inputs are URLs fal can read
 
 
 class Delivery(Protocol):
@@ -127,12 +128,13 @@ class JobRunner:
         await self._deliver(job)
 
     async def _work(self, job: Job) -> None:
-        if not any(k in job.state for k in (pipeline.SPEECH, pipeline.VIDEO)) and job.sources:
+        if not job.state.get(HOSTED) and job.sources:
             await self._set_stage(job, Stage.UPLOADING)
             sources = {name: inputs.Source.from_dict(data) for name, data in job.sources.items()}
             job.spec = await inputs.host(job.spec, sources, queue=self.queue, session=self.session, mode=self.input_hosting)
             job.cost_estimate = cost.estimate(job.spec)
-            await self.store.save(job, "spec", "cost_estimate")
+            job.state[HOSTED] = True
+            await self.store.save(job, "spec", "cost_estimate", "state")
         self._etas[job.id] = await self.eta(job)
 
         async def on_progress(event: Progress) -> None:

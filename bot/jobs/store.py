@@ -5,6 +5,7 @@ A job row holds everything needed to finish the job without the process that sta
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -47,6 +48,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_unfinished ON jobs (stage) WHERE finished_at IS NULL;
     CREATE INDEX jobs_by_user ON jobs (guild_id, user_id, created_at);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    """
+    CREATE TABLE guild_config (guild_id INTEGER PRIMARY KEY, config TEXT NOT NULL);
+    CREATE INDEX jobs_by_guild_day ON jobs (guild_id, created_at);
     """,
 )
 
@@ -127,6 +132,7 @@ class Job:
 class Store:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
+        self.lock = asyncio.Lock()  # one transaction at a time on the shared connection
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:

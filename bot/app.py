@@ -1,0 +1,112 @@
+"""The Discord bot: a commands.Bot subclass that wires settings, the job store, fal and the cogs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.delivery import DiscordDelivery
+from bot.fal.queue import FalQueue
+from bot.intake import Intake
+from bot.jobs.runner import JobRunner
+from bot.jobs.store import Store
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.talkinghead", "cogs.lipsync", "cogs.animate", "cogs.jobs", "cogs.admin")
+PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, attach_files=True,
+                                  read_message_history=True)
+SCOPES = ("bot", "applications.commands")
+
+
+def point_at(settings: Settings) -> None:
+    """Use the configured Discord endpoints (a REST proxy, or the test stand-in)."""
+    discord.http.Route.BASE = settings.discord_api_base
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def invite_url(application_id: int) -> str:
+    return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
+
+
+class LipSyncBot(commands.Bot):
+    store: Store
+    queue: FalQueue
+    runner: JobRunner
+    delivery: DiscordDelivery
+    session: aiohttp.ClientSession
+
+    def __init__(self, settings: Settings, *, force_sync: bool = False, guild_ready_timeout: float = 2.0) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents(guilds=True),  # slash commands need no privileged intents
+            allowed_mentions=discord.AllowedMentions.none(),  # user text never pings; pings are opted into per message
+            help_command=None,
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.settings = settings
+        self.force_sync = force_sync
+        self.intake = Intake(self)
+
+    async def setup_hook(self) -> None:
+        self.store = await Store.open(self.settings.database_path)
+        self.queue = FalQueue(self.settings.fal_key)
+        self.session = aiohttp.ClientSession()
+        self.delivery = DiscordDelivery(self, self.store)
+        self.runner = JobRunner(self.store, self.queue, self.delivery, session=self.session,
+                                input_hosting=self.settings.input_hosting)
+        self.tree.on_error = self.on_app_command_error
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+        assert self.application_id is not None
+        log.info("Invite the bot with: %s", invite_url(self.application_id))
+        resumed = await self.runner.resume()
+        if resumed:
+            log.info("Resumed %d unfinished job(s)", len(resumed))
+
+    async def sync_commands(self) -> None:
+        """Sync only when the command set changed (Discord limits command creates per day), or when asked."""
+        guild = discord.Object(self.settings.discord_guild_id) if self.settings.discord_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        key = f"commands:{guild.id if guild else 'global'}:{self.application_id}"
+        if not self.force_sync and await self.store.get_meta(key) == digest:
+            log.info("Application commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync(guild=guild)
+        await self.store.set_meta(key, digest)
+        log.info("Synced %d application command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+
+    async def on_ready(self) -> None:
+        log.info("Logged in as %s (id %s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        log.error("command %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
+        text = "Something went wrong on our side; the details are in the bot's log. Nothing was charged."
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            pass
+
+    async def close(self) -> None:
+        if hasattr(self, "runner"):
+            await self.runner.close()
+            await self.queue.aclose()
+            await self.session.close()
+            await self.store.close()
+        await super().close()

@@ -1,0 +1,159 @@
+"""From a slash command's options to a running job: the checks that need no network, then
+defer, record and start. Shared by the command cogs, which only declare options."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import discord
+
+from bot import render
+from bot.fal import catalog
+from bot.fal.errors import BadInput
+from bot.jobs import cost, inputs, limits, pipeline
+from bot.jobs.inputs import Source
+from bot.jobs.spec import Command, JobSpec, Stage
+from bot.jobs.store import Job, new_job_id
+
+if TYPE_CHECKING:
+    from bot.app import LipSyncBot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Given:
+    """One input as the user gave it: an attachment option, a URL option, or neither."""
+
+    name: str  # "image" | "video" | "audio"
+    attachment: discord.Attachment | None
+    url: str | None
+
+    def source(self) -> Source | None:
+        if self.attachment is not None:
+            a = self.attachment
+            return Source(self.name, a.url, True, a.filename, a.content_type, a.size, getattr(a, "duration", None))
+        if self.url:
+            url = self.url.strip()
+            return Source(self.name, url, False, os.path.basename(urlparse(url).path) or url)
+        return None
+
+
+def collect(command: Command, given: list[Given], text: str | None) -> dict[str, Source]:
+    """Exactly one source per input, or BadInput naming the options."""
+    sources: dict[str, Source] = {}
+    for g in given:
+        options = [f"`{g.name}`", f"`{g.name}_url`"] + (["`text`"] if g.name == "audio" and command is not Command.ANIMATE else [])
+        count = (g.attachment is not None) + bool(g.url and g.url.strip()) + (g.name == "audio" and bool(text and text.strip()))
+        if count == 0:
+            raise BadInput(g.name, f"missing: give one of {' or '.join(options)}")
+        if count > 1:
+            raise BadInput(g.name, f"give only one of {' or '.join(options)}, not several")
+        source = g.source()
+        if source is not None:
+            inputs.check_declared(source)
+            sources[g.name] = source
+    return sources
+
+
+def build_spec(command: Command, sources: dict[str, Source], *, model: str | None, text: str | None = None,
+               voice: str | None = None, resolution: str | None = None, sync_mode: str | None = None) -> JobSpec:
+    try:
+        chosen = catalog.get_model(model, command.kind)
+    except catalog.UnknownModel as exc:
+        raise BadInput("model", str(exc)) from None
+    if voice and voice not in catalog.MINIMAX_VOICES:
+        raise BadInput("voice", f"unknown voice '{voice}'; pick one from the list (e.g. {', '.join(catalog.MINIMAX_VOICES[:4])})")
+    if voice and not text:
+        raise BadInput("voice", "a voice only applies to `text`; leave it out with an audio file")
+    spec = JobSpec(command, model=chosen.endpoint_id, text=text.strip() if text else None, voice=voice,
+                   resolution=resolution, sync_mode=sync_mode, audio_seconds=sources["audio"].duration if "audio" in sources else None,
+                   **{f"{name}_url": source.url for name, source in sources.items()})
+    pipeline.validate(spec)
+    return spec
+
+
+def is_manager(interaction: discord.Interaction) -> bool:
+    return bool(interaction.permissions.manage_guild)
+
+
+def permission_problem(interaction: discord.Interaction, config: limits.GuildConfig, spec: JobSpec) -> BadInput | None:
+    """Server settings that keep this member, channel or model from running a job."""
+    if is_manager(interaction):
+        return None if config.offers(spec.model) else BadInput("model", f"{spec.main_model.name} is switched off on this server")
+    if config.allowed_channels and interaction.channel_id not in config.allowed_channels:
+        where = ", ".join(f"<#{c}>" for c in config.allowed_channels)
+        return BadInput("channel", f"jobs run only in {where} on this server")
+    roles = {r.id for r in getattr(interaction.user, "roles", [])}
+    if config.allowed_roles and not roles & set(config.allowed_roles):
+        return BadInput("role", "running jobs here needs one of these roles: " + ", ".join(f"<@&{r}>" for r in config.allowed_roles))
+    if not config.offers(spec.model):
+        offered = [m.name for m in catalog.models_of(spec.command.kind) if config.offers(m.endpoint_id)]
+        return BadInput("model", f"{spec.main_model.name} is switched off on this server; offered: {', '.join(offered) or 'none'}")
+    return None
+
+
+class Intake:
+    def __init__(self, bot: LipSyncBot) -> None:
+        self.bot = bot
+
+    async def submit(self, interaction: discord.Interaction, command: Command, given: list[Given], *,
+                     model: str | None = None, text: str | None = None, voice: str | None = None,
+                     resolution: str | None = None, sync_mode: str | None = None) -> Job | None:
+        try:
+            sources = collect(command, given, text)
+            spec = build_spec(command, sources, model=model, text=text, voice=voice, resolution=resolution, sync_mode=sync_mode)
+        except BadInput as exc:
+            await refuse(interaction, exc.field, str(exc))
+            return None
+        job = self.new_job(interaction, spec, {name: s.to_dict() for name, s in sources.items()})
+        return await self.launch(interaction, job)
+
+    def new_job(self, interaction: discord.Interaction, spec: JobSpec, sources: dict, state: dict | None = None) -> Job:
+        return Job(
+            id=new_job_id(), command=spec.command, spec=spec, channel_id=interaction.channel_id or 0,
+            user_id=interaction.user.id, guild_id=interaction.guild_id, sources=sources, state=state or {},
+            interaction_id=interaction.id, interaction_token=interaction.token,
+            token_expires_at=interaction.expires_at.timestamp(), application_id=interaction.application_id,
+            message_channel_id=interaction.channel_id, cost_estimate=cost.estimate(spec),
+        )
+
+    async def launch(self, interaction: discord.Interaction, job: Job) -> Job | None:
+        """Admit the job under the server's limits, acknowledge, and start it."""
+        config = await limits.load_config(self.bot.store, job.guild_id)
+        problem = permission_problem(interaction, config, job.spec)
+        if problem is not None:
+            await refuse(interaction, problem.field, str(problem))
+            return None
+        refusal = await limits.admit(self.bot.store, job, config)
+        if refusal is not None:
+            await refuse(interaction, refusal.limit, refusal.message)
+            return None
+        try:
+            callback = await interaction.response.defer(thinking=True)
+            job.message_id = callback.message_id if callback else None
+            if job.message_id is None:
+                job.message_id = (await interaction.original_response()).id
+        except discord.HTTPException as exc:
+            log.warning("job %s: could not acknowledge the command (%s); dropped", job.id, exc)
+            job.stage, job.error, job.finished_at, job.delivered_at = Stage.FAILED, "not acknowledged", time.time(), time.time()
+            await self.bot.store.save(job)
+            return None
+        await self.bot.store.save(job, "message_id")
+        log.info("job %s: %s by user %s in guild %s", job.id, job.command.value, job.user_id, job.guild_id)
+        self.bot.runner.start(job)
+        return job
+
+
+async def refuse(interaction: discord.Interaction, what: str, message: str) -> None:
+    """A private answer saying what was wrong and what is accepted."""
+    text = render.render_bad_input(what, message)
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)

@@ -1,0 +1,38 @@
+"""/animate: a portrait driven by a video's expressions (live portrait)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import LipSyncBot
+from bot.intake import Given
+from bot.jobs.spec import Command
+
+
+class Animate(commands.Cog):
+    def __init__(self, bot: LipSyncBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="animate", description="Drive a portrait with a video's expressions (live portrait)")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        image="Portrait to animate (png, jpg, webp, gif, avif)",
+        image_url="…or an https link to the portrait",
+        video="Driving video whose face movements are copied (mp4, mov, webm)",
+        video_url="…or an https link to the driving video",
+    )
+    async def animate(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment | None = None,
+        image_url: str | None = None,
+        video: discord.Attachment | None = None,
+        video_url: str | None = None,
+    ) -> None:
+        await self.bot.intake.submit(interaction, Command.ANIMATE, [Given("image", image, image_url), Given("video", video, video_url)])
+
+
+async def setup(bot: LipSyncBot) -> None:
+    await bot.add_cog(Animate(bot))
