@@ -93,12 +93,16 @@ async def _download(session: aiohttp.ClientSession, source: Source) -> bytes:
         async with session.get(source.url, timeout=aiohttp.ClientTimeout(total=120)) as response:
             if response.status != 200:
                 raise BadInput(source.name, f"Discord no longer serves '{source.filename}' (HTTP {response.status}); attach it again")
-            data = await response.content.read(limit + 1)
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                data += chunk
+                if len(data) > limit:
+                    break
     except aiohttp.ClientError as exc:
         raise BadInput(source.name, f"could not download '{source.filename}' from Discord ({exc.__class__.__name__}); try again") from exc
     if len(data) > limit:
         raise BadInput(source.name, f"'{source.filename}' is over {limit // 1024**2} MB; accepted: {accepted(source.kind)}")
-    return data
+    return bytes(data)
 
 
 def check_bytes(source: Source, data: bytes) -> tuple[str, float | None]:
