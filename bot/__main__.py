@@ -9,6 +9,7 @@ import sys
 
 import discord
 
+from bot import logs
 from bot.settings import SettingsError, load_env_file, load_settings
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
-    discord.utils.setup_logging(level=getattr(logging, settings.log_level, logging.INFO))
+    logs.setup(getattr(logging, settings.log_level, logging.INFO), settings.discord_token, settings.fal_key)
 
     from bot.app import LipSyncBot, point_at
 
