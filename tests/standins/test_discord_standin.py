@@ -1,0 +1,599 @@
+"""The Discord stand-in, driven by the real discord.py client (and, for protocol details, by raw HTTP/websocket)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import json
+import time
+from contextlib import asynccontextmanager
+
+import aiohttp
+import discord
+import discord.gateway
+import discord.http
+import pytest
+import pytest_asyncio
+import yarl
+from discord import app_commands
+from discord.ext import commands
+from jsonschema import Draft202012Validator
+
+from tests.standins.discord_api import OPENAPI_PATH, DiscordStandIn, snowflake_time
+
+pytestmark = pytest.mark.asyncio
+
+TOKEN = "test-discord-token"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+CALLBACK = "POST /interactions/{interaction_id}/{token}/callback"
+EDIT_ORIGINAL = "PATCH /webhooks/{application_id}/{token}/messages/@original"
+CHANNEL_POST = "POST /channels/{channel_id}/messages"
+CDN_GET = "GET /attachments/{channel_id}/{attachment_id}/{filename}"
+
+
+@pytest_asyncio.fixture
+async def standin():
+    server = DiscordStandIn(token=TOKEN)
+    await server.start()
+    yield server
+    await server.close()
+    assert not server.violations, server.violations
+
+
+@pytest.fixture
+def discord_env(standin, monkeypatch):
+    """Point this process's discord.py at the stand-in."""
+    monkeypatch.setattr(discord.http.Route, "BASE", standin.api_base)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(standin.gateway_url))
+    return standin
+
+
+def make_bot() -> commands.Bot:
+    return commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default(),
+                        guild_ready_timeout=0.1)
+
+
+@asynccontextmanager
+async def running(bot: commands.Bot):
+    """Run ``bot`` as a task until the block ends; a login or gateway failure is raised here."""
+    task = asyncio.create_task(bot.start(TOKEN))
+    try:
+        deadline = time.monotonic() + 10
+        while not bot.is_ready():
+            if task.done():
+                task.result()
+                raise AssertionError("the bot stopped before it was ready")
+            assert time.monotonic() < deadline, "the bot did not become ready"
+            await asyncio.sleep(0.02)
+        yield bot
+    finally:
+        await bot.close()
+        await asyncio.wait({task}, timeout=5)
+
+
+def routes(standin: DiscordStandIn, *names: str) -> list:
+    return [r for r in standin.requests if r.route in names]
+
+
+@functools.cache
+def response_validator(path: str, method: str, status: str = "200") -> Draft202012Validator:
+    doc = json.loads(OPENAPI_PATH.read_text())
+    schema = doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+    return Draft202012Validator({**schema, "components": doc["components"]})
+
+
+def assert_matches(body: dict, path: str, method: str) -> None:
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in response_validator(path, method).iter_errors(body)]
+    assert not errors, errors
+
+
+# --------------------------------------------------------------------------- with the real discord.py client
+
+
+async def test_slash_command_defers_reads_attachment_edits_and_posts(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    seen: dict = {}
+
+    @bot.tree.command(name="talkinghead", description="Animate a portrait")
+    async def talkinghead(interaction: discord.Interaction, image: discord.Attachment, text: str) -> None:
+        await interaction.response.defer(thinking=True)
+        seen["bytes"] = await image.read()
+        await interaction.edit_original_response(content="Working… 50%")
+        seen["edited"] = await interaction.edit_original_response(content=f"Done: {text}")
+        seen["sent"] = await interaction.channel.send(f"{interaction.user.mention} your video is ready")
+
+    async with running(bot):
+        image = standin.add_attachment("face.png", PNG, "image/png")
+        interaction = await standin.send_command("talkinghead", {"image": image, "text": "hello"})
+        await standin.wait_for(lambda: "sent" in seen)
+
+    assert seen["bytes"] == PNG
+    assert [r.route for r in standin.requests[:2]] == ["GET /users/@me", "GET /oauth2/applications/@me"]
+    assert [r.route for r in standin.requests[2:]] == [CALLBACK, CDN_GET, EDIT_ORIGINAL, EDIT_ORIGINAL, CHANNEL_POST]
+    callback, cdn, first_edit, last_edit, post = standin.requests[2:]
+    assert "Authorization" not in callback.headers and "authorization" not in cdn.headers
+    assert post.headers["authorization"] == f"Bot {TOKEN}"
+    assert callback.query == {"with_response": "1"} and callback.json == {"type": 5}
+    assert cdn.query["hm"] and cdn.status == 200
+    assert first_edit.json["content"] == "Working… 50%" and last_edit.json["content"] == "Done: hello"
+
+    # The interaction record: acknowledged in time, payload as discord.py needs it.
+    assert len(interaction.callbacks) == 1 and interaction.callbacks[0][1] == {"type": 5}
+    assert 0 <= interaction.callbacks[0][0] < standin.ack_deadline
+    assert interaction.payload["data"]["options"][0] == {"name": "image", "type": 11, "value": image["id"]}
+    assert "guild_id" not in interaction.payload["data"]  # the command was never synced to the guild
+    assert abs(interaction.created - snowflake_time(interaction.id)) < 1e-9
+
+    original = standin.messages[interaction.original_message_id]
+    assert (original.source, original.interaction_id, original.content) == ("interaction", interaction.id,
+                                                                           "Done: hello")
+    assert not original.loading and not original.ephemeral
+    assert [body["content"] for _, body in original.edits] == ["Working… 50%", "Done: hello"]
+    assert seen["edited"].id == original.id
+
+    posted = standin.messages[seen["sent"].id]
+    assert posted.source == "channel" and posted.author_id == standin.bot_user_id
+    assert posted.content == f"<@{standin.user_id}> your video is ready"
+    assert post.json["enforce_nonce"] is True and posted.nonce == post.json["nonce"]
+
+
+async def test_guild_sync_is_recorded_and_guild_commands_are_routed(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    users = []
+
+    @bot.tree.command(name="ping", description="Check the bot is alive")
+    @app_commands.describe(loud="Shout the answer")
+    async def ping(interaction: discord.Interaction, loud: bool = False) -> None:
+        users.append((interaction.user.id, loud))
+        await interaction.response.send_message("PONG" if loud else "pong", ephemeral=True)
+
+    async with running(bot):
+        guild = discord.Object(standin.guild_id)
+        bot.tree.copy_global_to(guild=guild)
+        synced = await bot.tree.sync(guild=guild)
+        assert [c.name for c in synced] == ["ping"] and synced[0].guild_id == standin.guild_id
+        stored = standin.commands[standin.guild_id]
+        assert stored[0]["id"] == str(synced[0].id) and stored[0]["options"][0]["name"] == "loud"
+        assert [scope for scope, _ in standin.command_puts] == [standin.guild_id]
+
+        interaction = await standin.send_command("ping", {"loud": True}, user_id=standin.owner_id)
+        assert interaction.payload["data"]["guild_id"] == str(standin.guild_id)
+        assert interaction.payload["data"]["id"] == stored[0]["id"]
+        await standin.wait_for(lambda: interaction.callbacks)
+
+        await bot.tree.sync()
+        assert [c["name"] for c in standin.commands[None]] == ["ping"]
+        assert [scope for scope, _ in standin.command_puts] == [standin.guild_id, None]
+
+    assert users == [(standin.owner_id, True)]
+    reply = standin.messages[interaction.original_message_id]
+    assert reply.content == "PONG" and reply.ephemeral and reply.type == 20
+
+
+async def test_429_with_via_on_an_edit_is_retried(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    done = asyncio.Event()
+
+    @bot.tree.command(name="progress", description="Report progress")
+    async def progress(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await interaction.edit_original_response(content="50%")
+        done.set()
+
+    standin.fail_next("PATCH", r"/messages/@original$", 429, retry_after=0.05)
+    async with running(bot):
+        interaction = await standin.send_command("progress")
+        await asyncio.wait_for(done.wait(), 5)
+
+    assert len(standin.rate_limited) == 1 and standin.rate_limited[0].endswith("/messages/@original")
+    edits = routes(standin, EDIT_ORIGINAL)
+    assert [r.status for r in edits] == [429, 200]
+    assert edits[1].time - edits[0].time >= 0.05
+    assert standin.messages[interaction.original_message_id].content == "50%"
+
+
+async def test_edit_rate_spaces_out_edits(discord_env):
+    standin = discord_env
+    standin.edit_rate = (1, 0.3)
+    bot = make_bot()
+    done = asyncio.Event()
+
+    @bot.tree.command(name="progress", description="Report progress")
+    async def progress(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        for step in ("25%", "50%", "75%"):
+            await interaction.edit_original_response(content=step)
+        done.set()
+
+    async with running(bot):
+        await standin.send_command("progress")
+        await asyncio.wait_for(done.wait(), 5)
+
+    edits = routes(standin, EDIT_ORIGINAL)
+    # discord.py honours X-RateLimit-Remaining: 0 and waits for Reset-After, so it never sees the 429.
+    assert [r.status for r in edits] == [200, 200, 200] and standin.rate_limited == []
+    assert all(later.time - earlier.time >= 0.25 for earlier, later in zip(edits, edits[1:]))
+
+
+async def test_edit_after_token_expiry_gets_50027_and_is_a_violation(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    outcome: dict = {}
+
+    @bot.tree.command(name="slow", description="A job that outlives its token")
+    async def slow(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await asyncio.sleep(0.7)
+        outcome["expired"] = interaction.is_expired()
+        try:
+            await interaction.edit_original_response(content="finally done")
+        except discord.HTTPException as exc:
+            outcome["error"] = (exc.status, exc.code)
+
+    async with running(bot):
+        interaction = await standin.send_command("slow", age=899.5)
+        await standin.wait_for(lambda: "error" in outcome)
+
+    assert outcome == {"expired": True, "error": (401, 50027)}
+    assert interaction.callbacks  # the ack itself was in time
+    assert len(standin.violations) == 1 and "expired interaction token" in standin.violations[0]
+    standin.violations.clear()
+
+
+async def test_late_ack_gets_unknown_interaction(discord_env):
+    standin = discord_env
+    standin.ack_deadline = 0.2
+    bot = make_bot()
+    outcome: dict = {}
+
+    @bot.tree.command(name="sluggish", description="Blocks before deferring")
+    async def sluggish(interaction: discord.Interaction) -> None:
+        await asyncio.sleep(0.3)
+        try:
+            await interaction.response.defer()
+        except discord.NotFound as exc:
+            outcome["code"] = exc.code
+
+    async with running(bot):
+        interaction = await standin.send_command("sluggish")
+        await standin.wait_for(lambda: outcome)
+
+    assert outcome == {"code": 10062} and not interaction.callbacks
+    assert len(standin.violations) == 1 and "after dispatch" in standin.violations[0]
+    standin.violations.clear()
+
+
+async def test_enforce_nonce_returns_the_first_message(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    async with running(bot):
+        channel = bot.get_channel(standin.channel_id)
+        first = await channel.send("Your video is ready", nonce=777)
+        again = await channel.send("Your video is ready", nonce=777)
+        other = await channel.send("Another one")
+
+    assert again.id == first.id and other.id != first.id
+    assert [m.content for m in standin.messages.values()] == ["Your video is ready", "Another one"]
+    assert len(routes(standin, CHANNEL_POST)) == 3
+
+
+async def test_component_click_updates_its_message(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    clicks = []
+
+    class JobView(discord.ui.View):
+        def __init__(self) -> None:
+            super().__init__(timeout=None)
+
+        @discord.ui.button(label="Cancel", style=discord.ButtonStyle.danger, custom_id="job:cancel:42")
+        async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+            clicks.append(interaction.user.id)
+            await interaction.response.edit_message(content="Cancelled", view=None)
+
+    async with running(bot):
+        sent = await bot.get_channel(standin.channel_id).send("Job 42 is running", view=JobView())
+        assert standin.messages[sent.id].components[0]["components"][0]["custom_id"] == "job:cancel:42"
+        with pytest.raises(ValueError):
+            await standin.send_component(sent.id, "job:cancel:43")
+        interaction = await standin.send_component(sent.id, "job:cancel:42", user_id=standin.owner_id)
+        await standin.wait_for(lambda: interaction.callbacks)
+
+    assert clicks == [standin.owner_id]
+    assert interaction.callbacks[0][1]["type"] == 7
+    assert interaction.payload["message"]["id"] == str(sent.id)
+    message = standin.messages[sent.id]
+    assert message.content == "Cancelled" and message.components == [] and len(message.edits) == 1
+    assert_matches(interaction.payload["message"], "/channels/{channel_id}/messages/{message_id}", "get")
+
+
+async def test_followup_upload_dm_and_channel_route_fallback(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    out: dict = {}
+
+    @bot.tree.command(name="deliver", description="Deliver a result")
+    async def deliver(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("Queued", ephemeral=True)
+        video = discord.File(io.BytesIO(b"fake-mp4-bytes"), filename="result.mp4")
+        out["followup"] = await interaction.followup.send("Here it is", file=video, wait=True)
+        out["read"] = await out["followup"].attachments[0].read()
+        original = await interaction.original_response()
+        try:  # an ephemeral response cannot be reached through the bot-token channel route
+            await interaction.channel.get_partial_message(original.id).edit(content="edited")
+        except discord.NotFound as exc:
+            out["channel_edit"] = exc.code
+        out["dm"] = await interaction.user.send("Your video is ready")
+
+    async with running(bot):
+        interaction = await standin.send_command("deliver")
+        await standin.wait_for(lambda: "dm" in out)
+
+    assert out["read"] == b"fake-mp4-bytes" and out["channel_edit"] == 10008
+    followup = standin.messages[out["followup"].id]
+    assert followup.source == "followup" and followup.interaction_id == interaction.id
+    assert interaction.followup_ids == [followup.id]
+    assert [(a["filename"], a["size"], a["content_type"]) for a in followup.attachments] == [
+        ("result.mp4", 14, "video/mp4")]
+    upload = routes(standin, "POST /webhooks/{application_id}/{token}")[0]
+    assert upload.files == [("result.mp4", b"fake-mp4-bytes")] and upload.json["content"] == "Here it is"
+    dm = standin.messages[out["dm"].id]
+    assert dm.channel_id != standin.channel_id and dm.content == "Your video is ready"
+    assert routes(standin, "POST /users/@me/channels")[0].json == {"recipient_id": standin.user_id}
+    assert standin.violations == [f"PATCH /channels/{standin.channel_id}/messages/{interaction.original_message_id}"
+                                  ": ephemeral messages are not reachable through channel routes (404, code 10008)"]
+    standin.violations.clear()
+
+
+async def test_deferred_then_followup_is_flagged_as_deprecated(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    done = asyncio.Event()
+
+    @bot.tree.command(name="legacy", description="Defers, then answers with a followup")
+    async def legacy(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await interaction.followup.send("done")
+        done.set()
+
+    async with running(bot):
+        interaction = await standin.send_command("legacy")
+        await asyncio.wait_for(done.wait(), 5)
+
+    original = standin.messages[interaction.original_message_id]
+    assert original.content == "done" and not original.loading and interaction.followup_ids == []
+    assert len(standin.violations) == 1 and "deprecated" in standin.violations[0]
+    standin.violations.clear()
+
+
+async def test_autocomplete_over_25_choices_is_rejected(discord_env):
+    standin = discord_env
+    bot = make_bot()
+
+    async def voices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=f"{current}{i}", value=f"v{i}") for i in range(30)]
+
+    @bot.tree.command(name="speak", description="Say something")
+    @app_commands.autocomplete(voice=voices)
+    async def speak(interaction: discord.Interaction, voice: str) -> None:
+        await interaction.response.send_message(voice)
+
+    async with running(bot):
+        interaction = await standin.send_autocomplete("speak", {"voice": "ali"}, "voice")
+        await standin.wait_for(lambda: routes(standin, CALLBACK))
+
+    assert interaction.payload["type"] == 4
+    assert interaction.payload["data"]["options"] == [{"name": "voice", "type": 3, "value": "ali", "focused": True}]
+    assert routes(standin, CALLBACK)[0].status == 400 and not interaction.callbacks
+    assert standin.violations == [f"POST /interactions/{interaction.id}/{interaction.token}/callback: "
+                                  "body/data/choices: 30 autocomplete choices (max 25) (400, code 50035)"]
+    standin.violations.clear()
+
+
+async def test_gateway_disconnect_resumes_and_interactions_still_arrive(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    answered = asyncio.Event()
+
+    @bot.tree.command(name="ping", description="Check the bot is alive")
+    async def ping(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("pong")
+        answered.set()
+
+    async with running(bot):
+        standin.disconnect_gateway()
+        interaction = await standin.send_command("ping")  # waits for the resumed connection
+        await asyncio.wait_for(answered.wait(), 5)
+
+    assert (standin.connections, standin.identifies) == (2, 1)
+    assert standin.messages[interaction.original_message_id].content == "pong"
+
+
+# --------------------------------------------------------------------------- raw HTTP and websocket
+
+
+@asynccontextmanager
+async def raw_gateway(standin: DiscordStandIn):
+    """A bare websocket client that identifies the way discord.py does."""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{standin.gateway_url}?v=10&encoding=json&compress=zlib-stream") as ws:
+            hello = await ws.receive_json(timeout=2)
+            assert hello == {"op": 10, "d": {"heartbeat_interval": 41250}}
+            await ws.send_json({"op": 1, "d": None})
+            assert await ws.receive_json(timeout=2) == {"op": 11}
+            await ws.send_json({"op": 2, "d": {"token": TOKEN, "intents": 53575421,
+                                               "properties": {"os": "linux", "browser": "raw", "device": "raw"}}})
+            yield ws, session
+
+
+async def test_raw_gateway_handshake_and_callback_protocol(standin):
+    async with raw_gateway(standin) as (ws, http):
+        ready = await ws.receive_json(timeout=2)
+        guild = await ws.receive_json(timeout=2)
+        assert (ready["t"], ready["s"], guild["t"], guild["s"]) == ("READY", 1, "GUILD_CREATE", 2)
+        assert ready["d"]["resume_gateway_url"] == standin.gateway_url
+        roles = {r["name"]: r for r in guild["d"]["roles"]}
+        assert roles["@everyone"]["id"] == str(standin.guild_id) and roles["Admins"]["id"] == str(
+            standin.admin_role_id)
+        assert {m["user"]["id"] for m in guild["d"]["members"]} == {
+            str(standin.bot_user_id), str(standin.user_id), str(standin.owner_id)}
+
+        interaction = await standin.send_command("talk", {"text": "hi", "n": 2, "x": 0.5, "hd": True},
+                                                 subcommand="say", group="voice", age=60)
+        event = await ws.receive_json(timeout=2)
+        assert (event["t"], event["s"]) == ("INTERACTION_CREATE", 3)
+        d = event["d"]
+        for key in ("id", "application_id", "type", "token", "version", "attachment_size_limit", "channel",
+                    "member", "guild", "app_permissions", "authorizing_integration_owners"):
+            assert key in d
+        assert d["member"]["flags"] == 0 and d["member"]["permissions"] == "1071698660929"
+        assert d["channel"]["id"] == str(standin.channel_id) and d["channel"]["type"] == 0
+        group = d["data"]["options"][0]
+        assert (group["type"], group["name"], group["options"][0]["type"]) == (2, "voice", 1)
+        assert [(o["name"], o["type"]) for o in group["options"][0]["options"]] == [
+            ("text", 3), ("n", 4), ("x", 10), ("hd", 5)]
+        assert 59 < time.time() - interaction.created < 62
+
+        base = f"{standin.api_base}/interactions/{interaction.id}/{interaction.token}/callback"
+        body = {"type": 4, "data": {"content": "hello", "flags": 64}}
+        async with http.post(base, params={"with_response": "true"}, json=body) as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"] == "application/json"
+            reply = await resp.json()
+        assert reply["interaction"]["response_message_ephemeral"] is True
+        assert reply["resource"]["message"]["id"] == reply["interaction"]["response_message_id"]
+        assert_matches(reply, "/interactions/{interaction_id}/{interaction_token}/callback", "post")
+
+        async with http.post(base, json=body) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 40060
+        assert "second callback" in standin.violations.pop()
+
+        hook = f"{standin.api_base}/webhooks/{standin.application_id}/{interaction.token}"
+        async with http.post(hook, params={"wait": "true"}, json={"content": "more"}) as resp:
+            followup = await resp.json()
+        assert followup["channel_id"] == str(standin.channel_id)
+        assert_matches(followup, "/webhooks/{webhook_id}/{webhook_token}", "post")
+        async with http.get(hook + "/messages/@original") as resp:
+            original = await resp.json()
+        assert original["interaction_metadata"]["id"] == str(interaction.id)
+        assert_matches(original, "/webhooks/{webhook_id}/{webhook_token}/messages/@original", "get")
+
+
+async def test_rest_responses_match_the_openapi_document(standin):
+    auth = {"Authorization": f"Bot {TOKEN}"}
+    api = standin.api_base
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.get(f"{api}/users/@me") as resp:
+            assert resp.headers["Content-Type"] == "application/json" and resp.headers["Via"]
+            assert_matches(await resp.json(), "/users/@me", "get")
+        async with http.get(f"{api}/oauth2/applications/@me") as resp:
+            app = await resp.json()
+            assert app["owner"]["id"] == str(standin.owner_id)
+            assert_matches(app, "/oauth2/applications/@me", "get")
+        commands_url = f"{api}/applications/{standin.application_id}/commands"
+        payload = [{"name": "lipsync", "description": "Lip-sync a video", "type": 1, "options": [
+            {"type": 11, "name": "video", "description": "The video", "required": True}],
+            "default_member_permissions": 32768, "contexts": [0], "integration_types": [0]}]
+        async with http.put(commands_url, json=payload) as resp:
+            stored = await resp.json()
+            assert_matches(stored, "/applications/{application_id}/commands", "put")
+        async with http.put(commands_url, json=payload) as resp:
+            assert (await resp.json())[0]["id"] == stored[0]["id"]  # same name keeps its id
+        async with http.post(f"{api}/users/@me/channels", json={"recipient_id": str(standin.user_id)}) as resp:
+            dm = await resp.json()
+            assert_matches(dm, "/users/@me/channels", "post")
+        async with http.post(f"{api}/channels/{dm['id']}/messages", json={"content": "hi", "embeds": [
+                {"title": "Done", "description": "Your video", "fields": [{"name": "Model", "value": "fabric"}]}]}
+                ) as resp:
+            message = await resp.json()
+            assert_matches(message, "/channels/{channel_id}/messages", "post")
+        async with http.get(f"{api}/guilds/{standin.guild_id}/members/{standin.user_id}") as resp:
+            member = await resp.json()
+            assert member["user"]["username"] == "alice"
+            assert_matches(member, "/guilds/{guild_id}/members/{user_id}", "get")
+        async with http.get(f"{api}/channels/{standin.channel_id}") as resp:
+            channel = await resp.json()
+            assert channel["name"] == "general"
+            assert_matches(channel, "/channels/{channel_id}", "get")
+
+
+def _long(n: int) -> str:
+    return "x" * n
+
+
+REJECTED = [
+    # (method, path (after /api/v10, with {channel}), body, headers, status, code, in the violation)
+    ("POST", "/channels/{channel}/messages", {"content": 123}, None, 400, 50035,
+     "body/content: 123 is not of type 'string', 'null'"),
+    ("POST", "/channels/{channel}/messages", {"content": "hi", "flags": "64"}, None, 400, 50035,
+     "body/flags: '64' is not of type 'integer', 'null'"),
+    ("POST", "/channels/{channel}/messages", {"content": _long(2001)}, None, 400, 50035,
+     "content is 2001 characters (max 2000)"),
+    ("POST", "/channels/{channel}/messages", {"embeds": [{"title": _long(257)}]}, None, 400, 50035,
+     "body/embeds/0/title"),
+    ("POST", "/channels/{channel}/messages", {"content": "x", "components": [{"type": 1, "components": [
+        {"type": 2, "style": 1, "label": "a", "custom_id": "same"},
+        {"type": 2, "style": 1, "label": "b", "custom_id": "same"}]}]}, None, 400, 50035, "used twice"),
+    ("POST", "/channels/{channel}/messages", {}, None, 400, 50006, "Cannot send an empty message"),
+    ("POST", "/channels/{channel}/messages", {"content": "hi"}, {"Authorization": "Bearer nope"}, 401, 0,
+     "needs 'Authorization: Bot <token>'"),
+    ("POST", "/channels/1/messages", {"content": "hi"}, None, 404, 10003, "Unknown Channel"),
+    ("GET", "/guilds/{guild}/bans", None, None, 404, 0, "unknown route"),
+    ("GET", "/webhooks/{app}/not-a-token/messages/@original", None, None, 401, 50027, "unknown interaction token"),
+]
+
+
+@pytest.mark.parametrize("method,path,body,headers,status,code,problem", REJECTED,
+                         ids=[f"{c[4]}-{c[5]}-{i}" for i, c in enumerate(REJECTED)])
+async def test_requests_discord_would_reject_are_violations(standin, method, path, body, headers, status, code,
+                                                            problem):
+    url = standin.api_base + path.format(channel=standin.channel_id, guild=standin.guild_id,
+                                         app=standin.application_id)
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, url, json=body,
+                                headers=headers or {"Authorization": f"Bot {TOKEN}"}) as resp:
+            assert resp.status == status
+            assert resp.headers["Content-Type"] == "application/json"
+            assert (await resp.json())["code"] == code
+    assert len(standin.violations) == 1 and problem in standin.violations[0], standin.violations
+    standin.violations.clear()
+
+
+async def test_channel_edits_respect_authors_and_edit_rate(standin):
+    standin.edit_rate = (1, 5.0)
+    theirs = standin.add_user_message("hello bot")
+    auth = {"Authorization": f"Bot {TOKEN}"}
+    messages = f"{standin.api_base}/channels/{standin.channel_id}/messages"
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.patch(f"{messages}/{theirs.id}", json={"content": "hijacked"}) as resp:
+            assert resp.status == 403 and (await resp.json())["code"] == 50005
+        assert "authored by another user" in standin.violations.pop()
+        async with http.post(messages, json={"content": "Working…"}) as resp:
+            mine = (await resp.json())["id"]
+        async with http.patch(f"{messages}/{mine}", json={"content": "50%"}) as resp:
+            assert resp.status == 200 and resp.headers["X-RateLimit-Remaining"] == "0"
+        async with http.patch(f"{messages}/{mine}", json={"content": "75%"}) as resp:
+            assert resp.status == 429 and resp.headers["Via"]
+            assert 4 < (await resp.json())["retry_after"] <= 5
+    assert standin.rate_limited == [f"PATCH /channels/{standin.channel_id}/messages/{mine}"]
+    assert [body for _, body in standin.messages[int(mine)].edits] == [{"content": "50%"}]
+    assert theirs.content == "hello bot" and not standin.violations
+
+
+async def test_injected_failures_have_discords_shape(standin):
+    auth = {"Authorization": f"Bot {TOKEN}"}
+    standin.fail_next("GET", r"^/users/@me$", 429, retry_after=1.5, via=False)
+    standin.fail_next("*", "/oauth2/", 503, times=2)
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.get(f"{standin.api_base}/users/@me") as resp:
+            assert resp.status == 429 and "Via" not in resp.headers
+            assert await resp.json() == {"message": "You are being rate limited.", "retry_after": 1.5,
+                                         "global": False}
+            assert resp.headers["X-RateLimit-Remaining"] == "0" and resp.headers["Retry-After"] == "2"
+        for expected in (503, 503, 200):
+            async with http.get(f"{standin.api_base}/oauth2/applications/@me") as resp:
+                assert resp.status == expected
+    assert standin.rate_limited == ["GET /users/@me"] and not standin.violations
