@@ -97,7 +97,7 @@ class LipSyncBot(commands.Bot):
         text = "Something went wrong on our side; the details are in the bot's log. Nothing was charged."
         try:
             if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
+                await interaction.edit_original_response(content=text)
             else:
                 await interaction.response.send_message(text, ephemeral=True)
         except discord.HTTPException:

@@ -153,7 +153,4 @@ class Intake:
 async def refuse(interaction: discord.Interaction, what: str, message: str) -> None:
     """A private answer saying what was wrong and what is accepted."""
     text = render.render_bad_input(what, message)
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
+    await interaction.response.send_message(text, ephemeral=True)

@@ -43,10 +43,9 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:ca
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         cancelled = await bot.runner.cancel(job.id)
-        if cancelled is None:
-            await interaction.followup.send(f"Job `{job.id}` had already finished.", ephemeral=True)
-        else:
-            await interaction.followup.send(f"Job `{job.id}` is cancelled; fal was told to stop it.", ephemeral=True)
+        text = (f"Job `{job.id}` had already finished." if cancelled is None
+                else f"Job `{job.id}` is cancelled; fal was told to stop it.")
+        await interaction.edit_original_response(content=text)
 
 
 class RetryButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:again:{JOB_ID}"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import fal_client.client
@@ -11,6 +10,8 @@ import pytest
 import pytest_asyncio
 
 from bot.fal.queue import FalQueue
+from tests.botproc import BotProcess, bot_env, secrets_in
+from tests.standins.discord_api import DiscordStandIn
 from tests.standins.fal_queue import FalStandIn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +71,44 @@ def subprocess_env(fal_standin, tmp_path):
     return env
 
 
-def python_cmd(module: str, *args: str) -> list[str]:
-    """Run `module` as `python -m module` would, with the stand-in storage hosts (tests/bootstrap.py)."""
-    return [sys.executable, "-m", "tests.bootstrap", module, *args]
+# ---- the Discord side: the stand-in and the real bot process
+
+
+@pytest_asyncio.fixture
+async def discord_standin():
+    server = DiscordStandIn()
+    await server.start()
+    yield server
+    await server.close()
+    assert not server.violations, server.violations
+
+
+@pytest_asyncio.fixture
+async def bot(discord_standin, fal_standin, subprocess_env, tmp_path):
+    process = BotProcess(bot_env(subprocess_env, discord_standin, tmp_path), tmp_path / "bot.log")
+    await process.start(discord_standin)
+    yield process
+    await process.stop()
+    tokens = [i.token for i in discord_standin.interactions.values()]
+    assert not secrets_in(process.log, discord_standin.token, FAL_KEY, *tokens), "a secret reached the bot's log"
+    assert "Traceback" not in process.log, process.log
+
+
+def attach(discord: DiscordStandIn, fixture: str, content_type: str, filename: str | None = None) -> dict:
+    return discord.add_attachment(filename or fixture, (FIXTURES / fixture).read_bytes(), content_type)
+
+
+async def finished(discord: DiscordStandIn, interaction, marker: str = "✅", timeout: float = 30):
+    """The interaction's job message once its text starts with `marker`."""
+    def check():
+        mid = interaction.original_message_id
+        message = discord.messages.get(mid) if mid else None
+        return message if message and message.content and message.content.startswith(marker) else None
+    return await discord.wait_for(check, timeout=timeout)
+
+
+async def configure(discord: DiscordStandIn, **limits: int) -> None:
+    """/config limits as the server owner."""
+    interaction = await discord.send_command("config", limits, subcommand="limits", user_id=discord.owner_id)
+    await discord.wait_for(lambda: interaction.callbacks)
+    assert "Settings for this server" in interaction.callbacks[0][1]["data"]["content"]

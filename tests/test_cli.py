@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, REPO, python_cmd
+from tests.botproc import python_cmd
+from tests.conftest import FIXTURES, REPO
 from tests.standins.fal_queue import JobScript
 
 IMAGE, VIDEO, AUDIO = "https://cdn.example/face.png", "https://cdn.example/face.mp4", "https://cdn.example/voice.mp3"

@@ -377,6 +377,8 @@ class FalStandIn:
         self._scripts: dict[str, JobScript] = {}
         self._next_scripts: list[JobScript] = []
         self._faults: dict[str, list[_Fault]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
+        self.held: list[Recorded] = []
         self._tokens: set[str] = set()
         self._content_types: dict[str, str] = {}
         self._initiated: dict[str, tuple[str, str]] = {}  # upload id -> (file_url, content_type)
@@ -441,6 +443,17 @@ class FalStandIn:
         """Close the connection of the next ``times`` requests on ``route`` without answering."""
         self._add_faults(route, [_Fault("drop") for _ in range(times)])
 
+    def hold(self, route: str) -> None:
+        """Leave requests on ``route`` unanswered until ``release`` (to stop a client at a chosen point)."""
+        self._holds[route] = asyncio.Event()
+
+    def release(self, route: str, *, drop: bool = True) -> None:
+        """Let held requests go on, or (drop) close their connections unanswered, as a crash would."""
+        event = self._holds.pop(route, None)
+        if event is not None:
+            event.drop = drop  # type: ignore[attr-defined]
+            event.set()
+
     def count(self, route: str, request_id: str | None = None) -> int:
         return sum(1 for r in self.requests
                    if r.route == route and (request_id is None or r.request_id == request_id))
@@ -466,6 +479,14 @@ class FalStandIn:
         auth_problem = self._auth_problem(route, request)
         if auth_problem:
             self.violations.append(f"{request.method} {request.path}: {auth_problem}")
+        hold = self._holds.get(route)
+        if hold is not None:
+            self.held.append(record)
+            await hold.wait()
+            if getattr(hold, "drop", False):
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=204)  # never reaches the client
         faults = self._faults.get(route)
         if faults:
             return self._apply_fault(request, faults.pop(0))

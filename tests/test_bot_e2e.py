@@ -1,0 +1,135 @@
+"""The bot as users run it (python -m bot), through the real discord.py and fal_client, against the
+Discord stand-in (REST + gateway) and the fal stand-in (queue + storage over TLS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FIXTURES, attach, finished
+from tests.standins.discord_api import DiscordStandIn
+from tests.standins.fal_queue import JobScript
+
+QUICK = JobScript(queue_positions=[1, 0], queue_step=0.3, run_time=0.6, logs=["Loading model", "Rendering frames"])
+STEADY = JobScript(queue_positions=[1, 0], queue_step=1.5, run_time=3, logs=["Loading model", "Rendering frames"])
+
+
+async def test_talkinghead_with_attachments_runs_end_to_end(bot, discord_standin, fal_standin):
+    fal_standin.script("veed/fabric-1.0", STEADY)
+    portrait = attach(discord_standin, "portrait.png", "image/png", "face.png")
+    speech = attach(discord_standin, "speech.wav", "audio/wav")
+    interaction = await discord_standin.send_command("talkinghead", {"image": portrait, "audio": speech, "resolution": "720p"})
+    message = await finished(discord_standin, interaction)
+
+    first_time, first = interaction.callbacks[0]
+    assert first["type"] == 5 and first_time < 0.3  # deferred at once
+    (job,) = fal_standin.jobs.values()
+    assert fal_standin.uploads[job.payload["image_url"]] == (FIXTURES / "portrait.png").read_bytes()
+    assert fal_standin.uploads[job.payload["audio_url"]] == (FIXTURES / "speech.wav").read_bytes()
+    assert job.payload["resolution"] == "720p"
+    lines = message.content.splitlines()
+    assert lines[0].startswith("✅ **Talking head ready** · VEED Fabric 1.0 · job `")
+    assert "image `face.png` · audio `speech.wav` · resolution 720p" in lines[1]
+    assert lines[-1] == job.output["video"]["url"]
+    progress = [body["content"] for _, body in message.edits if body.get("content")]
+    assert any("Queued on fal" in text for text in progress) and any("Rendering frames" in text for text in progress)
+    assert message.allowed_mentions is not None and not message.allowed_mentions.get("parse")
+
+
+async def test_talkinghead_from_text_speaks_then_animates(bot, discord_standin, fal_standin):
+    fal_standin.script("fal-ai/minimax/speech-2.6-turbo", STEADY)
+    portrait = attach(discord_standin, "portrait.jpg", "image/jpeg")
+    interaction = await discord_standin.send_command("talkinghead", {"image": portrait, "text": "Hello @everyone", "voice": "Calm_Woman"})
+    message = await finished(discord_standin, interaction)
+    tts, video = fal_standin.jobs.values()
+    assert tts.payload["prompt"] == "Hello @everyone" and tts.payload["voice_setting"] == {"voice_id": "Calm_Woman"}
+    assert video.payload["audio_url"] == tts.output["audio"]["url"]
+    assert "text (15 characters, voice `Calm_Woman`)" in message.content
+    assert any("Speaking the text" in body.get("content", "") for _, body in message.edits)
+
+
+async def test_lipsync_and_animate_run_end_to_end(bot, discord_standin, fal_standin):
+    clip = attach(discord_standin, "clip.mp4", "video/mp4")
+    speech = attach(discord_standin, "speech.mp3", "audio/mpeg")
+    lipsync = await discord_standin.send_command("lipsync", {"video": clip, "audio": speech, "sync_mode": "loop"})
+    portrait = attach(discord_standin, "portrait.png", "image/png")
+    animate = await discord_standin.send_command("animate", {"image": portrait, "video_url": "https://cdn.example.com/drive.mp4"},
+                                                 user_id=discord_standin.owner_id)
+    await finished(discord_standin, lipsync)
+    await finished(discord_standin, animate)
+    by_endpoint = {job.endpoint_id: job.payload for job in fal_standin.jobs.values()}
+    assert by_endpoint["fal-ai/sync-lipsync/v2"]["sync_mode"] == "loop"
+    assert by_endpoint["fal-ai/live-portrait"]["video_url"] == "https://cdn.example.com/drive.mp4"
+
+
+@pytest.mark.parametrize("options,needle", [
+    ({"audio_url": "https://cdn.example.com/a.mp3"}, "`image`: missing: give one of `image` or `image_url`"),
+    ({"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3", "text": "hi"},
+     "give only one of `audio` or `audio_url` or `text`"),
+    ({"image_url": "http://cdn.example.com/p.png", "text": "hi"}, "`image_url`: must be an https:// link"),
+    ({"image_url": "https://192.168.0.10/p.png", "text": "hi"}, "not a private, loopback or reserved one"),
+    ({"image_url": "https://cdn.example.com/p.png", "text": "hi", "model": "fal-ai/bytedance/omnihuman/v1.5",
+      "resolution": "480p"}, "OmniHuman 1.5 accepts resolution 720p or 1080p"),
+])
+async def test_bad_input_is_answered_privately_and_nothing_reaches_fal(bot, discord_standin, fal_standin, options, needle):
+    interaction = await discord_standin.send_command("talkinghead", options)
+    await discord_standin.wait_for(lambda: interaction.callbacks)
+    (_, callback), = interaction.callbacks
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64  # ephemeral
+    assert needle in callback["data"]["content"]
+    assert fal_standin.requests == []
+
+
+async def test_a_file_that_is_not_what_it_claims_fails_clearly_without_a_fal_request(bot, discord_standin, fal_standin):
+    fake = attach(discord_standin, "not-an-image.png", "image/png")
+    interaction = await discord_standin.send_command("talkinghead", {"image": fake, "text": "hi"})
+    message = await finished(discord_standin, interaction, marker="❌")
+    assert "'not-an-image.png' is not a file type we recognise; a image is needed: png, jpg" in message.content
+    assert fal_standin.requests == []
+
+
+async def test_progress_edits_are_spaced_and_only_when_something_changed(bot, discord_standin, fal_standin):
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[3, 2, 1, 0], queue_step=0.5, run_time=5,
+                                                    logs=[f"step {i}" for i in range(40)]))
+    interaction = await discord_standin.send_command("talkinghead", {"image_url": "https://cdn.example.com/p.png",
+                                                                     "audio_url": "https://cdn.example.com/a.mp3"})
+    message = await finished(discord_standin, interaction)
+    times = [t for t, _ in message.edits]
+    gaps = [b - a for a, b in zip(times, times[1:-1])]  # the final edit is not throttled
+    print(f"{len(times)} edits in {times[-1] - times[0]:.1f}s; smallest gap {min(gaps):.2f}s")
+    assert len(times) <= (times[-1] - times[0]) / 2 + 3
+    assert min(gaps) >= 1.9
+    bodies = [body.get("content") for _, body in message.edits]
+    assert len(bodies) == len(set(bodies))
+
+
+async def test_a_rate_limited_edit_is_retried_and_the_result_still_lands(bot, discord_standin, fal_standin):
+    fal_standin.script("veed/fabric-1.0", QUICK)
+    discord_standin.fail_next("PATCH", r"/webhooks/.*", 429, retry_after=0.5, times=2)
+    interaction = await discord_standin.send_command("talkinghead", {"image_url": "https://cdn.example.com/p.png",
+                                                                     "audio_url": "https://cdn.example.com/a.mp3"})
+    message = await finished(discord_standin, interaction)
+    assert len(discord_standin.rate_limited) == 2
+    assert message.content.splitlines()[-1].endswith(".mp4")
+
+
+async def test_a_job_that_outlives_the_interaction_token_is_still_delivered(bot, discord_standin, fal_standin):
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[1, 0], queue_step=1, run_time=8,
+                                                    logs=[f"step {i}" for i in range(8)]))
+    # Created 13 min 27 s ago: the token has 93 s left and the bot stops using it 90 s before expiry,
+    # so the job outlives the usable token after about 3 s.
+    interaction = await discord_standin.send_command("talkinghead", {"image_url": "https://cdn.example.com/p.png",
+                                                                     "audio_url": "https://cdn.example.com/a.mp3"},
+                                                     age=807)
+    message = await finished(discord_standin, interaction)
+    ping = await discord_standin.wait_for(lambda: next((m for m in discord_standin.messages.values()
+                                                         if m.source == "channel"), None))
+    assert ping.content.startswith(f"<@{discord_standin.user_id}> your talking head video is ready")
+    assert ping.content.endswith(message.content.splitlines()[-1])
+    assert [int(u) for u in ping.allowed_mentions["users"]] == [discord_standin.user_id]
+    assert not ping.allowed_mentions.get("parse")
+    assert ping.nonce
+    handoff = interaction.dispatched_at + 3.5
+    webhook = [r.time for r in discord_standin.requests if r.path.startswith("/webhooks/")]
+    channel = [r.time for r in discord_standin.requests if r.method == "PATCH" and r.path.startswith("/channels/")]
+    assert webhook and max(webhook) < handoff
+    assert channel and min(channel) > min(webhook)
