@@ -1,0 +1,116 @@
+"""Jobs survive the bot being killed (SIGKILL) at each point of their life, buttons work across a
+restart, and limits hold under a burst of commands — all through the real bot process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.botproc import BotProcess
+from tests.conftest import FIXTURES, configure, finished
+from tests.standins.fal_queue import IN_PROGRESS, JobScript
+
+URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
+
+
+def final_messages(discord, marker: str = "✅") -> list:
+    return [m for m in discord.messages.values() if m.content and m.content.startswith(marker)]
+
+
+async def restart(bot: BotProcess, discord) -> None:
+    await bot.kill()
+    await bot.start(discord)
+
+
+async def wait_stored_request(fal, discord, interaction) -> None:
+    """The bot stores the request id right after fal returns it; give it a moment after the submit."""
+    await fal.wait_for_submissions(1)
+    await discord.wait_for(lambda: any("Queued on fal" in (b.get("content") or "") or "Generating" in (b.get("content") or "")
+                                       for _, b in discord.messages[interaction.original_message_id].edits), timeout=15)
+
+
+@pytest.mark.parametrize("point", ["before fal submission", "while queued", "while generating",
+                                   "after completion, before delivery"])
+async def test_a_job_killed_at_any_point_is_delivered_exactly_once(bot, discord_standin, fal_standin, point):
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[2, 1, 0], queue_step=1.0, run_time=2.5, logs=["a", "b"]))
+    portrait = discord_standin.add_attachment("face.png", (FIXTURES / "portrait.png").read_bytes(), "image/png")
+    options = {"image": portrait, "audio_url": URLS["audio_url"]}
+    if point == "before fal submission":
+        fal_standin.hold("upload")
+    if point == "after completion, before delivery":
+        fal_standin.hold("result")
+    interaction = await discord_standin.send_command("talkinghead", options)
+
+    if point == "before fal submission":
+        await fal_standin_wait(lambda: fal_standin.held)
+    elif point == "while queued":
+        await wait_stored_request(fal_standin, discord_standin, interaction)
+    elif point == "while generating":
+        await wait_stored_request(fal_standin, discord_standin, interaction)
+        (job,) = fal_standin.jobs.values()
+        await fal_standin_wait(lambda: job.state == IN_PROGRESS)
+        await asyncio.sleep(0.3)
+    else:
+        await fal_standin_wait(lambda: fal_standin.held)
+    await bot.kill()
+    for route in ("upload", "result"):
+        fal_standin.release(route)
+
+    await bot.start(discord_standin)
+    await finished(discord_standin, interaction)
+    await asyncio.sleep(2.5)  # room for a duplicate to show up, if there were one
+    assert len(final_messages(discord_standin)) == 1
+    assert len(fal_standin.jobs) == 1 and fal_standin.count("submit") == 1
+    assert not [m for m in discord_standin.messages.values() if m.source in ("channel", "followup")]
+
+
+async def fal_standin_wait(predicate, timeout: float = 15) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_buttons_keep_working_after_a_restart(bot, discord_standin, fal_standin):
+    await configure(discord_standin, user_cooldown=0)
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.2, run_time=0.3))
+    first = await discord_standin.send_command("talkinghead", URLS)
+    done = await finished(discord_standin, first)
+    assert [c["custom_id"] for row in done.components for c in row["components"]][0].startswith("job:again:")
+
+    await restart(bot, discord_standin)
+    again = await discord_standin.send_component(done.id, done.components[0]["components"][0]["custom_id"])
+    await discord_standin.wait_for(lambda: again.original_message_id)
+    await finished(discord_standin, again)
+    assert len(fal_standin.jobs) == 2
+    payloads = [j.payload for j in fal_standin.jobs.values()]
+    assert payloads[0] == payloads[1]
+
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[5], queue_step=60, run_time=60))
+    long = await discord_standin.send_command("talkinghead", URLS, user_id=discord_standin.owner_id)
+    await fal_standin.wait_for_submissions(3)
+    message = await discord_standin.wait_for(
+        lambda: (m := discord_standin.messages.get(long.original_message_id)) and m.components and m)
+    cancel_id = message.components[0]["components"][0]["custom_id"]
+    assert cancel_id.startswith("job:cancel:")
+    await restart(bot, discord_standin)
+    stranger = await discord_standin.send_component(message.id, cancel_id)  # alice did not start this job
+    await discord_standin.wait_for(lambda: stranger.callbacks)
+    assert "only the member who started this job" in stranger.callbacks[0][1]["data"]["content"]
+    owner = await discord_standin.send_component(message.id, cancel_id, user_id=discord_standin.owner_id)
+    await finished(discord_standin, long, marker="🚫")
+    assert fal_standin.count("cancel") == 1
+
+
+async def test_a_burst_of_commands_never_passes_a_limit(bot, discord_standin, fal_standin):
+    await configure(discord_standin, user_cooldown=0)
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=5, run_time=5))
+    burst = await asyncio.gather(*(discord_standin.send_command("talkinghead", URLS) for _ in range(8)))
+    await discord_standin.wait_for(lambda: all(i.callbacks for i in burst), timeout=15)
+    started = [i for i in burst if i.callbacks[0][1]["type"] == 5]
+    refused = [i for i in burst if i.callbacks[0][1]["type"] == 4]
+    assert len(started) == 2 and len(refused) == 6  # the default: 2 running jobs per member
+    assert all("you already have 2 job(s) running" in i.callbacks[0][1]["data"]["content"] for i in refused)
+    await fal_standin.wait_for_submissions(2)
+    await asyncio.sleep(0.5)
+    assert len(fal_standin.jobs) == 2
