@@ -93,6 +93,8 @@ class LipSyncBot(commands.Bot):
         log.info("Logged in as %s (id %s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.CheckFailure) and interaction.response.is_done():
+            return  # the check has already told the member why
         log.error("command %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
         text = "Something went wrong on our side; the details are in the bot's log. Nothing was charged."
         try:

@@ -91,7 +91,8 @@ async def bot(discord_standin, fal_standin, subprocess_env, tmp_path):
     await process.stop()
     tokens = [i.token for i in discord_standin.interactions.values()]
     assert not secrets_in(process.log, discord_standin.token, FAL_KEY, *tokens), "a secret reached the bot's log"
-    assert "Traceback" not in process.log, process.log
+    log = process.log
+    assert "Traceback" not in log, log[log.index("Traceback") - 300:][:3000]
 
 
 def attach(discord: DiscordStandIn, fixture: str, content_type: str, filename: str | None = None) -> dict:

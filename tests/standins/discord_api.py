@@ -872,10 +872,13 @@ class DiscordStandIn:
                                             roles=roles, channel_id=message.channel_id, message=message)
 
     def _build_options(self, options: dict[str, Any]) -> tuple[list[dict], dict]:
-        built, attachments = [], {}
+        built, attachments, channels = [], {}, {}
         for name, value in options.items():
             if isinstance(value, dict) and "type" in value:
                 built.append({"name": name, **copy.deepcopy(value)})
+                if value["type"] == 7 and int(value["value"]) in self._channels:  # channel options come resolved
+                    channel = copy.deepcopy(self._channels[int(value["value"])])
+                    channels[str(value["value"])] = channel | {"permissions": str(ALL_PERMISSIONS)}
             elif isinstance(value, dict) and {"id", "filename", "url"} <= value.keys():
                 attachments[str(value["id"])] = copy.deepcopy(value)
                 built.append({"name": name, "type": 11, "value": str(value["id"])})
@@ -884,7 +887,10 @@ class DiscordStandIn:
                 built.append({"name": name, "type": kind, "value": value})
             else:
                 raise TypeError(f"option {name!r}: cannot send a {type(value).__name__}")
-        return built, ({"attachments": attachments} if attachments else {})
+        resolved = {"attachments": attachments} if attachments else {}
+        if channels:
+            resolved["channels"] = channels
+        return built, resolved
 
     @staticmethod
     def _wrap_options(options: list[dict], subcommand: str | None, group: str | None) -> list[dict]:
