@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 import discord
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         async with LipSyncBot(settings, force_sync=args.sync) as bot:
+            # A stop request closes cleanly; unfinished jobs stay in the store and resume on the next start.
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
             await bot.start(settings.discord_token)
 
     try:

@@ -21,7 +21,8 @@ async def test_talkinghead_with_attachments_runs_end_to_end(bot, discord_standin
     message = await finished(discord_standin, interaction)
 
     first_time, first = interaction.callbacks[0]
-    assert first["type"] == 5 and first_time < 0.3  # deferred at once
+    print(f"deferred {first_time * 1000:.0f} ms after dispatch")
+    assert first["type"] == 5 and first_time < discord_standin.ack_deadline  # Discord's deadline, not a speed target
     (job,) = fal_standin.jobs.values()
     assert fal_standin.uploads[job.payload["image_url"]] == (FIXTURES / "portrait.png").read_bytes()
     assert fal_standin.uploads[job.payload["audio_url"]] == (FIXTURES / "speech.wav").read_bytes()

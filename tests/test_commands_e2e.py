@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tests.conftest import REPO, configure
+from tests.botproc import BotProcess, bot_env
+from tests.conftest import REPO, attach, configure, finished
 from tests.standins.fal_queue import JobScript
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
@@ -88,7 +89,7 @@ async def test_commands_are_synced_once_not_on_every_start(bot, discord_standin,
     await bot.stop()
     await bot.start(discord_standin)
     assert len(discord_standin.command_puts) == 1
-    assert "Invite the bot with: https://discord.com/oauth2/authorize?client_id=" in bot.log
+    assert f"oauth2/authorize?client_id={discord_standin.application_id}&scope=bot+applications.commands" in bot.log
 
 
 async def test_the_bot_refuses_to_start_without_its_secrets(tmp_path):
@@ -99,3 +100,18 @@ async def test_the_bot_refuses_to_start_without_its_secrets(tmp_path):
     assert "DISCORD_TOKEN is not set; FAL_KEY is not set" in err.decode()
 
 
+
+
+async def test_passthrough_hands_fal_the_attachment_link_and_moves_no_bytes(discord_standin, fal_standin, subprocess_env, tmp_path):
+    env = bot_env(subprocess_env, discord_standin, tmp_path, INPUT_HOSTING="passthrough")
+    process = BotProcess(env, tmp_path / "bot.log")
+    await process.start(discord_standin)
+    try:
+        portrait = attach(discord_standin, "portrait.png", "image/png")
+        interaction = await discord_standin.send_command("talkinghead", {"image": portrait, "audio_url": URLS["audio_url"]})
+        await finished(discord_standin, interaction)
+    finally:
+        assert await process.stop() == 0
+    (job,) = fal_standin.jobs.values()
+    assert job.payload["image_url"] == portrait["url"]
+    assert fal_standin.uploads == {} and not [r for r in discord_standin.requests if r.path.startswith("/attachments/")]
