@@ -23,6 +23,19 @@ def requester_or_manager(interaction: discord.Interaction, job: Job) -> bool:
     return interaction.user.id == job.user_id or is_manager(interaction)
 
 
+async def job_for(interaction: discord.Interaction, job_id: str, action: str) -> Job | None:
+    """The job a button acts on, when this member may act on it; otherwise says why not."""
+    bot: LipSyncBot = interaction.client  # type: ignore[assignment]
+    job = await bot.store.get(job_id)
+    if job is None:
+        await refuse(interaction, "job", f"job {job_id} is not known here")
+    elif not requester_or_manager(interaction, job):
+        await refuse(interaction, action, f"only the member who started this job, or someone with Manage Server, can {action} it")
+    else:
+        return job
+    return None
+
+
 class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:cancel:{JOB_ID}"):
     def __init__(self, job_id: str) -> None:
         super().__init__(discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"job:cancel:{job_id}"))
@@ -34,12 +47,8 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:ca
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: LipSyncBot = interaction.client  # type: ignore[assignment]
-        job = await bot.store.get(self.job_id)
+        job = await job_for(interaction, self.job_id, "cancel")
         if job is None:
-            await refuse(interaction, "job", f"job {self.job_id} is not known here")
-            return
-        if not requester_or_manager(interaction, job):
-            await refuse(interaction, "cancel", "only the member who started this job, or someone with Manage Server, can cancel it")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         cancelled = await bot.runner.cancel(job.id)
@@ -61,12 +70,8 @@ class RetryButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"job:aga
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: LipSyncBot = interaction.client  # type: ignore[assignment]
-        old = await bot.store.get(self.job_id)
+        old = await job_for(interaction, self.job_id, "rerun")
         if old is None:
-            await refuse(interaction, "job", f"job {self.job_id} is not known here")
-            return
-        if not requester_or_manager(interaction, old):
-            await refuse(interaction, "retry", "only the member who started this job, or someone with Manage Server, can run it again")
             return
         hosted = {HOSTED: True} if old.state.get(HOSTED) else {}
         await bot.intake.launch(interaction, bot.intake.new_job(interaction, old.spec, old.sources, hosted))

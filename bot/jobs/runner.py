@@ -11,7 +11,6 @@ import asyncio
 import logging
 import statistics
 import time
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import aiohttp
@@ -37,18 +36,14 @@ class Delivery(Protocol):
         """Show the final state; must be safe to repeat."""
 
 
-Hook = Callable[[Job], Awaitable[None]]
-
-
 class JobRunner:
     def __init__(self, store: Store, queue: FalQueue, delivery: Delivery, *, session: aiohttp.ClientSession,
-                 input_hosting: str = "fal", on_finished: Hook | None = None) -> None:
+                 input_hosting: str = "fal") -> None:
         self.store = store
         self.queue = queue
         self.delivery = delivery
         self.session = session
         self.input_hosting = input_hosting
-        self.on_finished = on_finished
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: set[str] = set()
         self._etas: dict[str, float | None] = {}
@@ -167,8 +162,6 @@ class JobRunner:
         job.stage, job.error, job.finished_at = stage, error, time.time()
         job.position = None
         await self.store.save(job, "stage", "error", "finished_at", "result", "position", "spec", "cost_estimate")
-        if self.on_finished is not None:
-            await self.on_finished(job)
 
     async def _deliver(self, job: Job) -> None:
         try:
