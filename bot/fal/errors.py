@@ -8,8 +8,6 @@ from typing import Any
 class FalError(Exception):
     """Base class; str(error) is the user-facing message."""
 
-    retryable = False
-
     def __init__(self, message: str, *, detail: Any = None) -> None:
         super().__init__(message)
         self.message = message
@@ -50,8 +48,6 @@ class JobCancelled(FalError):
 
 class FalUnavailable(FalError):
     """fal could not be reached or kept failing after retries; nothing was lost on our side."""
-
-    retryable = True
 
 
 class SubmissionUnknown(FalError):

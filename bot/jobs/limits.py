@@ -30,8 +30,6 @@ class GuildConfig:
     guild_concurrent: int = 5
     daily_budget: float | None = None  # US dollars per UTC day; None: no cap
 
-    LIMIT_NAMES = ("user_concurrent", "user_cooldown", "user_daily", "guild_concurrent")
-
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
