@@ -117,3 +117,15 @@ async def test_a_failed_job_records_an_actionable_error(store, queue, fal_env, s
     await runner.start(job)
     saved = await store.get(job.id)
     assert saved.stage is Stage.FAILED and saved.error == "fal rejected the input: image_url: No face found in the image"
+
+
+async def test_the_eta_is_the_median_duration_of_finished_jobs_of_the_same_model(store, queue, session):
+    for model, seconds in (("veed/fabric-1.0", 100), ("veed/fabric-1.0", 140), ("veed/fabric-1.0/fast", 10)):
+        done = make_job(model=model)
+        done.stage, done.created_at, done.finished_at = Stage.DONE, 1000.0, 1000.0 + seconds
+        await store.insert(done)
+    runner = JobRunner(store, queue, Recorder(), session=session)
+    fresh = make_job()
+    fresh.created_at = 5000.0
+    assert await runner.eta(fresh) == 5120.0
+    assert await runner.eta(make_job(model="fal-ai/creatify/aurora")) is None

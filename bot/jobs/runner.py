@@ -46,7 +46,6 @@ class JobRunner:
         self.input_hosting = input_hosting
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: set[str] = set()
-        self._etas: dict[str, float | None] = {}
 
     def start(self, job: Job) -> asyncio.Task[None]:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -92,8 +91,8 @@ class JobRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def eta(self, job: Job) -> float | None:
-        rows = await self.store.query("stage = ? AND finished_at IS NOT NULL AND spec LIKE ?",
-                                      (Stage.DONE.value, f'%"model": "{job.spec.main_model.endpoint_id}"%'),
+        rows = await self.store.query("stage = ? AND finished_at IS NOT NULL AND json_extract(spec, '$.model') = ?",
+                                      (Stage.DONE.value, job.spec.main_model.endpoint_id),
                                       order="finished_at DESC", limit=ETA_SAMPLE)
         if not rows:
             return None
@@ -119,7 +118,6 @@ class JobRunner:
             await self._end(job, Stage.FAILED, f"Something went wrong on our side. The details are in the bot's log under job {job.id}.")
         finally:
             self._cancel_requested.discard(job.id)
-            self._etas.pop(job.id, None)
         await self._deliver(job)
 
     async def _work(self, job: Job) -> None:
@@ -130,7 +128,7 @@ class JobRunner:
             job.cost_estimate = cost.estimate(job.spec)
             job.state[HOSTED] = True
             await self.store.save(job, "spec", "cost_estimate", "state")
-        self._etas[job.id] = await self.eta(job)
+        eta = await self.eta(job)
 
         async def on_progress(event: Progress) -> None:
             changed = (event.stage, event.position) != (job.stage, job.position) or event.log
@@ -139,7 +137,7 @@ class JobRunner:
                 job.log = event.log
             if changed and event.stage is not Stage.DONE:
                 await self.store.save(job, "stage", "position", "log")
-                await self.delivery.show(job, self._etas.get(job.id))
+                await self.delivery.show(job, eta)
 
         async def on_state(state: dict) -> None:
             job.state = state
