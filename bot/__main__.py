@@ -34,8 +34,15 @@ def main(argv: list[str] | None = None) -> int:
         async with LipSyncBot(settings, force_sync=args.sync) as bot:
             # A stop request closes cleanly; unfinished jobs stay in the store and resume on the next start.
             loop = asyncio.get_running_loop()
+            closing: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+            def stop() -> None:
+                task = asyncio.ensure_future(bot.close())
+                closing.add(task)
+                task.add_done_callback(closing.discard)
+
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+                loop.add_signal_handler(sig, stop)
             await bot.start(settings.discord_token)
 
     try:

@@ -12,9 +12,12 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.buttons import JobButton, job_view
 from bot.delivery import DiscordDelivery
 from bot.fal.queue import FalQueue
 from bot.intake import Intake
+from bot.jobs.limits import Configs
+from bot.jobs.line import Line
 from bot.jobs.runner import JobRunner
 from bot.jobs.store import Store
 from bot.settings import Settings
@@ -25,6 +28,7 @@ EXTENSIONS = ("cogs.talkinghead", "cogs.lipsync", "cogs.animate", "cogs.jobs", "
 PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, attach_files=True,
                                   read_message_history=True)
 SCOPES = ("bot", "applications.commands")
+STREAM_MARGIN = 16  # status streams beyond the running slots (a job's TTS step and its video step may overlap)
 
 
 def point_at(settings: Settings) -> None:
@@ -40,6 +44,7 @@ def invite_url(application_id: int) -> str:
 
 class LipSyncBot(commands.Bot):
     store: Store
+    configs: Configs
     queue: FalQueue
     runner: JobRunner
     delivery: DiscordDelivery
@@ -56,23 +61,26 @@ class LipSyncBot(commands.Bot):
         self.settings = settings
         self.force_sync = force_sync
         self.intake = Intake(self)
+        self.tree.error(self.on_app_command_error)
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.settings.database_path)
-        self.queue = FalQueue(self.settings.fal_key)
         self.session = aiohttp.ClientSession()
-        self.delivery = DiscordDelivery(self, self.store)
-        self.runner = JobRunner(self.store, self.queue, self.delivery, session=self.session,
+        self.store = await Store.open(self.settings.database_path)
+        self.configs = await Configs.load(self.store)
+        line = Line(self.configs, max_running=self.settings.max_running_jobs, bot_budget=self.settings.daily_budget_usd)
+        self.queue = FalQueue(self.settings.fal_key, stream_connections=self.settings.max_running_jobs + STREAM_MARGIN)
+        self.delivery = DiscordDelivery(self, self.store, views=job_view)
+        self.runner = JobRunner(self.store, self.queue, self.delivery, line, session=self.session,
                                 input_hosting=self.settings.input_hosting)
-        self.tree.on_error = self.on_app_command_error
+        self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
         assert self.application_id is not None
         log.info("Invite the bot with: %s", invite_url(self.application_id))
-        resumed = await self.runner.resume()
-        if resumed:
-            log.info("Resumed %d unfinished job(s)", len(resumed))
+        undelivered = await self.runner.start_up()
+        if undelivered:
+            log.info("Picked up %d job(s) whose outcome was not delivered yet", len(undelivered))
 
     async def sync_commands(self) -> None:
         """Sync only when the command set changed (Discord limits command creates per day), or when asked."""
@@ -106,9 +114,13 @@ class LipSyncBot(commands.Bot):
             pass
 
     async def close(self) -> None:
+        """Stop following jobs (they resume on the next start) and release what setup_hook opened, however far it got."""
         if hasattr(self, "runner"):
             await self.runner.close()
+        if hasattr(self, "queue"):
             await self.queue.aclose()
-            await self.session.close()
+        if hasattr(self, "store"):
             await self.store.close()
+        if hasattr(self, "session"):
+            await self.session.close()
         await super().close()

@@ -18,7 +18,7 @@ from bot import media
 from bot.fal import catalog
 from bot.fal.catalog import Kind
 from bot.fal.errors import BadInput, FalError
-from bot.fal.queue import FalQueue, Submission
+from bot.fal.queue import CancelAnswer, FalQueue
 from bot.jobs import pipeline
 from bot.jobs.pipeline import Progress
 from bot.jobs.spec import Command, JobSpec, Stage
@@ -179,11 +179,12 @@ async def _run_job(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
 
 
 async def _follow_up(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
-    sub = Submission.for_request(args.model, args.request_id)
+    sub = await queue.submission_for(args.model, args.request_id)
     if args.command == "status":
         return await queue.status(sub)
     if args.command == "cancel":
-        return {"request_id": args.request_id, "cancelled": await queue.cancel(sub)}
+        answer = await queue.cancel(sub)
+        return {"request_id": args.request_id, "cancelled": answer is CancelAnswer.REQUESTED, "status": answer.value}
     return await queue.run(sub)
 
 

@@ -9,6 +9,7 @@ that mentions the requester, sent with a nonce derived from the job id so Discor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,13 +18,15 @@ from dataclasses import dataclass, field
 import discord
 
 from bot import render
+from bot.jobs.line import Place
+from bot.jobs.runner import DeliveryRefused
 from bot.jobs.store import Job, Store
 
 log = logging.getLogger(__name__)
 
 MIN_EDIT_INTERVAL = 2.0  # seconds between edits of one message
 TOKEN_MARGIN = 90.0  # stop using the interaction token this long before it expires
-EDIT_TIMEOUT = 20.0  # discord.py sleeps through webhook 429s without a cap; bound each progress edit
+EDIT_TIMEOUT = 20.0  # discord.py sleeps through webhook 429s without a cap; bound each edit
 
 ViewFactory = Callable[[Job], discord.ui.View | None]
 
@@ -42,9 +45,11 @@ def done_nonce(job: Job) -> str:
 class _Tracker:
     job: Job
     eta: float | None = None
+    place: Place | None = None
     shown: str | None = None
     last_edit: float = 0.0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
 
@@ -59,19 +64,25 @@ class DiscordDelivery:
 
     # ---- the Delivery protocol
 
-    async def show(self, job: Job, eta: float | None) -> None:
+    async def show(self, job: Job, *, eta: float | None = None, place: Place | None = None) -> None:
         tracker = self._trackers.get(job.id)
         if tracker is None:
             tracker = self._trackers[job.id] = _Tracker(job)
             tracker.task = asyncio.create_task(self._edit_loop(tracker), name=f"edits-{job.id}")
-        tracker.job, tracker.eta = job, eta
+        tracker.job = job
+        tracker.eta = eta if eta is not None else tracker.eta
+        tracker.place = place
         tracker.changed.set()
 
     async def finish(self, job: Job) -> None:
+        """The final state, once. The progress edits stop first: an edit in flight may end (bounded), none waits."""
         tracker = self._trackers.pop(job.id, None)
         if tracker is not None and tracker.task is not None:
-            tracker.task.cancel()
-            await asyncio.gather(tracker.task, return_exceptions=True)
+            tracker.closing.set()
+            tracker.changed.set()
+            done, _ = await asyncio.wait({tracker.task}, timeout=EDIT_TIMEOUT)
+            if not done:
+                tracker.task.cancel()
         await self._edit(job, render.render(job), final=True)
         if job.moved_to_channel or not token_usable(job):
             await self._announce(job)
@@ -79,20 +90,26 @@ class DiscordDelivery:
     # ---- edits
 
     async def _edit_loop(self, tracker: _Tracker) -> None:
-        while True:
+        """Edits the message when its text changed, at most every min_interval; stops when the job finishes."""
+        while not tracker.closing.is_set():
             await tracker.changed.wait()
             wait = tracker.last_edit + self.min_interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if wait > 0 and not tracker.closing.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await tracker.closing.wait()
+            if tracker.closing.is_set():
+                return
             tracker.changed.clear()
-            text = render.render(tracker.job, eta=tracker.eta)
+            text = render.render(tracker.job, eta=tracker.eta, place=tracker.place)
             if text == tracker.shown:
                 continue
             try:
-                await asyncio.wait_for(self._edit(tracker.job, text, final=False), EDIT_TIMEOUT)
+                async with asyncio.timeout(EDIT_TIMEOUT):
+                    await self._edit(tracker.job, text, final=False)
                 tracker.shown = text
-            except (TimeoutError, discord.HTTPException) as exc:
-                log.warning("job %s: progress edit skipped: %s", tracker.job.id, exc)
+            except Exception as exc:  # a progress edit is worth a log line, never the loop
+                log.warning("job %s: progress edit skipped: %r", tracker.job.id, exc)
             tracker.last_edit = time.monotonic()
 
     async def _edit(self, job: Job, text: str, *, final: bool) -> None:
@@ -101,9 +118,8 @@ class DiscordDelivery:
         view = self.views(job)
         if token_usable(job):
             try:
-                await asyncio.wait_for(
-                    self._webhook(job).edit_message(job.message_id, content=text, view=view or discord.utils.MISSING),
-                    EDIT_TIMEOUT)
+                async with asyncio.timeout(EDIT_TIMEOUT):
+                    await self._webhook(job).edit_message(job.message_id, content=text, view=view or discord.utils.MISSING)
                 return
             except TimeoutError:
                 if not final:
@@ -145,6 +161,9 @@ class DiscordDelivery:
         try:
             await channel.send(text, allowed_mentions=mention, nonce=done_nonce(job), reference=reference)
         except (discord.Forbidden, discord.NotFound):
-            user = await self.client.fetch_user(job.user_id)
-            await user.send(text, allowed_mentions=mention, nonce=done_nonce(job))
+            try:
+                user = await self.client.fetch_user(job.user_id)
+                await user.send(text, allowed_mentions=mention, nonce=done_nonce(job))
+            except (discord.Forbidden, discord.NotFound) as exc:
+                raise DeliveryRefused(f"neither the channel nor a DM to the requester could be written: {exc}") from exc
 

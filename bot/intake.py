@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -17,7 +16,7 @@ from bot.fal import catalog
 from bot.fal.errors import BadInput
 from bot.jobs import cost, inputs, limits, pipeline
 from bot.jobs.inputs import Source
-from bot.jobs.spec import Command, JobSpec, Stage
+from bot.jobs.spec import Command, JobSpec
 from bot.jobs.store import Job, new_job_id
 
 if TYPE_CHECKING:
@@ -118,19 +117,23 @@ class Intake:
         return Job(
             id=new_job_id(), command=spec.command, spec=spec, channel_id=interaction.channel_id or 0,
             user_id=interaction.user.id, guild_id=interaction.guild_id, sources=sources, state=state or {},
-            interaction_id=interaction.id, interaction_token=interaction.token,
-            token_expires_at=interaction.expires_at.timestamp(), application_id=interaction.application_id,
-            message_channel_id=interaction.channel_id, cost_estimate=cost.estimate(spec),
+            interaction_token=interaction.token, token_expires_at=interaction.expires_at.timestamp(),
+            application_id=interaction.application_id, message_channel_id=interaction.channel_id,
+            cost_estimate=cost.estimate(spec),
         )
 
     async def launch(self, interaction: discord.Interaction, job: Job) -> Job | None:
-        """Admit the job under the server's limits, acknowledge, and start it."""
-        config = await limits.load_config(self.bot.store, job.guild_id)
+        """Admit the job (into a slot or the line) or refuse it privately; acknowledge; start it.
+
+        Everything before the acknowledgement is decided in memory; only the job's record is written
+        (with others, in one commit), so a burst of commands is acknowledged in time.
+        """
+        config = self.bot.configs.get(job.guild_id)
         problem = permission_problem(interaction, config, job.spec)
         if problem is not None:
             await refuse(interaction, problem.field, str(problem))
             return None
-        refusal = await limits.admit(self.bot.store, job, config)
+        refusal = await self.bot.runner.admit(job)
         if refusal is not None:
             await refuse(interaction, refusal.limit, refusal.message)
             return None
@@ -141,12 +144,11 @@ class Intake:
                 job.message_id = (await interaction.original_response()).id
         except discord.HTTPException as exc:
             log.warning("job %s: could not acknowledge the command (%s); dropped", job.id, exc)
-            job.stage, job.error, job.finished_at, job.delivered_at = Stage.FAILED, "not acknowledged", time.time(), time.time()
-            await self.bot.store.save(job)
+            await self.bot.runner.drop(job, "not acknowledged")
             return None
         await self.bot.store.save(job, "message_id")
-        log.info("job %s: %s by user %s in guild %s", job.id, job.command.value, job.user_id, job.guild_id)
-        self.bot.runner.start(job)
+        log.info("job %s: %s by user %s in guild %s (%s)", job.id, job.command.value, job.user_id, job.guild_id, job.stage.value)
+        await self.bot.runner.launch(job)
         return job
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 
 from bot.fal import catalog
+from bot.jobs.line import Place, Wait
+from bot.jobs.runner import Cancelled
 from bot.jobs.spec import Command, Stage
 from bot.jobs.store import Job
 
@@ -18,7 +20,8 @@ LOG_LINE_LIMIT = 200
 NAME_LIMIT = 60
 
 TITLES = {Command.TALKINGHEAD: "Talking head", Command.LIPSYNC: "Lip sync", Command.ANIMATE: "Live portrait"}
-ICONS = {Stage.PENDING: "⏳", Stage.UPLOADING: "📤", Stage.SPEAKING: "🗣️", Stage.QUEUED: "⏳",
+EXACT_PLACES = 20  # beyond this many jobs ahead, a place is shown rounded (fewer edits, same meaning)
+ICONS = {Stage.WAITING: "🕒", Stage.PENDING: "⏳", Stage.UPLOADING: "📤", Stage.SPEAKING: "🗣️", Stage.QUEUED: "⏳",
          Stage.GENERATING: "🎬", Stage.DONE: "✅", Stage.FAILED: "❌", Stage.CANCELLED: "🚫"}
 
 
@@ -51,7 +54,26 @@ def model_name(job: Job) -> str:
     return job.spec.main_model.name
 
 
-def stage_line(job: Job) -> str:
+def ahead_text(ahead: int) -> str:
+    if ahead == 0:
+        return "you are next"
+    if ahead <= EXACT_PLACES:
+        return f"{ahead} ahead of you"
+    step = 10 if ahead < 200 else 50
+    return f"about {round(ahead / step) * step} ahead of you"
+
+
+def waiting_line(place: Place | None) -> str:
+    if place is None:
+        return "Waiting for a free slot"
+    if place.reason is Wait.OWN:
+        return f"Waiting for one of your {place.running_own} running jobs to finish"
+    return f"Waiting for a free slot — {ahead_text(place.ahead)}"
+
+
+def stage_line(job: Job, place: Place | None = None) -> str:
+    if job.stage is Stage.WAITING:
+        return waiting_line(place)
     if job.stage is Stage.QUEUED:
         return "Queued on fal" + (f" — position {job.position + 1} in line" if job.position is not None else "")
     speech = job.spec.speech_model
@@ -82,8 +104,8 @@ def header(job: Job, verb: str = "") -> str:
     return f"{ICONS[job.stage]} **{title}** · {model_name(job)} · job `{job.id}`"
 
 
-def render_progress(job: Job, *, eta: float | None = None) -> str:
-    lines = [header(job), f"**{stage_line(job)}**"]
+def render_progress(job: Job, *, eta: float | None = None, place: Place | None = None) -> str:
+    lines = [header(job), f"**{stage_line(job, place)}**"]
     timing = f"Started {relative_time(job.created_at)}"
     if eta is not None and eta > time.time():
         timing += f" · done {relative_time(eta)} (estimate)"
@@ -98,6 +120,8 @@ def render_progress(job: Job, *, eta: float | None = None) -> str:
 def render_result(job: Job) -> str:
     took = format_duration((job.finished_at or time.time()) - job.created_at)
     lines = [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}"]
+    if job.error:  # a note, e.g. that a cancel came too late
+        lines.append(job.error)
     if job.cost_estimate is not None:
         lines.append(f"Estimated cost {format_cost(job.cost_estimate)}")
     lines.append(job.video_url or "(fal returned no video link)")
@@ -110,10 +134,10 @@ def render_failure(job: Job) -> str:
 
 
 def render_cancelled(job: Job) -> str:
-    return fit("\n".join([header(job, "cancelled"), job.error or "Cancelled; nothing more will be charged."]))
+    return fit("\n".join([header(job, "cancelled"), job.error or "Cancelled."]))
 
 
-def render(job: Job, *, eta: float | None = None) -> str:
+def render(job: Job, *, eta: float | None = None, place: Place | None = None) -> str:
     """The job message for the job's current stage."""
     if job.stage is Stage.DONE:
         return render_result(job)
@@ -121,7 +145,7 @@ def render(job: Job, *, eta: float | None = None) -> str:
         return render_failure(job)
     if job.stage is Stage.CANCELLED:
         return render_cancelled(job)
-    return render_progress(job, eta=eta)
+    return render_progress(job, eta=eta, place=place)
 
 
 def render_ready_ping(job: Job) -> str:
@@ -130,6 +154,55 @@ def render_ready_ping(job: Job) -> str:
     if job.stage is Stage.DONE:
         return fit(f"<@{job.user_id}> your {what} video is ready (job `{job.id}`): {job.video_url}")
     return fit(f"<@{job.user_id}> your {what} job `{job.id}` {job.stage.value}: {job.error or ''}".rstrip(": "))
+
+
+CANCEL_REPLIES = {
+    Cancelled.WAITING: "Job `{id}` left the line before it started; nothing was sent to fal or charged.",
+    Cancelled.BEFORE_FAL: "Job `{id}` is stopping: nothing more will be sent to fal. Its message shows how it ends.",
+    Cancelled.QUEUED: "Job `{id}`: fal was asked to cancel it while it waited in fal's queue, where nothing is billed. "
+                      "Its message shows how it ends.",
+    Cancelled.REQUESTED: "Job `{id}`: fal was asked to cancel it. It had already started, so the model may still "
+                         "finish and fal may bill it; its message shows how it ends.",
+    Cancelled.TOO_LATE: "Job `{id}` had already finished on fal; its video is on the way.",
+    Cancelled.FINISHED: "Job `{id}` had already ended.",
+    Cancelled.UNREACHABLE: "fal could not be reached to cancel job `{id}`; it is still running. Try again in a minute.",
+}
+
+
+def cancel_reply(job: Job, outcome: Cancelled) -> str:
+    """The private answer to a Cancel press: only what fal's answer supports."""
+    return CANCEL_REPLIES[outcome].format(id=job.id)
+
+
+def job_state(job: Job, place: Place | None = None) -> str:
+    if job.stage is Stage.WAITING:
+        return "waiting" + (f" ({ahead_text(place.ahead)})" if place and place.reason is Wait.SLOT else "")
+    if job.stage is Stage.QUEUED and job.position is not None:
+        return f"queued on fal (position {job.position + 1})"
+    return job.stage.value
+
+
+def message_link(job: Job) -> str:
+    if job.message_id and job.guild_id:
+        return f"https://discord.com/channels/{job.guild_id}/{job.message_channel_id or job.channel_id}/{job.message_id}"
+    return ""
+
+
+def job_line(job: Job, place: Place | None = None) -> str:
+    """One job in a /jobs listing."""
+    link = job.video_url or message_link(job)
+    return (f"`{job.id}` {TITLES[job.command]} · {model_name(job)} · {job_state(job, place)} · "
+            f"{relative_time(job.created_at)} {link}").rstrip()
+
+
+def job_detail(job: Job, place: Place | None = None) -> str:
+    """/jobs job_id:…: the job message as it stands, who asked, and the fal request."""
+    lines = [render(job, place=place), f"Requested by <@{job.user_id}> {relative_time(job.created_at)}"]
+    if job.request_id:
+        lines.append(f"fal request `{job.request_id}` ({job.spec.main_model.endpoint_id})")
+    if job.delivery_error:
+        lines.append(f"Could not be shown on Discord: {quote(job.delivery_error)}")
+    return fit("\n".join(lines))
 
 
 def render_bad_input(option: str, problem: str) -> str:

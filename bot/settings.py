@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from dotenv import load_dotenv
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
+DEFAULT_MAX_RUNNING_JOBS = 100
 INPUT_HOSTING = ("fal", "passthrough")
 
 
@@ -44,9 +46,28 @@ class Settings:
     database_path: Path = Path("data/bot.db")
     input_hosting: str = "fal"
     log_level: str = "INFO"
+    max_running_jobs: int = DEFAULT_MAX_RUNNING_JOBS
+    daily_budget_usd: float | None = None
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
-        return f"Settings(api_base={self.discord_api_base!r}, guild={self.discord_guild_id}, db={str(self.database_path)!r}, input_hosting={self.input_hosting!r})"
+        return (f"Settings(api_base={self.discord_api_base!r}, guild={self.discord_guild_id}, db={str(self.database_path)!r}, "
+                f"input_hosting={self.input_hosting!r}, max_running_jobs={self.max_running_jobs}, "
+                f"daily_budget_usd={self.daily_budget_usd})")
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], problems: list[str], *,
+            minimum: float, default: float | None) -> float | None:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum:
+        problems.append(f"{name} must be a {'whole ' if kind is int else ''}number of at least {minimum:g}, not '{text}'")
+        return default
+    return value
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -63,6 +84,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except SettingsError as exc:
         problems.append(str(exc))
         db = Path()
+    max_running = _number(env, "MAX_RUNNING_JOBS", int, problems, minimum=1, default=DEFAULT_MAX_RUNNING_JOBS)
+    budget = _number(env, "DAILY_BUDGET_USD", float, problems, minimum=0, default=None)
     if problems:
         raise SettingsError("; ".join(problems) + " (copy .env.example to .env and fill it in)")
     return Settings(
@@ -74,4 +97,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_path=db,
         input_hosting=hosting,
         log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        max_running_jobs=int(max_running or DEFAULT_MAX_RUNNING_JOBS),
+        daily_budget_usd=budget,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Callable
 
 import discord
 from discord import app_commands
@@ -13,6 +15,7 @@ from bot.app import LipSyncBot
 from bot.fal import catalog
 from bot.jobs import limits
 from bot.jobs.limits import GuildConfig
+from bot.jobs.store import Job
 
 ACTIONS = [app_commands.Choice(name=n, value=n) for n in ("add", "remove", "clear")]
 MODEL_CHOICES = [app_commands.Choice(name=f"{m.name} ({m.kind.value.replace('_', ' ')})", value=m.endpoint_id)
@@ -24,13 +27,15 @@ def describe(config: GuildConfig) -> str:
     roles = ", ".join(f"<@&{r}>" for r in config.allowed_roles) or "everyone"
     offered = [m.name for m in catalog.MODELS if m.kind is not catalog.Kind.TTS and config.offers(m.endpoint_id)]
     budget = f"${config.daily_budget:.2f} per day" if config.daily_budget is not None else "no cap"
+    cooldown = f"{config.user_cooldown} s between jobs" if config.user_cooldown else "no cooldown"
     return render.fit("\n".join([
         "**Settings for this server**",
         f"Channels: {channels}",
         f"Roles: {roles}",
         f"Models offered: {', '.join(offered) or 'none'}",
-        f"Per member: {config.user_concurrent} running at once, {config.user_cooldown} s between jobs, {config.user_daily} per day",
-        f"Server: {config.guild_concurrent} running at once",
+        f"Per member: {config.user_concurrent} running at once, {config.user_waiting} waiting in line, {cooldown}, "
+        f"{config.user_daily} jobs per day",
+        f"Server: {config.guild_concurrent} running at once, {config.guild_waiting} waiting in line",
         f"Budget: {budget} (UTC days; estimates from fal's prices read {catalog.PRICES_READ_ON.isoformat()})",
     ]))
 
@@ -56,21 +61,19 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
         await interaction.response.send_message("⚠️ `/config` needs the Manage Server permission.", ephemeral=True)
         return False
 
-    async def _update(self, interaction: discord.Interaction, change) -> None:
-        store = self.bot.store
-        async with store.lock:
-            config = await limits.load_config(store, interaction.guild_id)
-            try:
-                change(config)
-            except ValueError as exc:
-                await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
-                return
-            await limits.save_config(store, interaction.guild_id, config)  # type: ignore[arg-type]
+    async def _update(self, interaction: discord.Interaction, change: Callable[[GuildConfig], None]) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        try:
+            config = await self.bot.configs.update(interaction.guild_id, change)
+        except ValueError as exc:
+            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            return
+        await self.bot.runner.limits_changed()
         await interaction.response.send_message(describe(config), ephemeral=True)
 
     @app_commands.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(describe(await limits.load_config(self.bot.store, interaction.guild_id)), ephemeral=True)
+        await interaction.response.send_message(describe(self.bot.configs.get(interaction.guild_id)), ephemeral=True)
 
     @app_commands.command(name="channels", description="Channels where jobs may run (none listed: every channel)")
     @app_commands.describe(action="add or remove a channel, or clear the list", channel="The channel")
@@ -97,15 +100,21 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
             c.disabled_models = sorted(disabled if offered else disabled | {model})
         await self._update(interaction, change)
 
-    @app_commands.command(name="limits", description="Per-member and per-server job limits")
-    @app_commands.describe(user_concurrent="Jobs one member may run at once", user_cooldown="Seconds between one member's jobs",
-                           user_daily="Finished jobs per member per day", guild_concurrent="Jobs running at once on this server")
-    async def limits_(self, interaction: discord.Interaction, user_concurrent: app_commands.Range[int, 1, 20] | None = None,
+    @app_commands.command(name="limits", description="Per-member and per-server job limits; extra jobs wait in line")
+    @app_commands.describe(user_concurrent="Jobs one member may have running at once",
+                           user_cooldown="Seconds between one member's jobs (0: none)",
+                           user_daily="Jobs per member per day (failed and cancelled ones do not count)",
+                           guild_concurrent="Jobs running at once on this server",
+                           user_waiting="Jobs one member may have waiting in line",
+                           guild_waiting="Jobs this server may have waiting in line")
+    async def limits_(self, interaction: discord.Interaction, user_concurrent: app_commands.Range[int, 1, 100] | None = None,
                       user_cooldown: app_commands.Range[int, 0, 86400] | None = None,
-                      user_daily: app_commands.Range[int, 1, 1000] | None = None,
-                      guild_concurrent: app_commands.Range[int, 1, 100] | None = None) -> None:
+                      user_daily: app_commands.Range[int, 1, 10000] | None = None,
+                      guild_concurrent: app_commands.Range[int, 1, 10000] | None = None,
+                      user_waiting: app_commands.Range[int, 0, 1000] | None = None,
+                      guild_waiting: app_commands.Range[int, 0, 100000] | None = None) -> None:
         given = {"user_concurrent": user_concurrent, "user_cooldown": user_cooldown, "user_daily": user_daily,
-                 "guild_concurrent": guild_concurrent}
+                 "guild_concurrent": guild_concurrent, "user_waiting": user_waiting, "guild_waiting": guild_waiting}
 
         def change(c: GuildConfig) -> None:
             for name, value in given.items():
@@ -128,15 +137,29 @@ class Usage(commands.Cog):
     @app_commands.command(name="usage", description="Today's spending on this server, the budget and jobs per model")
     @app_commands.guild_only()
     async def usage(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None  # guild_only
         now = time.time()
-        config = await limits.load_config(self.bot.store, interaction.guild_id)
-        report = await limits.usage(self.bot.store, interaction.guild_id, now)  # type: ignore[arg-type]
-        budget = f"${config.daily_budget:.2f}" if config.daily_budget is not None else "no cap"
-        lines = [f"**Today (UTC)**: {report['jobs']} job(s), about ${report['spent']:.2f} committed of {budget}; "
-                 f"resets {render.relative_time(limits.next_day(now))}"]
-        for name, stages in sorted(report["per_model"].items()):
-            lines.append(f"{name}: " + ", ".join(f"{n} {stage}" for stage, n in sorted(stages.items())))
-        await interaction.response.send_message(render.fit("\n".join(lines)), ephemeral=True)
+        config = self.bot.configs.get(interaction.guild_id)
+        spent, bot_spent = self.bot.runner.line.spent_today(interaction.guild_id, now)
+        jobs = await self.bot.store.guild_jobs_since(interaction.guild_id, limits.day_start(now))
+        bot_budget = self.bot.settings.daily_budget_usd if interaction.permissions.manage_guild else None
+        await interaction.response.send_message(usage_report(config, spent, jobs, now, bot_spent, bot_budget), ephemeral=True)
+
+
+def usage_report(config: GuildConfig, spent: float, jobs: list[Job], now: float, bot_spent: float = 0.0,
+                 bot_budget: float | None = None) -> str:
+    budget = f"${config.daily_budget:.2f}" if config.daily_budget is not None else "no cap"
+    lines = [f"**Today (UTC)**: {len(jobs)} job(s), about ${spent:.2f} committed of {budget}; "
+             f"resets {render.relative_time(limits.next_day(now))}"]
+    per_model: dict[str, Counter[str]] = {}
+    for job in jobs:
+        per_model.setdefault(job.spec.main_model.name, Counter())[job.stage.value] += 1
+    for name, stages in sorted(per_model.items()):
+        lines.append(f"{name}: " + ", ".join(f"{n} {stage}" for stage, n in sorted(stages.items())))
+    if bot_budget is not None:
+        share = f"{bot_spent / bot_budget:.0%}" if bot_budget else "all"
+        lines.append(f"The bot's owner caps all servers together at ${bot_budget:.2f} a day; {share} of it is committed today.")
+    return render.fit("\n".join(lines))
 
 
 async def setup(bot: LipSyncBot) -> None:

@@ -61,7 +61,7 @@ async def test_seed_script_with_the_seed_model_id_and_async(fal_standin, subproc
     code, out, _ = await run(cli("status", job.request_id, "-m", "veed/fabric-1.0"), subprocess_env)
     assert code == 0 and json.loads(out)["queue_position"] == 3
     code, out, _ = await run(cli("cancel", job.request_id, "-m", "veed/fabric-1.0"), subprocess_env)
-    assert code == 0 and json.loads(out) == {"request_id": job.request_id, "cancelled": True}
+    assert code == 0 and json.loads(out) == {"request_id": job.request_id, "cancelled": True, "status": "CANCELLATION_REQUESTED"}
 
 
 async def test_result_follows_up_an_async_request(fal_standin, subprocess_env):

@@ -26,11 +26,11 @@ async def test_jobs_lists_mine_and_admins_see_the_queue(bot, discord_standin, fa
 
     listing = await reply(discord_standin, await discord_standin.send_command("jobs"))
     assert listing.startswith("**Your jobs**") and f"`{job_id}` Talking head · VEED Fabric 1.0 · queued" in listing
-    assert "Running on this server" not in listing
+    assert "on this server" not in listing
     detail = await reply(discord_standin, await discord_standin.send_command("jobs", {"job_id": job_id}))
     assert f"job `{job_id}`" in detail and "fal request `" in detail
     admin = await reply(discord_standin, await discord_standin.send_command("jobs", user_id=discord_standin.owner_id))
-    assert "**Running on this server**" in admin and f"<@{discord_standin.user_id}>" in admin
+    assert "**Running and waiting on this server**" in admin and f"<@{discord_standin.user_id}>" in admin
     other = await reply(discord_standin, await discord_standin.send_command("jobs", {"job_id": "ffffffff"}))
     assert "no job" in other
 

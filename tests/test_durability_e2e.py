@@ -102,15 +102,24 @@ async def test_buttons_keep_working_after_a_restart(bot, discord_standin, fal_st
     assert fal_standin.count("cancel") == 1
 
 
-async def test_a_burst_of_commands_never_passes_a_limit(bot, discord_standin, fal_standin):
-    await configure(discord_standin, user_cooldown=0)
-    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=5, run_time=5))
-    burst = await asyncio.gather(*(discord_standin.send_command("talkinghead", URLS) for _ in range(8)))
-    await discord_standin.wait_for(lambda: all(i.callbacks for i in burst), timeout=15)
-    started = [i for i in burst if i.callbacks[0][1]["type"] == 5]
+async def test_a_member_firing_eight_commands_gets_two_running_five_waiting_and_one_refused(bot, discord_standin, fal_standin):
+    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=1.5, run_time=1.5))
+    burst = []
+    for _ in range(8):  # one after another, so the line order is known
+        burst.append(await discord_standin.send_command("talkinghead", URLS))
+        await discord_standin.wait_for(lambda: burst[-1].callbacks, timeout=15)
+    acknowledged = [i for i in burst if i.callbacks[0][1]["type"] == 5]
     refused = [i for i in burst if i.callbacks[0][1]["type"] == 4]
-    assert len(started) == 2 and len(refused) == 6  # the default: 2 running jobs per member
-    assert all("you already have 2 job(s) running" in i.callbacks[0][1]["data"]["content"] for i in refused)
+    assert len(acknowledged) == 7 and refused == [burst[-1]]  # the defaults: 2 running and 5 waiting per member
+    assert "you already have 5 job(s) waiting in line (the limit here is 5) and 2 running" in refused[0].callbacks[0][1]["data"]["content"]
     await fal_standin.wait_for_submissions(2)
     await asyncio.sleep(0.5)
-    assert len(fal_standin.jobs) == 2
+    assert len(fal_standin.jobs) == 2  # the other five wait their turn without reaching fal
+    waiting = [discord_standin.messages[i.original_message_id] for i in acknowledged[2:]]
+    assert all("Waiting for one of your 2 running jobs to finish" in m.content for m in waiting)
+    assert all(m.components and m.components[0]["components"][0]["custom_id"].startswith("job:cancel:") for m in waiting)
+    for interaction in acknowledged:
+        await finished(discord_standin, interaction, timeout=30)
+    assert len(fal_standin.jobs) == 7 and fal_standin.count("submit") == 7
+    order = sorted(acknowledged, key=lambda i: discord_standin.messages[i.original_message_id].edits[-1][0])
+    assert order[2:] == acknowledged[2:]  # the waiting ones finished in the order they came

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from bot.fal.errors import FalUnavailable, InputRejected, JobCancelled, JobFailed, SubmissionUnknown
-from bot.fal.queue import COMPLETED, IN_PROGRESS, IN_QUEUE, FalQueue, Submission
+from bot.fal.queue import COMPLETED, IN_PROGRESS, IN_QUEUE, CancelAnswer, FalQueue, Submission
 from tests.conftest import FAL_KEY
 from tests.standins.fal_queue import JobScript
 
@@ -89,7 +90,7 @@ async def test_a_failed_job_raises_the_real_error_naming_the_field(queue, fal_en
                                       error={"status": 422, "detail": detail}))
     sub = await queue.submit(LIPSYNC, ARGS)
     updates = await follow(queue, sub)
-    assert updates[-1].error  # fal reports the failure as COMPLETED + error
+    assert updates[-1].done  # fal reports a failure as COMPLETED; the result says what went wrong
     with pytest.raises(InputRejected) as caught:
         await queue.result(sub)
     assert caught.value.field == "audio_url"
@@ -110,6 +111,54 @@ async def test_a_504_from_the_result_after_completion_is_retried_without_resubmi
     output = await queue.run(sub)
     assert output["video"]["url"]
     assert fal_env.count("submit") == 1 and fal_env.count("result") == 3
+    assert fal_env.count("status") == 0  # the result is fetched directly, without one more status poll
+
+
+async def test_more_jobs_than_stream_connections_all_complete_and_submits_are_never_starved(fal_env):
+    """Status streams have their own small pool here; jobs beyond it are polled, and submits keep their own pool."""
+    fal_env.script(LIPSYNC, JobScript(queue_positions=[1, 0], queue_step=0.4, run_time=0.8, logs=["a"]))
+    q = FalQueue(FAL_KEY, stream_connections=3, request_connections=4, poll_min=0.1, poll_max=0.3)
+    try:
+        subs = await asyncio.gather(*(q.submit(LIPSYNC, ARGS) for _ in range(12)))
+        outputs = await asyncio.gather(*(q.run(sub) for sub in subs))
+        late = await q.submit(LIPSYNC, ARGS)  # after all that, a submit still goes straight through
+    finally:
+        await q.aclose()
+    assert all(o["video"]["url"] for o in outputs) and late.request_id in fal_env.jobs
+    assert fal_env.count("submit") == 13 and len(fal_env.jobs) == 13
+    streamed = {r.request_id for r in fal_env.requests if r.route == "stream"}
+    polled = {r.request_id for r in fal_env.requests if r.route == "status"}
+    assert 0 < len(streamed) <= 12 and polled  # some over the stream, the rest by polling
+
+
+async def test_a_submit_that_waited_in_vain_for_a_connection_is_sent_later_not_called_ambiguous(fal_env):
+    """A pool timeout means the request never left: it is retried, not reported as a maybe-submitted job."""
+    fal_env.script(LIPSYNC, JobScript(queue_positions=[0], queue_step=0.1, run_time=0.2))
+    q = FalQueue(FAL_KEY, request_connections=1, backoff=0.05)
+    try:
+        fal_env.hold("result")
+        sub = await q.submit(LIPSYNC, ARGS)
+        blocker = asyncio.create_task(q.result(sub))  # holds the only request connection
+        await asyncio.sleep(0.3)
+        original = httpx.Timeout
+        pool_timeouts = []
+
+        def short_pool(*args, **kwargs):
+            kwargs["pool"] = 0.2
+            pool_timeouts.append(kwargs["pool"])
+            return original(*args, **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(httpx, "Timeout", short_pool)
+            submitting = asyncio.create_task(q.submit(LIPSYNC, ARGS))
+            await asyncio.sleep(0.6)  # at least one pool timeout happens while the connection is held
+            fal_env.release("result", drop=False)
+            second = await submitting
+        await blocker
+    finally:
+        await q.aclose()
+    assert pool_timeouts and second.request_id in fal_env.jobs
+    assert fal_env.count("submit") == 2
 
 
 async def test_5xx_on_submit_is_retried_and_only_one_job_exists(queue, fal_env):
@@ -141,16 +190,16 @@ async def test_a_payload_fal_rejects_names_the_field(queue, fal_env):
 async def test_cancel_stops_a_queued_job_and_following_it_reports_the_cancellation(queue, fal_env):
     fal_env.script(LIPSYNC, JobScript(queue_positions=[5], queue_step=30, run_time=30))
     sub = await queue.submit(LIPSYNC, ARGS)
-    assert await queue.cancel(sub) is True
+    assert await queue.cancel(sub) is CancelAnswer.REQUESTED
     with pytest.raises(JobCancelled):
         await queue.run(sub)
-    assert await queue.cancel(sub) is False  # already finished
+    assert await queue.cancel(sub) is CancelAnswer.ALREADY_COMPLETED
 
 
 async def test_status_is_one_request(queue, fal_env):
     fal_env.script(LIPSYNC, JobScript(queue_positions=[4], queue_step=30, run_time=30))
     sub = await queue.submit(LIPSYNC, ARGS)
-    status = await queue.status(Submission.for_request(LIPSYNC, sub.request_id))
+    status = await queue.status(await queue.submission_for(LIPSYNC, sub.request_id))
     assert status == {"request_id": sub.request_id, "model": LIPSYNC, "status": IN_QUEUE, "queue_position": 4}
     assert fal_env.count("status") == 1
     await queue.cancel(sub)

@@ -1,10 +1,18 @@
-"""A small typed client for fal's queue, over fal_client.
+"""A small typed client for fal's queue, over httpx and fal_client.
 
-fal_client supplies the hosts (FAL_QUEUE_RUN_HOST …), credentials, status polling, cancel and
-uploads. Two things it lacks are done here: following a job through fal's status stream
-(server-sent events, so a job costs the same few requests however long it runs), and a
-submit that is never sent twice (fal_client retries a submit after any transport error, which
-can queue a second paid job when only the answer was lost).
+fal_client supplies the hosts (FAL_QUEUE_RUN_HOST …), credentials, request handles, status polls
+(with its own retries) and uploads. The rest is done here, each with one retry policy:
+
+* a submit that is never sent twice: fal_client retries a submit after any transport error, which can
+  queue a second paid job when only the answer was lost. Here a submit is resent only when it surely
+  never left (no connection, or no free connection in the pool) or fal answered with an error;
+* following a job through fal's status stream (server-sent events), so a job costs the same few
+  requests however long it runs, with polling as the fallback;
+* fetching the result directly (fal_client's handle.get() polls the status once more first);
+* cancelling with fal's answer (requested, already completed, not found), which fal_client drops.
+
+Status streams and short requests use separate connection pools, so a thousand open streams
+cannot starve submits and result fetches.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ import json
 import logging
 import random
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from os import PathLike
 from typing import Any
 
@@ -41,6 +50,9 @@ log = logging.getLogger(__name__)
 
 IN_QUEUE, IN_PROGRESS, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
 CANCELLED_ERROR_TYPES = {"client_cancelled", "request_cancelled"}
+REQUEST_CONNECTIONS = 64  # submits, results, status polls and cancels
+STREAM_CONNECTIONS = 128  # status streams open at once; beyond that, jobs are polled
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -58,24 +70,27 @@ class Submission:
     def from_dict(cls, data: dict[str, str]) -> Submission:
         return cls(**{k: data[k] for k in ("endpoint_id", "request_id", "status_url", "response_url", "cancel_url")})
 
-    @classmethod
-    def for_request(cls, endpoint_id: str, request_id: str) -> Submission:
-        """URLs for a request known only by id (the CLI's follow-up commands), built as fal_client does."""
-        handle = fal_client.AsyncRequestHandle.from_request_id(None, endpoint_id, request_id)  # type: ignore[arg-type]
-        return cls(endpoint_id, request_id, handle.status_url, handle.response_url, handle.cancel_url)
-
 
 @dataclass(frozen=True)
 class QueueUpdate:
     state: str
     position: int | None = None
     logs: tuple[str, ...] = ()  # lines new since the previous update
-    error: str | None = None
-    error_type: str | None = None
 
     @property
     def done(self) -> bool:
         return self.state == COMPLETED
+
+    @property
+    def running(self) -> bool:
+        """A runner has the job (so fal may bill it)."""
+        return self.state == IN_PROGRESS
+
+
+class CancelAnswer(StrEnum):
+    REQUESTED = "CANCELLATION_REQUESTED"  # a queued job is removed; a running one only gets the signal
+    ALREADY_COMPLETED = "ALREADY_COMPLETED"
+    NOT_FOUND = "NOT_FOUND"
 
 
 class _LogCursor:
@@ -88,13 +103,8 @@ class _LogCursor:
         logs = data.get("logs") or []
         lines = tuple(str(entry.get("message", "")) if isinstance(entry, dict) else str(entry) for entry in logs)
         new, self.seen = lines[self.seen:], max(self.seen, len(lines))
-        return QueueUpdate(
-            state=data.get("status", ""),
-            position=data.get("queue_position"),
-            logs=tuple(line for line in new if line),
-            error=data.get("error"),
-            error_type=data.get("error_type"),
-        )
+        return QueueUpdate(state=data.get("status", ""), position=data.get("queue_position"),
+                           logs=tuple(line for line in new if line))
 
 
 def _status_dict(status: fal_client.Status) -> dict[str, Any]:
@@ -106,7 +116,7 @@ def _status_dict(status: fal_client.Status) -> dict[str, Any]:
     return {"status": COMPLETED, "logs": status.logs, "error": status.error, "error_type": status.error_type}
 
 
-def error_from_response(status: int, body: Any, headers: dict[str, str], what: str) -> FalError:
+def error_from_response(status: int, body: Any, headers: dict[str, str] | httpx.Headers, what: str) -> FalError:
     """Turn a fal error response into a typed error with a message a person can act on."""
     detail = body.get("detail") if isinstance(body, dict) else body
     error_type = (body.get("error_type") if isinstance(body, dict) else None) or headers.get("x-fal-error-type")
@@ -133,6 +143,10 @@ def _body(response: httpx.Response) -> Any:
         return response.text
 
 
+def _error(response: httpx.Response, what: str) -> FalError:
+    return error_from_response(response.status_code, _body(response), response.headers, what)
+
+
 def _retryable_status(response: httpx.Response) -> bool:
     if response.status_code == 504 and response.headers.get("x-fal-request-timeout-type"):
         return False  # the caller's own start timeout ran out: fal says not to retry
@@ -150,6 +164,8 @@ class FalQueue:
         stream_attempts: int = 2,
         attempts: int = 5,
         backoff: float = 0.5,
+        request_connections: int = REQUEST_CONNECTIONS,
+        stream_connections: int = STREAM_CONNECTIONS,
     ) -> None:
         self._key = key
         self.poll_min, self.poll_max = poll_min, poll_max
@@ -157,13 +173,17 @@ class FalQueue:
         self.stream_attempts = stream_attempts
         self.attempts = attempts
         self.backoff = backoff
-        self._http: httpx.AsyncClient | None = None
+        self.request_connections = request_connections
+        self.stream_connections = stream_connections
+        self._stream_slots = asyncio.Semaphore(stream_connections)
+        self._requests: httpx.AsyncClient | None = None
+        self._streams: httpx.AsyncClient | None = None
         self._fal: fal_client.AsyncClient | None = None
         self._lock = asyncio.Lock()
 
-    async def _client(self) -> httpx.AsyncClient:
+    async def _clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
         async with self._lock:
-            if self._http is None:
+            if self._requests is None or self._streams is None:
                 try:
                     auth = (
                         fal_client.auth.AuthCredentials("Key", self._key)
@@ -172,45 +192,46 @@ class FalQueue:
                     )
                 except Exception as exc:  # fal_client's MissingCredentialsError and kin
                     raise MissingKey("FAL_KEY is not set: get a key at https://fal.ai/dashboard/keys and put it in .env") from exc
-                self._http = httpx.AsyncClient(
-                    headers={"Authorization": auth.header_value, "User-Agent": fal_client_core.USER_AGENT},
-                    timeout=fal_client_core.QUEUE_POLL_TIMEOUT,
-                )
+                headers = {"Authorization": auth.header_value, "User-Agent": fal_client_core.USER_AGENT}
+                self._requests = httpx.AsyncClient(
+                    headers=headers, timeout=fal_client_core.QUEUE_POLL_TIMEOUT,
+                    limits=httpx.Limits(max_connections=self.request_connections,
+                                        max_keepalive_connections=self.request_connections))
+                self._streams = httpx.AsyncClient(
+                    headers=headers, timeout=httpx.Timeout(30.0, read=self.stream_idle, pool=5.0),
+                    limits=httpx.Limits(max_connections=self.stream_connections,
+                                        max_keepalive_connections=self.stream_connections))
                 self._fal = fal_client.AsyncClient(key=auth.token if auth.scheme == "Key" else None)
-            return self._http
+            return self._requests, self._streams
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-        if self._fal is not None:
-            # fal_client.AsyncClient has no public close; its httpx client is a cached property.
-            client = self._fal.__dict__.get("_client")
-            if isinstance(client, httpx.AsyncClient):
+        for client in (self._requests, self._streams):
+            if client is not None:
                 await client.aclose()
-            self._fal = None
+        self._requests = self._streams = self._fal = None
 
     async def _pause(self, attempt: int) -> None:
         await asyncio.sleep(self.backoff * (2**attempt) * random.uniform(0.75, 1.25))
 
     def _handle(self, http: httpx.AsyncClient, sub: Submission) -> fal_client.AsyncRequestHandle:
-        return fal_client.AsyncRequestHandle(
-            request_id=sub.request_id,
-            response_url=sub.response_url,
-            status_url=sub.status_url,
-            cancel_url=sub.cancel_url,
-            client=http,
-        )
+        return fal_client.AsyncRequestHandle(request_id=sub.request_id, response_url=sub.response_url,
+                                             status_url=sub.status_url, cancel_url=sub.cancel_url, client=http)
+
+    async def submission_for(self, endpoint_id: str, request_id: str) -> Submission:
+        """A request known only by its id (the CLI's follow-ups), with the URLs fal_client builds for it."""
+        requests, _ = await self._clients()
+        handle = fal_client.AsyncRequestHandle.from_request_id(requests, endpoint_id, request_id)
+        return Submission(endpoint_id, request_id, handle.status_url, handle.response_url, handle.cancel_url)
 
     async def submit(self, endpoint_id: str, payload: dict[str, Any]) -> Submission:
-        """Queue a job. Resent only when fal surely did not take it (no connection, or an error answer)."""
-        http = await self._client()
+        """Queue a job. Resent only when fal surely did not take it (never sent, or an error answer)."""
+        requests, _ = await self._clients()
         url = fal_client_core.QUEUE_URL_FORMAT + endpoint_id
         for attempt in range(self.attempts):
             try:
-                response = await http.post(url, json=payload, timeout=httpx.Timeout(120.0, connect=15.0))
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                log.warning("fal submit to %s could not connect (%s); retrying", endpoint_id, exc)
+                response = await requests.post(url, json=payload, timeout=httpx.Timeout(120.0, connect=15.0, pool=60.0))
+            except NEVER_SENT as exc:
+                log.warning("fal submit to %s was not sent (%s); retrying", endpoint_id, exc.__class__.__name__)
             except httpx.TransportError as exc:
                 raise SubmissionUnknown(
                     f"the connection to fal broke while submitting to {endpoint_id}; not resent, to avoid paying twice"
@@ -220,97 +241,103 @@ class FalQueue:
                     data = response.json()
                     return Submission(endpoint_id, data["request_id"], data["status_url"], data["response_url"], data["cancel_url"])
                 if not _retryable_status(response):
-                    raise error_from_response(response.status_code, _body(response), dict(response.headers), f"the request to {endpoint_id}")
+                    raise _error(response, f"the request to {endpoint_id}")
                 log.warning("fal submit to %s answered %s; retrying", endpoint_id, response.status_code)
             if attempt + 1 < self.attempts:
                 await self._pause(attempt)
         raise FalUnavailable(f"fal did not accept the job for {endpoint_id} after {self.attempts} tries; try again later")
 
     async def updates(self, sub: Submission) -> AsyncIterator[QueueUpdate]:
-        """Status changes until COMPLETED: from the status stream, else by polling with backoff."""
+        """Status changes until COMPLETED: from the status stream, else by polling with backoff.
+
+        Raises FalUnavailable when fal cannot be reached; the request is not lost, and following it
+        again later (updates, then result) carries on.
+        """
         cursor = _LogCursor()
         for _ in range(self.stream_attempts):
-            try:
-                async for data in self._stream(sub):
-                    update = cursor.update(data)
-                    yield update
-                    if update.done:
-                        return
-            except (httpx.HTTPError, SSEError, ValueError, KeyError) as exc:
-                log.info("status stream for %s unavailable (%s); polling instead", sub.request_id, exc)
-                break
+            async with self._stream_slot() as got:
+                if not got:
+                    break
+                try:
+                    async for data in self._stream(sub):
+                        update = cursor.update(data)
+                        yield update
+                        if update.done:
+                            return
+                except (httpx.HTTPError, SSEError, ValueError, KeyError) as exc:
+                    log.info("status stream for %s ended early (%s); %s", sub.request_id, exc.__class__.__name__,
+                             "following it again" if _ + 1 < self.stream_attempts else "polling instead")
         async for update in self._poll(sub, cursor):
             yield update
             if update.done:
                 return
 
+    @asynccontextmanager
+    async def _stream_slot(self) -> AsyncIterator[bool]:
+        """A free status-stream connection, or False at once when all are taken (the job is polled instead)."""
+        if self._stream_slots.locked():
+            yield False
+            return
+        async with self._stream_slots:
+            yield True
+
     async def _stream(self, sub: Submission) -> AsyncIterator[dict[str, Any]]:
-        http = await self._client()
-        timeout = httpx.Timeout(30.0, read=self.stream_idle)
-        async with aconnect_sse(http, "GET", sub.status_url + "/stream", params={"logs": "1"}, timeout=timeout) as source:
+        _, streams = await self._clients()
+        async with aconnect_sse(streams, "GET", sub.status_url + "/stream", params={"logs": "1"}) as source:
             if source.response.status_code >= 400:
                 await source.response.aread()
                 raise httpx.HTTPStatusError("stream refused", request=source.response.request, response=source.response)
             async for event in source.aiter_sse():
                 if event.data:
                     yield json.loads(event.data)
+        raise httpx.RemoteProtocolError("the status stream closed before COMPLETED")
 
     async def _poll(self, sub: Submission, cursor: _LogCursor) -> AsyncIterator[QueueUpdate]:
-        http = await self._client()
-        handle = self._handle(http, sub)
-        delay, failures = self.poll_min, 0
+        delay = self.poll_min
         while True:
-            try:
-                status = await handle.status(with_logs=True)
-            except fal_client.FalClientHTTPError as exc:
-                error = error_from_response(exc.status_code, _body(exc.response), exc.response_headers, f"request {sub.request_id}")
-                if not isinstance(error, FalUnavailable):
-                    raise error from exc
-                failures += 1
-                if failures >= self.attempts:
-                    raise error from exc
-            except httpx.TransportError as exc:
-                failures += 1
-                if failures >= self.attempts:
-                    raise FalUnavailable(f"lost contact with fal while following request {sub.request_id}") from exc
-            else:
-                failures = 0
-                update = cursor.update(_status_dict(status))
-                yield update
-                if update.done:
-                    return
+            update = cursor.update(await self._status(sub))
+            yield update
+            if update.done:
+                return
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.poll_max)
 
+    async def _status(self, sub: Submission) -> dict[str, Any]:
+        requests, _ = await self._clients()
+        try:
+            status = await self._handle(requests, sub).status(with_logs=True)  # fal_client retries transient failures
+        except fal_client.FalClientHTTPError as exc:
+            raise _error(exc.response, f"request {sub.request_id}") from exc
+        except httpx.TransportError as exc:
+            raise FalUnavailable(f"lost contact with fal while following request {sub.request_id}") from exc
+        return _status_dict(status)
+
     async def status(self, sub: Submission) -> dict[str, Any]:
         """One status check, with logs."""
-        http = await self._client()
-        try:
-            status = await self._handle(http, sub).status(with_logs=True)
-        except fal_client.FalClientHTTPError as exc:
-            raise error_from_response(exc.status_code, _body(exc.response), exc.response_headers, f"request {sub.request_id}") from exc
-        except httpx.TransportError as exc:
-            raise FalUnavailable(f"could not reach fal to check request {sub.request_id}") from exc
-        return {"request_id": sub.request_id, "model": sub.endpoint_id, **_status_dict(status)}
+        return {"request_id": sub.request_id, "model": sub.endpoint_id, **await self._status(sub)}
 
     async def result(self, sub: Submission) -> dict[str, Any]:
         """The finished job's output. A failed job's real error comes from here, as fal documents."""
-        http = await self._client()
-        handle = self._handle(http, sub)
+        requests, _ = await self._clients()
         what = f"the {sub.endpoint_id} job {sub.request_id}"
         for attempt in range(self.attempts):
             try:
-                return await handle.get(interval=self.poll_min)
-            except fal_client.FalClientHTTPError as exc:
-                error = error_from_response(exc.status_code, _body(exc.response), exc.response_headers, what)
-                if not (isinstance(error, FalUnavailable) and _retryable_status(exc.response)):
-                    raise error from exc
-                log.warning("fal result for %s answered %s; retrying", sub.request_id, exc.status_code)
+                response = await requests.get(sub.response_url)
             except httpx.TransportError as exc:
-                log.warning("fal result for %s: %s; retrying", sub.request_id, exc)
+                log.warning("fal result for %s: %s; retrying", sub.request_id, exc.__class__.__name__)
+            else:
+                if response.status_code < 300:
+                    data = response.json()
+                    if not isinstance(data, dict):
+                        raise JobFailed(f"fal returned something other than a result for {what}")
+                    return data
+                error = _error(response, what)
+                if not (isinstance(error, FalUnavailable) and _retryable_status(response)):
+                    raise error
+                log.warning("fal result for %s answered %s; retrying", sub.request_id, response.status_code)
             if attempt + 1 < self.attempts:
                 await self._pause(attempt)
-        raise FalUnavailable(f"fal did not return the result of {what} after {self.attempts} tries; it can be fetched later by its id")
+        raise FalUnavailable(f"fal did not return the result of {what} after {self.attempts} tries")
 
     async def run(self, sub: Submission) -> dict[str, Any]:
         """Follow a submitted job to the end and return its output."""
@@ -319,30 +346,37 @@ class FalQueue:
                 break
         return await self.result(sub)
 
-    async def cancel(self, sub: Submission) -> bool:
-        """Ask fal to cancel; False when the job had already finished or is unknown."""
-        http = await self._client()
+    async def cancel(self, sub: Submission) -> CancelAnswer:
+        """Ask fal to cancel. A queued job is removed; a running one only gets a signal, and may still finish."""
+        requests, _ = await self._clients()
         try:
-            await self._handle(http, sub).cancel()
-        except fal_client.FalClientHTTPError as exc:
-            if exc.status_code in (400, 404, 409):
-                return False
-            raise error_from_response(exc.status_code, _body(exc.response), exc.response_headers, f"cancelling {sub.request_id}") from exc
-        return True
+            response = await requests.put(sub.cancel_url)
+        except httpx.TransportError as exc:
+            raise FalUnavailable(f"could not reach fal to cancel request {sub.request_id}") from exc
+        answer = _body(response).get("status") if isinstance(_body(response), dict) else None
+        if answer in CancelAnswer.__members__.values():
+            return CancelAnswer(answer)
+        if response.status_code < 300:
+            return CancelAnswer.REQUESTED
+        if response.status_code == 404:
+            return CancelAnswer.NOT_FOUND
+        if response.status_code in (400, 409):
+            return CancelAnswer.ALREADY_COMPLETED
+        raise _error(response, f"cancelling {sub.request_id}")
 
     async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
         """Host bytes on fal's storage; returns the public URL."""
         fal = await self._storage()
         with _storage_errors(file_name):
-            return await fal.upload(data, content_type, file_name)
+            return str(await fal.upload(data, content_type, file_name))
 
     async def upload_file(self, path: str | PathLike[str]) -> str:
         fal = await self._storage()
         with _storage_errors(str(path)):
-            return await fal.upload_file(path)
+            return str(await fal.upload_file(path))
 
     async def _storage(self) -> fal_client.AsyncClient:
-        await self._client()
+        await self._clients()
         assert self._fal is not None
         return self._fal
 
@@ -352,8 +386,8 @@ def _storage_errors(name: str) -> Iterator[None]:
     try:
         yield
     except fal_client.FalClientHTTPError as exc:
-        raise error_from_response(exc.status_code, _body(exc.response), exc.response_headers, f"uploading {name}") from exc
+        raise _error(exc.response, f"uploading {name}") from exc
     except httpx.HTTPStatusError as exc:
-        raise error_from_response(exc.response.status_code, _body(exc.response), dict(exc.response.headers), f"uploading {name}") from exc
+        raise _error(exc.response, f"uploading {name}") from exc
     except httpx.TransportError as exc:
         raise FalUnavailable(f"could not upload {name} to fal storage: {exc}") from exc

@@ -7,6 +7,9 @@ submitting any step twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,11 +17,14 @@ from typing import Any
 
 from bot.fal import payloads
 from bot.fal.catalog import Model
-from bot.fal.errors import BadInput
+from bot.fal.errors import BadInput, FalError, FalUnavailable, JobCancelled, SubmissionUnknown
 from bot.fal.queue import IN_QUEUE, FalQueue, Submission
-from bot.jobs.spec import Command, JobSpec, Stage
+from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec, Stage
 
-SPEECH, VIDEO = "speech", "video"
+log = logging.getLogger(__name__)
+
+FOLLOW_FOR = 24 * 3600.0  # how long to keep following a submitted request that fal does not answer about
+FOLLOW_BACKOFF = (2.0, 300.0)  # first and longest pause between attempts to follow it
 
 
 @dataclass(frozen=True)
@@ -29,11 +35,12 @@ class Progress:
     position: int | None = None
     log: str | None = None
     elapsed: float = 0.0
-    request_id: str | None = None
+    ran: bool = False  # a runner on fal has (had) the step: fal may bill it
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 StateCallback = Callable[[dict[str, Any]], Awaitable[None]]
+StopCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -103,9 +110,16 @@ async def run(
     on_state: StateCallback | None = None,
     started_at: float | None = None,
     submit_only: bool = False,
+    cancel_wanted: StopCheck | None = None,
+    follow_for: float = FOLLOW_FOR,
+    follow_backoff: tuple[float, float] = FOLLOW_BACKOFF,
 ) -> dict[str, Any]:
     """Run (or resume, given `state`) the job; returns the video model's result.
 
+    A submitted step is followed until fal answers, through outages of up to `follow_for` seconds:
+    fal keeps the request, and paying for it again is never the fix. A step whose submission was
+    inherited from an earlier job (Retry) is submitted afresh if fal says that request failed. When
+    `cancel_wanted()` turns true, nothing more is submitted and a request sent meanwhile is cancelled.
     With submit_only the last step is submitted but not followed; the result is then {}.
     """
     state = state if state is not None else {}
@@ -115,35 +129,77 @@ async def run(
         await _call(on_progress, Progress(stage, step.name if step else None, step.model.endpoint_id if step else None,
                                           elapsed=time.time() - started, **extra))
 
+    async def save() -> None:
+        await _call(on_state, state)
+
     audio_url = spec.audio_url
     steps = plan(spec)
     for index, step in enumerate(steps):
         entry = state.setdefault(step.name, {})
-        if "output" not in entry:
-            if "submission" in entry:
-                sub = Submission.from_dict(entry["submission"])
-            else:
+        while "output" not in entry:
+            if "submission" not in entry:
+                if cancel_wanted is not None and cancel_wanted():
+                    raise JobCancelled("cancelled before it was sent to fal")
                 await report(Stage.SPEAKING if step.name == SPEECH else Stage.QUEUED, step)
                 sub = await queue.submit(step.model.endpoint_id, _payload(spec, step, audio_url=audio_url))
+                entry.clear()
                 entry["submission"] = sub.to_dict()
-                await _call(on_state, state)
+                await save()
+                if cancel_wanted is not None and cancel_wanted():  # asked while the submit was on its way
+                    with contextlib.suppress(FalError):
+                        await queue.cancel(sub)
+            sub = Submission.from_dict(entry["submission"])
             if submit_only and index == len(steps) - 1:
                 return {}
-            async for update in queue.updates(sub):
-                if step.name == SPEECH:
-                    stage = Stage.SPEAKING
-                else:
-                    stage = Stage.QUEUED if update.state == IN_QUEUE else Stage.GENERATING
-                lines = update.logs or (None,)
-                for line in lines:
-                    await report(stage, step, position=update.position, log=line, request_id=sub.request_id)
-            entry["output"] = await queue.result(sub)
-            await _call(on_state, state)
+            try:
+                entry["output"] = await _follow(queue, sub, step, entry, report, save, follow_for, follow_backoff)
+                entry["ran"] = True
+            except (FalUnavailable, SubmissionUnknown):
+                raise
+            except FalError:
+                if entry.pop("inherited", False):
+                    log.info("inherited request %s ended without a result; submitting afresh", sub.request_id)
+                    entry.clear()
+                    continue
+                entry["failed"] = True
+                await save()
+                raise
+            await save()
         if step.name == SPEECH:
             output = entry["output"]
             audio_url = payloads.output_url(output, "audio")
             if isinstance(output.get("duration_ms"), (int, float)):
                 check_audio_length(spec, output["duration_ms"] / 1000)
-    result = state[VIDEO]["output"]
+    result: dict[str, Any] = state[VIDEO]["output"]
     await report(Stage.DONE, steps[-1])
     return result
+
+
+async def _follow(queue: FalQueue, sub: Submission, step: Step, entry: dict[str, Any],
+                  report: Callable[..., Awaitable[None]], save: Callable[[], Awaitable[None]],
+                  follow_for: float, backoff: tuple[float, float]) -> dict[str, Any]:
+    """The output of a submitted step, following it through fal's outages."""
+    pause, unanswered_since = backoff[0], None
+    stage = Stage.SPEAKING if step.name == SPEECH else Stage.QUEUED
+    while True:
+        try:
+            async for update in queue.updates(sub):
+                if update.running and not entry.get("ran"):
+                    entry["ran"] = True
+                    await save()
+                if step.name == VIDEO:
+                    stage = Stage.QUEUED if update.state == IN_QUEUE else Stage.GENERATING
+                for line in update.logs or (None,):
+                    await report(stage, step, position=update.position, log=line, ran=bool(entry.get("ran")))
+            return await queue.result(sub)
+        except FalUnavailable as exc:
+            now = time.monotonic()
+            unanswered_since = unanswered_since or now
+            if now - unanswered_since > follow_for:
+                raise FalUnavailable(f"fal has not answered about request {sub.request_id} for "
+                                     f"{follow_for / 3600:.0f} h; it may still have the result") from exc
+            log.warning("request %s: %s; following it again in %.0f s", sub.request_id, exc, pause)
+            await report(stage, step, log=f"fal is not answering right now; still following request {sub.request_id}",
+                         ran=bool(entry.get("ran")))
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, backoff[1])

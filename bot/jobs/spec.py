@@ -20,7 +20,11 @@ class Command(StrEnum):
         return {Command.TALKINGHEAD: Kind.TALKING_HEAD, Command.LIPSYNC: Kind.LIPSYNC, Command.ANIMATE: Kind.ANIMATE}[self]
 
 
+SPEECH, VIDEO = "speech", "video"  # the pipeline's steps, as keys of a job's state
+
+
 class Stage(StrEnum):
+    WAITING = "waiting"  # admitted, waiting in the line for a free slot; nothing sent to fal
     PENDING = "pending"
     UPLOADING = "uploading"
     SPEAKING = "speaking"

@@ -1,0 +1,77 @@
+"""The buttons on a job message: Cancel, and Retry / Run again. They keep working across restarts
+(their custom_id holds the action and the job id), and only the requester or a server manager may
+press them — checked in interaction_check, as discord.py's DynamicItem example does."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot import render
+from bot.intake import is_manager, refuse
+from bot.jobs.runner import HOSTED, inherited_state
+from bot.jobs.spec import Stage
+from bot.jobs.store import Job
+
+if TYPE_CHECKING:
+    from bot.app import LipSyncBot
+
+CANCEL, AGAIN = "cancel", "again"
+VERBS = {CANCEL: "cancel", AGAIN: "rerun"}
+
+
+def requester_or_manager(interaction: discord.Interaction, job: Job) -> bool:
+    return interaction.user.id == job.user_id or is_manager(interaction)
+
+
+class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"job:(?P<action>cancel|again):(?P<job_id>[0-9a-f]{8})"):
+    """Cancel on a job that has not ended; Retry on a failed or cancelled one; Run again on a finished one."""
+
+    def __init__(self, action: str, job_id: str, label: str | None = None) -> None:
+        style = discord.ButtonStyle.danger if action == CANCEL else discord.ButtonStyle.secondary
+        super().__init__(discord.ui.Button(label=label or action.capitalize(), style=style, custom_id=f"job:{action}:{job_id}"))
+        self.action, self.job_id = action, job_id
+        self.job: Job | None = None
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]) -> JobButton:
+        return cls(match["action"], match["job_id"])
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        bot: LipSyncBot = interaction.client  # type: ignore[assignment]
+        self.job = await bot.store.get(self.job_id)
+        if self.job is None:
+            await refuse(interaction, "job", f"job {self.job_id} is not known here")
+            return False
+        if not requester_or_manager(interaction, self.job):
+            verb = VERBS[self.action]
+            await refuse(interaction, verb, f"only the member who started this job, or someone with Manage Server, can {verb} it")
+            return False
+        return True
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: LipSyncBot = interaction.client  # type: ignore[assignment]
+        job = self.job
+        assert job is not None  # set by interaction_check
+        if self.action == CANCEL:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            outcome = await bot.runner.cancel(job.id)
+            await interaction.edit_original_response(content=render.cancel_reply(job, outcome))
+            return
+        if job.stage is Stage.DONE:
+            state = {HOSTED: True} if job.state.get(HOSTED) else {}  # Run again: a new take, paid anew
+        else:
+            state = inherited_state(job)  # Retry: whatever fal finished or may still finish is not paid twice
+        await bot.intake.launch(interaction, bot.intake.new_job(interaction, job.spec, job.sources, state))
+
+
+def job_view(job: Job) -> discord.ui.View:
+    """The buttons a job message carries at its current stage."""
+    view = discord.ui.View(timeout=None)
+    if not job.stage.finished:
+        view.add_item(JobButton(CANCEL, job.id))
+    else:
+        view.add_item(JobButton(AGAIN, job.id, "Run again" if job.stage is Stage.DONE else "Retry"))
+    return view
