@@ -63,6 +63,10 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 EVERYONE_PERMISSIONS = 1071698660929  # what Discord gives @everyone in a new guild
 ADMINISTRATOR = 1 << 3
 ALL_PERMISSIONS = (1 << 52) - 1
+# What an app that is not in the guild (a user-installed one) gets: @everyone's permissions, limited to those an
+# interaction response can use (Discord change log, 2022-06-29).
+RESPONSE_PERMISSIONS = (1 << 15) | (1 << 14) | (1 << 17) | (1 << 18)  # ATTACH_FILES, EMBED_LINKS,
+# MENTION_EVERYONE, USE_EXTERNAL_EMOJIS
 
 # Message flags.
 SUPPRESS_EMBEDS, EPHEMERAL, LOADING = 1 << 2, 1 << 6, 1 << 7
@@ -82,6 +86,7 @@ _CALLBACK_TYPES = {
 }
 
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+FOLLOWUP_CAP = 5  # followups per interaction that only the app's user install authorized
 NONCE_WINDOW = 300.0  # seconds during which enforce_nonce returns the earlier message
 HEARTBEAT_INTERVAL_MS = 41250
 LIVE_CONNECTION_WAIT = 10.0
@@ -270,6 +275,20 @@ class Message:
         return data
 
 
+@dataclass(frozen=True)
+class _Origin:
+    """Where an interaction comes from: who, which guild and channel, which context and install."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    context: int
+    installs: int
+    permissions: int
+    roles: tuple[int, ...]
+    attachment_size_limit: int
+
+
 @dataclass
 class Interaction:
     """An interaction the stand-in dispatched, and what the bot did with it."""
@@ -284,11 +303,33 @@ class Interaction:
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
     message_id: int | None = None  # component interactions: the message the component is on
-    dispatched_at: float = 0.0  # time.monotonic()
+    dispatched_at: float = 0.0  # time.monotonic(), just before the INTERACTION_CREATE frame was written
+    guild_id: int | None = None  # None in DMs (contexts 1 and 2)
+    channel_id: int = 0
+    context: int = 0  # 0 guild, 1 the bot's DM, 2 a group DM or a DM between users
+    installs: int = 0  # 0 the app's server install, 1 its user install
+    attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT
+    origin: _Origin | None = field(default=None, repr=False)  # how it was sent, for follow-on interactions
+
+    @property
+    def user_installed_only(self) -> bool:
+        """Only the user install authorized it (no "0" owner): Discord caps followups at 5."""
+        return "0" not in self.payload.get("authorizing_integration_owners", {})
 
     @property
     def acknowledged(self) -> bool:
         return bool(self.callbacks)
+
+
+@dataclass
+class _Guild:
+    """A guild of the stand-in's world."""
+
+    id: int
+    name: str
+    member: bool  # the bot is in it (False: a guild only a user-installed app reaches)
+    system_channel_id: int
+    external_apps: bool = True  # @everyone may use external (user-installed) apps publicly
 
 
 @dataclass
@@ -355,10 +396,13 @@ class _Connection:
         async with self.lock:
             await self.ws.send_str(json.dumps(payload))
 
-    async def dispatch(self, event: str, data: dict) -> None:
+    async def dispatch(self, event: str, data: dict, before_write: Callable[[], None] | None = None) -> None:
         async with self.lock:
             self.seq += 1
-            await self.ws.send_str(json.dumps({"op": 0, "t": event, "s": self.seq, "d": data}))
+            frame = json.dumps({"op": 0, "t": event, "s": self.seq, "d": data})
+            if before_write is not None:
+                before_write()
+            await self.ws.send_str(frame)
 
 
 # --------------------------------------------------------------------------- the OpenAPI contract
@@ -636,6 +680,7 @@ class Route:
 _APP_HOOK = "/webhooks/{application_id}/{token}"
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/users/@me", "get_current_user", True),
+    Route("GET", "/users/{user_id}", "get_user", True),
     Route("GET", "/oauth2/applications/@me", "get_application", True),
     Route("GET", "/applications/{application_id}/commands", "get_commands", True),
     Route("PUT", "/applications/{application_id}/commands", "put_commands", True),
@@ -693,6 +738,7 @@ class DiscordStandIn:
         self.command_puts: list[tuple[int | None, float]] = []
         self.violations: list[str] = []
         self.rate_limited: list[str] = []
+        self.refused_bot_writes: list[str] = []
         self.identifies = 0
         self.connections = 0
 
@@ -707,8 +753,12 @@ class DiscordStandIn:
         }
         self._member_roles: dict[int, list[int]] = {uid: [] for uid in self._users}
         self._channels: dict[int, dict] = {}
+        self._guilds: dict[int, _Guild] = {self.guild_id: _Guild(self.guild_id, "Stand-in Guild", True, self.channel_id)}
         self._add_text_channel(self.channel_id, "general")
         self._dm_by_user: dict[int, int] = {}
+        self._nonces: dict[tuple[int, str], Message] = {}  # (channel, nonce) -> the latest message with it
+        self._outside: set[int] = set()  # private channels the bot is not part of (context 2)
+        self._dms_closed: set[int] = set()  # users who do not accept DMs from the bot
         self._files: dict[int, _StoredFile] = {}
         self._by_token: dict[str, Interaction] = {}
         self._faults: list[_Fault] = []
@@ -787,25 +837,65 @@ class DiscordStandIn:
         """Store ``data`` on the CDN and return its attachment object, usable as a ``send_command`` option value."""
         return self._store_file(self.channel_id, filename, data, content_type, ephemeral=ephemeral)
 
-    def add_user_message(self, content: str, *, user_id: int | None = None,
-                         channel_id: int | None = None) -> Message:
-        """Store a message written by a member (alice by default); it is not dispatched on the gateway."""
+    def add_user_message(self, content: str, *, user_id: int | None = None, channel_id: int | None = None,
+                         attachments: Iterable[dict] = (), embeds: Iterable[dict] = ()) -> Message:
+        """Store a message written by a member (alice by default); it is not dispatched on the gateway.
+        ``attachments`` are ``add_attachment`` dicts (CDN-servable), ``embeds`` Discord embed objects (say
+        ``{"type": "video", "url": ..., "video": {"url": ...}}``)."""
         user_id = self.user_id if user_id is None else user_id
         channel_id = self.channel_id if channel_id is None else channel_id
         if channel_id not in self._channels:
             raise ValueError(f"no channel {channel_id}")
-        message = Message(self._mint(), channel_id, user_id, "channel", content=content, author=self._user(user_id))
+        kept = []
+        for attachment in attachments:
+            if _as_id(attachment.get("id")) not in self._files:
+                raise ValueError(f"attachment {attachment.get('id')} was not made with add_attachment")
+            kept.append({k: v for k, v in copy.deepcopy(attachment).items() if k != "ephemeral"})
+        message = Message(self._mint(), channel_id, user_id, "channel", content=content, author=self._user(user_id),
+                          attachments=kept, embeds=[copy.deepcopy(e) for e in embeds])
         self.messages[message.id] = message
         return message
 
-    async def add_channel(self, name: str) -> int:
-        """Add a text channel to the guild (announced with CHANNEL_CREATE if a client is connected)."""
+    async def add_channel(self, name: str, *, guild_id: int | None = None) -> int:
+        """Add a text channel to a guild the bot is in (the original one by default), announced with
+        CHANNEL_CREATE if a client is connected."""
+        guild = self._guilds.get(self.guild_id if guild_id is None else guild_id)
+        if guild is None:
+            raise ValueError(f"no guild {guild_id}")
         channel_id = self._mint()
-        self._add_text_channel(channel_id, name)
+        self._add_text_channel(channel_id, name, guild.id)
         conn = self._live_connection()
-        if conn is not None:
+        if conn is not None and guild.member:
             await self._dispatch_event(conn, "CHANNEL_CREATE", copy.deepcopy(self._channels[channel_id]))
         return channel_id
+
+    async def add_guild(self, name: str | None = None) -> tuple[int, int]:
+        """Add a guild the bot is a member of, with one text channel: (guild_id, channel_id). A connected client
+        is sent its GUILD_CREATE; later IDENTIFYs list it in READY."""
+        guild_id, channel_id = self._new_guild(name, member=True)
+        conn = self._live_connection()
+        if conn is not None:
+            await self._dispatch_event(conn, "GUILD_CREATE", self._guild_create(guild_id))
+        return guild_id, channel_id
+
+    async def add_foreign_guild(self, name: str | None = None) -> tuple[int, int]:
+        """Add a guild the bot is not in, where only its user install reaches (send_command(..., installs=1));
+        never sent on the gateway. Bot-token routes touching it answer 403 50001 (see ``refused_bot_writes``)."""
+        return self._new_guild(name, member=False)
+
+    def close_dms(self, user_id: int) -> None:
+        """``user_id`` no longer accepts DMs from the bot: posting to that DM answers 403 50007."""
+        self._dms_closed.add(user_id)
+
+    def disable_external_apps(self, guild_id: int) -> None:
+        """Deny @everyone USE_EXTERNAL_APPS in the guild: a user-installed app's responses there become
+        ephemeral, whatever the bot asks."""
+        self._guilds[guild_id].external_apps = False
+
+    def attachment_bytes(self, attachment: dict | str | int) -> bytes:
+        """The bytes stored on the CDN for an attachment object (or id)."""
+        key = attachment.get("id") if isinstance(attachment, dict) else attachment
+        return self._files[int(key)].data
 
     async def wait_ready(self, timeout: float = 15) -> None:
         """Wait until a live client has IDENTIFIED (or RESUMED) and been sent READY + GUILD_CREATE."""
@@ -828,48 +918,136 @@ class DiscordStandIn:
             await asyncio.sleep(0.02)
 
     # ---- interactions a test sends
+    #
+    # Every send_* takes where the interaction comes from: ``guild_id`` and ``channel_id`` (default: the original
+    # guild and its ``general``; a channel alone names its guild), ``context`` (0 a guild, 1 the DM with the bot,
+    # 2 a group DM or a DM between users; for 2, ``private_channel`` is "group" or "dm") and ``installs`` (0: the
+    # app's server install, 1: its user install). ``attachment_size_limit`` overrides the interaction's upload limit.
 
     async def send_command(self, name: str, options: dict[str, Any] | None = None, *, user_id: int | None = None,
                            permissions: int | None = None, roles: Iterable[int] = (), age: float = 0.0,
                            channel_id: int | None = None, subcommand: str | None = None,
-                           group: str | None = None) -> Interaction:
+                           group: str | None = None, guild_id: int | None = None, context: int = 0,
+                           installs: int = 0, attachment_size_limit: int | None = None,
+                           private_channel: str = "group") -> Interaction:
         """Dispatch a chat-input command. Option values: str, bool, int, float, an ``add_attachment`` dict, or a
         raw option dict with a "type". ``age`` seconds shift the interaction's creation into the past.
         ``permissions`` defaults to the owner's or an Admins member's (everything) or else @everyone's."""
+        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
+                              attachment_size_limit, private_channel)
         built, resolved = self._build_options(options or {})
-        data = self._command_data(name, self._wrap_options(built, subcommand, group), resolved)
-        return await self._send_interaction(APPLICATION_COMMAND, data, user_id=user_id, permissions=permissions,
-                                            roles=roles, age=age, channel_id=channel_id)
+        data = self._command_data(name, self._wrap_options(built, subcommand, group), resolved, origin)
+        return await self._send_interaction(APPLICATION_COMMAND, data, origin, age=age)
 
     async def send_autocomplete(self, name: str, options: dict[str, Any], focused: str, *,
                                 user_id: int | None = None, permissions: int | None = None,
                                 roles: Iterable[int] = (), age: float = 0.0, channel_id: int | None = None,
-                                subcommand: str | None = None, group: str | None = None) -> Interaction:
+                                subcommand: str | None = None, group: str | None = None,
+                                guild_id: int | None = None, context: int = 0, installs: int = 0,
+                                private_channel: str = "group") -> Interaction:
         """Dispatch an autocomplete interaction with ``options`` typed so far; ``focused`` names the one in focus."""
         if focused not in options:
             raise ValueError(f"focused option {focused!r} is not among {list(options)}")
+        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles, None,
+                              private_channel)
         built, _ = self._build_options(options)
         for option in built:
             if option["name"] == focused:
                 option["focused"] = True
-        data = self._command_data(name, self._wrap_options(built, subcommand, group), {})
-        return await self._send_interaction(AUTOCOMPLETE, data, user_id=user_id, permissions=permissions,
-                                            roles=roles, age=age, channel_id=channel_id)
+        data = self._command_data(name, self._wrap_options(built, subcommand, group), {}, origin)
+        return await self._send_interaction(AUTOCOMPLETE, data, origin, age=age)
+
+    async def send_message_command(self, name: str, message: Message | int, *, user_id: int | None = None,
+                                   permissions: int | None = None, roles: Iterable[int] = (), age: float = 0.0,
+                                   guild_id: int | None = None, channel_id: int | None = None, context: int = 0,
+                                   installs: int = 0, attachment_size_limit: int | None = None) -> Interaction:
+        """Dispatch a message context-menu command (data.type 3) on ``message``, which Discord sends resolved."""
+        message = self._message_or_id(message)
+        if channel_id is None and guild_id is None and context == 0:
+            channel_id = message.channel_id
+        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
+                              attachment_size_limit, "group")
+        resolved = {"messages": {str(message.id): message.to_api()}}
+        data = self._command_data(name, [], resolved, origin, kind=3)
+        data["target_id"] = str(message.id)
+        return await self._send_interaction(APPLICATION_COMMAND, data, origin, age=age)
 
     async def send_component(self, message_id: int, custom_id: str, *, user_id: int | None = None,
                              permissions: int | None = None, roles: Iterable[int] = (), component_type: int = 2,
-                             values: list[str] | None = None) -> Interaction:
-        """Dispatch a click on (or a selection in) the component ``custom_id`` of message ``message_id``."""
-        message = self.messages.get(message_id)
-        if message is None or message.deleted:
-            raise ValueError(f"no message {message_id}")
+                             values: list[str] | None = None, guild_id: int | None = None,
+                             channel_id: int | None = None, context: int | None = None,
+                             installs: int | None = None) -> Interaction:
+        """Dispatch a click on (or a selection in) the component ``custom_id`` of message ``message_id``. Where it
+        comes from defaults to where the message is (and, for an interaction's response, how that was installed)."""
+        message = self._message_or_id(message_id)
         if custom_id not in {c.get("custom_id") for _, c in _walk_components(message.components, ())}:
             raise ValueError(f"message {message_id} has no component with custom_id {custom_id!r}")
+        source = self.interactions.get(message.interaction_id or 0)
+        if context is None:
+            context = source.context if source else (0 if self._channel_guild(message.channel_id) else 1)
+        if installs is None:
+            installs = source.installs if source else 0
+        if channel_id is None and (guild_id is None or guild_id == self._channel_guild(message.channel_id)):
+            channel_id = message.channel_id
+        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles, None, "group")
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if component_type in _SELECTS:
             data["values"] = list(values or [])
-        return await self._send_interaction(MESSAGE_COMPONENT, data, user_id=user_id, permissions=permissions,
-                                            roles=roles, channel_id=message.channel_id, message=message)
+        return await self._send_interaction(MESSAGE_COMPONENT, data, origin, message=message)
+
+    async def send_modal_submit(self, opened_by: Interaction, values: dict[str, str | list]) -> Interaction:
+        """Submit the modal the bot opened (callback type 9) in answer to ``opened_by``, filling its inputs by
+        custom_id: a text input takes a str, a file upload a list of ``add_attachment`` dicts, a select a list of
+        values. Naming an input the modal does not have is a ValueError, and so is leaving a required one empty."""
+        modal = next((body.get("data") for _, body in opened_by.callbacks if body.get("type") == 9), None)
+        if not isinstance(modal, dict):
+            raise ValueError(f"interaction {opened_by.id} was not answered with a modal (callback type 9)")
+        unknown = set(values) - {c.get("custom_id") for _, c in _walk_components(modal.get("components", []), ())}
+        if unknown:
+            raise ValueError(f"the modal {modal.get('custom_id')!r} has no input {sorted(unknown)}")
+        attachments: dict[str, dict] = {}
+        components = [self._submitted(c, values, attachments)
+                      for c in _components_response(modal.get("components") or [])]
+        data: dict[str, Any] = {"custom_id": modal.get("custom_id"), "components": components}
+        if attachments:
+            data["resolved"] = {"attachments": attachments}
+        message = self.messages.get(opened_by.message_id or 0)
+        return await self._send_interaction(MODAL_SUBMIT, data, opened_by.origin, message=message)
+
+    @staticmethod
+    def _submitted(component: dict, values: dict[str, Any], attachments: dict[str, dict]) -> dict:
+        """One modal component as Discord sends it back on submit."""
+        kind, ident = component.get("type"), component.get("id")
+        if kind == 1:
+            return {"type": 1, "id": ident, "components": [
+                DiscordStandIn._submitted(c, values, attachments) for c in component.get("components", [])]}
+        if kind == 18:
+            return {"type": 18, "id": ident,
+                    "component": DiscordStandIn._submitted(component["component"], values, attachments)}
+        custom_id = component.get("custom_id")
+        if custom_id is None:
+            return {"type": kind, "id": ident}
+        given = values.get(custom_id)
+        if given in (None, "", []) and component.get("required", True) is not False:
+            raise ValueError(f"the modal's input {custom_id!r} is required")
+        if kind == 4:
+            if given is not None and not isinstance(given, str):
+                raise TypeError(f"text input {custom_id!r} takes a str")
+            return {"type": 4, "id": ident, "custom_id": custom_id, "value": given or ""}
+        items = list(given or [])
+        if kind == 19:
+            for item in items:
+                if not (isinstance(item, dict) and {"id", "filename", "url"} <= item.keys()):
+                    raise TypeError(f"file upload {custom_id!r} takes attachment dicts from add_attachment")
+                attachments[str(item["id"])] = copy.deepcopy(item)
+            return {"type": 19, "id": ident, "custom_id": custom_id, "values": [str(i["id"]) for i in items]}
+        return {"type": kind, "id": ident, "custom_id": custom_id, "values": [str(v) for v in items]}
+
+    def _message_or_id(self, message: Message | int) -> Message:
+        found = self.messages.get(message.id if isinstance(message, Message) else message)
+        if found is None or found.deleted:
+            raise ValueError(f"no message {message if isinstance(message, int) else message.id}")
+        return found
 
     def _build_options(self, options: dict[str, Any]) -> tuple[list[dict], dict]:
         built, attachments, channels = [], {}, {}
@@ -902,62 +1080,132 @@ class DiscordStandIn:
             options = [{"name": group, "type": 2, "options": options}]
         return options
 
-    def _command_data(self, name: str, options: list[dict], resolved: dict) -> dict:
-        command, guild_scoped = None, False
-        for scope in (self.guild_id, None):
-            command = next((c for c in self.commands.get(scope, []) if c["name"] == name), None)
+    def _command_data(self, name: str, options: list[dict], resolved: dict, origin: _Origin, kind: int = 1) -> dict:
+        """The command's data; a synced command keeps its id, and one Discord would not offer here is a ValueError."""
+        command, scope = None, None
+        if origin.guild_id is not None and origin.context == 0:
+            command = next((c for c in self.commands.get(origin.guild_id, [])
+                            if c["name"] == name and c.get("type", 1) == kind), None)
+            scope = origin.guild_id if command is not None else None
+        if command is None:
+            command = next((c for c in self.commands.get(None, [])
+                            if c["name"] == name and c.get("type", 1) == kind), None)
             if command is not None:
-                guild_scoped = scope is not None
-                break
-        data: dict[str, Any] = {"id": command["id"] if command else str(self._mint()), "name": name,
-                                "type": command.get("type", 1) if command else 1}
+                contexts = command.get("contexts")
+                if contexts is None and command.get("dm_permission") is False:
+                    contexts = [0]
+                if contexts is not None and origin.context not in contexts:
+                    raise ValueError(f"command {name!r} allows contexts {contexts}, not {origin.context}")
+                if origin.installs not in (command.get("integration_types") or [0]):
+                    raise ValueError(f"command {name!r} is installable as {command.get('integration_types')}, "
+                                     f"not {origin.installs}")
+        data: dict[str, Any] = {"id": command["id"] if command else str(self._mint()), "name": name, "type": kind}
         if options:
             data["options"] = options
         if resolved:
             data["resolved"] = resolved
-        if guild_scoped:  # discord.py routes guild commands by it
-            data["guild_id"] = str(self.guild_id)
+        if scope is not None:  # discord.py routes guild commands by it
+            data["guild_id"] = str(scope)
         return data
 
-    async def _send_interaction(self, kind: int, data: dict, *, user_id: int | None, permissions: int | None,
-                                roles: Iterable[int], age: float = 0.0, channel_id: int | None = None,
-                                message: Message | None = None) -> Interaction:
+    def _origin(self, user_id: int | None, guild_id: int | None, channel_id: int | None, context: int,
+                installs: int, permissions: int | None, roles: Iterable[int], size_limit: int | None,
+                private_channel: str) -> _Origin:
         user_id = self.user_id if user_id is None else user_id
-        channel_id = self.channel_id if channel_id is None else channel_id
-        channel = self._channels.get(channel_id)
-        if channel is None or channel["type"] != 0:
-            raise ValueError(f"{channel_id} is not a text channel of the guild (see add_channel)")
-        roles = [int(r) for r in roles]
+        self._user(user_id)
+        if context not in (0, 1, 2) or installs not in (0, 1):
+            raise ValueError(f"context is 0, 1 or 2 and installs 0 or 1, got {context} and {installs}")
+        if context == 0:
+            if guild_id is None:
+                guild_id = self.guild_id if channel_id is None else self._channel_guild(channel_id)
+            guild = self._guilds.get(guild_id or 0)
+            if guild is None:
+                raise ValueError(f"{channel_id if channel_id else guild_id} is not a guild channel or guild")
+            if not guild.member and installs == 0:
+                raise ValueError(f"the bot is not in guild {guild.id}: only its user install (installs=1) works there")
+            channel_id = guild.system_channel_id if channel_id is None else channel_id
+            channel = self._channels.get(channel_id)
+            if channel is None or channel["type"] != 0 or channel.get("guild_id") != str(guild.id):
+                raise ValueError(f"{channel_id} is not a text channel of guild {guild.id} (see add_channel)")
+        else:
+            if guild_id is not None:
+                raise ValueError(f"context {context} has no guild")
+            if context == 1:
+                dm = self._dm_channel(user_id)
+                if channel_id not in (None, dm):
+                    raise ValueError(f"context 1 is the bot's DM with the user, channel {dm}")
+                channel_id = dm
+            else:
+                if installs != 1:
+                    raise ValueError("only a user-installed app (installs=1) can be used in context 2")
+                if channel_id is None:
+                    if private_channel not in ("group", "dm"):
+                        raise ValueError(f"private_channel is 'group' or 'dm', got {private_channel!r}")
+                    channel_id = self._private_channel(user_id, group=private_channel == "group")
+                elif channel_id not in self._outside or self._channels[channel_id]["type"] not in (1, 3):
+                    raise ValueError(f"{channel_id} is not a private channel the bot is outside of")
+        roles = tuple(int(r) for r in roles)
         if permissions is None:
             admin = user_id == self.owner_id or self.admin_role_id in roles
             permissions = ALL_PERMISSIONS if admin else EVERYONE_PERMISSIONS
+        return _Origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
+                       ATTACHMENT_SIZE_LIMIT if size_limit is None else size_limit)
+
+    def _interaction_payload(self, kind: int, interaction_id: int, token: str, data: dict, origin: _Origin) -> dict:
+        user = self._user(origin.user_id)
+        channel = self._channels[origin.channel_id]
+        owners: dict[str, str] = {}
+        guild = self._guilds.get(origin.guild_id or 0)
+        if origin.installs == 0 or (guild is not None and guild.member):
+            owners["0"] = str(guild.id) if guild is not None else "0"
+        if origin.installs == 1:
+            owners["1"] = str(origin.user_id)
+        payload: dict[str, Any] = {
+            "id": str(interaction_id), "application_id": str(self.application_id), "type": kind,
+            "token": token, "version": 1, "channel_id": str(origin.channel_id),
+        }
+        if guild is not None:
+            member = self._member(origin.user_id)
+            member.update(roles=[str(r) for r in origin.roles], permissions=str(origin.permissions))
+            listed = {k: v for k, v in channel.items() if k != "permission_overwrites"}
+            app_permissions = EVERYONE_PERMISSIONS if guild.member else EVERYONE_PERMISSIONS & RESPONSE_PERMISSIONS
+            payload.update({
+                "guild_id": str(guild.id), "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+                "channel": {**listed, "permissions": str(origin.permissions)}, "member": member,
+                "app_permissions": str(app_permissions), "guild_locale": "en-US",
+            })
+        else:
+            payload.update({"channel": copy.deepcopy(channel), "user": user,
+                            "app_permissions": str(EVERYONE_PERMISSIONS & RESPONSE_PERMISSIONS)})
+        payload.update({
+            "locale": "en-US", "entitlements": [], "authorizing_integration_owners": owners,
+            "context": origin.context, "attachment_size_limit": origin.attachment_size_limit, "data": data,
+        })
+        return payload
+
+    async def _send_interaction(self, kind: int, data: dict, origin: _Origin, *, age: float = 0.0,
+                                message: Message | None = None) -> Interaction:
         created = time.time() - age
         interaction_id = self._mint(created)
         token = base64.urlsafe_b64encode(
             f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}".encode()).decode().rstrip("=")
-        member = self._member(user_id)
-        member.update(roles=[str(r) for r in roles], permissions=str(permissions))
-        listed = {k: v for k, v in channel.items() if k != "permission_overwrites"}
-        payload = {
-            "id": str(interaction_id), "application_id": str(self.application_id), "type": kind,
-            "token": token, "version": 1,
-            "guild_id": str(self.guild_id), "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
-            "channel_id": str(channel_id), "channel": {**listed, "permissions": str(permissions)},
-            "member": member, "app_permissions": str(EVERYONE_PERMISSIONS),
-            "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)}, "context": 0,
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT, "data": data,
-        }
+        payload = self._interaction_payload(kind, interaction_id, token, data, origin)
         if message is not None:
             payload["message"] = message.to_api()
         conn = self._live_connection() or await self._poll(
             self._live_connection, LIVE_CONNECTION_WAIT, "a live gateway connection to dispatch INTERACTION_CREATE on")
-        interaction = Interaction(interaction_id, token, kind, snowflake_time(interaction_id), payload, user_id,
-                                  message_id=message.id if message else None)
+        interaction = Interaction(interaction_id, token, kind, snowflake_time(interaction_id), payload,
+                                  origin.user_id, message_id=message.id if message else None,
+                                  guild_id=origin.guild_id, channel_id=origin.channel_id, context=origin.context,
+                                  installs=origin.installs, attachment_size_limit=origin.attachment_size_limit,
+                                  origin=origin)
         self.interactions[interaction_id] = interaction
         self._by_token[token] = interaction
-        interaction.dispatched_at = time.monotonic()
-        await self._dispatch_event(conn, "INTERACTION_CREATE", payload)
+
+        def stamp() -> None:
+            interaction.dispatched_at = time.monotonic()
+
+        await self._dispatch_event(conn, "INTERACTION_CREATE", payload, stamp)
         return interaction
 
     # ---- world
@@ -965,12 +1213,49 @@ class DiscordStandIn:
     def _mint(self, at: float | None = None) -> int:
         return snowflake_at(time.time() if at is None else at, next(self._counter))
 
-    def _add_text_channel(self, channel_id: int, name: str) -> None:
+    def _add_text_channel(self, channel_id: int, name: str, guild_id: int | None = None) -> None:
+        guild_id = self.guild_id if guild_id is None else guild_id
         self._channels[channel_id] = {
-            "id": str(channel_id), "type": 0, "guild_id": str(self.guild_id), "name": name,
-            "position": len(self._channels), "permission_overwrites": [], "parent_id": None, "topic": None,
+            "id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": name,
+            "position": sum(1 for c in self._channels.values() if c.get("guild_id") == str(guild_id)),
+            "permission_overwrites": [], "parent_id": None, "topic": None,
             "nsfw": False, "rate_limit_per_user": 0, "last_message_id": None, "flags": 0,
         }
+
+    def _new_guild(self, name: str | None, *, member: bool) -> tuple[int, int]:
+        guild_id, channel_id = self._mint(), self._mint()
+        name = name or f"Guild {len(self._guilds) + 1}"
+        self._guilds[guild_id] = _Guild(guild_id, name, member, channel_id)
+        self._add_text_channel(channel_id, "general", guild_id)
+        return guild_id, channel_id
+
+    def _dm_channel(self, user_id: int) -> int:
+        """The bot's DM channel with ``user_id`` (the one POST /users/@me/channels returns)."""
+        channel_id = self._dm_by_user.get(user_id)
+        if channel_id is None:
+            channel_id = self._dm_by_user[user_id] = self._mint()
+            self._channels[channel_id] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
+                                          "recipients": [self._user(user_id)]}
+        return channel_id
+
+    def _private_channel(self, user_id: int, *, group: bool) -> int:
+        """A group DM of ``user_id`` and a friend, or their DM with the friend: the bot is in neither."""
+        channel_id, friend = self._mint(), self._mint()
+        recipients = [self._user(friend)]
+        if group:
+            recipients.insert(0, self._user(user_id))
+            self._channels[channel_id] = {"id": str(channel_id), "type": 3, "name": None, "icon": None,
+                                          "owner_id": str(user_id), "last_message_id": None, "flags": 0,
+                                          "recipients": recipients}
+        else:
+            self._channels[channel_id] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
+                                          "recipients": recipients}
+        self._outside.add(channel_id)
+        return channel_id
+
+    def _channel_guild(self, channel_id: int) -> int | None:
+        channel = self._channels.get(channel_id)
+        return _as_id(channel["guild_id"]) if channel and "guild_id" in channel else None
 
     def _user(self, user_id: int) -> dict:
         if user_id not in self._users:  # any id a test sends becomes a guild member
@@ -991,23 +1276,27 @@ class DiscordStandIn:
         return {**self._user(self.bot_user_id), "mfa_enabled": False, "verified": True, "email": None,
                 "locale": "en-US", "bio": ""}
 
-    def _guild_create(self) -> dict:
+    def _guild_create(self, guild_id: int | None = None) -> dict:
+        guild = self._guilds[self.guild_id if guild_id is None else guild_id]
         members = [self._member(uid) for uid in (self.bot_user_id, self.user_id, self.owner_id)]
-        channels = [copy.deepcopy(c) for c in self._channels.values() if c["type"] == 0]
+        channels = [copy.deepcopy(c) for c in self._channels.values()
+                    if c["type"] == 0 and c.get("guild_id") == str(guild.id)]
         for channel in channels:
             channel.pop("guild_id")
+        roles = [_role_object(guild.id, "@everyone", EVERYONE_PERMISSIONS, 0)]
+        if guild.id == self.guild_id:
+            roles.append(_role_object(self.admin_role_id, "Admins", EVERYONE_PERMISSIONS | ADMINISTRATOR, 1))
         return {
-            "id": str(self.guild_id), "name": "Stand-in Guild", "icon": None, "splash": None,
+            "id": str(guild.id), "name": guild.name, "icon": None, "splash": None,
             "discovery_splash": None, "banner": None, "description": None, "owner_id": str(self.owner_id),
             "application_id": None, "afk_channel_id": None, "afk_timeout": 300, "verification_level": 1,
             "default_message_notifications": 1, "explicit_content_filter": 2, "mfa_level": 0, "nsfw_level": 0,
             "nsfw": False, "premium_tier": 0, "premium_subscription_count": 0, "premium_progress_bar_enabled": False,
-            "preferred_locale": "en-US", "system_channel_id": str(self.channel_id), "system_channel_flags": 0,
+            "preferred_locale": "en-US", "system_channel_id": str(guild.system_channel_id), "system_channel_flags": 0,
             "rules_channel_id": None, "public_updates_channel_id": None, "safety_alerts_channel_id": None,
             "vanity_url_code": None, "max_members": 500000, "max_video_channel_users": 25,
             "max_stage_video_channel_users": 50, "features": [],
-            "roles": [_role_object(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
-                      _role_object(self.admin_role_id, "Admins", EVERYONE_PERMISSIONS | ADMINISTRATOR, 1)],
+            "roles": roles,
             "emojis": [], "stickers": [], "joined_at": JOINED_AT, "large": False, "unavailable": False,
             "member_count": len(members), "members": members, "channels": channels, "threads": [],
             "voice_states": [], "presences": [], "stage_instances": [], "guild_scheduled_events": [],
@@ -1025,8 +1314,9 @@ class DiscordStandIn:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _dispatch_event(self, conn: _Connection, event: str, data: dict) -> None:
-        await conn.dispatch(event, data)
+    async def _dispatch_event(self, conn: _Connection, event: str, data: dict,
+                              before_write: Callable[[], None] | None = None) -> None:
+        await conn.dispatch(event, data, before_write)
         if conn.session_id is not None:
             self._sessions[conn.session_id] = conn.seq
 
@@ -1083,14 +1373,16 @@ class DiscordStandIn:
         self.identifies += 1
         conn.session_id = secrets.token_hex(16)
         ready = {
-            "v": 10, "user": self._bot_user(), "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "v": 10, "user": self._bot_user(),
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in self._guilds.values() if g.member],
             "session_id": conn.session_id, "session_type": "normal", "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.application_id), "flags": 0}, "private_channels": [],
             "relationships": [], "presences": [], "guild_join_requests": [], "user_settings": {},
             "geo_ordered_rtc_regions": ["us-east"], "auth": {}, "_trace": ['["gateway-standin",{"micros":0}]'],
         }
         await self._dispatch_event(conn, "READY", ready)
-        await self._dispatch_event(conn, "GUILD_CREATE", self._guild_create())
+        for guild in [g for g in self._guilds.values() if g.member]:
+            await self._dispatch_event(conn, "GUILD_CREATE", self._guild_create(guild.id))
         self._live = conn
 
     async def _resume(self, conn: _Connection, data: dict) -> None:
@@ -1173,6 +1465,12 @@ class DiscordStandIn:
         except ValueError as exc:
             return uploads, f"body is not JSON ({exc})"
         return uploads, None
+
+    def _refuse(self, call: _Call, status: int, code: int, message: str, why: str) -> _Rejected:
+        """A Discord error answer that is no fault of the bot's (it cannot know beforehand): recorded in
+        ``refused_bot_writes``, not a violation."""
+        self.refused_bot_writes.append(f"{call.where}: {why} ({status}, code {code})")
+        return _Rejected(_respond(status, {"message": message, "code": code}))
 
     def _reject(self, record: Recorded, status: int, code: int, message: str,
                 problem: str | None = None) -> _Rejected:
@@ -1270,7 +1568,8 @@ class DiscordStandIn:
             data = interaction.payload.get("data", {})
             meta = {"id": str(interaction.id), "type": interaction.type,
                     "user": self._user(interaction.user_id),
-                    "authorizing_integration_owners": {"0": str(self.guild_id)}}
+                    "authorizing_integration_owners": copy.deepcopy(
+                        interaction.payload.get("authorizing_integration_owners", {}))}
             if interaction.type == APPLICATION_COMMAND:
                 meta.update(name=data.get("name"), command_type=data.get("type", 1))
                 if source == "interaction":
@@ -1283,15 +1582,25 @@ class DiscordStandIn:
     def _create_message(self, call: _Call, message: Message, flag_mask: int) -> Message:
         """Fill a new message from the request body and store it (400 50006 if it would be empty)."""
         body = call.body if isinstance(call.body, dict) else {}
+        message.flags = (body.get("flags") or 0) & flag_mask if isinstance(body.get("flags"), int) else 0
+        if self._forced_ephemeral(message):
+            message.flags |= EPHEMERAL
         attachments = self._attachments_for(call, message, body) or []
         self._apply_fields(message, body)
-        message.flags = (body.get("flags") or 0) & flag_mask if isinstance(body.get("flags"), int) else 0
         message.attachments = attachments
         if not (message.content or message.embeds or message.components or attachments or body.get("sticker_ids")
                 or body.get("poll")):
             raise self._reject(call.record, 400, 50006, "Cannot send an empty message")
         self.messages[message.id] = message
         return message
+
+    def _forced_ephemeral(self, message: Message) -> bool:
+        """A response of the app's user install in a guild that denies external apps is always ephemeral."""
+        interaction = self.interactions.get(message.interaction_id or 0)
+        if interaction is None or not interaction.user_installed_only:
+            return False
+        guild = self._guilds.get(interaction.guild_id or 0)
+        return guild is not None and not guild.external_apps
 
     def _edit_message(self, call: _Call, message: Message, body: dict | None = None) -> None:
         body = (call.body if isinstance(call.body, dict) else {}) if body is None else body
@@ -1379,6 +1688,12 @@ class DiscordStandIn:
     async def _on_get_current_user(self, call: _Call) -> web.Response:
         return _respond(200, self._bot_user())
 
+    async def _on_get_user(self, call: _Call) -> web.Response:
+        user_id = _as_id(call.params["user_id"])
+        if user_id not in self._users:
+            raise self._reject(call.record, 404, 10013, "Unknown User")
+        return _respond(200, self._user(user_id))
+
     async def _on_get_application(self, call: _Call) -> web.Response:
         return _respond(200, {
             "id": str(self.application_id), "name": "Stand-in App", "icon": None, "description": "", "summary": "",
@@ -1396,9 +1711,16 @@ class DiscordStandIn:
             raise self._reject(call.record, 404, 10002, "Unknown Application")
         if "guild_id" not in call.params:
             return None
-        if _as_id(call.params["guild_id"]) != self.guild_id:
+        return self._known_guild(call).id
+
+    def _known_guild(self, call: _Call) -> _Guild:
+        """The guild of the route: 404 10004 if there is none, 403 50001 (a refusal) if the bot is not in it."""
+        guild = self._guilds.get(_as_id(call.params["guild_id"]) or 0)
+        if guild is None:
             raise self._reject(call.record, 404, 10004, "Unknown Guild")
-        return self.guild_id
+        if not guild.member:
+            raise self._refuse(call, 403, 50001, "Missing Access", f"the bot is not in guild {guild.id}")
+        return guild
 
     async def _on_get_commands(self, call: _Call) -> web.Response:
         return _respond(200, copy.deepcopy(self.commands.get(self._command_scope(call), [])))
@@ -1464,7 +1786,7 @@ class DiscordStandIn:
                 self.violations.append(f"{call.where}: a deferred response may only carry the EPHEMERAL flag, "
                                        f"got flags={flags}")
             message = self._new_message(self._interaction_channel(interaction), "interaction", interaction)
-            message.flags = LOADING | (flags & EPHEMERAL)
+            message.flags = LOADING | (flags & EPHEMERAL) | (EPHEMERAL if self._forced_ephemeral(message) else 0)
             self.messages[message.id] = message
             interaction.original_message_id = message.id
         elif kind in (6, 7):
@@ -1530,6 +1852,10 @@ class DiscordStandIn:
                                    "completes the loading message; use PATCH .../messages/@original")
             self._edit_message(call, original)
             return _respond(200, original.to_api())
+        if interaction.user_installed_only and len(interaction.followup_ids) >= FOLLOWUP_CAP:
+            raise self._reject(call.record, 400, 40094, "This interaction has hit the maximum number of follow up "
+                               "messages", f"followup {FOLLOWUP_CAP + 1} of an interaction only the user install "
+                               f"authorized (max {FOLLOWUP_CAP})")
         message = self._create_message(call, self._new_message(self._interaction_channel(interaction), "followup",
                                                                interaction), _INTERACTION_FLAGS)
         interaction.followup_ids.append(message.id)
@@ -1551,9 +1877,16 @@ class DiscordStandIn:
     # ---- handlers: channels, DMs, members
 
     def _channel(self, call: _Call) -> int:
+        """The route's channel: 404 10003 if there is none; 403 50001 (a refusal) if the bot cannot reach it: a
+        channel of a guild it is not in, or a private channel it is not part of."""
         channel_id = _as_id(call.params["channel_id"])
         if channel_id not in self._channels:
             raise self._reject(call.record, 404, 10003, "Unknown Channel")
+        guild = self._guilds.get(self._channel_guild(channel_id) or 0)
+        if guild is not None and not guild.member:
+            raise self._refuse(call, 403, 50001, "Missing Access", f"the bot is not in guild {guild.id}")
+        if channel_id in self._outside:
+            raise self._refuse(call, 403, 50001, "Missing Access", "the bot is not in this private channel")
         return channel_id
 
     def _channel_message(self, call: _Call) -> Message:
@@ -1568,16 +1901,21 @@ class DiscordStandIn:
 
     async def _on_create_channel_message(self, call: _Call) -> web.Response:
         channel_id = self._channel(call)
+        channel = self._channels[channel_id]
+        if channel["type"] == 1 and {_as_id(u["id"]) for u in channel["recipients"]} & self._dms_closed:
+            raise self._refuse(call, 403, 50007, "Cannot send messages to this user", "the user's DMs are closed")
         body = call.body if isinstance(call.body, dict) else {}
         nonce = body.get("nonce")
+        key = (channel_id, str(nonce))
         if nonce is not None and body.get("enforce_nonce"):
-            now = time.monotonic()
-            for earlier in reversed(list(self.messages.values())):
-                if (earlier.channel_id == channel_id and not earlier.deleted and earlier.nonce is not None
-                        and str(earlier.nonce) == str(nonce) and now - earlier.created <= NONCE_WINDOW):
-                    return _respond(200, earlier.to_api())
+            earlier = self._nonces.get(key)
+            if (earlier is not None and not earlier.deleted
+                    and time.monotonic() - earlier.created <= NONCE_WINDOW):
+                return _respond(200, earlier.to_api())
         message = self._create_message(call, self._new_message(channel_id, "channel"), _CHANNEL_FLAGS)
         message.nonce = nonce
+        if nonce is not None:
+            self._nonces[key] = message
         return _respond(200, message.to_api())
 
     async def _on_get_channel_message(self, call: _Call) -> web.Response:
@@ -1603,16 +1941,10 @@ class DiscordStandIn:
         recipient = _as_id(body.get("recipient_id"))
         if recipient is None or recipient not in self._users or recipient == self.bot_user_id:
             raise self._reject(call.record, 400, 50033, "Invalid Recipient(s)")
-        channel_id = self._dm_by_user.get(recipient)
-        if channel_id is None:
-            channel_id = self._dm_by_user[recipient] = self._mint()
-            self._channels[channel_id] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
-                                          "recipients": [self._user(recipient)]}
-        return _respond(200, copy.deepcopy(self._channels[channel_id]))
+        return _respond(200, copy.deepcopy(self._channels[self._dm_channel(recipient)]))
 
     async def _on_get_member(self, call: _Call) -> web.Response:
-        if _as_id(call.params["guild_id"]) != self.guild_id:
-            raise self._reject(call.record, 404, 10004, "Unknown Guild")
+        self._known_guild(call)
         user_id = _as_id(call.params["user_id"])
         if user_id not in self._member_roles:
             raise self._reject(call.record, 404, 10007, "Unknown Member")

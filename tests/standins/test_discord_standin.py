@@ -597,3 +597,217 @@ async def test_injected_failures_have_discords_shape(standin):
             async with http.get(f"{standin.api_base}/oauth2/applications/@me") as resp:
                 assert resp.status == expected
     assert standin.rate_limited == ["GET /users/@me"] and not standin.violations
+
+
+# --------------------------------------------------------------------------- many guilds, contexts, installs
+
+
+async def test_many_guilds_are_announced_and_commands_found_per_guild(discord_env):
+    standin = discord_env
+    early = await standin.add_guild("Before login")
+    bot = make_bot()
+    seen = []
+
+    @bot.tree.command(name="where", description="Say where you are")
+    async def where(interaction: discord.Interaction) -> None:
+        seen.append((interaction.guild_id, interaction.channel_id, interaction.guild.name))
+        await interaction.response.send_message("here")
+
+    async with running(bot):
+        assert bot.get_guild(early[0]).name == "Before login" and bot.get_channel(early[1]) is not None
+        late = await standin.add_guild("After login")
+        await standin.wait_for(lambda: bot.get_guild(late[0]))
+        media = await standin.add_channel("media", guild_id=late[0])
+        await standin.wait_for(lambda: bot.get_channel(media))
+        await bot.tree.sync()  # global
+        bot.tree.copy_global_to(guild=discord.Object(late[0]))
+        await bot.tree.sync(guild=discord.Object(late[0]))  # and to one guild
+        first = await standin.send_command("where", guild_id=early[0])
+        second = await standin.send_command("where", channel_id=media)
+        await standin.wait_for(lambda: first.callbacks and second.callbacks)
+        with pytest.raises(ValueError):
+            await standin.send_command("where", guild_id=early[0], channel_id=standin.channel_id)
+
+    assert seen == [(early[0], early[1], "Before login"), (late[0], media, "After login")]
+    assert "guild_id" not in first.payload["data"]
+    assert first.payload["data"]["id"] == standin.commands[None][0]["id"]
+    assert second.payload["data"]["guild_id"] == str(late[0])
+    assert second.payload["data"]["id"] == standin.commands[late[0]][0]["id"]
+    assert standin.messages[second.original_message_id].channel_id == media
+
+
+async def test_ready_lists_every_guild_then_one_guild_create_each(standin):
+    guilds = [await standin.add_guild() for _ in range(3)]
+    await standin.add_foreign_guild()  # never on the gateway
+    async with raw_gateway(standin) as (ws, _):
+        ready = await ws.receive_json(timeout=2)
+        creates = [await ws.receive_json(timeout=2) for _ in range(4)]
+        extra = await standin.add_guild()
+        announced = await ws.receive_json(timeout=2)
+    ids = [str(standin.guild_id)] + [str(g) for g, _ in guilds]
+    assert ready["d"]["guilds"] == [{"id": i, "unavailable": True} for i in ids]
+    assert [(c["t"], c["d"]["id"]) for c in creates] == [("GUILD_CREATE", i) for i in ids]
+    assert creates[1]["d"]["channels"][0]["id"] == str(guilds[0][1])
+    assert (announced["t"], announced["d"]["id"]) == ("GUILD_CREATE", str(extra[0]))
+
+
+async def test_user_install_contexts_parse_in_discord_py(discord_env):
+    standin = discord_env
+    foreign_guild, foreign_channel = await standin.add_foreign_guild("Elsewhere")
+    bot = make_bot()
+    seen: dict = {}
+
+    @bot.tree.command(name="gen", description="Generate a video")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def gen(interaction: discord.Interaction) -> None:
+        seen[interaction.id] = {
+            "guild": interaction.guild.id if interaction.guild else None, "guild_id": interaction.guild_id,
+            "context": (interaction.context.guild, interaction.context.dm_channel, interaction.context.private_channel),
+            "guild_install": interaction.is_guild_integration(), "user_install": interaction.is_user_integration(),
+            "channel": interaction.channel.type, "member": isinstance(interaction.user, discord.Member),
+            "attach": interaction.app_permissions.attach_files, "manage": interaction.app_permissions.manage_messages,
+        }
+        await interaction.response.send_message("ok")
+
+    async with running(bot):
+        await bot.tree.sync()
+        stored = standin.commands[None][0]
+        assert (stored["contexts"], stored["integration_types"]) == ([0, 1, 2], [0, 1])
+        home = await standin.send_command("gen")
+        away = await standin.send_command("gen", guild_id=foreign_guild, installs=1)
+        bot_dm = await standin.send_command("gen", context=1, installs=1)
+        group = await standin.send_command("gen", context=2, installs=1)
+        other_dm = await standin.send_command("gen", context=2, installs=1, private_channel="dm")
+        everything = [home, away, bot_dm, group, other_dm]
+        await standin.wait_for(lambda: all(i.callbacks for i in everything))
+        with pytest.raises(ValueError):  # a server install cannot be used where the bot is not
+            await standin.send_command("gen", guild_id=foreign_guild)
+        with pytest.raises(ValueError):
+            await standin.send_command("gen", context=2)
+
+    assert seen[home.id] == {"guild": standin.guild_id, "guild_id": standin.guild_id, "context": (True, False, False),
+                             "guild_install": True, "user_install": False, "channel": discord.ChannelType.text,
+                             "member": True, "attach": True, "manage": False}
+    assert seen[away.id] == {"guild": foreign_guild, "guild_id": foreign_guild, "context": (True, False, False),
+                             "guild_install": False, "user_install": True, "channel": discord.ChannelType.text,
+                             "member": True, "attach": True, "manage": False}
+    for interaction, kind in ((bot_dm, discord.ChannelType.private), (group, discord.ChannelType.group),
+                              (other_dm, discord.ChannelType.private)):
+        assert seen[interaction.id]["guild"] is None and seen[interaction.id]["guild_id"] is None
+        assert seen[interaction.id]["channel"] is kind and not seen[interaction.id]["member"]
+        assert seen[interaction.id]["user_install"] and not seen[interaction.id]["guild_install"]
+    assert seen[bot_dm.id]["context"] == (False, True, False) and seen[group.id]["context"] == (False, False, True)
+    assert away.payload["authorizing_integration_owners"] == {"1": str(standin.user_id)}
+    assert away.payload["channel"]["id"] == str(foreign_channel) and "permissions" in away.payload["channel"]
+    assert int(away.payload["app_permissions"]) == 1071698660929 & ((1 << 15) | (1 << 14) | (1 << 17) | (1 << 18))
+    assert "user" in bot_dm.payload and "member" not in bot_dm.payload and "guild" not in bot_dm.payload
+    assert other_dm.channel_id != bot_dm.channel_id
+    assert [standin.messages[i.original_message_id].content for i in everything] == ["ok"] * 5
+
+
+async def test_guild_only_commands_are_not_offered_in_dms(discord_env):
+    standin = discord_env
+    bot = make_bot()
+
+    @bot.tree.command(name="serveronly", description="Only in servers")
+    @app_commands.guild_only()
+    async def serveronly(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("ok")
+
+    async with running(bot):
+        await bot.tree.sync()
+        with pytest.raises(ValueError, match="contexts"):
+            await standin.send_command("serveronly", context=1)
+        with pytest.raises(ValueError, match="installable"):
+            await standin.send_command("serveronly", context=0, installs=1)
+
+
+async def test_bot_token_writes_where_the_bot_cannot_reach_are_refused(discord_env):
+    standin = discord_env
+    foreign_guild, foreign_channel = await standin.add_foreign_guild()
+    bot = make_bot()
+    out: dict = {}
+
+    @bot.tree.command(name="gen", description="Generate a video")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def gen(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await interaction.edit_original_response(content="done")
+        try:
+            await interaction.channel.send("also here")
+        except discord.Forbidden as exc:
+            out.setdefault("codes", []).append(exc.code)
+        followups = []
+        try:
+            for i in range(6):
+                followups.append(await interaction.followup.send(f"part {i}", wait=True))
+        except discord.HTTPException as exc:
+            out["cap"] = (exc.status, exc.code, len(followups))
+        try:
+            await interaction.user.send("your video")  # the DM with the bot works
+            out["dm"] = True
+        except discord.Forbidden as exc:
+            out.setdefault("codes", []).append(exc.code)
+
+    async with running(bot):
+        away = await standin.send_command("gen", guild_id=foreign_guild, installs=1)
+        await standin.wait_for(lambda: "cap" in out and len(out.get("codes", [])) + ("dm" in out) >= 2)
+        group = await standin.send_command("gen", context=2, installs=1)
+        await standin.wait_for(lambda: len(out["codes"]) >= 2)
+        standin.close_dms(standin.user_id)
+        await standin.send_command("gen", context=1, installs=1)
+        await standin.wait_for(lambda: len(out["codes"]) >= 4)
+
+    # the foreign guild's channel, the group DM, then (DMs closed) the bot's DM twice: channel.send and user.send
+    assert out["codes"] == [50001, 50001, 50007, 50007] and out["dm"] is True
+    assert out["cap"] == (400, 40094, 5)
+    assert len(away.followup_ids) == 5 and len(standin.refused_bot_writes) == 4
+    assert standin.refused_bot_writes[0] == (f"POST /channels/{foreign_channel}/messages: the bot is not in guild "
+                                             f"{foreign_guild} (403, code 50001)")
+    assert f"/channels/{group.channel_id}/" in standin.refused_bot_writes[1]
+    assert "DMs are closed" in standin.refused_bot_writes[-1]
+    assert len(standin.violations) == 3 and all("40094" in v for v in standin.violations)
+    standin.violations.clear()
+
+
+async def test_external_apps_disabled_forces_ephemeral_responses(discord_env):
+    standin = discord_env
+    foreign_guild, _ = await standin.add_foreign_guild()
+    standin.disable_external_apps(foreign_guild)
+    bot = make_bot()
+
+    @bot.tree.command(name="gen", description="Generate a video")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    async def gen(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("public, I hoped")
+        await interaction.followup.send("me too")
+
+    async with running(bot):
+        away = await standin.send_command("gen", guild_id=foreign_guild, installs=1)
+        home = await standin.send_command("gen")
+        await standin.wait_for(lambda: away.followup_ids and home.followup_ids)
+
+    assert standin.messages[away.original_message_id].ephemeral
+    assert standin.messages[away.followup_ids[0]].ephemeral
+    assert not standin.messages[home.original_message_id].ephemeral
+
+
+async def test_enforce_nonce_is_per_channel_and_works_in_dms(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    async with running(bot):
+        other_id = await standin.add_channel("other")
+        other = await standin.wait_for(lambda: bot.get_channel(other_id))
+        general = bot.get_channel(standin.channel_id)
+        first = await general.send("ready", nonce=5)
+        elsewhere = await other.send("ready", nonce=5)
+        again = await general.send("ready", nonce=5)
+        dm = await (await bot.fetch_user(standin.user_id)).create_dm()
+        in_dm = await dm.send("ready", nonce=5)
+        dm_again = await dm.send("ready", nonce=5)
+
+    assert again.id == first.id and elsewhere.id != first.id
+    assert dm_again.id == in_dm.id and in_dm.id not in (first.id, elsewhere.id)
+    assert sum(1 for m in standin.messages.values() if m.content == "ready") == 3
