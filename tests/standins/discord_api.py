@@ -345,6 +345,14 @@ class _Fault:
 
 
 @dataclass
+class _Window:
+    """A rate-limit bucket's current fixed window."""
+
+    start: float
+    count: int = 0
+
+
+@dataclass
 class _Upload:
     field_name: str | None
     filename: str
@@ -726,6 +734,15 @@ class DiscordStandIn:
         self.token_ttl = token_ttl
         self.ack_deadline = ack_deadline
         self.edit_rate: tuple[int, float] | None = None
+        # Discord's per-route limits (it does not publish the numbers; these are observed ones). Fixed windows,
+        # as discord.py models them: (requests, seconds). Switch all off with rate_limits = False.
+        self.rate_limits = True
+        self.webhook_rate = (5, 2.0)  # interaction webhooks (followups, @original and message GET/PATCH/DELETE),
+        # per application and token
+        self.message_create_rate = (5, 5.0)  # POST /channels/{id}/messages, per channel
+        self.message_edit_rate = (5, 5.0)  # PATCH and DELETE /channels/{id}/messages/{id}, per channel
+        self.route_rate = (50, 1.0)  # every other bot-token route, per route and channel or guild
+        self.global_rate = (50, 1.0)  # all bot-token routes together; callbacks and the CDN are not limited
 
         self.application_id = self.bot_user_id = APPLICATION_ID
         self.guild_id, self.channel_id, self.admin_role_id = GUILD_ID, CHANNEL_ID, ADMIN_ROLE_ID
@@ -763,6 +780,7 @@ class DiscordStandIn:
         self._by_token: dict[str, Interaction] = {}
         self._faults: list[_Fault] = []
         self._edit_times: dict[int, list[float]] = {}
+        self._windows: dict[tuple[str, str], _Window] = {}
         self._sessions: dict[str, int] = {}  # session id -> last sequence number sent
         self._sockets: set[_Connection] = set()
         self._live: _Connection | None = None
@@ -1444,10 +1462,17 @@ class DiscordStandIn:
         fault = self._take_fault(record)
         if fault is not None:
             return self._fault_response(record, fault)
-        if body_error:
-            raise self._reject(record, 400, 50109, "The request body contains invalid JSON.", body_error)
-        self._validate(route, call)
-        return await getattr(self, f"_on_{route.handler}")(call)
+        limit_headers = self._count_request(route, call)
+        try:
+            if body_error:
+                raise self._reject(record, 400, 50109, "The request body contains invalid JSON.", body_error)
+            self._validate(route, call)
+            response = await getattr(self, f"_on_{route.handler}")(call)
+        except _Rejected as rejected:
+            response = rejected.response
+        for name, value in limit_headers.items():  # a stricter edit_rate answer keeps its own
+            response.headers.setdefault(name, value)
+        return response
 
     def _read_body(self, request: web.Request, record: Recorded, raw: bytes) -> tuple[list[_Upload], str | None]:
         if not raw:
@@ -1525,23 +1550,75 @@ class DiscordStandIn:
         return _respond(fault.status, copy.deepcopy(body))
 
     def _too_many(self, record: Recorded, retry_after: float, *, via: bool = True, code: int | None = None,
-                  body: dict | None = None, limit: int = 5, bucket: str | None = None) -> web.Response:
+                  body: dict | None = None, limit: int = 5, bucket: str | None = None,
+                  is_global: bool = False) -> web.Response:
         self.rate_limited.append(f"{record.method} {record.path}")
+        retry_after = max(math.ceil(retry_after * 1000) / 1000, 0.001)
         if body is None:
-            body = {"message": "You are being rate limited.", "retry_after": round(retry_after, 3), "global": False}
+            body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global}
             if code is not None:
                 body["code"] = code
-        headers = self._limit_headers(limit, 0, retry_after, bucket or record.route or record.path)
-        headers.update({"Retry-After": str(max(1, math.ceil(retry_after))), "X-RateLimit-Scope": "user"})
+        if is_global:
+            headers = {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
+        else:
+            headers = self._limit_headers(limit, 0, retry_after, bucket or record.route or record.path)
+            headers["X-RateLimit-Scope"] = "user"
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return _respond(429, copy.deepcopy(body), headers, via=via)
 
     @staticmethod
-    def _limit_headers(limit: int, remaining: int, reset_after: float, bucket: str) -> dict[str, str]:
+    @functools.lru_cache(maxsize=256)
+    def _bucket_hash(bucket: str) -> str:
+        return hashlib.sha1(bucket.encode()).hexdigest()[:32]
+
+    @classmethod
+    def _limit_headers(cls, limit: int, remaining: int, reset_after: float, bucket: str) -> dict[str, str]:
+        reset_after = math.ceil(reset_after * 1000) / 1000  # never earlier than the stand-in resets
         return {
             "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-            "X-RateLimit-Bucket": hashlib.sha1(bucket.encode()).hexdigest()[:32],
+            "X-RateLimit-Bucket": cls._bucket_hash(bucket),
         }
+
+    def _bucket(self, route: Route, params: dict[str, str]) -> tuple[str, str, tuple[int, float]] | None:
+        """(bucket name, major parameter, (limit, seconds)) of a route; None for routes Discord does not limit."""
+        if not route.api or route.handler == "create_callback":
+            return None
+        if route.template.startswith(_APP_HOOK):
+            return "interaction-webhook", f"{params['application_id']}/{params['token']}", self.webhook_rate
+        if route.handler == "create_channel_message":
+            return "message-create", params["channel_id"], self.message_create_rate
+        if route.handler in ("edit_channel_message", "delete_channel_message"):
+            return "message-edit", params["channel_id"], self.message_edit_rate
+        return route.name, params.get("channel_id") or params.get("guild_id") or "", self.route_rate
+
+    def _window(self, key: tuple[str, str], per: float, now: float) -> _Window:
+        window = self._windows.get(key)
+        if window is None or now >= window.start + per:
+            window = self._windows[key] = _Window(now)
+        return window
+
+    def _count_request(self, route: Route, call: _Call) -> dict[str, str]:
+        """Count a request against its bucket and, for bot-token routes, the global limit: its X-RateLimit-*
+        headers, or a 429 (recorded in ``rate_limited``, not a violation) when a limit is used up."""
+        bucket = self._bucket(route, call.params)
+        if bucket is None or not self.rate_limits:
+            return {}
+        now = time.monotonic()
+        name, major, (limit, per) = bucket
+        window = self._window((name, major), per, now)
+        if route.bot_auth:
+            global_limit, global_per = self.global_rate
+            overall = self._window(("global", ""), global_per, now)
+            if overall.count >= global_limit:
+                retry_after = overall.start + global_per - now
+                raise _Rejected(self._too_many(call.record, retry_after, is_global=True))
+        if window.count >= limit:
+            raise _Rejected(self._too_many(call.record, window.start + per - now, limit=limit, bucket=name))
+        if route.bot_auth:
+            overall.count += 1
+        window.count += 1
+        return self._limit_headers(limit, limit - window.count, window.start + per - now, name)
 
     def _edit_rate_headers(self, call: _Call, message: Message) -> dict[str, str]:
         """Count an edit of ``message`` against ``edit_rate``: its X-RateLimit-* headers, or a 429."""

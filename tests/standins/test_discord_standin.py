@@ -744,25 +744,26 @@ async def test_bot_token_writes_where_the_bot_cannot_reach_are_refused(discord_e
             for i in range(6):
                 followups.append(await interaction.followup.send(f"part {i}", wait=True))
         except discord.HTTPException as exc:
-            out["cap"] = (exc.status, exc.code, len(followups))
+            out.setdefault("caps", []).append((exc.status, exc.code, len(followups)))
         try:
             await interaction.user.send("your video")  # the DM with the bot works
             out["dm"] = True
         except discord.Forbidden as exc:
             out.setdefault("codes", []).append(exc.code)
 
+    standin.webhook_rate = (10, 1.0)
     async with running(bot):
         away = await standin.send_command("gen", guild_id=foreign_guild, installs=1)
-        await standin.wait_for(lambda: "cap" in out and len(out.get("codes", [])) + ("dm" in out) >= 2)
+        await standin.wait_for(lambda: len(out.get("caps", [])) == 1 and "dm" in out)
         group = await standin.send_command("gen", context=2, installs=1)
-        await standin.wait_for(lambda: len(out["codes"]) >= 2)
+        await standin.wait_for(lambda: len(out["caps"]) == 2 and len(out["codes"]) == 2)
         standin.close_dms(standin.user_id)
         await standin.send_command("gen", context=1, installs=1)
-        await standin.wait_for(lambda: len(out["codes"]) >= 4)
+        await standin.wait_for(lambda: len(out["caps"]) == 3 and len(out["codes"]) == 4)
 
     # the foreign guild's channel, the group DM, then (DMs closed) the bot's DM twice: channel.send and user.send
     assert out["codes"] == [50001, 50001, 50007, 50007] and out["dm"] is True
-    assert out["cap"] == (400, 40094, 5)
+    assert out["caps"] == [(400, 40094, 5)] * 3
     assert len(away.followup_ids) == 5 and len(standin.refused_bot_writes) == 4
     assert standin.refused_bot_writes[0] == (f"POST /channels/{foreign_channel}/messages: the bot is not in guild "
                                              f"{foreign_guild} (403, code 50001)")
@@ -811,3 +812,83 @@ async def test_enforce_nonce_is_per_channel_and_works_in_dms(discord_env):
     assert again.id == first.id and elsewhere.id != first.id
     assert dm_again.id == in_dm.id and in_dm.id not in (first.id, elsewhere.id)
     assert sum(1 for m in standin.messages.values() if m.content == "ready") == 3
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+async def test_discord_py_paces_itself_by_the_rate_limit_headers(discord_env):
+    standin = discord_env
+    standin.message_create_rate = (5, 0.5)
+    standin.webhook_rate = (5, 0.5)
+    bot = make_bot()
+    done = asyncio.Event()
+
+    @bot.tree.command(name="progress", description="Report progress")
+    async def progress(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        for step in range(8):
+            await interaction.edit_original_response(content=f"{step * 10}%")
+        done.set()
+
+    async with running(bot):
+        channel = bot.get_channel(standin.channel_id)
+        started = time.monotonic()
+        sent = await asyncio.gather(*(channel.send(f"message {i}") for i in range(12)))
+        elapsed = time.monotonic() - started
+        interaction = await standin.send_command("progress")
+        await asyncio.wait_for(done.wait(), 10)
+
+    assert sorted(standin.messages[m.id].content for m in sent) == sorted(f"message {i}" for i in range(12))
+    assert len(standin.rate_limited) <= 1, standin.rate_limited
+    assert elapsed >= 1.0  # three windows of five
+    posts = routes(standin, CHANNEL_POST)
+    assert all(r.status == 200 for r in posts[-12:]) or len(posts) <= 13
+    assert standin.messages[interaction.original_message_id].content == "70%"
+    assert [r.status for r in routes(standin, EDIT_ORIGINAL)] == [200] * 8
+
+
+async def test_rate_limit_headers_and_429s_have_discords_shape(standin):
+    standin.global_rate = (7, 60.0)  # a 429 does not count
+    auth = {"Authorization": f"Bot {TOKEN}"}
+    messages = f"{standin.api_base}/channels/{standin.channel_id}/messages"
+    async with raw_gateway(standin) as (_, http):
+        seen = []
+        for i in range(6):
+            async with http.post(messages, json={"content": f"m{i}"}, headers=auth) as resp:
+                seen.append((resp.status, resp.headers.get("X-RateLimit-Remaining")))
+                last = resp
+                body = await resp.json()
+        assert seen == [(200, "4"), (200, "3"), (200, "2"), (200, "1"), (200, "0"), (429, "0")]
+        assert body["global"] is False and 0 < body["retry_after"] <= 5 and last.headers["Via"]
+        assert last.headers["X-RateLimit-Scope"] == "user" and last.headers["X-RateLimit-Limit"] == "5"
+        assert 0 < float(last.headers["X-RateLimit-Reset-After"]) <= 5 and last.headers["X-RateLimit-Bucket"]
+        async with http.get(f"{standin.api_base}/users/@me", headers=auth) as resp:  # the 6th counted request
+            assert resp.status == 200 and resp.headers["X-RateLimit-Limit"] == "50"
+        async with http.get(f"{standin.api_base}/channels/{standin.channel_id}", headers=auth) as resp:
+            assert resp.status == 200
+        async with http.get(f"{standin.api_base}/users/@me", headers=auth) as resp:
+            assert resp.status == 429 and resp.headers["X-RateLimit-Global"] == "true"
+            assert resp.headers["X-RateLimit-Scope"] == "global" and resp.headers["Via"]
+            assert (await resp.json())["global"] is True
+
+        interaction = await standin.send_command("anything")
+        callback = f"{standin.api_base}/interactions/{interaction.id}/{interaction.token}/callback"
+        async with http.post(callback, json={"type": 5}) as resp:  # not limited, not counted globally
+            assert resp.status == 204 and "X-RateLimit-Limit" not in resp.headers
+        hook = f"{standin.api_base}/webhooks/{standin.application_id}/{interaction.token}"
+        statuses = []
+        for i in range(6):
+            async with http.patch(hook + "/messages/@original", json={"content": f"{i}"}) as resp:
+                statuses.append(resp.status)
+        assert statuses == [200] * 5 + [429]
+        async with http.get(f"{standin.cdn_base}/attachments/1/2/x.png") as resp:
+            assert "X-RateLimit-Limit" not in resp.headers
+        standin.violations.clear()  # the CDN miss
+
+    assert standin.rate_limited == [f"POST /channels/{standin.channel_id}/messages", "GET /users/@me",
+                                    f"PATCH /webhooks/{standin.application_id}/{interaction.token}/messages/@original"]
+    standin.rate_limits = False
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.post(messages, json={"content": "free"}) as resp:
+            assert resp.status == 200 and "X-RateLimit-Limit" not in resp.headers
