@@ -892,3 +892,50 @@ async def test_rate_limit_headers_and_429s_have_discords_shape(standin):
     async with aiohttp.ClientSession(headers=auth) as http:
         async with http.post(messages, json={"content": "free"}) as resp:
             assert resp.status == 200 and "X-RateLimit-Limit" not in resp.headers
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def test_burst_of_1000_commands_over_50_guilds(standin):
+    """1,000 commands dispatched at once across 50 guilds to a minimal bot in its own process, which defers each
+    and edits it once. Prints the ack latency and the stand-in's CPU time (run with -s to see them)."""
+    import os
+    import sys
+
+    guilds = [(standin.guild_id, standin.channel_id)] + [await standin.add_guild() for _ in range(49)]
+    env = dict(os.environ, STANDIN_API=standin.api_base, STANDIN_GATEWAY=standin.gateway_url, STANDIN_TOKEN=TOKEN)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.standins.burst_bot", env=env)
+    try:
+        await standin.wait_ready(timeout=30)
+        await asyncio.sleep(0.5)  # let the client settle after its GUILD_CREATEs
+        cpu, wall = time.process_time(), time.monotonic()
+        sent = await asyncio.gather(*(standin.send_command("burst", guild_id=guilds[i % 50][0])
+                                      for i in range(1000)))
+        dispatched = time.monotonic() - wall
+        await standin.wait_for(lambda: all(i.callbacks for i in sent), timeout=60)
+        acked = time.monotonic() - wall
+        await standin.wait_for(lambda: all(not standin.messages[i.original_message_id].loading for i in sent),
+                               timeout=60)
+        finished = time.monotonic() - wall
+        cpu = time.process_time() - cpu
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+    latencies = [i.callbacks[0][0] * 1000 for i in sent]
+    spread = max(i.dispatched_at for i in sent) - min(i.dispatched_at for i in sent)
+    edits = len(routes(standin, EDIT_ORIGINAL))
+    print(f"\nburst: 1000 commands over 50 guilds dispatched in {dispatched:.2f} s (frames written over {spread:.2f} s); "
+          f"all acked after {acked:.2f} s, all edited after {finished:.2f} s ({edits / finished:.0f} edits/s)")
+    print(f"burst: ack latency p50 {_percentile(latencies, 0.5):.0f} ms, p99 {_percentile(latencies, 0.99):.0f} ms, "
+          f"max {max(latencies):.0f} ms; stand-in CPU {cpu:.2f} s "
+          f"({cpu / (2000 + edits) * 1e6:.0f} µs per dispatch or request)")
+    assert len({i.guild_id for i in sent}) == 50 and edits == 1000
+    assert max(latencies) < standin.ack_deadline * 1000
+    assert not standin.rate_limited
