@@ -175,19 +175,57 @@ def _embed_response(embed: dict) -> dict:
     return embed
 
 
-def _components_response(components: list) -> list:
-    """Components as Discord returns them: numbered depth-first, selects with their value bounds."""
+def _unfurled(media: Any, attachments: dict[str, dict]) -> Any:
+    """An unfurled media item as Discord returns it; attachment://name resolves to the message's file."""
+    if not isinstance(media, dict) or not isinstance(media.get("url"), str):
+        return media
+    url = media["url"]
+    if url.startswith("attachment://") and url.removeprefix("attachment://") in attachments:
+        attachment = attachments[url.removeprefix("attachment://")]
+        return {"id": attachment["id"], "url": attachment["url"], "proxy_url": attachment["proxy_url"],
+                "width": None, "height": None, "content_type": attachment.get("content_type"),
+                "attachment_id": attachment["id"], "flags": 0, "loading_state": 2}
+    return {"id": "0", "url": url, "proxy_url": url, "width": None, "height": None, "content_type": None,
+            "flags": 0, "loading_state": 0}
+
+
+def _components_response(components: list, attachments: Iterable[dict] = ()) -> list:
+    """Components as Discord returns them: numbered depth-first, selects with their value bounds, V2 components
+    with their defaults and their media unfurled (attachment:// resolved against ``attachments``)."""
     components = copy.deepcopy(components)
     numbers = itertools.count(1)
+    files = {_safe_filename(a["filename"]): a for a in attachments if isinstance(a, dict) and "filename" in a}
 
     def number(items: list) -> None:
         for item in items:
             if not isinstance(item, dict):
                 continue
             item.setdefault("id", next(numbers))
-            if item.get("type") in _SELECTS:
+            kind = item.get("type")
+            if kind in _SELECTS:
                 item.setdefault("min_values", 1)
                 item.setdefault("max_values", 1)
+            if kind in (11, 12, 13, 17):
+                item.setdefault("spoiler", False)
+            if kind == 11:
+                item.setdefault("description", None)
+                item["media"] = _unfurled(item.get("media"), files)
+            if kind == 12 and isinstance(item.get("items"), list):
+                for entry in item["items"]:
+                    if isinstance(entry, dict):
+                        entry.setdefault("description", None)
+                        entry.setdefault("spoiler", False)
+                        entry["media"] = _unfurled(entry.get("media"), files)
+            if kind == 13:
+                name = str(_get(item, "file", "url") or "").removeprefix("attachment://")
+                item.setdefault("name", name if name in files else None)
+                item.setdefault("size", files[name]["size"] if name in files else None)
+                item["file"] = _unfurled(item.get("file"), files)
+            if kind == 14:
+                item.setdefault("spacing", 1)
+                item.setdefault("divider", True)
+            if kind == 17:
+                item.setdefault("accent_color", None)
             if isinstance(item.get("components"), list):
                 number(item["components"])
             for key in ("accessory", "component"):
@@ -260,7 +298,7 @@ class Message:
             "tts": self.tts, "mention_everyone": False, "mentions": [], "mention_roles": [],
             "attachments": [dict(a) for a in self.attachments],
             "embeds": [_embed_response(embed) for embed in self.embeds],
-            "components": _components_response(self.components) if self.components else [],
+            "components": _components_response(self.components, self.attachments) if self.components else [],
             "pinned": False, "flags": self.flags,
         }
         if self.nonce is not None:
@@ -528,9 +566,21 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
-def message_problems(body: dict) -> list[Problem]:
-    """Documented limits a message body breaks: content, embeds and components."""
+_V2_TYPES = {1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17}  # what a message with IS_COMPONENTS_V2 may hold
+_MEDIA_URL = re.compile(r"^(https?://\S+|attachment://[^/\s]+)$")
+
+
+def message_problems(body: dict, *, existing_flags: int | None = None) -> list[Problem]:
+    """Documented limits a message body breaks: content, embeds and components. ``existing_flags``: the flags
+    of the message an edit changes (an edit of an IS_COMPONENTS_V2 message follows its rules)."""
     problems: list[Problem] = []
+    flags = body.get("flags") if isinstance(body.get("flags"), int) else None
+    was_v2 = bool((existing_flags or 0) & COMPONENTS_V2)
+    if was_v2 and flags is not None and not flags & COMPONENTS_V2:
+        problems.append((("flags",), "IS_COMPONENTS_V2 cannot be removed from a message"))
+    v2 = bool(flags & COMPONENTS_V2) if flags is not None else was_v2
+    if v2:
+        problems += v2_problems(body)
     content = body.get("content")
     if isinstance(content, str) and len(content) > 2000:
         problems.append((("content",), f"content is {len(content)} characters (max 2000)"))
@@ -547,9 +597,62 @@ def message_problems(body: dict) -> list[Problem]:
             problems.append((("embeds",), f"embeds hold {total} characters in all (max 6000)"))
     components = body.get("components")
     if isinstance(components, list):
-        flags = body.get("flags") if isinstance(body.get("flags"), int) else 0
-        problems += component_problems(components, v2=bool(flags & COMPONENTS_V2))
+        problems += component_problems(components, v2=v2)
     return problems
+
+
+def v2_problems(body: dict) -> list[Problem]:
+    """What IS_COMPONENTS_V2 forbids or limits: content and embeds, unknown component types, media galleries of
+    1-10 items, media URLs other than http(s) or attachment://, and over 4000 characters of text display."""
+    problems: list[Problem] = []
+    if body.get("content") not in (None, ""):
+        problems.append((("content",), "content is not allowed with IS_COMPONENTS_V2 (use a text display)"))
+    if body.get("embeds") not in (None, []):
+        problems.append((("embeds",), "embeds are not allowed with IS_COMPONENTS_V2"))
+    components = body.get("components")
+    if not isinstance(components, list):
+        return problems
+    text = 0
+    for where, component in _walk_components(components, ("components",)):
+        kind = component.get("type")
+        if kind not in _V2_TYPES:
+            problems.append(((*where, "type"), f"component type {kind!r} cannot be in a message"))
+        if kind == 10 and isinstance(component.get("content"), str):
+            text += len(component["content"])
+        if kind == 12:
+            items = component.get("items")
+            if not isinstance(items, list) or not 1 <= len(items) <= 10:
+                count = len(items) if isinstance(items, list) else 0
+                problems.append(((*where, "items"), f"a media gallery holds 1-10 items, not {count}"))
+        for loc, url in _media_urls(component):
+            if not isinstance(url, str) or not _MEDIA_URL.match(url):
+                problems.append(((*where, *loc), f"media url {url!r} is neither http(s):// nor attachment://"))
+    if text > 4000:
+        problems.append((("components",), f"text displays hold {text} characters in all (max 4000)"))
+    return problems
+
+
+def _media_urls(component: dict) -> list[tuple[tuple, Any]]:
+    """(location, url) of the media a component points at: gallery items, a thumbnail, a file."""
+    kind = component.get("type")
+    if kind == 12 and isinstance(component.get("items"), list):
+        return [(("items", i, "media", "url"), _get(item, "media", "url"))
+                for i, item in enumerate(component["items"]) if isinstance(item, dict)]
+    if kind == 11:
+        return [(("media", "url"), _get(component, "media", "url"))]
+    if kind == 13:
+        return [(("file", "url"), _get(component, "file", "url"))]
+    return []
+
+
+def attachment_references(components: list) -> list[tuple[tuple, str]]:
+    """(location, filename) of every attachment://filename a message's components use."""
+    found = []
+    for where, component in _walk_components(components, ("components",)):
+        for loc, url in _media_urls(component):
+            if isinstance(url, str) and url.startswith("attachment://"):
+                found.append(((*where, *loc), url.removeprefix("attachment://")))
+    return found
 
 
 def _embed_problems(embed: dict) -> tuple[list[Problem], int]:
@@ -623,14 +726,16 @@ def component_problems(components: list, *, v2: bool = False, loc: tuple = ("com
     return problems
 
 
-def callback_problems(body: dict) -> list[Problem]:
-    """Documented limits an interaction callback breaks (its data is a message, choices or a modal)."""
+def callback_problems(body: dict, *, existing_flags: int | None = None) -> list[Problem]:
+    """Documented limits an interaction callback breaks (its data is a message, choices or a modal).
+    ``existing_flags``: those of the message an update (type 7) changes."""
     data = body.get("data")
     if not isinstance(data, dict):
         return []
     kind = body.get("type")
     if kind in (4, 7):
-        return [(("data", *loc), text) for loc, text in message_problems(data)]
+        flags = existing_flags if kind == 7 else None
+        return [(("data", *loc), text) for loc, text in message_problems(data, existing_flags=flags)]
     if kind == 8:
         choices = data.get("choices")
         if isinstance(choices, list) and len(choices) > 25:
@@ -1547,6 +1652,33 @@ class DiscordStandIn:
         self.violations.append(f"{record.method} {record.path}: {problem or message} ({status}, code {code})")
         return _Rejected(_respond(status, {"message": message, "code": code}))
 
+    def _call_interaction(self, route: Route, call: _Call) -> Interaction | None:
+        """The interaction an interaction route (callback or webhook) is about, if it exists."""
+        if route.handler == "create_callback":
+            return self.interactions.get(_as_id(call.params["interaction_id"]) or 0)
+        if "token" in call.params:
+            return self._by_token.get(call.params["token"])
+        return None
+
+    def _upload_limit(self, route: Route, call: _Call) -> int:
+        """The largest file a request may upload: the interaction's attachment_size_limit, or 10 MiB."""
+        interaction = self._call_interaction(route, call)
+        return interaction.attachment_size_limit if interaction is not None else ATTACHMENT_SIZE_LIMIT
+
+    def _target_message(self, route: Route, call: _Call) -> Message | None:
+        """The message an edit (or an update callback) changes, if it can be found; None for new messages."""
+        if route.method == "PATCH" and route.handler == "edit_channel_message":
+            return self.messages.get(_as_id(call.params["message_id"]) or 0)
+        interaction = self._call_interaction(route, call)
+        if interaction is None:
+            return None
+        if route.handler == "create_callback":
+            return self.messages.get(interaction.message_id or 0)
+        if route.method == "PATCH":
+            wanted = call.params.get("message_id")
+            return self.messages.get(interaction.original_message_id if wanted is None else _as_id(wanted) or 0)
+        return None
+
     def _schema_errors(self, route: Route, schema: _BodySchema, call: _Call) -> list[ValidationError]:
         """The body's schema errors. A burst repeats the same bodies (defers, progress edits), so the answer is
         kept for each exact JSON text already checked."""
@@ -1563,16 +1695,19 @@ class DiscordStandIn:
 
     def _validate(self, route: Route, call: _Call) -> None:
         """Reject a body that breaks the OpenAPI schema or a documented limit: 400 50035, a violation each."""
-        size = sum(len(u.data) for u in call.uploads)
-        if size > ATTACHMENT_SIZE_LIMIT:
-            raise self._reject(call.record, 413, 40005, "Request entity too large",
-                               f"uploads total {size} bytes (limit {ATTACHMENT_SIZE_LIMIT})")
+        limit = self._upload_limit(route, call)
+        for upload in call.uploads:
+            if len(upload.data) > limit:
+                raise self._reject(call.record, 413, 40005, "Request entity too large",
+                                   f"file {upload.filename!r} is {len(upload.data)} bytes (limit {limit})")
         if call.body is None:
             return
         limits: list[Problem] = []
         if isinstance(call.body, dict):
-            limits = message_problems(call.body) if route.body == "message" else (
-                callback_problems(call.body) if route.body == "callback" else [])
+            existing = self._target_message(route, call)
+            flags = existing.flags if existing is not None else None
+            limits = message_problems(call.body, existing_flags=flags) if route.body == "message" else (
+                callback_problems(call.body, existing_flags=flags) if route.body == "callback" else [])
         problems = [(loc, "BASE_TYPE_MAX_LENGTH", text) for loc, text in limits]
         schema = self._schemas.get(route)
         if schema is not None:
@@ -1765,30 +1900,54 @@ class DiscordStandIn:
             message.tts = bool(body["tts"])
 
     def _attachments_for(self, call: _Call, message: Message, body: dict) -> list[dict] | None:
-        """The message's attachments after this request, or None when it leaves them alone."""
+        """The message's attachments after this request, or None when it leaves them alone. Every
+        ``attachments[i].id`` must be one already on the message or the index n of an uploaded ``files[n]``, and
+        every attachment://name its components use must name one of the message's files after the request."""
         by_index = {}
         for i, upload in enumerate(call.uploads):
             match = re.fullmatch(r"files\[(\d+)\]", upload.field_name or "")
             by_index[int(match.group(1)) if match else i] = upload
         requested = body.get("attachments")
+        plan: list[dict | tuple[_Upload, dict]] | None
         if not isinstance(requested, list):
-            if not call.uploads:
-                return None
-            return message.attachments + [self._store_upload(message, u, {}) for u in call.uploads]
-        existing = {a["id"]: a for a in message.attachments}
-        result = []
-        for item in requested:
-            if not isinstance(item, dict):
-                continue
-            key = str(item.get("id"))
-            if key in existing:
-                result.append(existing[key])
-            elif key.isdigit() and int(key) in by_index:
-                result.append(self._store_upload(message, by_index.pop(int(key)), item))
-            else:
-                raise self._reject(call.record, 400, 50035, "Invalid Form Body",
-                                   f"attachment id {key} is neither on the message nor an uploaded files[n]")
-        return result
+            plan = None if not call.uploads else [*message.attachments, *((u, {}) for u in call.uploads)]
+        else:
+            existing = {a["id"]: a for a in message.attachments}
+            plan = []
+            for i, item in enumerate(requested):
+                if not isinstance(item, dict):
+                    continue
+                key = str(item.get("id"))
+                if key in existing:
+                    plan.append(existing[key])
+                elif key.isdigit() and int(key) in by_index:
+                    plan.append((by_index.pop(int(key)), item))
+                else:
+                    self._invalid(call, [(("attachments", i, "id"), f"attachment id {key} is neither on the message "
+                                                                     "nor an uploaded files[n]")])
+        names = {self._planned_name(entry) for entry in (message.attachments if plan is None else plan)}
+        components = body["components"] if isinstance(body.get("components"), list) else message.components
+        missing = [(loc, f"attachment://{name} names no file of the message")
+                   for loc, name in attachment_references(components or []) if _safe_filename(name) not in names]
+        if missing:
+            self._invalid(call, missing)
+        if plan is None:
+            return None
+        return [entry if isinstance(entry, dict) else self._store_upload(message, *entry) for entry in plan]
+
+    @staticmethod
+    def _planned_name(entry: dict | tuple[_Upload, dict]) -> str:
+        if isinstance(entry, dict):
+            return entry["filename"]
+        upload, item = entry
+        return _safe_filename(item.get("filename") or upload.filename)
+
+    def _invalid(self, call: _Call, problems: list[Problem]) -> None:
+        """Answer 400 50035 with Discord's errors object; a violation each."""
+        for loc, text in problems:
+            self.violations.append(f"{call.where}: body{_pointer(loc)}: {text} (400, code 50035)")
+        raise _Rejected(_respond(400, {"message": "Invalid Form Body", "code": 50035,
+                                       "errors": _form_errors([(loc, "BASE_TYPE_INVALID", t) for loc, t in problems])}))
 
     def _store_upload(self, message: Message, upload: _Upload, item: dict) -> dict:
         content_type = None if upload.content_type == "application/octet-stream" else upload.content_type

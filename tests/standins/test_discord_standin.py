@@ -20,6 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 from jsonschema import Draft202012Validator
 
+from tests.standins import discord_api as standin_module
 from tests.standins.discord_api import OPENAPI_PATH, DiscordStandIn, snowflake_time
 
 pytestmark = pytest.mark.asyncio
@@ -543,6 +544,22 @@ REJECTED = [
     ("POST", "/channels/1/messages", {"content": "hi"}, None, 404, 10003, "Unknown Channel"),
     ("GET", "/guilds/{guild}/bans", None, None, 404, 0, "unknown route"),
     ("GET", "/webhooks/{app}/not-a-token/messages/@original", None, None, 401, 50027, "unknown interaction token"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "content": "hi", "components": [
+        {"type": 10, "content": "card"}]}, None, 400, 50035, "content is not allowed with IS_COMPONENTS_V2"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "embeds": [{"title": "x"}], "components": [
+        {"type": 10, "content": "card"}]}, None, 400, 50035, "embeds are not allowed"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
+        {"type": 12, "items": [{"media": {"url": "ftp://x/y.mp4"}}]}]}, None, 400, 50035,
+     "neither http(s):// nor attachment://"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
+        {"type": 12, "items": [{"media": {"url": "attachment://missing.mp4"}}]}]}, None, 400, 50035,
+     "attachment://missing.mp4 names no file of the message"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
+        {"type": 12, "items": [{"media": {"url": f"https://x/{i}.png"}} for i in range(11)]}]}, None, 400, 50035,
+     "a media gallery holds 1-10 items, not 11"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
+        {"type": 17, "components": [{"type": 10, "content": _long(2500)}, {"type": 10, "content": _long(2000)}]}]},
+     None, 400, 50035, "text displays hold 4500 characters in all (max 4000)"),
 ]
 
 
@@ -558,7 +575,7 @@ async def test_requests_discord_would_reject_are_violations(standin, method, pat
             assert resp.status == status
             assert resp.headers["Content-Type"] == "application/json"
             assert (await resp.json())["code"] == code
-    assert len(standin.violations) == 1 and problem in standin.violations[0], standin.violations
+    assert len(standin.violations) >= 1 and problem in standin.violations[0], standin.violations
     standin.violations.clear()
 
 
@@ -939,3 +956,137 @@ async def test_burst_of_1000_commands_over_50_guilds(standin):
     assert len({i.guild_id for i in sent}) == 50 and edits == 1000
     assert max(latencies) < standin.ack_deadline * 1000
     assert not standin.rate_limited
+
+
+# --------------------------------------------------------------------------- uploads and Components V2
+
+
+async def test_uploads_are_served_by_the_cdn_and_limited_in_size(discord_env):
+    standin = discord_env
+    big = b"x" * (standin_module.ATTACHMENT_SIZE_LIMIT + 1)
+    bot = make_bot()
+    out: dict = {}
+
+    def file(data: bytes, name: str) -> discord.File:
+        return discord.File(io.BytesIO(data), filename=name)
+
+    @bot.tree.command(name="deliver", description="Deliver a result")
+    async def deliver(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("first", file=file(b"one", "first.mp4"))
+        out["edited"] = await interaction.edit_original_response(attachments=[file(b"two!", "second.mp4")])
+        try:
+            await interaction.followup.send("big", file=file(big, "big.mp4"))
+            out["big"] = "sent"
+        except discord.HTTPException as exc:
+            out["big"] = (exc.status, exc.code)
+
+    async with running(bot):
+        small = await standin.send_command("deliver")
+        await standin.wait_for(lambda: "big" in out)
+        assert out.pop("big") == (413, 40005) and "is 10485761 bytes (limit 10485760)" in standin.violations.pop()
+        roomy = await standin.send_command("deliver", attachment_size_limit=25 * 1024 * 1024)
+        await standin.wait_for(lambda: "big" in out)
+        channel = bot.get_channel(standin.channel_id)
+        posted = await channel.send("here", file=file(b"three", "third.mp4"))
+        with pytest.raises(discord.HTTPException) as too_big:
+            await channel.send("too big", file=file(big, "big.mp4"))
+        assert (too_big.value.status, too_big.value.code) == (413, 40005)
+        assert "bytes (limit 10485760)" in standin.violations.pop()
+        fetched = await out["edited"].attachments[0].read()
+
+    assert out["big"] == "sent" and roomy.payload["attachment_size_limit"] == 25 * 1024 * 1024
+    original = standin.messages[small.original_message_id]
+    assert [a["filename"] for a in original.attachments] == ["second.mp4"] and fetched == b"two!"
+    assert standin.attachment_bytes(original.attachments[0]) == b"two!"
+    first_body = original.edits[0][1]
+    assert [a["filename"] for a in first_body["attachments"]] == ["second.mp4"]
+    stored = standin.messages[roomy.followup_ids[0]].attachments[0]
+    assert (stored["filename"], stored["size"], stored["content_type"]) == ("big.mp4", len(big), "video/mp4")
+    assert stored["url"].startswith(standin.cdn_base) and stored["proxy_url"] == stored["url"]
+    third = standin.messages[posted.id].attachments[0]
+    assert standin.attachment_bytes(third) == b"three" and not third.get("ephemeral")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(third["url"]) as resp:
+            assert resp.status == 200 and await resp.read() == b"three"
+            assert resp.headers["Content-Type"] == "video/mp4"
+
+
+async def test_multipart_attachment_ids_must_match_uploaded_files(standin):
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("payload_json", json.dumps({"content": "x", "attachments": [{"id": 1, "filename": "a.mp4"}]}))
+    form.add_field("files[0]", b"abc", filename="a.mp4", content_type="application/octet-stream")
+    url = f"{standin.api_base}/channels/{standin.channel_id}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {TOKEN}"}) as http:
+        async with http.post(url, data=form) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 50035
+        form = aiohttp.FormData(quote_fields=False)
+        form.add_field("payload_json", json.dumps({"content": 5}))
+        form.add_field("files[0]", b"abc", filename="a.mp4")
+        async with http.post(url, data=form) as resp:  # payload_json is checked against the route's schema
+            assert resp.status == 400
+    assert "attachment id 1 is neither on the message nor an uploaded files[n]" in standin.violations[0]
+    assert "body/content: 5 is not of type" in standin.violations[1]
+    standin.violations.clear()
+
+
+async def test_layout_view_with_a_video_gallery_and_a_button(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    clicks = []
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(64)
+
+    class Again(discord.ui.ActionRow):
+        @discord.ui.button(label="Again", custom_id="job:again:7")
+        async def again(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+            clicks.append(interaction.user.id)
+            await interaction.response.send_message("queued again", ephemeral=True)
+
+    class Card(discord.ui.LayoutView):
+        def __init__(self) -> None:
+            super().__init__(timeout=None)
+            self.add_item(discord.ui.Container(
+                discord.ui.TextDisplay("## Your video is ready"),
+                discord.ui.MediaGallery(discord.MediaGalleryItem("attachment://result.mp4", description="result")),
+                discord.ui.Separator(),
+                discord.ui.TextDisplay("-# fal-ai/sync-lipsync · 12 s"),
+                accent_colour=discord.Colour.green()))
+            self.add_item(Again())
+
+    @bot.tree.command(name="deliver", description="Deliver a result")
+    async def deliver(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await interaction.edit_original_response(
+            view=Card(), attachments=[discord.File(io.BytesIO(video), filename="result.mp4")])
+
+    async with running(bot):
+        interaction = await standin.send_command("deliver")
+        await standin.wait_for(lambda: interaction.original_message_id
+                               and standin.messages[interaction.original_message_id].edits)
+        card = standin.messages[interaction.original_message_id]
+        click = await standin.send_component(card.id, "job:again:7")
+        await standin.wait_for(lambda: click.callbacks)
+
+    assert card.flags & (1 << 15) and card.content == ""
+    container, row = card.components
+    assert [c["type"] for c in container["components"]] == [10, 12, 14, 10] and row["type"] == 1
+    gallery = container["components"][1]
+    assert gallery["items"][0]["media"]["url"] == "attachment://result.mp4"
+    assert [a["filename"] for a in card.attachments] == ["result.mp4"]
+    assert standin.attachment_bytes(card.attachments[0]) == video
+    assert clicks == [standin.user_id]
+    assert_matches(card.to_api(), "/channels/{channel_id}/messages/{message_id}", "get")
+
+
+async def test_components_v2_flag_cannot_be_removed(standin):
+    url = f"{standin.api_base}/channels/{standin.channel_id}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {TOKEN}"}) as http:
+        async with http.post(url, json={"flags": 1 << 15, "components": [{"type": 10, "content": "card"}]}) as resp:
+            assert resp.status == 200
+            message_id = (await resp.json())["id"]
+        async with http.patch(f"{url}/{message_id}", json={"components": [{"type": 10, "content": "still"}]}) as resp:
+            assert resp.status == 200  # flags left out: still V2
+        async with http.patch(f"{url}/{message_id}", json={"content": "plain again", "flags": 0}) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 50035
+    assert standin.messages[int(message_id)].components[0]["content"] == "still"
+    assert "IS_COMPONENTS_V2 cannot be removed" in standin.violations[0]
+    standin.violations.clear()
