@@ -3,27 +3,35 @@
 It serves, over plain HTTP on 127.0.0.1 (port 0):
 
 * the REST API under ``/api/v10``, the routes a slash-command bot uses (see ``ROUTES``):
-  ``GET /users/@me``, ``GET /oauth2/applications/@me``, bulk ``PUT``/``GET`` of global and guild application
-  commands, ``POST /interactions/{id}/{token}/callback``, the interaction webhooks (followups with
+  ``GET /users/@me`` and ``/users/{id}``, ``GET /oauth2/applications/@me``, bulk ``PUT``/``GET`` of global and guild
+  application commands, ``POST /interactions/{id}/{token}/callback``, the interaction webhooks (followups with
   ``POST /webhooks/{app}/{token}``; ``GET``/``PATCH``/``DELETE`` of ``…/messages/@original`` and ``…/messages/{id}``),
   channel messages (``POST``, and ``GET``/``PATCH``/``DELETE`` by id), ``GET /channels/{id}``, DMs through
   ``POST /users/@me/channels``, and ``GET /guilds/{guild}/members/{user}``;
-* a gateway websocket at ``/gateway``: HELLO, heartbeat ACKs, IDENTIFY -> READY + GUILD_CREATE, RESUME -> RESUMED,
-  and the INTERACTION_CREATE events a test sends with ``send_command``, ``send_component`` and
-  ``send_autocomplete``. Frames are plain JSON text, never compressed;
-* a CDN route, ``/attachments/{channel}/{attachment}/{filename}?ex=&is=&hm=``, for attachment bytes.
+* a gateway websocket at ``/gateway``: HELLO, heartbeat ACKs, IDENTIFY -> READY (every guild, unavailable) + one
+  GUILD_CREATE per guild, RESUME -> RESUMED, GUILD_CREATE and CHANNEL_CREATE for what a test adds, and the
+  INTERACTION_CREATE events a test sends with ``send_command``, ``send_autocomplete``, ``send_component``,
+  ``send_message_command`` and ``send_modal_submit``. Frames are plain JSON text, never compressed;
+* a CDN route, ``/attachments/{channel}/{attachment}/{filename}?ex=&is=&hm=``, for attachment bytes (uploads included).
 
 Point discord.py at it with ``discord.http.Route.BASE = standin.api_base`` and
 ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(standin.gateway_url)``.
 
-The world is one guild with one text channel (``general``). Its members are the bot, ``alice`` and the guild
-owner. (The owner also owns the application.) Request bodies are checked against Discord's OpenAPI document
-(``tests/contracts/discord/openapi.json``) and against the documented message, embed and component limits.
+The world starts as one guild with one text channel (``general``). Its members are the bot, ``alice`` and the guild
+owner. (The owner also owns the application.) ``add_guild`` adds guilds the bot is in; ``add_foreign_guild`` adds
+one only its user install reaches. Interactions come from a guild (context 0), the bot's DM (1) or a group DM or
+other users' DM (2), through the app's server install (installs=0) or user install (installs=1), with the payload
+Discord sends for each.
+
+Request bodies (JSON, or multipart ``payload_json``) are checked against Discord's OpenAPI document
+(``tests/contracts/discord/openapi.json``) and against the documented message, embed, component (Components V2
+included) and upload limits. Discord's per-route and global rate limits apply (see ``rate_limits``).
 
 Every request the stand-in rejects by its own rules goes into ``DiscordStandIn.violations``. A rule the bot breaks
 that Discord documents but does not reject also goes there (say, the deprecated "first followup finishes the
-deferred response"). Failures injected with ``fail_next``, and 429s from ``edit_rate``, do not. Tests assert the list
-is empty.
+deferred response"). Failures injected with ``fail_next``, 429s (``rate_limited``), and refusals the bot cannot
+foresee (a guild it is not in, other people's DMs, closed DMs: ``refused_bot_writes``) do not. Tests assert the
+list is empty.
 """
 
 from __future__ import annotations
@@ -466,7 +474,22 @@ class _BodySchema:
         kind = body.get("type") if isinstance(body, dict) else None
         validator = self.by_type.get(kind, self.validator) if isinstance(kind, int) else self.validator
         # For a union, report why the closest branch failed rather than "not valid under any of the given schemas".
-        return [best_match(e.context) if e.context else e for e in validator.iter_errors(body)]
+        return [_closest(e) for e in validator.iter_errors(body)]
+
+
+def _closest(error: ValidationError) -> ValidationError:
+    """For a failed union, the error of the branch meant: the one whose ``type`` enum holds the instance's type
+    (components are told apart by it), else jsonschema's best match."""
+    if not error.context:
+        return error
+    kind = error.instance.get("type") if isinstance(error.instance, dict) else None
+    if isinstance(kind, int) and isinstance(error.validator_value, list):
+        for index, branch in enumerate(error.validator_value):
+            if kind in (_get(branch, "properties", "type", "enum") or ()):
+                inner = [e for e in error.context if e.schema_path and e.schema_path[0] == index]
+                if inner:
+                    return _closest(best_match(inner))
+    return best_match(error.context)
 
 
 def _path_shape(template: str) -> str:
@@ -866,11 +889,15 @@ ROUTES: tuple[Route, ...] = (
 class DiscordStandIn:
     """Discord's REST API, gateway and CDN on 127.0.0.1. See the module docstring.
 
-    What a test reads: ``requests`` (every REST/CDN call), ``messages``, ``interactions``, ``commands`` and
-    ``command_puts``, ``violations``, ``rate_limited``, and the gateway counters ``identifies`` and
-    ``connections``. What it drives: ``send_command``, ``send_component``, ``send_autocomplete``,
-    ``add_attachment``, ``add_user_message``, ``add_channel``, ``fail_next``, ``edit_rate``,
-    ``disconnect_gateway``, ``wait_ready`` and ``wait_for``. ``token_ttl`` and ``ack_deadline`` (seconds) may be
+    What a test reads: ``requests`` (every REST/CDN call), ``messages``, ``interactions``, ``commands`` (scope ->
+    commands as stored, with ``contexts``/``integration_types`` for global ones) and ``command_puts``,
+    ``violations``, ``rate_limited``, ``refused_bot_writes``, ``attachment_bytes()``, and the gateway counters
+    ``identifies`` and ``connections``. What it drives: ``send_command``, ``send_component``,
+    ``send_autocomplete``, ``send_message_command``, ``send_modal_submit``, ``add_attachment``,
+    ``add_user_message``, ``add_channel``, ``add_guild``, ``add_foreign_guild``, ``close_dms``,
+    ``disable_external_apps``, ``fail_next``, ``edit_rate``, ``disconnect_gateway``, ``wait_ready`` and
+    ``wait_for``. ``token_ttl`` and ``ack_deadline`` (seconds) and the rate limits (``rate_limits``,
+    ``webhook_rate``, ``message_create_rate``, ``message_edit_rate``, ``route_rate``, ``global_rate``) may be
     changed at any time.
     """
 

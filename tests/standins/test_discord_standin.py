@@ -575,7 +575,7 @@ async def test_requests_discord_would_reject_are_violations(standin, method, pat
             assert resp.status == status
             assert resp.headers["Content-Type"] == "application/json"
             assert (await resp.json())["code"] == code
-    assert len(standin.violations) >= 1 and problem in standin.violations[0], standin.violations
+    assert len(standin.violations) == 1 and problem in standin.violations[0], standin.violations
     standin.violations.clear()
 
 
@@ -1090,3 +1090,65 @@ async def test_components_v2_flag_cannot_be_removed(standin):
     assert standin.messages[int(message_id)].components[0]["content"] == "still"
     assert "IS_COMPONENTS_V2 cannot be removed" in standin.violations[0]
     standin.violations.clear()
+
+
+# --------------------------------------------------------------------------- context menus and modals
+
+
+async def test_message_context_menu_opens_a_modal_with_a_file_upload(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    got: dict = {}
+
+    class Redo(discord.ui.Modal, title="Redo with a new voice"):
+        text = discord.ui.Label(text="What should it say?",
+                                component=discord.ui.TextInput(custom_id="text", max_length=200))
+        note = discord.ui.Label(text="Anything else?",
+                                component=discord.ui.TextInput(custom_id="note", required=False))
+        audio = discord.ui.Label(text="Voice sample",
+                                 component=discord.ui.FileUpload(custom_id="audio", max_values=2))
+
+        async def on_submit(self, interaction: discord.Interaction) -> None:
+            got["text"], got["note"] = self.text.component.value, self.note.component.value
+            got["files"] = [(a.filename, a.content_type, await a.read()) for a in self.audio.component.values]
+            await interaction.response.send_message("redoing", ephemeral=True)
+
+    @app_commands.context_menu(name="Lip-sync this")
+    async def lipsync_this(interaction: discord.Interaction, message: discord.Message) -> None:
+        got["target"] = (message.id, message.content, message.author.id, [a.filename for a in message.attachments],
+                         [e.video.url for e in message.embeds])
+        got["clip"] = await message.attachments[0].read()
+        await interaction.response.send_modal(Redo())
+
+    bot.tree.add_command(lipsync_this)
+    async with running(bot):
+        await bot.tree.sync()
+        assert [(c["name"], c["type"]) for c in standin.commands[None]] == [("Lip-sync this", 3)]
+        clip = standin.add_attachment("clip.mp4", b"mp4-bytes", "video/mp4")
+        video = "https://media.example.com/v.mp4"
+        target = standin.add_user_message("use this one", attachments=[clip],
+                                          embeds=[{"type": "video", "url": video, "video": {"url": video}}])
+        opened = await standin.send_message_command("Lip-sync this", target)
+        await standin.wait_for(lambda: opened.callbacks)
+        with pytest.raises(ValueError, match="no input"):
+            await standin.send_modal_submit(opened, {"text": "hi", "voice": "x"})
+        with pytest.raises(ValueError, match="required"):
+            await standin.send_modal_submit(opened, {"text": "hi"})
+        sample = standin.add_attachment("voice.wav", b"RIFF-wav", "audio/wav")
+        submitted = await standin.send_modal_submit(opened, {"text": "hello there", "audio": [sample]})
+        await standin.wait_for(lambda: submitted.callbacks)
+
+    data = opened.payload["data"]
+    assert (data["type"], data["target_id"], data["id"]) == (3, str(target.id), standin.commands[None][0]["id"])
+    assert got["target"] == (target.id, "use this one", standin.user_id, ["clip.mp4"], [video])
+    assert got["clip"] == b"mp4-bytes"
+    assert opened.callbacks[0][1]["type"] == 9
+    assert got["text"] == "hello there" and got["note"] == ""
+    assert got["files"] == [("voice.wav", "audio/wav", b"RIFF-wav")]
+    sent = submitted.payload["data"]
+    assert submitted.type == 5 and sent["custom_id"] == opened.callbacks[0][1]["data"]["custom_id"]
+    assert [c["type"] for c in sent["components"]] == [18, 18, 18]
+    assert sent["components"][2]["component"] == {"type": 19, "id": 6, "custom_id": "audio",
+                                                  "values": [sample["id"]]}
+    assert sent["resolved"]["attachments"] == {sample["id"]: sample}
+    assert standin.messages[submitted.original_message_id].content == "redoing"
