@@ -3,27 +3,35 @@
 It serves, over plain HTTP on 127.0.0.1 (port 0):
 
 * the REST API under ``/api/v10``, the routes a slash-command bot uses (see ``ROUTES``):
-  ``GET /users/@me``, ``GET /oauth2/applications/@me``, bulk ``PUT``/``GET`` of global and guild application
-  commands, ``POST /interactions/{id}/{token}/callback``, the interaction webhooks (followups with
+  ``GET /users/@me`` and ``/users/{id}``, ``GET /oauth2/applications/@me``, bulk ``PUT``/``GET`` of global and guild
+  application commands, ``POST /interactions/{id}/{token}/callback``, the interaction webhooks (followups with
   ``POST /webhooks/{app}/{token}``; ``GET``/``PATCH``/``DELETE`` of ``…/messages/@original`` and ``…/messages/{id}``),
   channel messages (``POST``, and ``GET``/``PATCH``/``DELETE`` by id), ``GET /channels/{id}``, DMs through
   ``POST /users/@me/channels``, and ``GET /guilds/{guild}/members/{user}``;
-* a gateway websocket at ``/gateway``: HELLO, heartbeat ACKs, IDENTIFY -> READY + GUILD_CREATE, RESUME -> RESUMED,
-  and the INTERACTION_CREATE events a test sends with ``send_command``, ``send_component`` and
-  ``send_autocomplete``. Frames are plain JSON text, never compressed;
-* a CDN route, ``/attachments/{channel}/{attachment}/{filename}?ex=&is=&hm=``, for attachment bytes.
+* a gateway websocket at ``/gateway``: HELLO, heartbeat ACKs, IDENTIFY -> READY (every guild, unavailable) + one
+  GUILD_CREATE per guild, RESUME -> RESUMED, GUILD_CREATE and CHANNEL_CREATE for what a test adds, and the
+  INTERACTION_CREATE events a test sends with ``send_command``, ``send_autocomplete``, ``send_component``,
+  ``send_message_command`` and ``send_modal_submit``. Frames are plain JSON text, never compressed;
+* a CDN route, ``/attachments/{channel}/{attachment}/{filename}?ex=&is=&hm=``, for attachment bytes (uploads included).
 
 Point discord.py at it with ``discord.http.Route.BASE = standin.api_base`` and
 ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(standin.gateway_url)``.
 
-The world is one guild with one text channel (``general``). Its members are the bot, ``alice`` and the guild
-owner. (The owner also owns the application.) Request bodies are checked against Discord's OpenAPI document
-(``tests/contracts/discord/openapi.json``) and against the documented message, embed and component limits.
+The world starts as one guild with one text channel (``general``). Its members are the bot, ``alice`` and the guild
+owner. (The owner also owns the application.) ``add_guild`` adds guilds the bot is in; ``add_foreign_guild`` adds
+one only its user install reaches. Interactions come from a guild (context 0), the bot's DM (1) or a group DM or
+other users' DM (2), through the app's server install (installs=0) or user install (installs=1), with the payload
+Discord sends for each.
+
+Request bodies (JSON, or multipart ``payload_json``) are checked against Discord's OpenAPI document
+(``tests/contracts/discord/openapi.json``) and against the documented message, embed, component (Components V2
+included) and upload limits. Discord's per-route and global rate limits apply (see ``rate_limits``).
 
 Every request the stand-in rejects by its own rules goes into ``DiscordStandIn.violations``. A rule the bot breaks
 that Discord documents but does not reject also goes there (say, the deprecated "first followup finishes the
-deferred response"). Failures injected with ``fail_next``, and 429s from ``edit_rate``, do not. Tests assert the list
-is empty.
+deferred response"). Failures injected with ``fail_next``, 429s (``rate_limited``), and refusals the bot cannot
+foresee (a guild it is not in, other people's DMs, closed DMs: ``refused_bot_writes``) do not. Tests assert the
+list is empty.
 """
 
 from __future__ import annotations
@@ -63,6 +71,10 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 EVERYONE_PERMISSIONS = 1071698660929  # what Discord gives @everyone in a new guild
 ADMINISTRATOR = 1 << 3
 ALL_PERMISSIONS = (1 << 52) - 1
+# What an app that is not in the guild (a user-installed one) gets: @everyone's permissions, limited to those an
+# interaction response can use (Discord change log, 2022-06-29).
+RESPONSE_PERMISSIONS = (1 << 15) | (1 << 14) | (1 << 17) | (1 << 18)  # ATTACH_FILES, EMBED_LINKS,
+# MENTION_EVERYONE, USE_EXTERNAL_EMOJIS
 
 # Message flags.
 SUPPRESS_EMBEDS, EPHEMERAL, LOADING = 1 << 2, 1 << 6, 1 << 7
@@ -82,6 +94,7 @@ _CALLBACK_TYPES = {
 }
 
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+FOLLOWUP_CAP = 5  # followups per interaction that only the app's user install authorized
 NONCE_WINDOW = 300.0  # seconds during which enforce_nonce returns the earlier message
 HEARTBEAT_INTERVAL_MS = 41250
 LIVE_CONNECTION_WAIT = 10.0
@@ -170,19 +183,57 @@ def _embed_response(embed: dict) -> dict:
     return embed
 
 
-def _components_response(components: list) -> list:
-    """Components as Discord returns them: numbered depth-first, selects with their value bounds."""
+def _unfurled(media: Any, attachments: dict[str, dict]) -> Any:
+    """An unfurled media item as Discord returns it; attachment://name resolves to the message's file."""
+    if not isinstance(media, dict) or not isinstance(media.get("url"), str):
+        return media
+    url = media["url"]
+    if url.startswith("attachment://") and url.removeprefix("attachment://") in attachments:
+        attachment = attachments[url.removeprefix("attachment://")]
+        return {"id": attachment["id"], "url": attachment["url"], "proxy_url": attachment["proxy_url"],
+                "width": None, "height": None, "content_type": attachment.get("content_type"),
+                "attachment_id": attachment["id"], "flags": 0, "loading_state": 2}
+    return {"id": "0", "url": url, "proxy_url": url, "width": None, "height": None, "content_type": None,
+            "flags": 0, "loading_state": 0}
+
+
+def _components_response(components: list, attachments: Iterable[dict] = ()) -> list:
+    """Components as Discord returns them: numbered depth-first, selects with their value bounds, V2 components
+    with their defaults and their media unfurled (attachment:// resolved against ``attachments``)."""
     components = copy.deepcopy(components)
     numbers = itertools.count(1)
+    files = {_safe_filename(a["filename"]): a for a in attachments if isinstance(a, dict) and "filename" in a}
 
     def number(items: list) -> None:
         for item in items:
             if not isinstance(item, dict):
                 continue
             item.setdefault("id", next(numbers))
-            if item.get("type") in _SELECTS:
+            kind = item.get("type")
+            if kind in _SELECTS:
                 item.setdefault("min_values", 1)
                 item.setdefault("max_values", 1)
+            if kind in (11, 12, 13, 17):
+                item.setdefault("spoiler", False)
+            if kind == 11:
+                item.setdefault("description", None)
+                item["media"] = _unfurled(item.get("media"), files)
+            if kind == 12 and isinstance(item.get("items"), list):
+                for entry in item["items"]:
+                    if isinstance(entry, dict):
+                        entry.setdefault("description", None)
+                        entry.setdefault("spoiler", False)
+                        entry["media"] = _unfurled(entry.get("media"), files)
+            if kind == 13:
+                name = str(_get(item, "file", "url") or "").removeprefix("attachment://")
+                item.setdefault("name", name if name in files else None)
+                item.setdefault("size", files[name]["size"] if name in files else None)
+                item["file"] = _unfurled(item.get("file"), files)
+            if kind == 14:
+                item.setdefault("spacing", 1)
+                item.setdefault("divider", True)
+            if kind == 17:
+                item.setdefault("accent_color", None)
             if isinstance(item.get("components"), list):
                 number(item["components"])
             for key in ("accessory", "component"):
@@ -209,6 +260,7 @@ class Recorded:
     files: list[tuple[str, bytes]]  # uploaded (filename, bytes) of a multipart body
     time: float  # time.monotonic() on arrival
     status: int | None = None  # what the stand-in answered
+    raw_json: bytes | None = field(default=None, repr=False)  # the JSON text of ``json``
 
 
 @dataclass
@@ -248,13 +300,13 @@ class Message:
     def to_api(self) -> dict:
         data = {
             "id": str(self.id), "type": self.type, "channel_id": str(self.channel_id),
-            "author": copy.deepcopy(self.author), "content": self.content,
+            "author": dict(self.author), "content": self.content,  # author and attachments hold scalars only
             "timestamp": _iso(snowflake_time(self.id)),
             "edited_timestamp": _iso(self.edited_timestamp) if self.edited_timestamp else None,
             "tts": self.tts, "mention_everyone": False, "mentions": [], "mention_roles": [],
-            "attachments": copy.deepcopy(self.attachments),
+            "attachments": [dict(a) for a in self.attachments],
             "embeds": [_embed_response(embed) for embed in self.embeds],
-            "components": _components_response(self.components),
+            "components": _components_response(self.components, self.attachments) if self.components else [],
             "pinned": False, "flags": self.flags,
         }
         if self.nonce is not None:
@@ -268,6 +320,20 @@ class Message:
                 data["interaction"] = {"id": meta["id"], "type": meta["type"], "name": meta["name"],
                                        "user": meta["user"]}
         return data
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where an interaction comes from: who, which guild and channel, which context and install."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    context: int
+    installs: int
+    permissions: int
+    roles: tuple[int, ...]
+    attachment_size_limit: int
 
 
 @dataclass
@@ -284,11 +350,33 @@ class Interaction:
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
     message_id: int | None = None  # component interactions: the message the component is on
-    dispatched_at: float = 0.0  # time.monotonic()
+    dispatched_at: float = 0.0  # time.monotonic(), just before the INTERACTION_CREATE frame was written
+    guild_id: int | None = None  # None in DMs (contexts 1 and 2)
+    channel_id: int = 0
+    context: int = 0  # 0 guild, 1 the bot's DM, 2 a group DM or a DM between users
+    installs: int = 0  # 0 the app's server install, 1 its user install
+    attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT
+    origin: _Origin | None = field(default=None, repr=False)  # how it was sent, for follow-on interactions
+
+    @property
+    def user_installed_only(self) -> bool:
+        """Only the user install authorized it (no "0" owner): Discord caps followups at 5."""
+        return "0" not in self.payload.get("authorizing_integration_owners", {})
 
     @property
     def acknowledged(self) -> bool:
         return bool(self.callbacks)
+
+
+@dataclass
+class _Guild:
+    """A guild of the stand-in's world."""
+
+    id: int
+    name: str
+    member: bool  # the bot is in it (False: a guild only a user-installed app reaches)
+    system_channel_id: int
+    external_apps: bool = True  # @everyone may use external (user-installed) apps publicly
 
 
 @dataclass
@@ -301,6 +389,14 @@ class _Fault:
     code: int | None
     via: bool
     body: dict | None
+
+
+@dataclass
+class _Window:
+    """A rate-limit bucket's current fixed window."""
+
+    start: float
+    count: int = 0
 
 
 @dataclass
@@ -355,10 +451,13 @@ class _Connection:
         async with self.lock:
             await self.ws.send_str(json.dumps(payload))
 
-    async def dispatch(self, event: str, data: dict) -> None:
+    async def dispatch(self, event: str, data: dict, before_write: Callable[[], None] | None = None) -> None:
         async with self.lock:
             self.seq += 1
-            await self.ws.send_str(json.dumps({"op": 0, "t": event, "s": self.seq, "d": data}))
+            frame = json.dumps({"op": 0, "t": event, "s": self.seq, "d": data})
+            if before_write is not None:
+                before_write()
+            await self.ws.send_str(frame)
 
 
 # --------------------------------------------------------------------------- the OpenAPI contract
@@ -375,7 +474,22 @@ class _BodySchema:
         kind = body.get("type") if isinstance(body, dict) else None
         validator = self.by_type.get(kind, self.validator) if isinstance(kind, int) else self.validator
         # For a union, report why the closest branch failed rather than "not valid under any of the given schemas".
-        return [best_match(e.context) if e.context else e for e in validator.iter_errors(body)]
+        return [_closest(e) for e in validator.iter_errors(body)]
+
+
+def _closest(error: ValidationError) -> ValidationError:
+    """For a failed union, the error of the branch meant: the one whose ``type`` enum holds the instance's type
+    (components are told apart by it), else jsonschema's best match."""
+    if not error.context:
+        return error
+    kind = error.instance.get("type") if isinstance(error.instance, dict) else None
+    if isinstance(kind, int) and isinstance(error.validator_value, list):
+        for index, branch in enumerate(error.validator_value):
+            if kind in (_get(branch, "properties", "type", "enum") or ()):
+                inner = [e for e in error.context if e.schema_path and e.schema_path[0] == index]
+                if inner:
+                    return _closest(best_match(inner))
+    return best_match(error.context)
 
 
 def _path_shape(template: str) -> str:
@@ -388,6 +502,45 @@ def _lenient(components: dict) -> dict:
     schemas = dict(components["schemas"])
     schemas["SnowflakeType"] = {"anyOf": [schemas["SnowflakeType"], {"type": "integer", "minimum": 0}]}
     return {**components, "schemas": schemas}
+
+
+_ANNOTATIONS = {"title", "description", "format", "deprecated", "x-discord-union"}
+
+
+class _Simplifier:
+    """Makes the document's schemas cheaper to validate against, with the same meaning: a oneOf of constants
+    (Discord's enums) becomes an enum, and a $ref to a schema that does not (directly or not) contain itself is
+    replaced by that schema, so validation neither resolves references nor tries every branch of an enum."""
+
+    def __init__(self, schemas: dict) -> None:
+        self.schemas = schemas
+        self.done: dict[str, Any] = {}
+        self.active: set[str] = set()
+
+    def __call__(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/") and len(node) == 1:
+            name = ref.rsplit("/", 1)[-1]
+            if name in self.done:
+                return self.done[name]
+            if name in self.active or name not in self.schemas:
+                return node  # a cycle: keep the reference
+            self.active.add(name)
+            self.done[name] = result = self(self.schemas[name])
+            self.active.discard(name)
+            return result
+        node = {key: (value if key in ("enum", "const", "required") else self(value)) for key, value in node.items()}
+        branches = node.get("oneOf")
+        if isinstance(branches, list) and branches and all(
+                isinstance(b, dict) and "const" in b and set(b) - {"const"} <= _ANNOTATIONS for b in branches):
+            values = [b["const"] for b in branches]
+            del node["oneOf"]
+            node["enum"] = [v for v in node["enum"] if v in values] if "enum" in node else values
+        return node
 
 
 def _body_schema(schema: dict, components: dict) -> _BodySchema:
@@ -409,6 +562,8 @@ def load_request_schemas(openapi_path: str, shapes: frozenset[tuple[str, str]]) 
     """(METHOD, path shape) -> body schema, for the operations in ``shapes`` that have a JSON request body."""
     doc = json.loads(Path(openapi_path).read_text())
     components = _lenient(doc["components"])
+    simplify = _Simplifier(components["schemas"])
+    components = {**components, "schemas": {name: simplify(schema) for name, schema in components["schemas"].items()}}
     found = {}
     for path, item in doc["paths"].items():
         for method, operation in item.items():
@@ -417,7 +572,7 @@ def load_request_schemas(openapi_path: str, shapes: frozenset[tuple[str, str]]) 
                 continue
             schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
             if schema is not None:
-                found[key] = _body_schema(schema, components)
+                found[key] = _body_schema(simplify(schema), components)
     return found
 
 
@@ -434,9 +589,21 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
-def message_problems(body: dict) -> list[Problem]:
-    """Documented limits a message body breaks: content, embeds and components."""
+_V2_TYPES = {1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17}  # what a message with IS_COMPONENTS_V2 may hold
+_MEDIA_URL = re.compile(r"^(https?://\S+|attachment://[^/\s]+)$")
+
+
+def message_problems(body: dict, *, existing_flags: int | None = None) -> list[Problem]:
+    """Documented limits a message body breaks: content, embeds and components. ``existing_flags``: the flags
+    of the message an edit changes (an edit of an IS_COMPONENTS_V2 message follows its rules)."""
     problems: list[Problem] = []
+    flags = body.get("flags") if isinstance(body.get("flags"), int) else None
+    was_v2 = bool((existing_flags or 0) & COMPONENTS_V2)
+    if was_v2 and flags is not None and not flags & COMPONENTS_V2:
+        problems.append((("flags",), "IS_COMPONENTS_V2 cannot be removed from a message"))
+    v2 = bool(flags & COMPONENTS_V2) if flags is not None else was_v2
+    if v2:
+        problems += v2_problems(body)
     content = body.get("content")
     if isinstance(content, str) and len(content) > 2000:
         problems.append((("content",), f"content is {len(content)} characters (max 2000)"))
@@ -453,9 +620,62 @@ def message_problems(body: dict) -> list[Problem]:
             problems.append((("embeds",), f"embeds hold {total} characters in all (max 6000)"))
     components = body.get("components")
     if isinstance(components, list):
-        flags = body.get("flags") if isinstance(body.get("flags"), int) else 0
-        problems += component_problems(components, v2=bool(flags & COMPONENTS_V2))
+        problems += component_problems(components, v2=v2)
     return problems
+
+
+def v2_problems(body: dict) -> list[Problem]:
+    """What IS_COMPONENTS_V2 forbids or limits: content and embeds, unknown component types, media galleries of
+    1-10 items, media URLs other than http(s) or attachment://, and over 4000 characters of text display."""
+    problems: list[Problem] = []
+    if body.get("content") not in (None, ""):
+        problems.append((("content",), "content is not allowed with IS_COMPONENTS_V2 (use a text display)"))
+    if body.get("embeds") not in (None, []):
+        problems.append((("embeds",), "embeds are not allowed with IS_COMPONENTS_V2"))
+    components = body.get("components")
+    if not isinstance(components, list):
+        return problems
+    text = 0
+    for where, component in _walk_components(components, ("components",)):
+        kind = component.get("type")
+        if kind not in _V2_TYPES:
+            problems.append(((*where, "type"), f"component type {kind!r} cannot be in a message"))
+        if kind == 10 and isinstance(component.get("content"), str):
+            text += len(component["content"])
+        if kind == 12:
+            items = component.get("items")
+            if not isinstance(items, list) or not 1 <= len(items) <= 10:
+                count = len(items) if isinstance(items, list) else 0
+                problems.append(((*where, "items"), f"a media gallery holds 1-10 items, not {count}"))
+        for loc, url in _media_urls(component):
+            if not isinstance(url, str) or not _MEDIA_URL.match(url):
+                problems.append(((*where, *loc), f"media url {url!r} is neither http(s):// nor attachment://"))
+    if text > 4000:
+        problems.append((("components",), f"text displays hold {text} characters in all (max 4000)"))
+    return problems
+
+
+def _media_urls(component: dict) -> list[tuple[tuple, Any]]:
+    """(location, url) of the media a component points at: gallery items, a thumbnail, a file."""
+    kind = component.get("type")
+    if kind == 12 and isinstance(component.get("items"), list):
+        return [(("items", i, "media", "url"), _get(item, "media", "url"))
+                for i, item in enumerate(component["items"]) if isinstance(item, dict)]
+    if kind == 11:
+        return [(("media", "url"), _get(component, "media", "url"))]
+    if kind == 13:
+        return [(("file", "url"), _get(component, "file", "url"))]
+    return []
+
+
+def attachment_references(components: list) -> list[tuple[tuple, str]]:
+    """(location, filename) of every attachment://filename a message's components use."""
+    found = []
+    for where, component in _walk_components(components, ("components",)):
+        for loc, url in _media_urls(component):
+            if isinstance(url, str) and url.startswith("attachment://"):
+                found.append(((*where, *loc), url.removeprefix("attachment://")))
+    return found
 
 
 def _embed_problems(embed: dict) -> tuple[list[Problem], int]:
@@ -529,14 +749,16 @@ def component_problems(components: list, *, v2: bool = False, loc: tuple = ("com
     return problems
 
 
-def callback_problems(body: dict) -> list[Problem]:
-    """Documented limits an interaction callback breaks (its data is a message, choices or a modal)."""
+def callback_problems(body: dict, *, existing_flags: int | None = None) -> list[Problem]:
+    """Documented limits an interaction callback breaks (its data is a message, choices or a modal).
+    ``existing_flags``: those of the message an update (type 7) changes."""
     data = body.get("data")
     if not isinstance(data, dict):
         return []
     kind = body.get("type")
     if kind in (4, 7):
-        return [(("data", *loc), text) for loc, text in message_problems(data)]
+        flags = existing_flags if kind == 7 else None
+        return [(("data", *loc), text) for loc, text in message_problems(data, existing_flags=flags)]
     if kind == 8:
         choices = data.get("choices")
         if isinstance(choices, list) and len(choices) > 25:
@@ -636,6 +858,7 @@ class Route:
 _APP_HOOK = "/webhooks/{application_id}/{token}"
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/users/@me", "get_current_user", True),
+    Route("GET", "/users/{user_id}", "get_user", True),
     Route("GET", "/oauth2/applications/@me", "get_application", True),
     Route("GET", "/applications/{application_id}/commands", "get_commands", True),
     Route("PUT", "/applications/{application_id}/commands", "put_commands", True),
@@ -666,11 +889,15 @@ ROUTES: tuple[Route, ...] = (
 class DiscordStandIn:
     """Discord's REST API, gateway and CDN on 127.0.0.1. See the module docstring.
 
-    What a test reads: ``requests`` (every REST/CDN call), ``messages``, ``interactions``, ``commands`` and
-    ``command_puts``, ``violations``, ``rate_limited``, and the gateway counters ``identifies`` and
-    ``connections``. What it drives: ``send_command``, ``send_component``, ``send_autocomplete``,
-    ``add_attachment``, ``add_user_message``, ``add_channel``, ``fail_next``, ``edit_rate``,
-    ``disconnect_gateway``, ``wait_ready`` and ``wait_for``. ``token_ttl`` and ``ack_deadline`` (seconds) may be
+    What a test reads: ``requests`` (every REST/CDN call), ``messages``, ``interactions``, ``commands`` (scope ->
+    commands as stored, with ``contexts``/``integration_types`` for global ones) and ``command_puts``,
+    ``violations``, ``rate_limited``, ``refused_bot_writes``, ``attachment_bytes()``, and the gateway counters
+    ``identifies`` and ``connections``. What it drives: ``send_command``, ``send_component``,
+    ``send_autocomplete``, ``send_message_command``, ``send_modal_submit``, ``add_attachment``,
+    ``add_user_message``, ``add_channel``, ``add_guild``, ``add_foreign_guild``, ``close_dms``,
+    ``disable_external_apps``, ``fail_next``, ``edit_rate``, ``disconnect_gateway``, ``wait_ready`` and
+    ``wait_for``. ``token_ttl`` and ``ack_deadline`` (seconds) and the rate limits (``rate_limits``,
+    ``webhook_rate``, ``message_create_rate``, ``message_edit_rate``, ``route_rate``, ``global_rate``) may be
     changed at any time.
     """
 
@@ -681,6 +908,15 @@ class DiscordStandIn:
         self.token_ttl = token_ttl
         self.ack_deadline = ack_deadline
         self.edit_rate: tuple[int, float] | None = None
+        # Discord's per-route limits (it does not publish the numbers; these are observed ones). Fixed windows,
+        # as discord.py models them: (requests, seconds). Switch all off with rate_limits = False.
+        self.rate_limits = True
+        self.webhook_rate = (5, 2.0)  # interaction webhooks (followups, @original and message GET/PATCH/DELETE),
+        # per application and token
+        self.message_create_rate = (5, 5.0)  # POST /channels/{id}/messages, per channel
+        self.message_edit_rate = (5, 5.0)  # PATCH and DELETE /channels/{id}/messages/{id}, per channel
+        self.route_rate = (50, 1.0)  # every other bot-token route, per route and channel or guild
+        self.global_rate = (50, 1.0)  # all bot-token routes together; callbacks and the CDN are not limited
 
         self.application_id = self.bot_user_id = APPLICATION_ID
         self.guild_id, self.channel_id, self.admin_role_id = GUILD_ID, CHANNEL_ID, ADMIN_ROLE_ID
@@ -693,6 +929,7 @@ class DiscordStandIn:
         self.command_puts: list[tuple[int | None, float]] = []
         self.violations: list[str] = []
         self.rate_limited: list[str] = []
+        self.refused_bot_writes: list[str] = []
         self.identifies = 0
         self.connections = 0
 
@@ -707,12 +944,18 @@ class DiscordStandIn:
         }
         self._member_roles: dict[int, list[int]] = {uid: [] for uid in self._users}
         self._channels: dict[int, dict] = {}
+        self._guilds: dict[int, _Guild] = {self.guild_id: _Guild(self.guild_id, "Stand-in Guild", True, self.channel_id)}
         self._add_text_channel(self.channel_id, "general")
         self._dm_by_user: dict[int, int] = {}
+        self._nonces: dict[tuple[int, str], Message] = {}  # (channel, nonce) -> the latest message with it
+        self._outside: set[int] = set()  # private channels the bot is not part of (context 2)
+        self._dms_closed: set[int] = set()  # users who do not accept DMs from the bot
         self._files: dict[int, _StoredFile] = {}
         self._by_token: dict[str, Interaction] = {}
         self._faults: list[_Fault] = []
         self._edit_times: dict[int, list[float]] = {}
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._checked: dict[tuple[Route, bytes], list[ValidationError]] = {}
         self._sessions: dict[str, int] = {}  # session id -> last sequence number sent
         self._sockets: set[_Connection] = set()
         self._live: _Connection | None = None
@@ -787,25 +1030,65 @@ class DiscordStandIn:
         """Store ``data`` on the CDN and return its attachment object, usable as a ``send_command`` option value."""
         return self._store_file(self.channel_id, filename, data, content_type, ephemeral=ephemeral)
 
-    def add_user_message(self, content: str, *, user_id: int | None = None,
-                         channel_id: int | None = None) -> Message:
-        """Store a message written by a member (alice by default); it is not dispatched on the gateway."""
+    def add_user_message(self, content: str, *, user_id: int | None = None, channel_id: int | None = None,
+                         attachments: Iterable[dict] = (), embeds: Iterable[dict] = ()) -> Message:
+        """Store a message written by a member (alice by default); it is not dispatched on the gateway.
+        ``attachments`` are ``add_attachment`` dicts (CDN-servable), ``embeds`` Discord embed objects (say
+        ``{"type": "video", "url": ..., "video": {"url": ...}}``)."""
         user_id = self.user_id if user_id is None else user_id
         channel_id = self.channel_id if channel_id is None else channel_id
         if channel_id not in self._channels:
             raise ValueError(f"no channel {channel_id}")
-        message = Message(self._mint(), channel_id, user_id, "channel", content=content, author=self._user(user_id))
+        kept = []
+        for attachment in attachments:
+            if _as_id(attachment.get("id")) not in self._files:
+                raise ValueError(f"attachment {attachment.get('id')} was not made with add_attachment")
+            kept.append({k: v for k, v in copy.deepcopy(attachment).items() if k != "ephemeral"})
+        message = Message(self._mint(), channel_id, user_id, "channel", content=content, author=self._user(user_id),
+                          attachments=kept, embeds=[copy.deepcopy(e) for e in embeds])
         self.messages[message.id] = message
         return message
 
-    async def add_channel(self, name: str) -> int:
-        """Add a text channel to the guild (announced with CHANNEL_CREATE if a client is connected)."""
+    async def add_channel(self, name: str, *, guild_id: int | None = None) -> int:
+        """Add a text channel to a guild the bot is in (the original one by default), announced with
+        CHANNEL_CREATE if a client is connected."""
+        guild = self._guilds.get(self.guild_id if guild_id is None else guild_id)
+        if guild is None:
+            raise ValueError(f"no guild {guild_id}")
         channel_id = self._mint()
-        self._add_text_channel(channel_id, name)
+        self._add_text_channel(channel_id, name, guild.id)
         conn = self._live_connection()
-        if conn is not None:
+        if conn is not None and guild.member:
             await self._dispatch_event(conn, "CHANNEL_CREATE", copy.deepcopy(self._channels[channel_id]))
         return channel_id
+
+    async def add_guild(self, name: str | None = None) -> tuple[int, int]:
+        """Add a guild the bot is a member of, with one text channel: (guild_id, channel_id). A connected client
+        is sent its GUILD_CREATE; later IDENTIFYs list it in READY."""
+        guild_id, channel_id = self._new_guild(name, member=True)
+        conn = self._live_connection()
+        if conn is not None:
+            await self._dispatch_event(conn, "GUILD_CREATE", self._guild_create(guild_id))
+        return guild_id, channel_id
+
+    async def add_foreign_guild(self, name: str | None = None) -> tuple[int, int]:
+        """Add a guild the bot is not in, where only its user install reaches (send_command(..., installs=1));
+        never sent on the gateway. Bot-token routes touching it answer 403 50001 (see ``refused_bot_writes``)."""
+        return self._new_guild(name, member=False)
+
+    def close_dms(self, user_id: int) -> None:
+        """``user_id`` no longer accepts DMs from the bot: posting to that DM answers 403 50007."""
+        self._dms_closed.add(user_id)
+
+    def disable_external_apps(self, guild_id: int) -> None:
+        """Deny @everyone USE_EXTERNAL_APPS in the guild: a user-installed app's responses there become
+        ephemeral, whatever the bot asks."""
+        self._guilds[guild_id].external_apps = False
+
+    def attachment_bytes(self, attachment: dict | str | int) -> bytes:
+        """The bytes stored on the CDN for an attachment object (or id)."""
+        key = attachment.get("id") if isinstance(attachment, dict) else attachment
+        return self._files[int(key)].data
 
     async def wait_ready(self, timeout: float = 15) -> None:
         """Wait until a live client has IDENTIFIED (or RESUMED) and been sent READY + GUILD_CREATE."""
@@ -828,48 +1111,136 @@ class DiscordStandIn:
             await asyncio.sleep(0.02)
 
     # ---- interactions a test sends
+    #
+    # Every send_* takes where the interaction comes from: ``guild_id`` and ``channel_id`` (default: the original
+    # guild and its ``general``; a channel alone names its guild), ``context`` (0 a guild, 1 the DM with the bot,
+    # 2 a group DM or a DM between users; for 2, ``private_channel`` is "group" or "dm") and ``installs`` (0: the
+    # app's server install, 1: its user install). ``attachment_size_limit`` overrides the interaction's upload limit.
 
     async def send_command(self, name: str, options: dict[str, Any] | None = None, *, user_id: int | None = None,
                            permissions: int | None = None, roles: Iterable[int] = (), age: float = 0.0,
                            channel_id: int | None = None, subcommand: str | None = None,
-                           group: str | None = None) -> Interaction:
+                           group: str | None = None, guild_id: int | None = None, context: int = 0,
+                           installs: int = 0, attachment_size_limit: int | None = None,
+                           private_channel: str = "group") -> Interaction:
         """Dispatch a chat-input command. Option values: str, bool, int, float, an ``add_attachment`` dict, or a
         raw option dict with a "type". ``age`` seconds shift the interaction's creation into the past.
         ``permissions`` defaults to the owner's or an Admins member's (everything) or else @everyone's."""
+        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
+                              attachment_size_limit, private_channel)
         built, resolved = self._build_options(options or {})
-        data = self._command_data(name, self._wrap_options(built, subcommand, group), resolved)
-        return await self._send_interaction(APPLICATION_COMMAND, data, user_id=user_id, permissions=permissions,
-                                            roles=roles, age=age, channel_id=channel_id)
+        data = self._command_data(name, self._wrap_options(built, subcommand, group), resolved, origin)
+        return await self._send_interaction(APPLICATION_COMMAND, data, origin, age=age)
 
     async def send_autocomplete(self, name: str, options: dict[str, Any], focused: str, *,
                                 user_id: int | None = None, permissions: int | None = None,
                                 roles: Iterable[int] = (), age: float = 0.0, channel_id: int | None = None,
-                                subcommand: str | None = None, group: str | None = None) -> Interaction:
+                                subcommand: str | None = None, group: str | None = None,
+                                guild_id: int | None = None, context: int = 0, installs: int = 0,
+                                private_channel: str = "group") -> Interaction:
         """Dispatch an autocomplete interaction with ``options`` typed so far; ``focused`` names the one in focus."""
         if focused not in options:
             raise ValueError(f"focused option {focused!r} is not among {list(options)}")
+        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles, None,
+                              private_channel)
         built, _ = self._build_options(options)
         for option in built:
             if option["name"] == focused:
                 option["focused"] = True
-        data = self._command_data(name, self._wrap_options(built, subcommand, group), {})
-        return await self._send_interaction(AUTOCOMPLETE, data, user_id=user_id, permissions=permissions,
-                                            roles=roles, age=age, channel_id=channel_id)
+        data = self._command_data(name, self._wrap_options(built, subcommand, group), {}, origin)
+        return await self._send_interaction(AUTOCOMPLETE, data, origin, age=age)
+
+    async def send_message_command(self, name: str, message: Message | int, *, user_id: int | None = None,
+                                   permissions: int | None = None, roles: Iterable[int] = (), age: float = 0.0,
+                                   guild_id: int | None = None, channel_id: int | None = None, context: int = 0,
+                                   installs: int = 0, attachment_size_limit: int | None = None) -> Interaction:
+        """Dispatch a message context-menu command (data.type 3) on ``message``, which Discord sends resolved."""
+        message = self._message_or_id(message)
+        if channel_id is None and guild_id is None and context == 0:
+            channel_id = message.channel_id
+        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
+                              attachment_size_limit, "group")
+        resolved = {"messages": {str(message.id): message.to_api()}}
+        data = self._command_data(name, [], resolved, origin, kind=3)
+        data["target_id"] = str(message.id)
+        return await self._send_interaction(APPLICATION_COMMAND, data, origin, age=age)
 
     async def send_component(self, message_id: int, custom_id: str, *, user_id: int | None = None,
                              permissions: int | None = None, roles: Iterable[int] = (), component_type: int = 2,
-                             values: list[str] | None = None) -> Interaction:
-        """Dispatch a click on (or a selection in) the component ``custom_id`` of message ``message_id``."""
-        message = self.messages.get(message_id)
-        if message is None or message.deleted:
-            raise ValueError(f"no message {message_id}")
+                             values: list[str] | None = None, guild_id: int | None = None,
+                             channel_id: int | None = None, context: int | None = None,
+                             installs: int | None = None) -> Interaction:
+        """Dispatch a click on (or a selection in) the component ``custom_id`` of message ``message_id``. Where it
+        comes from defaults to where the message is (and, for an interaction's response, how that was installed)."""
+        message = self._message_or_id(message_id)
         if custom_id not in {c.get("custom_id") for _, c in _walk_components(message.components, ())}:
             raise ValueError(f"message {message_id} has no component with custom_id {custom_id!r}")
+        source = self.interactions.get(message.interaction_id or 0)
+        if context is None:
+            context = source.context if source else (0 if self._channel_guild(message.channel_id) else 1)
+        if installs is None:
+            installs = source.installs if source else 0
+        if channel_id is None and (guild_id is None or guild_id == self._channel_guild(message.channel_id)):
+            channel_id = message.channel_id
+        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles, None, "group")
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if component_type in _SELECTS:
             data["values"] = list(values or [])
-        return await self._send_interaction(MESSAGE_COMPONENT, data, user_id=user_id, permissions=permissions,
-                                            roles=roles, channel_id=message.channel_id, message=message)
+        return await self._send_interaction(MESSAGE_COMPONENT, data, origin, message=message)
+
+    async def send_modal_submit(self, opened_by: Interaction, values: dict[str, str | list]) -> Interaction:
+        """Submit the modal the bot opened (callback type 9) in answer to ``opened_by``, filling its inputs by
+        custom_id: a text input takes a str, a file upload a list of ``add_attachment`` dicts, a select a list of
+        values. Naming an input the modal does not have is a ValueError, and so is leaving a required one empty."""
+        modal = next((body.get("data") for _, body in opened_by.callbacks if body.get("type") == 9), None)
+        if not isinstance(modal, dict):
+            raise ValueError(f"interaction {opened_by.id} was not answered with a modal (callback type 9)")
+        unknown = set(values) - {c.get("custom_id") for _, c in _walk_components(modal.get("components", []), ())}
+        if unknown:
+            raise ValueError(f"the modal {modal.get('custom_id')!r} has no input {sorted(unknown)}")
+        attachments: dict[str, dict] = {}
+        components = [self._submitted(c, values, attachments)
+                      for c in _components_response(modal.get("components") or [])]
+        data: dict[str, Any] = {"custom_id": modal.get("custom_id"), "components": components}
+        if attachments:
+            data["resolved"] = {"attachments": attachments}
+        message = self.messages.get(opened_by.message_id or 0)
+        return await self._send_interaction(MODAL_SUBMIT, data, opened_by.origin, message=message)
+
+    @staticmethod
+    def _submitted(component: dict, values: dict[str, Any], attachments: dict[str, dict]) -> dict:
+        """One modal component as Discord sends it back on submit."""
+        kind, ident = component.get("type"), component.get("id")
+        if kind == 1:
+            return {"type": 1, "id": ident, "components": [
+                DiscordStandIn._submitted(c, values, attachments) for c in component.get("components", [])]}
+        if kind == 18:
+            return {"type": 18, "id": ident,
+                    "component": DiscordStandIn._submitted(component["component"], values, attachments)}
+        custom_id = component.get("custom_id")
+        if custom_id is None:
+            return {"type": kind, "id": ident}
+        given = values.get(custom_id)
+        if given in (None, "", []) and component.get("required", True) is not False:
+            raise ValueError(f"the modal's input {custom_id!r} is required")
+        if kind == 4:
+            if given is not None and not isinstance(given, str):
+                raise TypeError(f"text input {custom_id!r} takes a str")
+            return {"type": 4, "id": ident, "custom_id": custom_id, "value": given or ""}
+        items = list(given or [])
+        if kind == 19:
+            for item in items:
+                if not (isinstance(item, dict) and {"id", "filename", "url"} <= item.keys()):
+                    raise TypeError(f"file upload {custom_id!r} takes attachment dicts from add_attachment")
+                attachments[str(item["id"])] = copy.deepcopy(item)
+            return {"type": 19, "id": ident, "custom_id": custom_id, "values": [str(i["id"]) for i in items]}
+        return {"type": kind, "id": ident, "custom_id": custom_id, "values": [str(v) for v in items]}
+
+    def _message_or_id(self, message: Message | int) -> Message:
+        found = self.messages.get(message.id if isinstance(message, Message) else message)
+        if found is None or found.deleted:
+            raise ValueError(f"no message {message if isinstance(message, int) else message.id}")
+        return found
 
     def _build_options(self, options: dict[str, Any]) -> tuple[list[dict], dict]:
         built, attachments, channels = [], {}, {}
@@ -902,62 +1273,132 @@ class DiscordStandIn:
             options = [{"name": group, "type": 2, "options": options}]
         return options
 
-    def _command_data(self, name: str, options: list[dict], resolved: dict) -> dict:
-        command, guild_scoped = None, False
-        for scope in (self.guild_id, None):
-            command = next((c for c in self.commands.get(scope, []) if c["name"] == name), None)
+    def _command_data(self, name: str, options: list[dict], resolved: dict, origin: _Origin, kind: int = 1) -> dict:
+        """The command's data; a synced command keeps its id, and one Discord would not offer here is a ValueError."""
+        command, scope = None, None
+        if origin.guild_id is not None and origin.context == 0:
+            command = next((c for c in self.commands.get(origin.guild_id, [])
+                            if c["name"] == name and c.get("type", 1) == kind), None)
+            scope = origin.guild_id if command is not None else None
+        if command is None:
+            command = next((c for c in self.commands.get(None, [])
+                            if c["name"] == name and c.get("type", 1) == kind), None)
             if command is not None:
-                guild_scoped = scope is not None
-                break
-        data: dict[str, Any] = {"id": command["id"] if command else str(self._mint()), "name": name,
-                                "type": command.get("type", 1) if command else 1}
+                contexts = command.get("contexts")
+                if contexts is None and command.get("dm_permission") is False:
+                    contexts = [0]
+                if contexts is not None and origin.context not in contexts:
+                    raise ValueError(f"command {name!r} allows contexts {contexts}, not {origin.context}")
+                if origin.installs not in (command.get("integration_types") or [0]):
+                    raise ValueError(f"command {name!r} is installable as {command.get('integration_types')}, "
+                                     f"not {origin.installs}")
+        data: dict[str, Any] = {"id": command["id"] if command else str(self._mint()), "name": name, "type": kind}
         if options:
             data["options"] = options
         if resolved:
             data["resolved"] = resolved
-        if guild_scoped:  # discord.py routes guild commands by it
-            data["guild_id"] = str(self.guild_id)
+        if scope is not None:  # discord.py routes guild commands by it
+            data["guild_id"] = str(scope)
         return data
 
-    async def _send_interaction(self, kind: int, data: dict, *, user_id: int | None, permissions: int | None,
-                                roles: Iterable[int], age: float = 0.0, channel_id: int | None = None,
-                                message: Message | None = None) -> Interaction:
+    def _origin(self, user_id: int | None, guild_id: int | None, channel_id: int | None, context: int,
+                installs: int, permissions: int | None, roles: Iterable[int], size_limit: int | None,
+                private_channel: str) -> _Origin:
         user_id = self.user_id if user_id is None else user_id
-        channel_id = self.channel_id if channel_id is None else channel_id
-        channel = self._channels.get(channel_id)
-        if channel is None or channel["type"] != 0:
-            raise ValueError(f"{channel_id} is not a text channel of the guild (see add_channel)")
-        roles = [int(r) for r in roles]
+        self._user(user_id)
+        if context not in (0, 1, 2) or installs not in (0, 1):
+            raise ValueError(f"context is 0, 1 or 2 and installs 0 or 1, got {context} and {installs}")
+        if context == 0:
+            if guild_id is None:
+                guild_id = self.guild_id if channel_id is None else self._channel_guild(channel_id)
+            guild = self._guilds.get(guild_id or 0)
+            if guild is None:
+                raise ValueError(f"{channel_id if channel_id else guild_id} is not a guild channel or guild")
+            if not guild.member and installs == 0:
+                raise ValueError(f"the bot is not in guild {guild.id}: only its user install (installs=1) works there")
+            channel_id = guild.system_channel_id if channel_id is None else channel_id
+            channel = self._channels.get(channel_id)
+            if channel is None or channel["type"] != 0 or channel.get("guild_id") != str(guild.id):
+                raise ValueError(f"{channel_id} is not a text channel of guild {guild.id} (see add_channel)")
+        else:
+            if guild_id is not None:
+                raise ValueError(f"context {context} has no guild")
+            if context == 1:
+                dm = self._dm_channel(user_id)
+                if channel_id not in (None, dm):
+                    raise ValueError(f"context 1 is the bot's DM with the user, channel {dm}")
+                channel_id = dm
+            else:
+                if installs != 1:
+                    raise ValueError("only a user-installed app (installs=1) can be used in context 2")
+                if channel_id is None:
+                    if private_channel not in ("group", "dm"):
+                        raise ValueError(f"private_channel is 'group' or 'dm', got {private_channel!r}")
+                    channel_id = self._private_channel(user_id, group=private_channel == "group")
+                elif channel_id not in self._outside or self._channels[channel_id]["type"] not in (1, 3):
+                    raise ValueError(f"{channel_id} is not a private channel the bot is outside of")
+        roles = tuple(int(r) for r in roles)
         if permissions is None:
             admin = user_id == self.owner_id or self.admin_role_id in roles
             permissions = ALL_PERMISSIONS if admin else EVERYONE_PERMISSIONS
+        return _Origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
+                       ATTACHMENT_SIZE_LIMIT if size_limit is None else size_limit)
+
+    def _interaction_payload(self, kind: int, interaction_id: int, token: str, data: dict, origin: _Origin) -> dict:
+        user = self._user(origin.user_id)
+        channel = self._channels[origin.channel_id]
+        owners: dict[str, str] = {}
+        guild = self._guilds.get(origin.guild_id or 0)
+        if origin.installs == 0 or (guild is not None and guild.member):
+            owners["0"] = str(guild.id) if guild is not None else "0"
+        if origin.installs == 1:
+            owners["1"] = str(origin.user_id)
+        payload: dict[str, Any] = {
+            "id": str(interaction_id), "application_id": str(self.application_id), "type": kind,
+            "token": token, "version": 1, "channel_id": str(origin.channel_id),
+        }
+        if guild is not None:
+            member = self._member(origin.user_id)
+            member.update(roles=[str(r) for r in origin.roles], permissions=str(origin.permissions))
+            listed = {k: v for k, v in channel.items() if k != "permission_overwrites"}
+            app_permissions = EVERYONE_PERMISSIONS if guild.member else EVERYONE_PERMISSIONS & RESPONSE_PERMISSIONS
+            payload.update({
+                "guild_id": str(guild.id), "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+                "channel": {**listed, "permissions": str(origin.permissions)}, "member": member,
+                "app_permissions": str(app_permissions), "guild_locale": "en-US",
+            })
+        else:
+            payload.update({"channel": copy.deepcopy(channel), "user": user,
+                            "app_permissions": str(EVERYONE_PERMISSIONS & RESPONSE_PERMISSIONS)})
+        payload.update({
+            "locale": "en-US", "entitlements": [], "authorizing_integration_owners": owners,
+            "context": origin.context, "attachment_size_limit": origin.attachment_size_limit, "data": data,
+        })
+        return payload
+
+    async def _send_interaction(self, kind: int, data: dict, origin: _Origin, *, age: float = 0.0,
+                                message: Message | None = None) -> Interaction:
         created = time.time() - age
         interaction_id = self._mint(created)
         token = base64.urlsafe_b64encode(
             f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}".encode()).decode().rstrip("=")
-        member = self._member(user_id)
-        member.update(roles=[str(r) for r in roles], permissions=str(permissions))
-        listed = {k: v for k, v in channel.items() if k != "permission_overwrites"}
-        payload = {
-            "id": str(interaction_id), "application_id": str(self.application_id), "type": kind,
-            "token": token, "version": 1,
-            "guild_id": str(self.guild_id), "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
-            "channel_id": str(channel_id), "channel": {**listed, "permissions": str(permissions)},
-            "member": member, "app_permissions": str(EVERYONE_PERMISSIONS),
-            "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)}, "context": 0,
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT, "data": data,
-        }
+        payload = self._interaction_payload(kind, interaction_id, token, data, origin)
         if message is not None:
             payload["message"] = message.to_api()
         conn = self._live_connection() or await self._poll(
             self._live_connection, LIVE_CONNECTION_WAIT, "a live gateway connection to dispatch INTERACTION_CREATE on")
-        interaction = Interaction(interaction_id, token, kind, snowflake_time(interaction_id), payload, user_id,
-                                  message_id=message.id if message else None)
+        interaction = Interaction(interaction_id, token, kind, snowflake_time(interaction_id), payload,
+                                  origin.user_id, message_id=message.id if message else None,
+                                  guild_id=origin.guild_id, channel_id=origin.channel_id, context=origin.context,
+                                  installs=origin.installs, attachment_size_limit=origin.attachment_size_limit,
+                                  origin=origin)
         self.interactions[interaction_id] = interaction
         self._by_token[token] = interaction
-        interaction.dispatched_at = time.monotonic()
-        await self._dispatch_event(conn, "INTERACTION_CREATE", payload)
+
+        def stamp() -> None:
+            interaction.dispatched_at = time.monotonic()
+
+        await self._dispatch_event(conn, "INTERACTION_CREATE", payload, stamp)
         return interaction
 
     # ---- world
@@ -965,19 +1406,56 @@ class DiscordStandIn:
     def _mint(self, at: float | None = None) -> int:
         return snowflake_at(time.time() if at is None else at, next(self._counter))
 
-    def _add_text_channel(self, channel_id: int, name: str) -> None:
+    def _add_text_channel(self, channel_id: int, name: str, guild_id: int | None = None) -> None:
+        guild_id = self.guild_id if guild_id is None else guild_id
         self._channels[channel_id] = {
-            "id": str(channel_id), "type": 0, "guild_id": str(self.guild_id), "name": name,
-            "position": len(self._channels), "permission_overwrites": [], "parent_id": None, "topic": None,
+            "id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": name,
+            "position": sum(1 for c in self._channels.values() if c.get("guild_id") == str(guild_id)),
+            "permission_overwrites": [], "parent_id": None, "topic": None,
             "nsfw": False, "rate_limit_per_user": 0, "last_message_id": None, "flags": 0,
         }
+
+    def _new_guild(self, name: str | None, *, member: bool) -> tuple[int, int]:
+        guild_id, channel_id = self._mint(), self._mint()
+        name = name or f"Guild {len(self._guilds) + 1}"
+        self._guilds[guild_id] = _Guild(guild_id, name, member, channel_id)
+        self._add_text_channel(channel_id, "general", guild_id)
+        return guild_id, channel_id
+
+    def _dm_channel(self, user_id: int) -> int:
+        """The bot's DM channel with ``user_id`` (the one POST /users/@me/channels returns)."""
+        channel_id = self._dm_by_user.get(user_id)
+        if channel_id is None:
+            channel_id = self._dm_by_user[user_id] = self._mint()
+            self._channels[channel_id] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
+                                          "recipients": [self._user(user_id)]}
+        return channel_id
+
+    def _private_channel(self, user_id: int, *, group: bool) -> int:
+        """A group DM of ``user_id`` and a friend, or their DM with the friend: the bot is in neither."""
+        channel_id, friend = self._mint(), self._mint()
+        recipients = [self._user(friend)]
+        if group:
+            recipients.insert(0, self._user(user_id))
+            self._channels[channel_id] = {"id": str(channel_id), "type": 3, "name": None, "icon": None,
+                                          "owner_id": str(user_id), "last_message_id": None, "flags": 0,
+                                          "recipients": recipients}
+        else:
+            self._channels[channel_id] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
+                                          "recipients": recipients}
+        self._outside.add(channel_id)
+        return channel_id
+
+    def _channel_guild(self, channel_id: int) -> int | None:
+        channel = self._channels.get(channel_id)
+        return _as_id(channel["guild_id"]) if channel and "guild_id" in channel else None
 
     def _user(self, user_id: int) -> dict:
         if user_id not in self._users:  # any id a test sends becomes a guild member
             tail = str(user_id)[-4:]
             self._users[user_id] = _user_object(user_id, f"user{tail}", f"User {tail}")
             self._member_roles[user_id] = []
-        return copy.deepcopy(self._users[user_id])
+        return dict(self._users[user_id])  # its values are all scalars
 
     def _member(self, user_id: int) -> dict:
         user = self._user(user_id)
@@ -991,23 +1469,27 @@ class DiscordStandIn:
         return {**self._user(self.bot_user_id), "mfa_enabled": False, "verified": True, "email": None,
                 "locale": "en-US", "bio": ""}
 
-    def _guild_create(self) -> dict:
+    def _guild_create(self, guild_id: int | None = None) -> dict:
+        guild = self._guilds[self.guild_id if guild_id is None else guild_id]
         members = [self._member(uid) for uid in (self.bot_user_id, self.user_id, self.owner_id)]
-        channels = [copy.deepcopy(c) for c in self._channels.values() if c["type"] == 0]
+        channels = [copy.deepcopy(c) for c in self._channels.values()
+                    if c["type"] == 0 and c.get("guild_id") == str(guild.id)]
         for channel in channels:
             channel.pop("guild_id")
+        roles = [_role_object(guild.id, "@everyone", EVERYONE_PERMISSIONS, 0)]
+        if guild.id == self.guild_id:
+            roles.append(_role_object(self.admin_role_id, "Admins", EVERYONE_PERMISSIONS | ADMINISTRATOR, 1))
         return {
-            "id": str(self.guild_id), "name": "Stand-in Guild", "icon": None, "splash": None,
+            "id": str(guild.id), "name": guild.name, "icon": None, "splash": None,
             "discovery_splash": None, "banner": None, "description": None, "owner_id": str(self.owner_id),
             "application_id": None, "afk_channel_id": None, "afk_timeout": 300, "verification_level": 1,
             "default_message_notifications": 1, "explicit_content_filter": 2, "mfa_level": 0, "nsfw_level": 0,
             "nsfw": False, "premium_tier": 0, "premium_subscription_count": 0, "premium_progress_bar_enabled": False,
-            "preferred_locale": "en-US", "system_channel_id": str(self.channel_id), "system_channel_flags": 0,
+            "preferred_locale": "en-US", "system_channel_id": str(guild.system_channel_id), "system_channel_flags": 0,
             "rules_channel_id": None, "public_updates_channel_id": None, "safety_alerts_channel_id": None,
             "vanity_url_code": None, "max_members": 500000, "max_video_channel_users": 25,
             "max_stage_video_channel_users": 50, "features": [],
-            "roles": [_role_object(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
-                      _role_object(self.admin_role_id, "Admins", EVERYONE_PERMISSIONS | ADMINISTRATOR, 1)],
+            "roles": roles,
             "emojis": [], "stickers": [], "joined_at": JOINED_AT, "large": False, "unavailable": False,
             "member_count": len(members), "members": members, "channels": channels, "threads": [],
             "voice_states": [], "presences": [], "stage_instances": [], "guild_scheduled_events": [],
@@ -1025,8 +1507,9 @@ class DiscordStandIn:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _dispatch_event(self, conn: _Connection, event: str, data: dict) -> None:
-        await conn.dispatch(event, data)
+    async def _dispatch_event(self, conn: _Connection, event: str, data: dict,
+                              before_write: Callable[[], None] | None = None) -> None:
+        await conn.dispatch(event, data, before_write)
         if conn.session_id is not None:
             self._sessions[conn.session_id] = conn.seq
 
@@ -1083,14 +1566,16 @@ class DiscordStandIn:
         self.identifies += 1
         conn.session_id = secrets.token_hex(16)
         ready = {
-            "v": 10, "user": self._bot_user(), "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "v": 10, "user": self._bot_user(),
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in self._guilds.values() if g.member],
             "session_id": conn.session_id, "session_type": "normal", "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.application_id), "flags": 0}, "private_channels": [],
             "relationships": [], "presences": [], "guild_join_requests": [], "user_settings": {},
             "geo_ordered_rtc_regions": ["us-east"], "auth": {}, "_trace": ['["gateway-standin",{"micros":0}]'],
         }
         await self._dispatch_event(conn, "READY", ready)
-        await self._dispatch_event(conn, "GUILD_CREATE", self._guild_create())
+        for guild in [g for g in self._guilds.values() if g.member]:
+            await self._dispatch_event(conn, "GUILD_CREATE", self._guild_create(guild.id))
         self._live = conn
 
     async def _resume(self, conn: _Connection, data: dict) -> None:
@@ -1152,10 +1637,17 @@ class DiscordStandIn:
         fault = self._take_fault(record)
         if fault is not None:
             return self._fault_response(record, fault)
-        if body_error:
-            raise self._reject(record, 400, 50109, "The request body contains invalid JSON.", body_error)
-        self._validate(route, call)
-        return await getattr(self, f"_on_{route.handler}")(call)
+        limit_headers = self._count_request(route, call)
+        try:
+            if body_error:
+                raise self._reject(record, 400, 50109, "The request body contains invalid JSON.", body_error)
+            self._validate(route, call)
+            response = await getattr(self, f"_on_{route.handler}")(call)
+        except _Rejected as rejected:
+            response = rejected.response
+        for name, value in limit_headers.items():  # a stricter edit_rate answer keeps its own
+            response.headers.setdefault(name, value)
+        return response
 
     def _read_body(self, request: web.Request, record: Recorded, raw: bytes) -> tuple[list[_Upload], str | None]:
         if not raw:
@@ -1168,11 +1660,18 @@ class DiscordStandIn:
             payload = next((u.data for u in uploads if u.field_name == "payload_json"), None)
         if payload is None:
             return uploads, None
+        record.raw_json = payload
         try:
             record.json = json.loads(payload)
         except ValueError as exc:
             return uploads, f"body is not JSON ({exc})"
         return uploads, None
+
+    def _refuse(self, call: _Call, status: int, code: int, message: str, why: str) -> _Rejected:
+        """A Discord error answer that is no fault of the bot's (it cannot know beforehand): recorded in
+        ``refused_bot_writes``, not a violation."""
+        self.refused_bot_writes.append(f"{call.where}: {why} ({status}, code {code})")
+        return _Rejected(_respond(status, {"message": message, "code": code}))
 
     def _reject(self, record: Recorded, status: int, code: int, message: str,
                 problem: str | None = None) -> _Rejected:
@@ -1180,23 +1679,67 @@ class DiscordStandIn:
         self.violations.append(f"{record.method} {record.path}: {problem or message} ({status}, code {code})")
         return _Rejected(_respond(status, {"message": message, "code": code}))
 
+    def _call_interaction(self, route: Route, call: _Call) -> Interaction | None:
+        """The interaction an interaction route (callback or webhook) is about, if it exists."""
+        if route.handler == "create_callback":
+            return self.interactions.get(_as_id(call.params["interaction_id"]) or 0)
+        if "token" in call.params:
+            return self._by_token.get(call.params["token"])
+        return None
+
+    def _upload_limit(self, route: Route, call: _Call) -> int:
+        """The largest file a request may upload: the interaction's attachment_size_limit, or 10 MiB."""
+        interaction = self._call_interaction(route, call)
+        return interaction.attachment_size_limit if interaction is not None else ATTACHMENT_SIZE_LIMIT
+
+    def _target_message(self, route: Route, call: _Call) -> Message | None:
+        """The message an edit (or an update callback) changes, if it can be found; None for new messages."""
+        if route.method == "PATCH" and route.handler == "edit_channel_message":
+            return self.messages.get(_as_id(call.params["message_id"]) or 0)
+        interaction = self._call_interaction(route, call)
+        if interaction is None:
+            return None
+        if route.handler == "create_callback":
+            return self.messages.get(interaction.message_id or 0)
+        if route.method == "PATCH":
+            wanted = call.params.get("message_id")
+            return self.messages.get(interaction.original_message_id if wanted is None else _as_id(wanted) or 0)
+        return None
+
+    def _schema_errors(self, route: Route, schema: _BodySchema, call: _Call) -> list[ValidationError]:
+        """The body's schema errors. A burst repeats the same bodies (defers, progress edits), so the answer is
+        kept for each exact JSON text already checked."""
+        raw = call.record.raw_json
+        if raw is None or len(raw) > 8192:
+            return schema.errors(call.body)
+        key = (route, raw)
+        errors = self._checked.get(key)
+        if errors is None:
+            if len(self._checked) >= 4096:
+                self._checked.clear()
+            errors = self._checked[key] = schema.errors(call.body)
+        return errors
+
     def _validate(self, route: Route, call: _Call) -> None:
         """Reject a body that breaks the OpenAPI schema or a documented limit: 400 50035, a violation each."""
-        size = sum(len(u.data) for u in call.uploads)
-        if size > ATTACHMENT_SIZE_LIMIT:
-            raise self._reject(call.record, 413, 40005, "Request entity too large",
-                               f"uploads total {size} bytes (limit {ATTACHMENT_SIZE_LIMIT})")
+        limit = self._upload_limit(route, call)
+        for upload in call.uploads:
+            if len(upload.data) > limit:
+                raise self._reject(call.record, 413, 40005, "Request entity too large",
+                                   f"file {upload.filename!r} is {len(upload.data)} bytes (limit {limit})")
         if call.body is None:
             return
         limits: list[Problem] = []
         if isinstance(call.body, dict):
-            limits = message_problems(call.body) if route.body == "message" else (
-                callback_problems(call.body) if route.body == "callback" else [])
+            existing = self._target_message(route, call)
+            flags = existing.flags if existing is not None else None
+            limits = message_problems(call.body, existing_flags=flags) if route.body == "message" else (
+                callback_problems(call.body, existing_flags=flags) if route.body == "callback" else [])
         problems = [(loc, "BASE_TYPE_MAX_LENGTH", text) for loc, text in limits]
         schema = self._schemas.get(route)
         if schema is not None:
             limited = {loc for loc, _ in limits}
-            for error in schema.errors(call.body):
+            for error in self._schema_errors(route, schema, call):
                 loc = tuple(error.absolute_path)
                 if loc not in limited:  # the documented limit already says it, more plainly
                     problems.append((loc, _ERROR_CODES.get(str(error.validator), "BASE_TYPE_INVALID"),
@@ -1227,23 +1770,75 @@ class DiscordStandIn:
         return _respond(fault.status, copy.deepcopy(body))
 
     def _too_many(self, record: Recorded, retry_after: float, *, via: bool = True, code: int | None = None,
-                  body: dict | None = None, limit: int = 5, bucket: str | None = None) -> web.Response:
+                  body: dict | None = None, limit: int = 5, bucket: str | None = None,
+                  is_global: bool = False) -> web.Response:
         self.rate_limited.append(f"{record.method} {record.path}")
+        retry_after = max(math.ceil(retry_after * 1000) / 1000, 0.001)
         if body is None:
-            body = {"message": "You are being rate limited.", "retry_after": round(retry_after, 3), "global": False}
+            body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global}
             if code is not None:
                 body["code"] = code
-        headers = self._limit_headers(limit, 0, retry_after, bucket or record.route or record.path)
-        headers.update({"Retry-After": str(max(1, math.ceil(retry_after))), "X-RateLimit-Scope": "user"})
+        if is_global:
+            headers = {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
+        else:
+            headers = self._limit_headers(limit, 0, retry_after, bucket or record.route or record.path)
+            headers["X-RateLimit-Scope"] = "user"
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return _respond(429, copy.deepcopy(body), headers, via=via)
 
     @staticmethod
-    def _limit_headers(limit: int, remaining: int, reset_after: float, bucket: str) -> dict[str, str]:
+    @functools.lru_cache(maxsize=256)
+    def _bucket_hash(bucket: str) -> str:
+        return hashlib.sha1(bucket.encode()).hexdigest()[:32]
+
+    @classmethod
+    def _limit_headers(cls, limit: int, remaining: int, reset_after: float, bucket: str) -> dict[str, str]:
+        reset_after = math.ceil(reset_after * 1000) / 1000  # never earlier than the stand-in resets
         return {
             "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-            "X-RateLimit-Bucket": hashlib.sha1(bucket.encode()).hexdigest()[:32],
+            "X-RateLimit-Bucket": cls._bucket_hash(bucket),
         }
+
+    def _bucket(self, route: Route, params: dict[str, str]) -> tuple[str, str, tuple[int, float]] | None:
+        """(bucket name, major parameter, (limit, seconds)) of a route; None for routes Discord does not limit."""
+        if not route.api or route.handler == "create_callback":
+            return None
+        if route.template.startswith(_APP_HOOK):
+            return "interaction-webhook", f"{params['application_id']}/{params['token']}", self.webhook_rate
+        if route.handler == "create_channel_message":
+            return "message-create", params["channel_id"], self.message_create_rate
+        if route.handler in ("edit_channel_message", "delete_channel_message"):
+            return "message-edit", params["channel_id"], self.message_edit_rate
+        return route.name, params.get("channel_id") or params.get("guild_id") or "", self.route_rate
+
+    def _window(self, key: tuple[str, str], per: float, now: float) -> _Window:
+        window = self._windows.get(key)
+        if window is None or now >= window.start + per:
+            window = self._windows[key] = _Window(now)
+        return window
+
+    def _count_request(self, route: Route, call: _Call) -> dict[str, str]:
+        """Count a request against its bucket and, for bot-token routes, the global limit: its X-RateLimit-*
+        headers, or a 429 (recorded in ``rate_limited``, not a violation) when a limit is used up."""
+        bucket = self._bucket(route, call.params)
+        if bucket is None or not self.rate_limits:
+            return {}
+        now = time.monotonic()
+        name, major, (limit, per) = bucket
+        window = self._window((name, major), per, now)
+        if route.bot_auth:
+            global_limit, global_per = self.global_rate
+            overall = self._window(("global", ""), global_per, now)
+            if overall.count >= global_limit:
+                retry_after = overall.start + global_per - now
+                raise _Rejected(self._too_many(call.record, retry_after, is_global=True))
+        if window.count >= limit:
+            raise _Rejected(self._too_many(call.record, window.start + per - now, limit=limit, bucket=name))
+        if route.bot_auth:
+            overall.count += 1
+        window.count += 1
+        return self._limit_headers(limit, limit - window.count, window.start + per - now, name)
 
     def _edit_rate_headers(self, call: _Call, message: Message) -> dict[str, str]:
         """Count an edit of ``message`` against ``edit_rate``: its X-RateLimit-* headers, or a 429."""
@@ -1270,7 +1865,8 @@ class DiscordStandIn:
             data = interaction.payload.get("data", {})
             meta = {"id": str(interaction.id), "type": interaction.type,
                     "user": self._user(interaction.user_id),
-                    "authorizing_integration_owners": {"0": str(self.guild_id)}}
+                    "authorizing_integration_owners": copy.deepcopy(
+                        interaction.payload.get("authorizing_integration_owners", {}))}
             if interaction.type == APPLICATION_COMMAND:
                 meta.update(name=data.get("name"), command_type=data.get("type", 1))
                 if source == "interaction":
@@ -1283,15 +1879,25 @@ class DiscordStandIn:
     def _create_message(self, call: _Call, message: Message, flag_mask: int) -> Message:
         """Fill a new message from the request body and store it (400 50006 if it would be empty)."""
         body = call.body if isinstance(call.body, dict) else {}
+        message.flags = (body.get("flags") or 0) & flag_mask if isinstance(body.get("flags"), int) else 0
+        if self._forced_ephemeral(message):
+            message.flags |= EPHEMERAL
         attachments = self._attachments_for(call, message, body) or []
         self._apply_fields(message, body)
-        message.flags = (body.get("flags") or 0) & flag_mask if isinstance(body.get("flags"), int) else 0
         message.attachments = attachments
         if not (message.content or message.embeds or message.components or attachments or body.get("sticker_ids")
                 or body.get("poll")):
             raise self._reject(call.record, 400, 50006, "Cannot send an empty message")
         self.messages[message.id] = message
         return message
+
+    def _forced_ephemeral(self, message: Message) -> bool:
+        """A response of the app's user install in a guild that denies external apps is always ephemeral."""
+        interaction = self.interactions.get(message.interaction_id or 0)
+        if interaction is None or not interaction.user_installed_only:
+            return False
+        guild = self._guilds.get(interaction.guild_id or 0)
+        return guild is not None and not guild.external_apps
 
     def _edit_message(self, call: _Call, message: Message, body: dict | None = None) -> None:
         body = (call.body if isinstance(call.body, dict) else {}) if body is None else body
@@ -1305,7 +1911,7 @@ class DiscordStandIn:
         message.flags &= ~LOADING
         if not was_loading:
             message.edited_timestamp = time.time()
-        message.edits.append((time.monotonic(), copy.deepcopy(body)))
+        message.edits.append((time.monotonic(), body))  # parsed afresh for each request, and never changed
 
     @staticmethod
     def _apply_fields(message: Message, body: dict) -> None:
@@ -1321,30 +1927,54 @@ class DiscordStandIn:
             message.tts = bool(body["tts"])
 
     def _attachments_for(self, call: _Call, message: Message, body: dict) -> list[dict] | None:
-        """The message's attachments after this request, or None when it leaves them alone."""
+        """The message's attachments after this request, or None when it leaves them alone. Every
+        ``attachments[i].id`` must be one already on the message or the index n of an uploaded ``files[n]``, and
+        every attachment://name its components use must name one of the message's files after the request."""
         by_index = {}
         for i, upload in enumerate(call.uploads):
             match = re.fullmatch(r"files\[(\d+)\]", upload.field_name or "")
             by_index[int(match.group(1)) if match else i] = upload
         requested = body.get("attachments")
+        plan: list[dict | tuple[_Upload, dict]] | None
         if not isinstance(requested, list):
-            if not call.uploads:
-                return None
-            return message.attachments + [self._store_upload(message, u, {}) for u in call.uploads]
-        existing = {a["id"]: a for a in message.attachments}
-        result = []
-        for item in requested:
-            if not isinstance(item, dict):
-                continue
-            key = str(item.get("id"))
-            if key in existing:
-                result.append(existing[key])
-            elif key.isdigit() and int(key) in by_index:
-                result.append(self._store_upload(message, by_index.pop(int(key)), item))
-            else:
-                raise self._reject(call.record, 400, 50035, "Invalid Form Body",
-                                   f"attachment id {key} is neither on the message nor an uploaded files[n]")
-        return result
+            plan = None if not call.uploads else [*message.attachments, *((u, {}) for u in call.uploads)]
+        else:
+            existing = {a["id"]: a for a in message.attachments}
+            plan = []
+            for i, item in enumerate(requested):
+                if not isinstance(item, dict):
+                    continue
+                key = str(item.get("id"))
+                if key in existing:
+                    plan.append(existing[key])
+                elif key.isdigit() and int(key) in by_index:
+                    plan.append((by_index.pop(int(key)), item))
+                else:
+                    self._invalid(call, [(("attachments", i, "id"), f"attachment id {key} is neither on the message "
+                                                                     "nor an uploaded files[n]")])
+        names = {self._planned_name(entry) for entry in (message.attachments if plan is None else plan)}
+        components = body["components"] if isinstance(body.get("components"), list) else message.components
+        missing = [(loc, f"attachment://{name} names no file of the message")
+                   for loc, name in attachment_references(components or []) if _safe_filename(name) not in names]
+        if missing:
+            self._invalid(call, missing)
+        if plan is None:
+            return None
+        return [entry if isinstance(entry, dict) else self._store_upload(message, *entry) for entry in plan]
+
+    @staticmethod
+    def _planned_name(entry: dict | tuple[_Upload, dict]) -> str:
+        if isinstance(entry, dict):
+            return entry["filename"]
+        upload, item = entry
+        return _safe_filename(item.get("filename") or upload.filename)
+
+    def _invalid(self, call: _Call, problems: list[Problem]) -> None:
+        """Answer 400 50035 with Discord's errors object; a violation each."""
+        for loc, text in problems:
+            self.violations.append(f"{call.where}: body{_pointer(loc)}: {text} (400, code 50035)")
+        raise _Rejected(_respond(400, {"message": "Invalid Form Body", "code": 50035,
+                                       "errors": _form_errors([(loc, "BASE_TYPE_INVALID", t) for loc, t in problems])}))
 
     def _store_upload(self, message: Message, upload: _Upload, item: dict) -> dict:
         content_type = None if upload.content_type == "application/octet-stream" else upload.content_type
@@ -1379,6 +2009,12 @@ class DiscordStandIn:
     async def _on_get_current_user(self, call: _Call) -> web.Response:
         return _respond(200, self._bot_user())
 
+    async def _on_get_user(self, call: _Call) -> web.Response:
+        user_id = _as_id(call.params["user_id"])
+        if user_id not in self._users:
+            raise self._reject(call.record, 404, 10013, "Unknown User")
+        return _respond(200, self._user(user_id))
+
     async def _on_get_application(self, call: _Call) -> web.Response:
         return _respond(200, {
             "id": str(self.application_id), "name": "Stand-in App", "icon": None, "description": "", "summary": "",
@@ -1396,9 +2032,16 @@ class DiscordStandIn:
             raise self._reject(call.record, 404, 10002, "Unknown Application")
         if "guild_id" not in call.params:
             return None
-        if _as_id(call.params["guild_id"]) != self.guild_id:
+        return self._known_guild(call).id
+
+    def _known_guild(self, call: _Call) -> _Guild:
+        """The guild of the route: 404 10004 if there is none, 403 50001 (a refusal) if the bot is not in it."""
+        guild = self._guilds.get(_as_id(call.params["guild_id"]) or 0)
+        if guild is None:
             raise self._reject(call.record, 404, 10004, "Unknown Guild")
-        return self.guild_id
+        if not guild.member:
+            raise self._refuse(call, 403, 50001, "Missing Access", f"the bot is not in guild {guild.id}")
+        return guild
 
     async def _on_get_commands(self, call: _Call) -> web.Response:
         return _respond(200, copy.deepcopy(self.commands.get(self._command_scope(call), [])))
@@ -1464,7 +2107,7 @@ class DiscordStandIn:
                 self.violations.append(f"{call.where}: a deferred response may only carry the EPHEMERAL flag, "
                                        f"got flags={flags}")
             message = self._new_message(self._interaction_channel(interaction), "interaction", interaction)
-            message.flags = LOADING | (flags & EPHEMERAL)
+            message.flags = LOADING | (flags & EPHEMERAL) | (EPHEMERAL if self._forced_ephemeral(message) else 0)
             self.messages[message.id] = message
             interaction.original_message_id = message.id
         elif kind in (6, 7):
@@ -1530,6 +2173,10 @@ class DiscordStandIn:
                                    "completes the loading message; use PATCH .../messages/@original")
             self._edit_message(call, original)
             return _respond(200, original.to_api())
+        if interaction.user_installed_only and len(interaction.followup_ids) >= FOLLOWUP_CAP:
+            raise self._reject(call.record, 400, 40094, "This interaction has hit the maximum number of follow up "
+                               "messages", f"followup {FOLLOWUP_CAP + 1} of an interaction only the user install "
+                               f"authorized (max {FOLLOWUP_CAP})")
         message = self._create_message(call, self._new_message(self._interaction_channel(interaction), "followup",
                                                                interaction), _INTERACTION_FLAGS)
         interaction.followup_ids.append(message.id)
@@ -1551,9 +2198,16 @@ class DiscordStandIn:
     # ---- handlers: channels, DMs, members
 
     def _channel(self, call: _Call) -> int:
+        """The route's channel: 404 10003 if there is none; 403 50001 (a refusal) if the bot cannot reach it: a
+        channel of a guild it is not in, or a private channel it is not part of."""
         channel_id = _as_id(call.params["channel_id"])
         if channel_id not in self._channels:
             raise self._reject(call.record, 404, 10003, "Unknown Channel")
+        guild = self._guilds.get(self._channel_guild(channel_id) or 0)
+        if guild is not None and not guild.member:
+            raise self._refuse(call, 403, 50001, "Missing Access", f"the bot is not in guild {guild.id}")
+        if channel_id in self._outside:
+            raise self._refuse(call, 403, 50001, "Missing Access", "the bot is not in this private channel")
         return channel_id
 
     def _channel_message(self, call: _Call) -> Message:
@@ -1568,16 +2222,21 @@ class DiscordStandIn:
 
     async def _on_create_channel_message(self, call: _Call) -> web.Response:
         channel_id = self._channel(call)
+        channel = self._channels[channel_id]
+        if channel["type"] == 1 and {_as_id(u["id"]) for u in channel["recipients"]} & self._dms_closed:
+            raise self._refuse(call, 403, 50007, "Cannot send messages to this user", "the user's DMs are closed")
         body = call.body if isinstance(call.body, dict) else {}
         nonce = body.get("nonce")
+        key = (channel_id, str(nonce))
         if nonce is not None and body.get("enforce_nonce"):
-            now = time.monotonic()
-            for earlier in reversed(list(self.messages.values())):
-                if (earlier.channel_id == channel_id and not earlier.deleted and earlier.nonce is not None
-                        and str(earlier.nonce) == str(nonce) and now - earlier.created <= NONCE_WINDOW):
-                    return _respond(200, earlier.to_api())
+            earlier = self._nonces.get(key)
+            if (earlier is not None and not earlier.deleted
+                    and time.monotonic() - earlier.created <= NONCE_WINDOW):
+                return _respond(200, earlier.to_api())
         message = self._create_message(call, self._new_message(channel_id, "channel"), _CHANNEL_FLAGS)
         message.nonce = nonce
+        if nonce is not None:
+            self._nonces[key] = message
         return _respond(200, message.to_api())
 
     async def _on_get_channel_message(self, call: _Call) -> web.Response:
@@ -1603,16 +2262,10 @@ class DiscordStandIn:
         recipient = _as_id(body.get("recipient_id"))
         if recipient is None or recipient not in self._users or recipient == self.bot_user_id:
             raise self._reject(call.record, 400, 50033, "Invalid Recipient(s)")
-        channel_id = self._dm_by_user.get(recipient)
-        if channel_id is None:
-            channel_id = self._dm_by_user[recipient] = self._mint()
-            self._channels[channel_id] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
-                                          "recipients": [self._user(recipient)]}
-        return _respond(200, copy.deepcopy(self._channels[channel_id]))
+        return _respond(200, copy.deepcopy(self._channels[self._dm_channel(recipient)]))
 
     async def _on_get_member(self, call: _Call) -> web.Response:
-        if _as_id(call.params["guild_id"]) != self.guild_id:
-            raise self._reject(call.record, 404, 10004, "Unknown Guild")
+        self._known_guild(call)
         user_id = _as_id(call.params["user_id"])
         if user_id not in self._member_roles:
             raise self._reject(call.record, 404, 10007, "Unknown Member")

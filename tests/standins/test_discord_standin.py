@@ -20,6 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 from jsonschema import Draft202012Validator
 
+from tests.standins import discord_api as standin_module
 from tests.standins.discord_api import OPENAPI_PATH, DiscordStandIn, snowflake_time
 
 pytestmark = pytest.mark.asyncio
@@ -543,6 +544,22 @@ REJECTED = [
     ("POST", "/channels/1/messages", {"content": "hi"}, None, 404, 10003, "Unknown Channel"),
     ("GET", "/guilds/{guild}/bans", None, None, 404, 0, "unknown route"),
     ("GET", "/webhooks/{app}/not-a-token/messages/@original", None, None, 401, 50027, "unknown interaction token"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "content": "hi", "components": [
+        {"type": 10, "content": "card"}]}, None, 400, 50035, "content is not allowed with IS_COMPONENTS_V2"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "embeds": [{"title": "x"}], "components": [
+        {"type": 10, "content": "card"}]}, None, 400, 50035, "embeds are not allowed"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
+        {"type": 12, "items": [{"media": {"url": "ftp://x/y.mp4"}}]}]}, None, 400, 50035,
+     "neither http(s):// nor attachment://"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
+        {"type": 12, "items": [{"media": {"url": "attachment://missing.mp4"}}]}]}, None, 400, 50035,
+     "attachment://missing.mp4 names no file of the message"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
+        {"type": 12, "items": [{"media": {"url": f"https://x/{i}.png"}} for i in range(11)]}]}, None, 400, 50035,
+     "a media gallery holds 1-10 items, not 11"),
+    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
+        {"type": 17, "components": [{"type": 10, "content": _long(2500)}, {"type": 10, "content": _long(2000)}]}]},
+     None, 400, 50035, "text displays hold 4500 characters in all (max 4000)"),
 ]
 
 
@@ -597,3 +614,542 @@ async def test_injected_failures_have_discords_shape(standin):
             async with http.get(f"{standin.api_base}/oauth2/applications/@me") as resp:
                 assert resp.status == expected
     assert standin.rate_limited == ["GET /users/@me"] and not standin.violations
+
+
+# --------------------------------------------------------------------------- many guilds, contexts, installs
+
+
+async def test_many_guilds_are_announced_and_commands_found_per_guild(discord_env):
+    standin = discord_env
+    early = await standin.add_guild("Before login")
+    bot = make_bot()
+    seen = []
+
+    @bot.tree.command(name="where", description="Say where you are")
+    async def where(interaction: discord.Interaction) -> None:
+        seen.append((interaction.guild_id, interaction.channel_id, interaction.guild.name))
+        await interaction.response.send_message("here")
+
+    async with running(bot):
+        assert bot.get_guild(early[0]).name == "Before login" and bot.get_channel(early[1]) is not None
+        late = await standin.add_guild("After login")
+        await standin.wait_for(lambda: bot.get_guild(late[0]))
+        media = await standin.add_channel("media", guild_id=late[0])
+        await standin.wait_for(lambda: bot.get_channel(media))
+        await bot.tree.sync()  # global
+        bot.tree.copy_global_to(guild=discord.Object(late[0]))
+        await bot.tree.sync(guild=discord.Object(late[0]))  # and to one guild
+        first = await standin.send_command("where", guild_id=early[0])
+        second = await standin.send_command("where", channel_id=media)
+        await standin.wait_for(lambda: first.callbacks and second.callbacks)
+        with pytest.raises(ValueError):
+            await standin.send_command("where", guild_id=early[0], channel_id=standin.channel_id)
+
+    assert seen == [(early[0], early[1], "Before login"), (late[0], media, "After login")]
+    assert "guild_id" not in first.payload["data"]
+    assert first.payload["data"]["id"] == standin.commands[None][0]["id"]
+    assert second.payload["data"]["guild_id"] == str(late[0])
+    assert second.payload["data"]["id"] == standin.commands[late[0]][0]["id"]
+    assert standin.messages[second.original_message_id].channel_id == media
+
+
+async def test_ready_lists_every_guild_then_one_guild_create_each(standin):
+    guilds = [await standin.add_guild() for _ in range(3)]
+    await standin.add_foreign_guild()  # never on the gateway
+    async with raw_gateway(standin) as (ws, _):
+        ready = await ws.receive_json(timeout=2)
+        creates = [await ws.receive_json(timeout=2) for _ in range(4)]
+        extra = await standin.add_guild()
+        announced = await ws.receive_json(timeout=2)
+    ids = [str(standin.guild_id)] + [str(g) for g, _ in guilds]
+    assert ready["d"]["guilds"] == [{"id": i, "unavailable": True} for i in ids]
+    assert [(c["t"], c["d"]["id"]) for c in creates] == [("GUILD_CREATE", i) for i in ids]
+    assert creates[1]["d"]["channels"][0]["id"] == str(guilds[0][1])
+    assert (announced["t"], announced["d"]["id"]) == ("GUILD_CREATE", str(extra[0]))
+
+
+async def test_user_install_contexts_parse_in_discord_py(discord_env):
+    standin = discord_env
+    foreign_guild, foreign_channel = await standin.add_foreign_guild("Elsewhere")
+    bot = make_bot()
+    seen: dict = {}
+
+    @bot.tree.command(name="gen", description="Generate a video")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def gen(interaction: discord.Interaction) -> None:
+        seen[interaction.id] = {
+            "guild": interaction.guild.id if interaction.guild else None, "guild_id": interaction.guild_id,
+            "context": (interaction.context.guild, interaction.context.dm_channel, interaction.context.private_channel),
+            "guild_install": interaction.is_guild_integration(), "user_install": interaction.is_user_integration(),
+            "channel": interaction.channel.type, "member": isinstance(interaction.user, discord.Member),
+            "attach": interaction.app_permissions.attach_files, "manage": interaction.app_permissions.manage_messages,
+        }
+        await interaction.response.send_message("ok")
+
+    async with running(bot):
+        await bot.tree.sync()
+        stored = standin.commands[None][0]
+        assert (stored["contexts"], stored["integration_types"]) == ([0, 1, 2], [0, 1])
+        home = await standin.send_command("gen")
+        away = await standin.send_command("gen", guild_id=foreign_guild, installs=1)
+        bot_dm = await standin.send_command("gen", context=1, installs=1)
+        group = await standin.send_command("gen", context=2, installs=1)
+        other_dm = await standin.send_command("gen", context=2, installs=1, private_channel="dm")
+        everything = [home, away, bot_dm, group, other_dm]
+        await standin.wait_for(lambda: all(i.callbacks for i in everything))
+        with pytest.raises(ValueError):  # a server install cannot be used where the bot is not
+            await standin.send_command("gen", guild_id=foreign_guild)
+        with pytest.raises(ValueError):
+            await standin.send_command("gen", context=2)
+
+    assert seen[home.id] == {"guild": standin.guild_id, "guild_id": standin.guild_id, "context": (True, False, False),
+                             "guild_install": True, "user_install": False, "channel": discord.ChannelType.text,
+                             "member": True, "attach": True, "manage": False}
+    assert seen[away.id] == {"guild": foreign_guild, "guild_id": foreign_guild, "context": (True, False, False),
+                             "guild_install": False, "user_install": True, "channel": discord.ChannelType.text,
+                             "member": True, "attach": True, "manage": False}
+    for interaction, kind in ((bot_dm, discord.ChannelType.private), (group, discord.ChannelType.group),
+                              (other_dm, discord.ChannelType.private)):
+        assert seen[interaction.id]["guild"] is None and seen[interaction.id]["guild_id"] is None
+        assert seen[interaction.id]["channel"] is kind and not seen[interaction.id]["member"]
+        assert seen[interaction.id]["user_install"] and not seen[interaction.id]["guild_install"]
+    assert seen[bot_dm.id]["context"] == (False, True, False) and seen[group.id]["context"] == (False, False, True)
+    assert away.payload["authorizing_integration_owners"] == {"1": str(standin.user_id)}
+    assert away.payload["channel"]["id"] == str(foreign_channel) and "permissions" in away.payload["channel"]
+    assert int(away.payload["app_permissions"]) == 1071698660929 & ((1 << 15) | (1 << 14) | (1 << 17) | (1 << 18))
+    assert "user" in bot_dm.payload and "member" not in bot_dm.payload and "guild" not in bot_dm.payload
+    assert other_dm.channel_id != bot_dm.channel_id
+    assert [standin.messages[i.original_message_id].content for i in everything] == ["ok"] * 5
+
+
+async def test_guild_only_commands_are_not_offered_in_dms(discord_env):
+    standin = discord_env
+    bot = make_bot()
+
+    @bot.tree.command(name="serveronly", description="Only in servers")
+    @app_commands.guild_only()
+    async def serveronly(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("ok")
+
+    async with running(bot):
+        await bot.tree.sync()
+        with pytest.raises(ValueError, match="contexts"):
+            await standin.send_command("serveronly", context=1)
+        with pytest.raises(ValueError, match="installable"):
+            await standin.send_command("serveronly", context=0, installs=1)
+
+
+async def test_bot_token_writes_where_the_bot_cannot_reach_are_refused(discord_env):
+    standin = discord_env
+    foreign_guild, foreign_channel = await standin.add_foreign_guild()
+    bot = make_bot()
+    out: dict = {}
+
+    @bot.tree.command(name="gen", description="Generate a video")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def gen(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await interaction.edit_original_response(content="done")
+        try:
+            await interaction.channel.send("also here")
+        except discord.Forbidden as exc:
+            out.setdefault("codes", []).append(exc.code)
+        followups = []
+        try:
+            for i in range(6):
+                followups.append(await interaction.followup.send(f"part {i}", wait=True))
+        except discord.HTTPException as exc:
+            out.setdefault("caps", []).append((exc.status, exc.code, len(followups)))
+        try:
+            await interaction.user.send("your video")  # the DM with the bot works
+            out["dm"] = True
+        except discord.Forbidden as exc:
+            out.setdefault("codes", []).append(exc.code)
+
+    standin.webhook_rate = (10, 1.0)
+    async with running(bot):
+        away = await standin.send_command("gen", guild_id=foreign_guild, installs=1)
+        await standin.wait_for(lambda: len(out.get("caps", [])) == 1 and "dm" in out)
+        group = await standin.send_command("gen", context=2, installs=1)
+        await standin.wait_for(lambda: len(out["caps"]) == 2 and len(out["codes"]) == 2)
+        standin.close_dms(standin.user_id)
+        await standin.send_command("gen", context=1, installs=1)
+        await standin.wait_for(lambda: len(out["caps"]) == 3 and len(out["codes"]) == 4)
+
+    # the foreign guild's channel, the group DM, then (DMs closed) the bot's DM twice: channel.send and user.send
+    assert out["codes"] == [50001, 50001, 50007, 50007] and out["dm"] is True
+    assert out["caps"] == [(400, 40094, 5)] * 3
+    assert len(away.followup_ids) == 5 and len(standin.refused_bot_writes) == 4
+    assert standin.refused_bot_writes[0] == (f"POST /channels/{foreign_channel}/messages: the bot is not in guild "
+                                             f"{foreign_guild} (403, code 50001)")
+    assert f"/channels/{group.channel_id}/" in standin.refused_bot_writes[1]
+    assert "DMs are closed" in standin.refused_bot_writes[-1]
+    assert len(standin.violations) == 3 and all("40094" in v for v in standin.violations)
+    standin.violations.clear()
+
+
+async def test_external_apps_disabled_forces_ephemeral_responses(discord_env):
+    standin = discord_env
+    foreign_guild, _ = await standin.add_foreign_guild()
+    standin.disable_external_apps(foreign_guild)
+    bot = make_bot()
+
+    @bot.tree.command(name="gen", description="Generate a video")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    async def gen(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("public, I hoped")
+        await interaction.followup.send("me too")
+
+    async with running(bot):
+        away = await standin.send_command("gen", guild_id=foreign_guild, installs=1)
+        home = await standin.send_command("gen")
+        await standin.wait_for(lambda: away.followup_ids and home.followup_ids)
+
+    assert standin.messages[away.original_message_id].ephemeral
+    assert standin.messages[away.followup_ids[0]].ephemeral
+    assert not standin.messages[home.original_message_id].ephemeral
+
+
+async def test_enforce_nonce_is_per_channel_and_works_in_dms(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    async with running(bot):
+        other_id = await standin.add_channel("other")
+        other = await standin.wait_for(lambda: bot.get_channel(other_id))
+        general = bot.get_channel(standin.channel_id)
+        first = await general.send("ready", nonce=5)
+        elsewhere = await other.send("ready", nonce=5)
+        again = await general.send("ready", nonce=5)
+        dm = await (await bot.fetch_user(standin.user_id)).create_dm()
+        in_dm = await dm.send("ready", nonce=5)
+        dm_again = await dm.send("ready", nonce=5)
+
+    assert again.id == first.id and elsewhere.id != first.id
+    assert dm_again.id == in_dm.id and in_dm.id not in (first.id, elsewhere.id)
+    assert sum(1 for m in standin.messages.values() if m.content == "ready") == 3
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+async def test_discord_py_paces_itself_by_the_rate_limit_headers(discord_env):
+    standin = discord_env
+    standin.message_create_rate = (5, 0.5)
+    standin.webhook_rate = (5, 0.5)
+    bot = make_bot()
+    done = asyncio.Event()
+
+    @bot.tree.command(name="progress", description="Report progress")
+    async def progress(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        for step in range(8):
+            await interaction.edit_original_response(content=f"{step * 10}%")
+        done.set()
+
+    async with running(bot):
+        channel = bot.get_channel(standin.channel_id)
+        started = time.monotonic()
+        sent = await asyncio.gather(*(channel.send(f"message {i}") for i in range(12)))
+        elapsed = time.monotonic() - started
+        interaction = await standin.send_command("progress")
+        await asyncio.wait_for(done.wait(), 10)
+
+    assert sorted(standin.messages[m.id].content for m in sent) == sorted(f"message {i}" for i in range(12))
+    assert len(standin.rate_limited) <= 1, standin.rate_limited
+    assert elapsed >= 1.0  # three windows of five
+    posts = routes(standin, CHANNEL_POST)
+    assert all(r.status == 200 for r in posts[-12:]) or len(posts) <= 13
+    assert standin.messages[interaction.original_message_id].content == "70%"
+    assert [r.status for r in routes(standin, EDIT_ORIGINAL)] == [200] * 8
+
+
+async def test_rate_limit_headers_and_429s_have_discords_shape(standin):
+    standin.global_rate = (7, 60.0)  # a 429 does not count
+    auth = {"Authorization": f"Bot {TOKEN}"}
+    messages = f"{standin.api_base}/channels/{standin.channel_id}/messages"
+    async with raw_gateway(standin) as (_, http):
+        seen = []
+        for i in range(6):
+            async with http.post(messages, json={"content": f"m{i}"}, headers=auth) as resp:
+                seen.append((resp.status, resp.headers.get("X-RateLimit-Remaining")))
+                last = resp
+                body = await resp.json()
+        assert seen == [(200, "4"), (200, "3"), (200, "2"), (200, "1"), (200, "0"), (429, "0")]
+        assert body["global"] is False and 0 < body["retry_after"] <= 5 and last.headers["Via"]
+        assert last.headers["X-RateLimit-Scope"] == "user" and last.headers["X-RateLimit-Limit"] == "5"
+        assert 0 < float(last.headers["X-RateLimit-Reset-After"]) <= 5 and last.headers["X-RateLimit-Bucket"]
+        async with http.get(f"{standin.api_base}/users/@me", headers=auth) as resp:  # the 6th counted request
+            assert resp.status == 200 and resp.headers["X-RateLimit-Limit"] == "50"
+        async with http.get(f"{standin.api_base}/channels/{standin.channel_id}", headers=auth) as resp:
+            assert resp.status == 200
+        async with http.get(f"{standin.api_base}/users/@me", headers=auth) as resp:
+            assert resp.status == 429 and resp.headers["X-RateLimit-Global"] == "true"
+            assert resp.headers["X-RateLimit-Scope"] == "global" and resp.headers["Via"]
+            assert (await resp.json())["global"] is True
+
+        interaction = await standin.send_command("anything")
+        callback = f"{standin.api_base}/interactions/{interaction.id}/{interaction.token}/callback"
+        async with http.post(callback, json={"type": 5}) as resp:  # not limited, not counted globally
+            assert resp.status == 204 and "X-RateLimit-Limit" not in resp.headers
+        hook = f"{standin.api_base}/webhooks/{standin.application_id}/{interaction.token}"
+        statuses = []
+        for i in range(6):
+            async with http.patch(hook + "/messages/@original", json={"content": f"{i}"}) as resp:
+                statuses.append(resp.status)
+        assert statuses == [200] * 5 + [429]
+        async with http.get(f"{standin.cdn_base}/attachments/1/2/x.png") as resp:
+            assert "X-RateLimit-Limit" not in resp.headers
+        standin.violations.clear()  # the CDN miss
+
+    assert standin.rate_limited == [f"POST /channels/{standin.channel_id}/messages", "GET /users/@me",
+                                    f"PATCH /webhooks/{standin.application_id}/{interaction.token}/messages/@original"]
+    standin.rate_limits = False
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.post(messages, json={"content": "free"}) as resp:
+            assert resp.status == 200 and "X-RateLimit-Limit" not in resp.headers
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def test_burst_of_1000_commands_over_50_guilds(standin):
+    """1,000 commands dispatched at once across 50 guilds to a minimal bot in its own process, which defers each
+    and edits it once. Prints the ack latency and the stand-in's CPU time (run with -s to see them)."""
+    import os
+    import sys
+
+    standin.ack_deadline = 15.0  # a slow machine must not turn a measurement into a failure
+    guilds = [(standin.guild_id, standin.channel_id)] + [await standin.add_guild() for _ in range(49)]
+    env = dict(os.environ, STANDIN_API=standin.api_base, STANDIN_GATEWAY=standin.gateway_url, STANDIN_TOKEN=TOKEN)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.standins.burst_bot", env=env)
+    try:
+        await standin.wait_ready(timeout=30)
+        await asyncio.sleep(0.5)  # let the client settle after its GUILD_CREATEs
+        cpu, wall = time.process_time(), time.monotonic()
+        sent = await asyncio.gather(*(standin.send_command("burst", guild_id=guilds[i % 50][0])
+                                      for i in range(1000)))
+        dispatched = time.monotonic() - wall
+        await standin.wait_for(lambda: all(i.callbacks for i in sent), timeout=60)
+        acked = time.monotonic() - wall
+        await standin.wait_for(lambda: all(not standin.messages[i.original_message_id].loading for i in sent),
+                               timeout=60)
+        finished = time.monotonic() - wall
+        cpu = time.process_time() - cpu
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+    latencies = [i.callbacks[0][0] * 1000 for i in sent]
+    spread = max(i.dispatched_at for i in sent) - min(i.dispatched_at for i in sent)
+    edits = len(routes(standin, EDIT_ORIGINAL))
+    print(f"\nburst: 1000 commands over 50 guilds dispatched in {dispatched:.2f} s (frames written over {spread:.2f} s); "
+          f"all acked after {acked:.2f} s, all edited after {finished:.2f} s ({edits / finished:.0f} edits/s)")
+    print(f"burst: ack latency p50 {_percentile(latencies, 0.5):.0f} ms, p99 {_percentile(latencies, 0.99):.0f} ms, "
+          f"max {max(latencies):.0f} ms; stand-in CPU {cpu:.2f} s "
+          f"({cpu / (2000 + edits) * 1e6:.0f} µs per dispatch or request)")
+    assert len({i.guild_id for i in sent}) == 50 and edits == 1000
+    assert _percentile(latencies, 0.5) < 3000  # Discord's deadline
+    assert not standin.rate_limited
+
+
+# --------------------------------------------------------------------------- uploads and Components V2
+
+
+async def test_uploads_are_served_by_the_cdn_and_limited_in_size(discord_env):
+    standin = discord_env
+    big = b"x" * (standin_module.ATTACHMENT_SIZE_LIMIT + 1)
+    bot = make_bot()
+    out: dict = {}
+
+    def file(data: bytes, name: str) -> discord.File:
+        return discord.File(io.BytesIO(data), filename=name)
+
+    @bot.tree.command(name="deliver", description="Deliver a result")
+    async def deliver(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("first", file=file(b"one", "first.mp4"))
+        out["edited"] = await interaction.edit_original_response(attachments=[file(b"two!", "second.mp4")])
+        try:
+            await interaction.followup.send("big", file=file(big, "big.mp4"))
+            out["big"] = "sent"
+        except discord.HTTPException as exc:
+            out["big"] = (exc.status, exc.code)
+
+    async with running(bot):
+        small = await standin.send_command("deliver")
+        await standin.wait_for(lambda: "big" in out)
+        assert out.pop("big") == (413, 40005) and "is 10485761 bytes (limit 10485760)" in standin.violations.pop()
+        roomy = await standin.send_command("deliver", attachment_size_limit=25 * 1024 * 1024)
+        await standin.wait_for(lambda: "big" in out)
+        channel = bot.get_channel(standin.channel_id)
+        posted = await channel.send("here", file=file(b"three", "third.mp4"))
+        with pytest.raises(discord.HTTPException) as too_big:
+            await channel.send("too big", file=file(big, "big.mp4"))
+        assert (too_big.value.status, too_big.value.code) == (413, 40005)
+        assert "bytes (limit 10485760)" in standin.violations.pop()
+        fetched = await out["edited"].attachments[0].read()
+
+    assert out["big"] == "sent" and roomy.payload["attachment_size_limit"] == 25 * 1024 * 1024
+    original = standin.messages[small.original_message_id]
+    assert [a["filename"] for a in original.attachments] == ["second.mp4"] and fetched == b"two!"
+    assert standin.attachment_bytes(original.attachments[0]) == b"two!"
+    first_body = original.edits[0][1]
+    assert [a["filename"] for a in first_body["attachments"]] == ["second.mp4"]
+    stored = standin.messages[roomy.followup_ids[0]].attachments[0]
+    assert (stored["filename"], stored["size"], stored["content_type"]) == ("big.mp4", len(big), "video/mp4")
+    assert stored["url"].startswith(standin.cdn_base) and stored["proxy_url"] == stored["url"]
+    third = standin.messages[posted.id].attachments[0]
+    assert standin.attachment_bytes(third) == b"three" and not third.get("ephemeral")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(third["url"]) as resp:
+            assert resp.status == 200 and await resp.read() == b"three"
+            assert resp.headers["Content-Type"] == "video/mp4"
+
+
+async def test_multipart_attachment_ids_must_match_uploaded_files(standin):
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("payload_json", json.dumps({"content": "x", "attachments": [{"id": 1, "filename": "a.mp4"}]}))
+    form.add_field("files[0]", b"abc", filename="a.mp4", content_type="application/octet-stream")
+    url = f"{standin.api_base}/channels/{standin.channel_id}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {TOKEN}"}) as http:
+        async with http.post(url, data=form) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 50035
+        form = aiohttp.FormData(quote_fields=False)
+        form.add_field("payload_json", json.dumps({"content": 5}))
+        form.add_field("files[0]", b"abc", filename="a.mp4")
+        async with http.post(url, data=form) as resp:  # payload_json is checked against the route's schema
+            assert resp.status == 400
+    assert "attachment id 1 is neither on the message nor an uploaded files[n]" in standin.violations[0]
+    assert "body/content: 5 is not of type" in standin.violations[1]
+    standin.violations.clear()
+
+
+async def test_layout_view_with_a_video_gallery_and_a_button(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    clicks = []
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(64)
+
+    class Again(discord.ui.ActionRow):
+        @discord.ui.button(label="Again", custom_id="job:again:7")
+        async def again(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+            clicks.append(interaction.user.id)
+            await interaction.response.send_message("queued again", ephemeral=True)
+
+    class Card(discord.ui.LayoutView):
+        def __init__(self) -> None:
+            super().__init__(timeout=None)
+            self.add_item(discord.ui.Container(
+                discord.ui.TextDisplay("## Your video is ready"),
+                discord.ui.MediaGallery(discord.MediaGalleryItem("attachment://result.mp4", description="result")),
+                discord.ui.Separator(),
+                discord.ui.TextDisplay("-# fal-ai/sync-lipsync · 12 s"),
+                accent_colour=discord.Colour.green()))
+            self.add_item(Again())
+
+    @bot.tree.command(name="deliver", description="Deliver a result")
+    async def deliver(interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await interaction.edit_original_response(
+            view=Card(), attachments=[discord.File(io.BytesIO(video), filename="result.mp4")])
+
+    async with running(bot):
+        interaction = await standin.send_command("deliver")
+        await standin.wait_for(lambda: interaction.original_message_id
+                               and standin.messages[interaction.original_message_id].edits)
+        card = standin.messages[interaction.original_message_id]
+        click = await standin.send_component(card.id, "job:again:7")
+        await standin.wait_for(lambda: click.callbacks)
+
+    assert card.flags & (1 << 15) and card.content == ""
+    container, row = card.components
+    assert [c["type"] for c in container["components"]] == [10, 12, 14, 10] and row["type"] == 1
+    gallery = container["components"][1]
+    assert gallery["items"][0]["media"]["url"] == "attachment://result.mp4"
+    assert [a["filename"] for a in card.attachments] == ["result.mp4"]
+    assert standin.attachment_bytes(card.attachments[0]) == video
+    assert clicks == [standin.user_id]
+    assert_matches(card.to_api(), "/channels/{channel_id}/messages/{message_id}", "get")
+
+
+async def test_components_v2_flag_cannot_be_removed(standin):
+    url = f"{standin.api_base}/channels/{standin.channel_id}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {TOKEN}"}) as http:
+        async with http.post(url, json={"flags": 1 << 15, "components": [{"type": 10, "content": "card"}]}) as resp:
+            assert resp.status == 200
+            message_id = (await resp.json())["id"]
+        async with http.patch(f"{url}/{message_id}", json={"components": [{"type": 10, "content": "still"}]}) as resp:
+            assert resp.status == 200  # flags left out: still V2
+        async with http.patch(f"{url}/{message_id}", json={"content": "plain again", "flags": 0}) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 50035
+    assert standin.messages[int(message_id)].components[0]["content"] == "still"
+    assert "IS_COMPONENTS_V2 cannot be removed" in standin.violations[0]
+    standin.violations.clear()
+
+
+# --------------------------------------------------------------------------- context menus and modals
+
+
+async def test_message_context_menu_opens_a_modal_with_a_file_upload(discord_env):
+    standin = discord_env
+    bot = make_bot()
+    got: dict = {}
+
+    class Redo(discord.ui.Modal, title="Redo with a new voice"):
+        text = discord.ui.Label(text="What should it say?",
+                                component=discord.ui.TextInput(custom_id="text", max_length=200))
+        note = discord.ui.Label(text="Anything else?",
+                                component=discord.ui.TextInput(custom_id="note", required=False))
+        audio = discord.ui.Label(text="Voice sample",
+                                 component=discord.ui.FileUpload(custom_id="audio", max_values=2))
+
+        async def on_submit(self, interaction: discord.Interaction) -> None:
+            got["text"], got["note"] = self.text.component.value, self.note.component.value
+            got["files"] = [(a.filename, a.content_type, await a.read()) for a in self.audio.component.values]
+            await interaction.response.send_message("redoing", ephemeral=True)
+
+    @app_commands.context_menu(name="Lip-sync this")
+    async def lipsync_this(interaction: discord.Interaction, message: discord.Message) -> None:
+        got["target"] = (message.id, message.content, message.author.id, [a.filename for a in message.attachments],
+                         [e.video.url for e in message.embeds])
+        got["clip"] = await message.attachments[0].read()
+        await interaction.response.send_modal(Redo())
+
+    bot.tree.add_command(lipsync_this)
+    async with running(bot):
+        await bot.tree.sync()
+        assert [(c["name"], c["type"]) for c in standin.commands[None]] == [("Lip-sync this", 3)]
+        clip = standin.add_attachment("clip.mp4", b"mp4-bytes", "video/mp4")
+        video = "https://media.example.com/v.mp4"
+        target = standin.add_user_message("use this one", attachments=[clip],
+                                          embeds=[{"type": "video", "url": video, "video": {"url": video}}])
+        opened = await standin.send_message_command("Lip-sync this", target)
+        await standin.wait_for(lambda: opened.callbacks)
+        with pytest.raises(ValueError, match="no input"):
+            await standin.send_modal_submit(opened, {"text": "hi", "voice": "x"})
+        with pytest.raises(ValueError, match="required"):
+            await standin.send_modal_submit(opened, {"text": "hi"})
+        sample = standin.add_attachment("voice.wav", b"RIFF-wav", "audio/wav")
+        submitted = await standin.send_modal_submit(opened, {"text": "hello there", "audio": [sample]})
+        await standin.wait_for(lambda: submitted.callbacks)
+
+    data = opened.payload["data"]
+    assert (data["type"], data["target_id"], data["id"]) == (3, str(target.id), standin.commands[None][0]["id"])
+    assert got["target"] == (target.id, "use this one", standin.user_id, ["clip.mp4"], [video])
+    assert got["clip"] == b"mp4-bytes"
+    assert opened.callbacks[0][1]["type"] == 9
+    assert got["text"] == "hello there" and got["note"] == ""
+    assert got["files"] == [("voice.wav", "audio/wav", b"RIFF-wav")]
+    sent = submitted.payload["data"]
+    assert submitted.type == 5 and sent["custom_id"] == opened.callbacks[0][1]["data"]["custom_id"]
+    assert [c["type"] for c in sent["components"]] == [18, 18, 18]
+    assert sent["components"][2]["component"] == {"type": 19, "id": 6, "custom_id": "audio",
+                                                  "values": [sample["id"]]}
+    assert sent["resolved"]["attachments"] == {sample["id"]: sample}
+    assert standin.messages[submitted.original_message_id].content == "redoing"
