@@ -1,87 +1,223 @@
-"""Prints the figures the project cares about, measured against the test stand-ins:
+"""The burst benchmark: the real bot process (python -m bot) against the Discord stand-in (many servers,
+per-route rate limits) and the fal stand-in (TLS), with N commands fired within one second.
 
-* how fast a command is acknowledged (Discord allows 3 s; we aim for well under 0.3 s),
-* how many fal requests one job costs after its submit, following the status stream and by polling only,
-* the bot process's resident memory after a run of jobs.
+For each N it prints the bot's figures and, in the same run, the fal figures of a naive baseline written
+the way fal's examples do it (fal_client.subscribe with default polling, an edit on every update):
 
-    python -m benchmarks.bench [--jobs 20] [--job-seconds 60]
+    python -m benchmarks.bench                      # N = 100 and 1,000 over 50 servers, 30 s jobs
+    python -m benchmarks.bench --n 1000 --servers 50 --job-seconds 30 --no-baseline
+
+Figures, not asserts: the README publishes them with the date and the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import platform
 import statistics
 import sys
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import fal_client.client
-
-from bot.fal.queue import FalQueue
-from tests.botproc import BotProcess, bot_env
-from tests.conftest import FAL_KEY, REPO
-from tests.standins.discord_api import DiscordStandIn
+from tests.botproc import BotProcess, bot_env, python_cmd
+from tests.helpers import FAL_KEY, configure, fal_child_env
+from tests.standins.discord_api import DiscordStandIn, Interaction
 from tests.standins.fal_queue import FalStandIn, JobScript
 
-URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
+ENDPOINT = "veed/fabric-1.0"
+AUDIO = "https://cdn.example.com/a.mp3"
+FAL_ROUTES = ("submit", "stream", "status", "result", "cancel")
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def job_script(seconds: float) -> JobScript:
+    """A job of `seconds`: 40 % in fal's queue with a falling position, then generating with log lines."""
+    positions = [5, 4, 3, 2, 1, 0]
+    return JobScript(queue_positions=positions, queue_step=seconds * 0.4 / len(positions), run_time=seconds * 0.6,
+                     logs=[f"Rendering frames {p} %" for p in (0, 20, 40, 60, 80)])
 
 
-async def requests_per_job(fal: FalStandIn, seconds: float) -> None:
-    fal_client.client.QUEUE_URL_FORMAT = f"https://{fal.host}/"
-    os.environ["SSL_CERT_FILE"] = fal.ca_path
-    fal.script("fal-ai/sync-lipsync/v2", JobScript(queue_positions=[2, 1, 0], queue_step=seconds / 6, run_time=seconds / 2,
-                                                   logs=[f"step {i}" for i in range(30)]))
-    args = {"video_url": "https://cdn.example.com/v.mp4", "audio_url": "https://cdn.example.com/a.mp3"}
-    for label, queue in (("status stream", FalQueue(FAL_KEY)), ("polling only", FalQueue(FAL_KEY, stream_attempts=0))):
-        sub = await queue.submit("fal-ai/sync-lipsync/v2", args)
-        await queue.run(sub)
-        await queue.aclose()
-        calls = sum(fal.count(route, sub.request_id) for route in ("status", "stream", "result"))
-        print(f"fal requests after submit, {seconds:.0f} s job, {label}: {calls}")
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def bot_figures(fal: FalStandIn, jobs: int) -> None:
-    fal.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.2, run_time=0.5))
-    async with DiscordStandIn() as discord:
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "DISCORD_"))}
-            env.update(FAL_KEY=FAL_KEY, FAL_QUEUE_RUN_HOST=fal.host, SSL_CERT_FILE=fal.ca_path, PYTHONPATH=str(REPO),
-                       TEST_FAL_STORAGE_URL=fal.base_url)
-            bot = BotProcess(bot_env(env, discord, Path(tmp), LOG_LEVEL="WARNING"), Path(tmp) / "bot.log")
-            await bot.start(discord)
+@dataclass
+class Figures:
+    label: str
+    values: dict[str, str] = field(default_factory=dict)
+
+    def put(self, name: str, value: object) -> None:
+        self.values[name] = value if isinstance(value, str) else f"{value}"
+
+
+class Proc:
+    """CPU and memory of a process, from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.tick
+
+    def memory(self, key: str = "VmHWM") -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+def carries_video(record, url: str) -> bool:
+    return bool(record.files) or (record.json is not None and url in json.dumps(record.json))
+
+
+async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1.0, home: Path) -> Figures:
+    """N commands from N members across `servers` servers within `spread` seconds; every figure of one run."""
+    figures = Figures(f"bot, N = {n}")
+    async with FalStandIn(key=FAL_KEY, keepalive=15.0) as fal, DiscordStandIn() as discord:
+        discord.ack_deadline = 60.0  # measure lateness instead of failing on it
+        fal.script(ENDPOINT, job_script(job_seconds))
+        places = [(discord.guild_id, discord.channel_id)] + [await discord.add_guild() for _ in range(servers - 1)]
+        env = bot_env(fal_child_env(fal, home), discord, home, LOG_LEVEL="WARNING", MAX_RUNNING_JOBS=str(n))
+        env.pop("DISCORD_GUILD_ID")  # global commands, as a bot in many servers has
+        bot = BotProcess(env, home / "bot.log")
+        await bot.start(discord)
+        proc = Proc(bot.proc.pid)  # type: ignore[union-attr]
+        try:
+            for guild, _ in places:  # each server's admins raise the limits so that all may run
+                await configure(discord, guild_id=guild, guild_concurrent=n, user_cooldown=0)
+            before_requests = len(discord.requests)
+            cpu0 = proc.cpu()
+            started = time.monotonic()
+
+            async def fire(i: int) -> Interaction:
+                await asyncio.sleep(max(0.0, started + spread * i / n - time.monotonic()))
+                guild, channel = places[i % servers]
+                return await discord.send_command(
+                    "talkinghead", {"image_url": f"https://cdn.example.com/bench-{i}.png", "audio_url": AUDIO},
+                    user_id=1_000_000 + i, guild_id=guild, channel_id=channel)
+
+            sent = await asyncio.gather(*(fire(i) for i in range(n)))
+            await discord.wait_for(lambda: all(i.callbacks for i in sent), timeout=120)
+
+            def delivered() -> int:
+                return sum(1 for i in sent if (m := discord.messages.get(i.original_message_id or 0))
+                           and m.content and m.content.startswith(("✅", "❌")))
             try:
-                print(f"bot memory after start: {rss_mb(bot.proc.pid):.0f} MB")
-                config = await discord.send_command("config", {"user_cooldown": 0, "user_concurrent": 20, "guild_concurrent": 100,
-                                                               "user_daily": 1000}, subcommand="limits", user_id=discord.owner_id)
-                await discord.wait_for(lambda: config.callbacks)
-                acks = []
-                for _ in range(jobs):
-                    interaction = await discord.send_command("talkinghead", URLS, user_id=discord.owner_id)
-                    await discord.wait_for(lambda: interaction.callbacks)
-                    acks.append(interaction.callbacks[0][0] * 1000)
-                await discord.wait_for(lambda: sum(1 for m in discord.messages.values() if m.content.startswith("✅")) >= jobs, 120)
-                print(f"acknowledgement over {jobs} commands: median {statistics.median(acks):.1f} ms, max {max(acks):.1f} ms")
-                print(f"bot memory after {jobs} jobs: {rss_mb(bot.proc.pid):.0f} MB")
-            finally:
-                await bot.stop()
+                await discord.wait_for(lambda: delivered() == n, timeout=job_seconds * 4 + 60)
+            except TimeoutError:
+                pass
+            await asyncio.sleep(1.0)
+            cpu = proc.cpu() - cpu0
+            rss = proc.memory()
+        finally:
+            await bot.stop()
+
+        acks = [i.callbacks[0][0] * 1000 for i in sent if i.callbacks]
+        figures.put("commands acknowledged", f"{sum(1 for i in sent if i.callbacks and i.callbacks[0][1]['type'] == 5)} of {n}")
+        figures.put("ack p50 / p99 (ms)", f"{percentile(acks, .5):.0f} / {percentile(acks, .99):.0f}")
+        figures.put("jobs delivered", f"{delivered()} of {n}")
+        by_face = {job.payload["image_url"]: job for job in fal.jobs.values()}
+        latencies = []
+        requests_after = discord.requests[before_requests:]
+        per_token: dict[str, list] = {}
+        for record in requests_after:
+            for part in record.path.split("/"):
+                if len(part) > 60:
+                    per_token.setdefault(part, []).append(record)
+        for i, interaction in enumerate(sent):
+            job = by_face.get(f"https://cdn.example.com/bench-{i}.png")
+            if job is None or not isinstance(job.output.get("video"), dict):
+                continue
+            url = job.output["video"]["url"]
+            carrier = next((r for r in per_token.get(interaction.token, []) if carries_video(r, url)), None)
+            if carrier is not None:
+                latencies.append((carrier.time - job.run_end) * 1000)
+        figures.put("delivery p50 / p99 (ms)", f"{percentile(latencies, .5):.0f} / {percentile(latencies, .99):.0f}")
+        figures.put("fal requests per job", _fal_requests(fal, n))
+        edits = sum(1 for r in requests_after if r.method == "PATCH")
+        figures.put("Discord requests / edits per job", f"{len(requests_after) / n:.1f} / {edits / n:.1f}")
+        figures.put("429s from Discord", len(discord.rate_limited))
+        figures.put("bot peak RSS (MB)", f"{rss:.0f}")
+        figures.put("bot CPU per job (ms)", f"{cpu / n * 1000:.1f}")
+        figures.put("peak connections to fal", getattr(fal, "peak_connections", "n/a"))
+    return figures
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--job-seconds", type=float, default=60)
+def _fal_requests(fal: FalStandIn, n: int, prefix: str = "") -> str:
+    counts = {route: 0 for route in FAL_ROUTES}
+    for record in fal.requests:
+        if record.route in counts and (not prefix or _tagged(fal, record, prefix)):
+            counts[record.route] += 1
+    total = sum(counts.values())
+    parts = " + ".join(f"{counts[r] / n:.1f} {r}" for r in FAL_ROUTES if counts[r])
+    return f"{total / n:.1f} ({parts})"
+
+
+def _tagged(fal: FalStandIn, record, prefix: str) -> bool:
+    job = fal.jobs.get(record.request_id or "")
+    return job is not None and str(job.payload.get("image_url", "")).startswith(prefix)
+
+
+async def run_naive(n: int, job_seconds: float, *, home: Path) -> Figures:
+    figures = Figures(f"naive, N = {n}")
+    async with FalStandIn(key=FAL_KEY, keepalive=15.0) as fal:
+        fal.script(ENDPOINT, job_script(job_seconds))
+        proc = await asyncio.create_subprocess_exec(
+            *python_cmd("benchmarks.naive", "--n", str(n), "--tag", "naive", "--timeout", str(job_seconds * 6 + 60)),
+            env=fal_child_env(fal, home), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        watch = Proc(proc.pid)
+        cpu0 = watch.cpu()
+        out, _ = await proc.communicate()
+        report = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
+        figures.put("jobs delivered", f"{report.get('completed', 0)} of {n} (in {report.get('wall_seconds')} s)")
+        figures.put("fal requests per job", _fal_requests(fal, n, "https://cdn.example.com/naive-"))
+        figures.put("Discord requests / edits per job", f"— / {report.get('updates_per_job') or 0:.1f} (one per update)")
+        figures.put("peak connections to fal", getattr(fal, "peak_connections", "n/a"))
+        del cpu0
+    return figures
+
+
+def table(columns: list[Figures]) -> str:
+    rows: list[str] = []
+    for column in columns:
+        rows += [name for name in column.values if name not in rows]
+    header = ["figure", *(c.label for c in columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in rows:
+        lines.append("| " + " | ".join([name, *(c.values.get(name, "—") for c in columns)]) + " |")
+    return "\n".join(lines)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[100, 1000], help="commands per run (default: 100 1000)")
+    parser.add_argument("--servers", type=int, default=50)
+    parser.add_argument("--job-seconds", type=float, default=30.0)
+    parser.add_argument("--spread", type=float, default=1.0, help="seconds over which the N commands arrive")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false")
     args = parser.parse_args()
-    async with FalStandIn(key=FAL_KEY) as fal:
-        await asyncio.gather(requests_per_job(fal, args.job_seconds), bot_figures(fal, args.jobs))
+    columns = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.n:
+            home = Path(tmp) / f"bot-{n}"
+            home.mkdir()
+            columns.append(await run_bot(n, args.servers, args.job_seconds, spread=args.spread, home=home))
+            print(table(columns), "\n", flush=True)
+            if args.baseline:
+                columns.append(await run_naive(n, args.job_seconds, home=home))
+    print(f"{time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
+          f"{args.servers} servers · {args.job_seconds:.0f} s jobs · commands within {args.spread:.1f} s")
+    print(table(columns))
+    return 0
 
 
 if __name__ == "__main__":
