@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import av
 import av.error
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 IMAGE, AUDIO, VIDEO = "image", "audio", "video"
 KINDS = (IMAGE, AUDIO, VIDEO)
@@ -216,7 +216,10 @@ def _inspect_image(path: Path, expected: str, label: str) -> MediaInfo | None:
     Image.init()  # registers every plugin once, so `formats` below finds them
     try:
         image = Image.open(path, formats=_PILLOW_FORMATS)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except Image.DecompressionBombError:
+        raise _refuse(label, f"is an image of more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels (up to "
+                             f"{MAX_IMAGE_PIXELS // 1_000_000} are accepted)", expected, "too_big") from None
+    except Exception:  # noqa: BLE001 - whatever Pillow cannot open is left to FFmpeg, then described
         return None
     with image:
         fmt = _PILLOW_ACCEPTED.get(image.format or "")
@@ -236,13 +239,13 @@ def _inspect_image(path: Path, expected: str, label: str) -> MediaInfo | None:
             if getattr(image, "is_animated", False):  # the last frame too: a cut animation still has a good first frame
                 image.seek(image.n_frames - 1)
                 image.load()
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError):
+        except Exception:  # noqa: BLE001 - a decoder's error of any type means the same to the sender
             raise _refuse(label, f"is {what} but it is damaged or incomplete (it cannot be decoded)", expected, "damaged") from None
     if fmt is PNG:  # the chunks' checksums, which decoding the pixels does not look at
         try:
             with Image.open(path, formats=["PNG"]) as again:
                 again.verify()
-        except (OSError, ValueError, SyntaxError):
+        except Exception:  # noqa: BLE001
             raise _refuse(label, f"is {what} but it is damaged (its checksums do not match)", expected, "damaged") from None
     return MediaInfo(IMAGE, fmt, None, width, height, (fmt.name.lower(),))
 
@@ -382,8 +385,8 @@ def _length(entry: list[float] | None) -> float:
 def _inspect_av(path: Path, expected: str, label: str) -> MediaInfo:
     with open(path, "rb") as raw:
         try:
-            container = av.open(_Anonymous(raw), "r")
-        except (av.error.FFmpegError, ValueError, OSError):
+            container = av.open(_Anonymous(raw), "r", metadata_errors="replace")
+        except Exception:  # noqa: BLE001 - FFmpeg's errors, and PyAV's on malformed input
             raise _refuse(label, _what_unreadable(path), expected, "unknown") from None
         with container:  # every stream attribute is read inside: they are freed with the container
             streams = [s for s in container.streams if s.type in (AUDIO, VIDEO) and s.codec_context is not None]
@@ -414,7 +417,7 @@ def _inspect_av(path: Path, expected: str, label: str) -> MediaInfo:
                     last = packet
                     if packet.stream is primary:
                         decoder.feed(packet)
-            except (av.error.FFmpegError, OSError):
+            except (av.error.FFmpegError, OSError, ValueError):
                 pass  # the data ends here: what was read so far is what plays
             cut_short = last is not None and last.is_corrupt  # the demuxer read less than the packet's size
             if kind == AUDIO:  # audio frames stand alone: one cut in the middle does not decode
