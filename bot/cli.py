@@ -2,6 +2,8 @@
 
 stdout carries exactly one JSON document (the model's result, or {"request_id", "model"} with
 --async); progress goes to stderr; the exit status is 0 on success and 1 with a one-line cause.
+`check --as image|audio|video FILE` runs the bot's media check on a file and needs no fal key
+(exit 0 with {"kind", "content_type", "seconds"}, 1 when the file is refused, 2 on usage errors).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--video-url", help="driving video URL or local file (required)")
     _job_flags(an, Kind.ANIMATE, speech=False)
 
+    check = sub.add_parser("check", help="check a media file as the bot does: what it is, how long it plays")
+    check.add_argument("--as", dest="kind", required=True, choices=media.KINDS, help="the input it is meant for")
+    check.add_argument("file", metavar="FILE", help="the file to check")
+    check.set_defaults(usage_error=check.error)
+
     for name, text in (("status", "one status check of a request"), ("result", "wait for a request and print its result"),
                        ("cancel", "cancel a request")):
         follow = sub.add_parser(name, help=text)
@@ -81,21 +89,30 @@ def _is_url(value: str) -> bool:
     return value.startswith(("https://", "http://", "data:"))
 
 
-async def _host(queue: FalQueue, value: str | None, flag: str) -> str | None:
-    """URLs pass through; a local file is uploaded to fal storage."""
+KIND_OF = {"image_url": media.IMAGE, "video_url": media.VIDEO, "audio_url": media.AUDIO}
+
+
+def _inspect_local(value: str | None, field: str) -> tuple[Path, media.MediaInfo] | None:
+    """A local file, checked as the bot checks attachments; None for a URL."""
     if not value or _is_url(value):
-        return value
+        return None
+    flag = f"--{field.replace('_', '-')}"
     path = Path(value).expanduser()
     if not path.is_file():
         raise CliError(f"{flag}: '{value}' is neither a URL nor an existing file")
+    try:
+        return path, media.inspect(path, KIND_OF[field])
+    except media.Refused as exc:
+        raise CliError(f"{flag}: {exc}") from None
+
+
+async def _upload(queue: FalQueue, path: Path, info: media.MediaInfo, directory: Path) -> str:
+    """Upload to fal storage under a name that ends as what the file really is (its content type follows the name)."""
     _say(f"Uploading {path.name} to fal storage...")
-    return await queue.upload_file(path)
-
-
-def _local_audio_seconds(value: str | None) -> float | None:
-    if value and not _is_url(value) and Path(value).is_file():
-        return media.duration_seconds(Path(value).read_bytes())
-    return None
+    named = directory / f"{len(list(directory.iterdir()))}" / media.upload_name(path.name, info)
+    named.parent.mkdir()
+    named.symlink_to(path.resolve())
+    return await queue.upload_file(named)
 
 
 class _Reporter:
@@ -150,16 +167,19 @@ def _spec(args: argparse.Namespace) -> JobSpec:
         tts_model=getattr(args, "tts_model", None),
         resolution=getattr(args, "resolution", None),
         sync_mode=getattr(args, "sync_mode", None),
-        audio_seconds=_local_audio_seconds(getattr(args, "audio_url", None)),
     )
 
 
 async def _run_job(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
     spec = _spec(args)
     pipeline.validate(spec)  # refuse what is wrong before uploading or paying for anything
-    hosted = {name: await _host(queue, getattr(spec, name), f"--{name.replace('_', '-')}")
-              for name in ("image_url", "video_url", "audio_url")}
-    spec = JobSpec.from_dict({**spec.to_dict(), **{k: v for k, v in hosted.items() if v}})
+    local = {name: found for name in KIND_OF if (found := _inspect_local(getattr(spec, name), name))}
+    if "audio_url" in local:
+        spec = JobSpec.from_dict({**spec.to_dict(), "audio_seconds": local["audio_url"][1].seconds})
+        pipeline.check_audio_length(spec, spec.audio_seconds)
+    with tempfile.TemporaryDirectory(prefix="lipsync-cli-") as directory:
+        hosted = {name: await _upload(queue, path, info, Path(directory)) for name, (path, info) in local.items()}
+    spec = JobSpec.from_dict({**spec.to_dict(), **hosted})
     state: dict[str, Any] = {}
     run = pipeline.run(queue, spec, state=state, on_progress=_Reporter(), submit_only=not args.wait)
     try:
@@ -205,8 +225,23 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         await queue.aclose()
 
 
+def _check(args: argparse.Namespace) -> int:
+    path = Path(args.file).expanduser()
+    if not path.is_file():
+        args.usage_error(f"'{args.file}' is not a file")  # exits 2
+    try:
+        info = media.inspect(path, args.kind)
+    except media.Refused as exc:
+        _say(str(exc))
+        return 1
+    print(json.dumps(info.to_json()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return _check(args)
     if getattr(args, "add_fal_key", None):
         _save_key(args.add_fal_key)
         _say("API key saved.")

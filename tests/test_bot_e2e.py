@@ -84,7 +84,7 @@ async def test_a_file_that_is_not_what_it_claims_fails_clearly_without_a_fal_req
     fake = attach(discord_standin, "not-an-image.png", "image/png")
     interaction = await discord_standin.send_command("talkinghead", {"image": fake, "text": "hi"})
     message = await finished(discord_standin, interaction, marker="❌")
-    assert "'not-an-image.png' is not a file type we recognise; a image is needed: png, jpg" in message.content
+    assert "'not-an-image.png' is a text file; an image is needed: PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)" in message.content
     assert fal_standin.requests == []
 
 

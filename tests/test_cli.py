@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import media_corpus
 from tests.botproc import python_cmd
 from tests.conftest import FIXTURES, REPO
 from tests.standins.fal_queue import JobScript
@@ -91,6 +92,7 @@ async def test_local_files_are_uploaded_to_fal_storage(fal_standin, subprocess_e
     (job,) = fal_standin.jobs.values()
     assert fal_standin.uploads[job.payload["image_url"]] == (FIXTURES / "portrait.png").read_bytes()
     assert fal_standin.uploads[job.payload["audio_url"]] == (FIXTURES / "speech.wav").read_bytes()
+    assert job.payload["image_url"].endswith("/portrait.png") and job.payload["audio_url"].endswith("/speech.wav")
 
 
 async def test_a_failing_job_exits_non_zero_with_one_clear_line(fal_standin, subprocess_env):
@@ -146,3 +148,54 @@ async def test_timeout_says_how_to_pick_the_job_up_later(fal_standin, subprocess
     (job,) = fal_standin.jobs.values()
     assert code == 1 and out == ""
     assert f"python -m bot.cli result -m fal-ai/sync-lipsync/v2 {job.request_id}" in err
+
+
+# ---- `check`: the bot's media check, for people and scripts
+
+
+async def test_check_prints_one_json_document_for_an_accepted_file(subprocess_env, tmp_path):
+    env = {k: v for k, v in subprocess_env.items() if k != "FAL_KEY"}  # no fal key needed
+    code, out, err = await run(cli("check", "--as", "audio", str(FIXTURES / "a_aac_adts.aac")), env, cwd=tmp_path)
+    assert code == 0, err
+    found = json.loads(out)
+    assert found == {"kind": "audio", "content_type": "audio/aac", "seconds": found["seconds"]}
+    assert abs(found["seconds"] - 6.0) < 0.3
+    code, out, _ = await run(cli("check", "--as", "image", str(FIXTURES / "portrait.jpg")), env, cwd=tmp_path)
+    assert code == 0 and json.loads(out) == {"kind": "image", "content_type": "image/jpeg", "seconds": None}
+
+
+@pytest.mark.parametrize("kind,fixture,message", [
+    ("image", "speech.wav", "'speech.wav' is a WAV audio file; an image is needed: PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)"),
+    ("video", "truncated.mp4", "'truncated.mp4' looks like an MP4 or QuickTime file but it is damaged or incomplete; "
+                               "a video is needed: MP4, QuickTime or WebM (up to 200 MB)"),
+    ("image", "photo.heic", "'photo.heic' is a HEIC photo; an image is needed: PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)"),
+])
+async def test_check_refuses_with_one_line_and_exit_1(subprocess_env, kind, fixture, message):
+    code, out, err = await run(cli("check", "--as", kind, str(FIXTURES / fixture)), subprocess_env)
+    assert (code, out, err) == (1, "", message + "\n")
+
+
+@pytest.mark.parametrize("args", [
+    ["check", str(FIXTURES / "speech.wav")], ["check", "--as", "sound", str(FIXTURES / "speech.wav")],
+    ["check", "--as", "audio"], ["check", "--as", "audio", "/no/such/file.wav"], ["check", "--as", "audio", "a", "b"],
+])
+async def test_check_usage_errors_exit_2(subprocess_env, args):
+    code, out, err = await run(cli(*args), subprocess_env)
+    assert code == 2 and out == "" and "usage:" in err
+
+
+async def test_local_files_get_the_same_check_before_anything_is_uploaded(fal_standin, subprocess_env):
+    code, out, err = await run(cli("talking-head", "--image-url", str(FIXTURES / "speech.wav"), "--text", "hi"), subprocess_env)
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1] == ("Error: --image-url: 'speech.wav' is a WAV audio file; an image is needed: "
+                                            "PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)")
+    assert fal_standin.uploads == {} and fal_standin.count("submit") == 0
+
+
+async def test_a_local_audio_too_long_for_the_model_is_refused_before_upload(fal_standin, subprocess_env, tmp_path):
+    long_wav = media_corpus.make(tmp_path, next(s for s in media_corpus.ACCEPTED_SAMPLES if s.name == "ima-adpcm.wav"))
+    code, out, err = await run(cli("talking-head", "--image-url", str(FIXTURES / "portrait.png"), "--audio-url", str(long_wav),
+                                   "-m", "fal-ai/bytedance/omnihuman/v1.5"), subprocess_env)
+    assert code == 1 and out == ""
+    assert "Error (audio): the audio lasts 90.1 s; OmniHuman 1.5 accepts at most 60 s" in err
+    assert fal_standin.uploads == {} and fal_standin.count("submit") == 0

@@ -64,10 +64,36 @@ async def test_spoken_text_longer_than_the_model_allows_is_refused_before_the_vi
     fal_env.script("fal-ai/minimax/speech-2.6-turbo", JobScript(
         queue_positions=[0], queue_step=0.05, run_time=0.05,
         output={"audio": {"url": "https://cdn.example/long.mp3"}, "duration_ms": 45_000}))
-    spec = JobSpec(Command.LIPSYNC, model="fal-ai/pixverse/lipsync", video_url=VIDEO, text="long " * 200)
-    with pytest.raises(BadInput, match="accepts at most 30 s"):
+    # 500 characters: at least 20 s even spoken at the fastest pace, so TTS runs; it then lasts 45 s.
+    spec = JobSpec(Command.LIPSYNC, model="fal-ai/pixverse/lipsync", video_url=VIDEO, text="long " * 100)
+    pipeline.validate(spec)
+    with pytest.raises(BadInput, match="the spoken text lasts 45.0 s; PixVerse Lipsync accepts at most 30 s"):
         await pipeline.run(queue, spec)
     assert fal_env.count("submit") == 1
+
+
+@pytest.mark.parametrize("text,refused", [
+    ("x" * 749, False),  # 749 / 25 ≈ 30 s at the fastest pace: it may fit, so it is spoken and checked after
+    ("x" * 800, True),  # at least 32 s however fast it is spoken
+    ("Hello. <#20#> Goodbye. <#15#>", True),  # pause markers count as their own length
+])
+def test_text_that_clearly_outlasts_the_model_is_refused_before_tts(text, refused):
+    spec = JobSpec(Command.LIPSYNC, model="fal-ai/pixverse/lipsync", video_url=VIDEO, text=text)
+    if not refused:
+        pipeline.validate(spec)
+        return
+    with pytest.raises(BadInput) as caught:
+        pipeline.validate(spec)
+    assert caught.value.field == "text"
+    assert "takes at least" in str(caught.value) and "PixVerse Lipsync accepts at most 30 s of speech" in str(caught.value)
+
+
+async def test_a_refused_text_costs_no_tts_request(queue, fal_env):
+    spec = JobSpec(Command.TALKINGHEAD, model="fal-ai/bytedance/omnihuman/v1.5", resolution="1080p",
+                   image_url=PORTRAIT, text="word " * 200)  # 1000 characters: 40 s at least; 1080p takes under 30 s
+    with pytest.raises(BadInput, match="at most 30 s of speech"):
+        await pipeline.run(queue, spec)
+    assert fal_env.count("submit") == 0
 
 
 @pytest.mark.parametrize(

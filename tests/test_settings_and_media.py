@@ -1,4 +1,4 @@
-"""Settings parsing and media sniffing: small pure functions."""
+"""Settings parsing: small pure functions. (The media checks are in test_media.py.)"""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import media
 from bot.settings import SettingsError, database_path, load_settings
-from tests.conftest import FIXTURES
 
 BASE = {"DISCORD_TOKEN": "t0ken", "FAL_KEY": "k3y"}
 
@@ -46,23 +44,3 @@ def test_bad_values_say_what_is_accepted():
 
 def test_secrets_stay_out_of_repr():
     assert "t0ken" not in repr(load_settings(BASE)) and "k3y" not in repr(load_settings(BASE))
-
-
-@pytest.mark.parametrize(
-    "name,content_type",
-    [("portrait.png", "image/png"), ("portrait.jpg", "image/jpeg"), ("speech.wav", "audio/wav"),
-     ("speech.mp3", "audio/mpeg"), ("clip.mp4", "video/mp4"), ("not-an-image.png", None)],
-)
-def test_sniff_reads_the_bytes_not_the_name(name, content_type):
-    assert media.sniff((FIXTURES / name).read_bytes()[:64]) == content_type
-
-
-@pytest.mark.parametrize("name,seconds", [("speech.wav", 5.2), ("speech.mp3", 5.3), ("clip.mp4", None)])
-def test_duration_from_headers(name, seconds):
-    found = media.duration_seconds((FIXTURES / name).read_bytes())
-    assert found is not None and (seconds is None or abs(found - seconds) < 0.2)
-
-
-def test_broken_files_have_no_duration():
-    assert media.duration_seconds((FIXTURES / "truncated.mp4").read_bytes()) is None
-    assert media.duration_seconds((FIXTURES / "not-an-image.png").read_bytes()) is None

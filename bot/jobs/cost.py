@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.fal import payloads
 from bot.fal.catalog import PriceUnit
 from bot.jobs.spec import JobSpec
 
 SPOKEN_CHARS_PER_SECOND = 14.0  # typical TTS pace; a guess refined once the speech exists
+_PAUSE = re.compile(r"<#(\d+(?:\.\d+)?)#>")  # MiniMax pause markers: <#1.5#> is 1.5 s of silence
+
+
+def spoken_seconds(text: str, chars_per_second: float = SPOKEN_CHARS_PER_SECOND) -> float:
+    """How long the text takes to speak at the given pace, pause markers counted as their own length."""
+    pauses = sum(float(value) for value in _PAUSE.findall(text))
+    return len(_PAUSE.sub("", text).strip()) / chars_per_second + pauses
 
 
 def speech_seconds(spec: JobSpec) -> float | None:
     if spec.audio_seconds is not None:
         return spec.audio_seconds
     if spec.text and not spec.audio_url:
-        return len(spec.text) / SPOKEN_CHARS_PER_SECOND
+        return spoken_seconds(spec.text)
     return None
 
 

@@ -1,15 +1,21 @@
 """Where a job's media comes from, what is accepted, and hosting it where fal can read it.
 
 Attachments are checked from what Discord declares before anything starts; in `fal` hosting mode
-their bytes are then downloaded, sniffed and measured, and only when every input passes are they
-uploaded to fal storage (so a bad file never costs a fal request). URLs given by users are never
-fetched by the bot: they must be public https addresses and go to fal as they are.
+each is then streamed to a temporary file (the size cap enforced while reading), inspected by
+bot.media off the event loop, and only when every input passes are they uploaded to fal storage
+from those files (so a bad file never costs a fal request). The temporary files are always
+removed. URLs given by users are never fetched by the bot: they must be public https addresses
+and go to fal as they are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,8 +28,9 @@ from bot.jobs import pipeline
 from bot.jobs.spec import JobSpec
 
 KINDS = {"image": media.IMAGE, "video": media.VIDEO, "audio": media.AUDIO}
-MAX_BYTES = {media.IMAGE: 20 * 1024**2, media.AUDIO: 50 * 1024**2, media.VIDEO: 200 * 1024**2}
+MAX_BYTES = media.MAX_BYTES  # one table: bot.media
 URL_MAX_LENGTH = 2083  # fal's schemas cap input URLs here
+CHUNK = 64 * 1024
 _PRIVATE_NAMES = ("localhost", ".localhost", ".local", ".internal", ".lan", ".home.arpa")
 
 
@@ -52,7 +59,7 @@ class Source:
 
 
 def accepted(kind: str) -> str:
-    return f"{media.EXTENSIONS[kind]} (up to {MAX_BYTES[kind] // 1024**2} MB)"
+    return media.accepted_text(kind)
 
 
 def check_url(option: str, url: str) -> None:
@@ -76,45 +83,43 @@ def check_url(option: str, url: str) -> None:
 
 
 def check_declared(source: Source) -> None:
-    """What Discord says about an attachment: type and size."""
+    """What Discord says about an attachment (type and size), or the URL's form; raises BadInput."""
     if not source.attachment:
         check_url(f"{source.name}_url", source.url)
         return
-    kind = media.kind_of((source.content_type or "").split(";")[0].strip())
-    if source.content_type and kind != source.kind:
-        raise BadInput(source.name, f"'{source.filename}' is {source.content_type}; a {source.kind} is needed: {accepted(source.kind)}")
-    if source.size is not None and source.size > MAX_BYTES[source.kind]:
-        raise BadInput(source.name, f"'{source.filename}' is {source.size / 1024**2:.1f} MB; accepted: {accepted(source.kind)}")
-
-
-async def _download(session: aiohttp.ClientSession, source: Source) -> bytes:
-    limit = MAX_BYTES[source.kind]
     try:
-        async with session.get(source.url, timeout=aiohttp.ClientTimeout(total=120)) as response:
-            if response.status != 200:
-                raise BadInput(source.name, f"Discord no longer serves '{source.filename}' (HTTP {response.status}); attach it again")
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                data += chunk
-                if len(data) > limit:
-                    break
-    except aiohttp.ClientError as exc:
-        raise BadInput(source.name, f"could not download '{source.filename}' from Discord ({exc.__class__.__name__}); try again") from exc
-    if len(data) > limit:
-        raise BadInput(source.name, f"'{source.filename}' is over {limit // 1024**2} MB; accepted: {accepted(source.kind)}")
-    return bytes(data)
+        media.check_declared(source.kind, source.content_type, source.size, name=source.filename or source.name)
+    except media.Refused as exc:
+        raise BadInput(source.name, str(exc)) from None
 
 
-def check_bytes(source: Source, data: bytes) -> tuple[str, float | None]:
-    """The real content type (from the bytes, not the name) and, for audio and video, the play length."""
-    found = media.sniff(data[:64])
-    if media.kind_of(found) != source.kind:
-        what = f"looks like {found}" if found else "is not a file type we recognise"
-        raise BadInput(source.name, f"'{source.filename}' {what}; a {source.kind} is needed: {accepted(source.kind)}")
-    seconds = media.duration_seconds(data) if source.kind != media.IMAGE else None
-    if source.kind != media.IMAGE and seconds is None:
-        raise BadInput(source.name, f"'{source.filename}' is damaged or incomplete (its length cannot be read); accepted: {accepted(source.kind)}")
-    return found or "", seconds
+async def _download(session: aiohttp.ClientSession, source: Source, directory: Path) -> Path:
+    """The attachment streamed into a file in `directory`, never more than the cap read (memory: one chunk)."""
+    limit = MAX_BYTES[source.kind]
+    label = source.filename or source.name
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=f"{source.name}-", delete=False) as file:
+        path = Path(file.name)
+        size = 0
+        try:
+            async with session.get(source.url, timeout=aiohttp.ClientTimeout(total=120)) as response:
+                if response.status != 200:
+                    raise BadInput(source.name, f"Discord no longer serves '{label}' (HTTP {response.status}); attach it again")
+                async for chunk in response.content.iter_chunked(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise BadInput(source.name, f"'{label}' is over {limit // 1024**2} MB; {media.needed(source.kind)}")
+                    file.write(chunk)
+        except aiohttp.ClientError as exc:
+            raise BadInput(source.name, f"could not download '{label}' from Discord ({exc.__class__.__name__}); try again") from exc
+    return path
+
+
+async def check_file(source: Source, path: Path) -> media.MediaInfo:
+    """What the downloaded file really is (bot.media, in a worker thread), or BadInput saying why it is refused."""
+    try:
+        return await asyncio.to_thread(media.inspect, path, source.kind, name=source.filename or source.name)
+    except media.Refused as exc:
+        raise BadInput(source.name, str(exc)) from None
 
 
 async def host(spec: JobSpec, sources: dict[str, Source], *, queue: FalQueue, session: aiohttp.ClientSession,
@@ -122,21 +127,27 @@ async def host(spec: JobSpec, sources: dict[str, Source], *, queue: FalQueue, se
     """The spec with every input as a URL fal can read, after checking every input."""
     urls: dict[str, str] = {}
     audio_seconds = spec.audio_seconds
-    downloads: dict[str, tuple[bytes, str]] = {}
-    for name, source in sources.items():
-        check_declared(source)
-        if source.attachment and mode == "fal":
-            data = await _download(session, source)
-            content_type, seconds = check_bytes(source, data)
-            downloads[name] = (data, content_type)
-            if name == "audio":
-                audio_seconds = seconds
-        else:
-            urls[name] = source.url
-            if name == "audio" and source.duration:
-                audio_seconds = source.duration
-    checked = JobSpec.from_dict({**spec.to_dict(), "audio_seconds": audio_seconds})
-    pipeline.check_audio_length(checked, audio_seconds)
-    for name, (data, content_type) in downloads.items():
-        urls[name] = await queue.upload(data, content_type, sources[name].filename or name)
+    directory = Path(tempfile.mkdtemp(prefix="lipsync-inputs-"))
+    try:
+        files: dict[str, Path] = {}
+        for name, source in sources.items():
+            check_declared(source)
+            if source.attachment and mode == "fal":
+                path = await _download(session, source, directory)
+                info = await check_file(source, path)
+                # Named for what it really is, so fal storage serves it with the right content type.
+                (directory / name).mkdir()
+                files[name] = path.rename(directory / name / media.upload_name(source.filename or name, info))
+                if name == "audio":
+                    audio_seconds = info.seconds
+            else:
+                urls[name] = source.url
+                if name == "audio" and source.duration:
+                    audio_seconds = source.duration
+        checked = JobSpec.from_dict({**spec.to_dict(), "audio_seconds": audio_seconds})
+        pipeline.check_audio_length(checked, audio_seconds)
+        for name, path in files.items():
+            urls[name] = await queue.upload_file(path)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     return JobSpec.from_dict({**checked.to_dict(), **{f"{name}_url": url for name, url in urls.items()}})

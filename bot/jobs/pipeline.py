@@ -19,6 +19,7 @@ from bot.fal import payloads
 from bot.fal.catalog import Model
 from bot.fal.errors import BadInput, FalError, FalUnavailable, JobCancelled, SubmissionUnknown
 from bot.fal.queue import IN_QUEUE, FalQueue, Submission
+from bot.jobs import cost
 from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec, Stage
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,35 @@ def validate(spec: JobSpec) -> None:
     check_audio_length(spec, spec.audio_seconds)
 
 
+# A pace no TTS voice reaches at its normal speed (fast English speech is 15-18 characters a second):
+# a text that would outlast the video model's limit even at this pace is refused before TTS is paid
+# for. Texts under it are spoken, and the real length of the speech is checked again after TTS.
+FASTEST_SPOKEN_CHARS_PER_SECOND = 25.0
+
+
 def check_audio_length(spec: JobSpec, seconds: float | None) -> None:
+    """The speech's length against the video model's limit, before anything is spent on it (raises BadInput).
+
+    `seconds` is the real length when it is known: audio measured by bot.media, a length Discord
+    declares, or the duration of the TTS output. Before TTS, the text's shortest possible speaking
+    time is checked instead.
+    """
     model = spec.main_model
     limit = model.audio_limit(payloads.resolve_resolution(model, spec.resolution))
-    if seconds is not None and limit is not None and seconds > limit:
-        source = "the spoken text lasts" if spec.text and not spec.audio_url else "the audio lasts"
-        raise BadInput("audio", f"{source} {seconds:.0f} s; {model.name} accepts at most {limit:.0f} s — use a shorter clip")
+    if limit is None:
+        return
+    from_text = bool((spec.text or "").strip()) and not spec.audio_url
+    if seconds is None and from_text:
+        least = cost.spoken_seconds(spec.text or "", FASTEST_SPOKEN_CHARS_PER_SECOND)
+        if least > limit:
+            raise BadInput("text", f"the text is {len(spec.text or '')} characters long and takes at least {least:.0f} s to "
+                                   f"speak; {model.name} accepts at most {limit:.0f} s of speech — shorten it")
+        return
+    if seconds is not None and seconds > limit:
+        source = "the spoken text lasts" if from_text else "the audio lasts"
+        raise BadInput("text" if from_text else "audio",
+                       f"{source} {seconds:.1f} s; {model.name} accepts at most {limit:.0f} s — "
+                       f"{'shorten the text' if from_text else 'use a shorter clip'}")
 
 
 def _payload(spec: JobSpec, step: Step, *, audio_url: str | None) -> dict[str, Any]:
@@ -134,6 +158,8 @@ async def run(
 
     audio_url = spec.audio_url
     steps = plan(spec)
+    if not state.get(steps[0].name, {}).get("submission"):
+        check_audio_length(spec, spec.audio_seconds)  # nothing paid for yet: a text that cannot fit stops here
     for index, step in enumerate(steps):
         entry = state.setdefault(step.name, {})
         while "output" not in entry:
