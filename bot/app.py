@@ -117,10 +117,10 @@ class LipSyncBot(commands.Bot):
         """Stop following jobs (they resume on the next start) and release what setup_hook opened, however far it got."""
         if hasattr(self, "runner"):
             await self.runner.close()
+        await super().close()  # no more interactions arrive after this
         if hasattr(self, "queue"):
             await self.queue.aclose()
         if hasattr(self, "store"):
             await self.store.close()
         if hasattr(self, "session"):
             await self.session.close()
-        await super().close()

@@ -25,6 +25,7 @@ from bot.jobs.store import Job, Store
 log = logging.getLogger(__name__)
 
 MIN_EDIT_INTERVAL = 2.0  # seconds between edits of one message
+EDITS_PER_SECOND = 100.0  # progress edits of all messages together; with many jobs, each is edited less often
 TOKEN_MARGIN = 90.0  # stop using the interaction token this long before it expires
 EDIT_TIMEOUT = 20.0  # discord.py sleeps through webhook 429s without a cap; bound each edit
 
@@ -62,6 +63,10 @@ class DiscordDelivery:
         self.min_interval = min_interval
         self._trackers: dict[str, _Tracker] = {}
 
+    def interval(self) -> float:
+        """Seconds between progress edits of one message: at least min_interval, longer when many jobs run."""
+        return max(self.min_interval, len(self._trackers) / EDITS_PER_SECOND)
+
     # ---- the Delivery protocol
 
     async def show(self, job: Job, *, eta: float | None = None, place: Place | None = None) -> None:
@@ -90,10 +95,10 @@ class DiscordDelivery:
     # ---- edits
 
     async def _edit_loop(self, tracker: _Tracker) -> None:
-        """Edits the message when its text changed, at most every min_interval; stops when the job finishes."""
+        """Edits the message when its text changed, at most every interval(); stops when the job finishes."""
         while not tracker.closing.is_set():
             await tracker.changed.wait()
-            wait = tracker.last_edit + self.min_interval - time.monotonic()
+            wait = tracker.last_edit + self.interval() - time.monotonic()
             if wait > 0 and not tracker.closing.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):

@@ -128,24 +128,25 @@ class Intake:
         Everything before the acknowledgement is decided in memory; only the job's record is written
         (with others, in one commit), so a burst of commands is acknowledged in time.
         """
-        config = self.bot.configs.get(job.guild_id)
-        problem = permission_problem(interaction, config, job.spec)
-        if problem is not None:
-            await refuse(interaction, problem.field, str(problem))
-            return None
-        refusal = await self.bot.runner.admit(job)
-        if refusal is not None:
-            await refuse(interaction, refusal.limit, refusal.message)
-            return None
-        try:
-            callback = await interaction.response.defer(thinking=True)
-            job.message_id = callback.message_id if callback else None
-            if job.message_id is None:
-                job.message_id = (await interaction.original_response()).id
-        except discord.HTTPException as exc:
-            log.warning("job %s: could not acknowledge the command (%s); dropped", job.id, exc)
-            await self.bot.runner.drop(job, "not acknowledged")
-            return None
+        with self.bot.runner.acks.acknowledging():
+            config = self.bot.configs.get(job.guild_id)
+            problem = permission_problem(interaction, config, job.spec)
+            if problem is not None:
+                await refuse(interaction, problem.field, str(problem))
+                return None
+            refusal = await self.bot.runner.admit(job)
+            if refusal is not None:
+                await refuse(interaction, refusal.limit, refusal.message)
+                return None
+            try:
+                callback = await interaction.response.defer(thinking=True)
+                job.message_id = callback.message_id if callback else None
+                if job.message_id is None:
+                    job.message_id = (await interaction.original_response()).id
+            except discord.HTTPException as exc:
+                log.warning("job %s: could not acknowledge the command (%s); dropped", job.id, exc)
+                await self.bot.runner.drop(job, "not acknowledged")
+                return None
         await self.bot.store.save(job, "message_id")
         log.info("job %s: %s by user %s in guild %s (%s)", job.id, job.command.value, job.user_id, job.guild_id, job.stage.value)
         await self.bot.runner.launch(job)

@@ -12,7 +12,8 @@ fal_client supplies the hosts (FAL_QUEUE_RUN_HOST …), credentials, request han
 * cancelling with fal's answer (requested, already completed, not found), which fal_client drops.
 
 Status streams and short requests use separate connection pools, so a thousand open streams
-cannot starve submits and result fetches.
+cannot starve submits and result fetches. The streams' pool is split into small clients, because
+httpx looks through every connection of a pool on each request.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ IN_QUEUE, IN_PROGRESS, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
 CANCELLED_ERROR_TYPES = {"client_cancelled", "request_cancelled"}
 REQUEST_CONNECTIONS = 64  # submits, results, status polls and cancels
 STREAM_CONNECTIONS = 128  # status streams open at once; beyond that, jobs are polled
+STREAMS_PER_CLIENT = 32
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -175,15 +177,19 @@ class FalQueue:
         self.backoff = backoff
         self.request_connections = request_connections
         self.stream_connections = stream_connections
-        self._stream_slots = asyncio.Semaphore(stream_connections)
+        # Requests wait here rather than in httpx's pool, which looks through every waiting request each time a
+        # connection frees up: a thousand submits queued there cost seconds of CPU.
+        self._request_slots = asyncio.Semaphore(request_connections)
         self._requests: httpx.AsyncClient | None = None
-        self._streams: httpx.AsyncClient | None = None
+        self._streams: list[httpx.AsyncClient] = []
+        self._stream_use: list[int] = []  # open streams per client
+        self._stream_room: list[int] = []  # connections per client
         self._fal: fal_client.AsyncClient | None = None
         self._lock = asyncio.Lock()
 
-    async def _clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+    async def _clients(self) -> httpx.AsyncClient:
         async with self._lock:
-            if self._requests is None or self._streams is None:
+            if self._requests is None:
                 try:
                     auth = (
                         fal_client.auth.AuthCredentials("Key", self._key)
@@ -197,18 +203,21 @@ class FalQueue:
                     headers=headers, timeout=fal_client_core.QUEUE_POLL_TIMEOUT,
                     limits=httpx.Limits(max_connections=self.request_connections,
                                         max_keepalive_connections=self.request_connections))
-                self._streams = httpx.AsyncClient(
-                    headers=headers, timeout=httpx.Timeout(30.0, read=self.stream_idle, pool=5.0),
-                    limits=httpx.Limits(max_connections=self.stream_connections,
-                                        max_keepalive_connections=self.stream_connections))
+                sizes = [STREAMS_PER_CLIENT] * (self.stream_connections // STREAMS_PER_CLIENT)
+                sizes += [self.stream_connections % STREAMS_PER_CLIENT] if self.stream_connections % STREAMS_PER_CLIENT else []
+                self._streams = [httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0, read=self.stream_idle, pool=5.0),
+                                                   limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
+                                 for size in sizes]
+                self._stream_use = [0] * len(sizes)
+                self._stream_room = sizes
                 self._fal = fal_client.AsyncClient(key=auth.token if auth.scheme == "Key" else None)
-            return self._requests, self._streams
+            return self._requests
 
     async def aclose(self) -> None:
-        for client in (self._requests, self._streams):
+        for client in [self._requests, *self._streams]:
             if client is not None:
                 await client.aclose()
-        self._requests = self._streams = self._fal = None
+        self._requests, self._streams, self._fal = None, [], None
 
     async def _pause(self, attempt: int) -> None:
         await asyncio.sleep(self.backoff * (2**attempt) * random.uniform(0.75, 1.25))
@@ -219,17 +228,18 @@ class FalQueue:
 
     async def submission_for(self, endpoint_id: str, request_id: str) -> Submission:
         """A request known only by its id (the CLI's follow-ups), with the URLs fal_client builds for it."""
-        requests, _ = await self._clients()
+        requests = await self._clients()
         handle = fal_client.AsyncRequestHandle.from_request_id(requests, endpoint_id, request_id)
         return Submission(endpoint_id, request_id, handle.status_url, handle.response_url, handle.cancel_url)
 
     async def submit(self, endpoint_id: str, payload: dict[str, Any]) -> Submission:
         """Queue a job. Resent only when fal surely did not take it (never sent, or an error answer)."""
-        requests, _ = await self._clients()
+        requests = await self._clients()
         url = fal_client_core.QUEUE_URL_FORMAT + endpoint_id
         for attempt in range(self.attempts):
             try:
-                response = await requests.post(url, json=payload, timeout=httpx.Timeout(120.0, connect=15.0, pool=60.0))
+                async with self._request_slots:
+                    response = await requests.post(url, json=payload, timeout=httpx.Timeout(120.0, connect=15.0, pool=60.0))
             except NEVER_SENT as exc:
                 log.warning("fal submit to %s was not sent (%s); retrying", endpoint_id, exc.__class__.__name__)
             except httpx.TransportError as exc:
@@ -255,11 +265,11 @@ class FalQueue:
         """
         cursor = _LogCursor()
         for _ in range(self.stream_attempts):
-            async with self._stream_slot() as got:
-                if not got:
+            async with self._stream_client() as client:
+                if client is None:
                     break
                 try:
-                    async for data in self._stream(sub):
+                    async for data in self._stream(client, sub):
                         update = cursor.update(data)
                         yield update
                         if update.done:
@@ -273,17 +283,23 @@ class FalQueue:
                 return
 
     @asynccontextmanager
-    async def _stream_slot(self) -> AsyncIterator[bool]:
-        """A free status-stream connection, or False at once when all are taken (the job is polled instead)."""
-        if self._stream_slots.locked():
-            yield False
+    async def _stream_client(self) -> AsyncIterator[httpx.AsyncClient | None]:
+        """A client with a free status-stream connection, or None at once when all are taken (the job is polled instead)."""
+        await self._clients()
+        free = [i for i, used in enumerate(self._stream_use) if used < self._stream_room[i]]
+        if not free:
+            yield None
             return
-        async with self._stream_slots:
-            yield True
+        index = min(free, key=self._stream_use.__getitem__)
+        self._stream_use[index] += 1
+        try:
+            yield self._streams[index]
+        finally:
+            if index < len(self._stream_use):
+                self._stream_use[index] -= 1
 
-    async def _stream(self, sub: Submission) -> AsyncIterator[dict[str, Any]]:
-        _, streams = await self._clients()
-        async with aconnect_sse(streams, "GET", sub.status_url + "/stream", params={"logs": "1"}) as source:
+    async def _stream(self, client: httpx.AsyncClient, sub: Submission) -> AsyncIterator[dict[str, Any]]:
+        async with aconnect_sse(client, "GET", sub.status_url + "/stream", params={"logs": "1"}) as source:
             if source.response.status_code >= 400:
                 await source.response.aread()
                 raise httpx.HTTPStatusError("stream refused", request=source.response.request, response=source.response)
@@ -303,9 +319,10 @@ class FalQueue:
             delay = min(delay * 2, self.poll_max)
 
     async def _status(self, sub: Submission) -> dict[str, Any]:
-        requests, _ = await self._clients()
+        requests = await self._clients()
         try:
-            status = await self._handle(requests, sub).status(with_logs=True)  # fal_client retries transient failures
+            async with self._request_slots:  # fal_client retries transient failures itself
+                status = await self._handle(requests, sub).status(with_logs=True)
         except fal_client.FalClientHTTPError as exc:
             raise _error(exc.response, f"request {sub.request_id}") from exc
         except httpx.TransportError as exc:
@@ -318,11 +335,12 @@ class FalQueue:
 
     async def result(self, sub: Submission) -> dict[str, Any]:
         """The finished job's output. A failed job's real error comes from here, as fal documents."""
-        requests, _ = await self._clients()
+        requests = await self._clients()
         what = f"the {sub.endpoint_id} job {sub.request_id}"
         for attempt in range(self.attempts):
             try:
-                response = await requests.get(sub.response_url)
+                async with self._request_slots:
+                    response = await requests.get(sub.response_url)
             except httpx.TransportError as exc:
                 log.warning("fal result for %s: %s; retrying", sub.request_id, exc.__class__.__name__)
             else:
@@ -348,9 +366,10 @@ class FalQueue:
 
     async def cancel(self, sub: Submission) -> CancelAnswer:
         """Ask fal to cancel. A queued job is removed; a running one only gets a signal, and may still finish."""
-        requests, _ = await self._clients()
+        requests = await self._clients()
         try:
-            response = await requests.put(sub.cancel_url)
+            async with self._request_slots:
+                response = await requests.put(sub.cancel_url)
         except httpx.TransportError as exc:
             raise FalUnavailable(f"could not reach fal to cancel request {sub.request_id}") from exc
         answer = _body(response).get("status") if isinstance(_body(response), dict) else None

@@ -10,10 +10,12 @@ nothing is submitted to fal twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -38,6 +40,34 @@ WATCH_EVERY = 1.0  # seconds between looks at the line (places to show) and at s
 DELIVERY_TRIES = 8  # then the outcome waits for the next start (1 + 2 + … + 60 s ≈ 3 minutes of trying)
 EXPECTED_SECONDS = {Stage.PENDING: 300, Stage.UPLOADING: 600, Stage.SPEAKING: 900, Stage.QUEUED: 3600,
                     Stage.GENERATING: 3600}  # a job longer than this in one stage is logged by the watchdog
+
+
+class AcksFirst:
+    """Starting jobs yields to acknowledging commands: Discord drops a command not acknowledged within
+    3 s, while a job started a second later loses nothing. A start waits until no command has been
+    acknowledged for `quiet` seconds (at most `longest`, so a steady stream of commands starves nobody)."""
+
+    def __init__(self, quiet: float = 0.05, longest: float = 3.0) -> None:
+        self.quiet, self.longest = quiet, longest
+        self.active = 0
+        self.last = 0.0
+
+    @contextlib.contextmanager
+    def acknowledging(self) -> Iterator[None]:
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self.last = time.monotonic()
+
+    async def turn(self) -> None:
+        deadline = time.monotonic() + self.longest
+        while (now := time.monotonic()) < deadline:
+            calm = now - self.last
+            if not self.active and calm >= self.quiet:
+                return
+            await asyncio.sleep(max(self.quiet - calm, 0.01))
 
 
 class DeliveryRefused(Exception):
@@ -90,6 +120,7 @@ class JobRunner:
         self._etas: dict[str, tuple[float, float | None]] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._delivering: set[asyncio.Task[None]] = set()
+        self.acks = AcksFirst()
 
     # ---- start and stop
 
@@ -158,7 +189,7 @@ class JobRunner:
     # ---- cancel
 
     async def cancel(self, job_id: str) -> Cancelled:
-        job = self.line.running.get(job_id) or next((j for j in self.line.waiting() if j.id == job_id), None)
+        job = self.live(job_id)
         if job is None:
             return Cancelled.FINISHED
         if job.stage is Stage.WAITING:
@@ -191,6 +222,10 @@ class JobRunner:
         return None if cached[1] is None else job.created_at + cached[1]
 
     # ---- running a job
+
+    def live(self, job_id: str) -> Job | None:
+        """The job as it stands now, if it is running or waiting here (fresher than the store)."""
+        return self.line.running.get(job_id) or next((j for j in self.line.waiting() if j.id == job_id), None)
 
     def _start_task(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -228,6 +263,8 @@ class JobRunner:
         return "Cancelled before anything was sent to fal; nothing was charged."
 
     async def _work(self, job: Job) -> None:
+        if job.request_id is None:
+            await self.acks.turn()  # nothing on fal yet: let the commands arriving now be acknowledged first
         if not job.state.get(HOSTED) and job.sources:
             sources = {name: inputs.Source.from_dict(data) for name, data in job.sources.items()}
             if self.input_hosting == "fal" and any(s.attachment for s in sources.values()):
@@ -242,6 +279,7 @@ class JobRunner:
 
         async def on_progress(event: Progress) -> None:
             changed = (event.stage, event.position) != (job.stage, job.position) or event.log
+            stage_changed = event.stage is not job.stage
             if event.ran and not job.ran_on_fal:
                 job.ran_on_fal = True
                 self.line.reprice(job)
@@ -251,7 +289,8 @@ class JobRunner:
             if event.log:
                 job.log = event.log
             if changed and event.stage is not Stage.DONE:
-                self.store.save_soon(job, "stage", "position", "log", "ran_on_fal")
+                if stage_changed:  # the queue position and the log are shown, not stored: fal repeats them
+                    self.store.save_soon(job, "stage", "ran_on_fal")
                 await self.delivery.show(job, eta=eta)
 
         async def on_state(state: dict) -> None:
