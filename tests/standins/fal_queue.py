@@ -8,14 +8,19 @@ It mimics, over TLS on 127.0.0.1, what the real ``fal_client`` and our own statu
 * ``v3.fal.media``: ``POST /files/upload``, the signed ``PUT /upload/<id>`` and ``GET /files/...``.
 
 Known endpoints and their input/output schemas come from the per-endpoint queue OpenAPI documents in
-``shared/contracts/fal``. A job's life (queue positions, logs, result, failure) follows a ``JobScript`` and is
+``tests/contracts/fal``. A job's life (queue positions, logs, result, failure) follows a ``JobScript`` and is
 derived from the time since submission, so no task runs per job. Everything a client does wrong is recorded in
-``FalStandIn.violations``; tests assert that list is empty.
+``FalStandIn.violations``; tests assert that list is empty. Faults a test injects (``fail_next``, ``flaky``,
+``outage``, ...) are not violations.
+
+The server counts its TLS connections (``open_connections``, ``peak_connections``, ``connections``) and keeps
+per-route and per-request-id counters, so a test can follow thousands of jobs without scanning ``requests``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import json
 import mimetypes
@@ -100,6 +105,19 @@ class Recorded:
     request_id: str | None
     time: float  # time.monotonic()
     raw: bytes = field(default=b"", repr=False)  # the body as received
+    connection: int | None = None  # Connection.id of the TLS connection it came on
+    fault: str | None = None  # the injected fault it was answered with, if any ("drop", "503", ...)
+
+
+@dataclass
+class Connection:
+    """One TLS connection the server accepted (counted once its handshake is done)."""
+
+    id: int
+    opened: float  # time.monotonic()
+    closed: float | None = None
+    routes: collections.Counter = field(default_factory=collections.Counter)  # route -> requests served
+    lost: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # set when it closes
 
 
 class _Headers(dict):
@@ -383,7 +401,16 @@ class FalStandIn:
         self._content_types: dict[str, str] = {}
         self._initiated: dict[str, tuple[str, str]] = {}  # upload id -> (file_url, content_type)
         self._streams: set[asyncio.Task] = set()
+        self.connections: list[Connection] = []  # every connection since start, open or closed
+        self.open_connections = 0
+        self.peak_connections = 0
+        self._by_handler: dict[Any, Connection] = {}
+        self._route_counts: collections.Counter = collections.Counter()
+        self._request_counts: dict[str, collections.Counter] = {}
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._port = 0
         self._tmp = tempfile.mkdtemp(prefix="fal-standin-")
         self._ca = trustme.CA()
         self.ca_path = str(Path(self._tmp) / "ca.pem")
@@ -395,16 +422,52 @@ class FalStandIn:
         if sock is None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self.host = f"127.0.0.1:{port}"
+        self._port = sock.getsockname()[1]
+        self.host = f"127.0.0.1:{self._port}"
         self.base_url = f"https://{self.host}"
         app = web.Application(client_max_size=200 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock, ssl_context=self._server_ssl()).start()
+        server = self._runner.server
+        made, lost = server.connection_made, server.connection_lost
+
+        def connection_made(handler: Any, transport: Any) -> None:
+            made(handler, transport)
+            self._connection_opened(handler)
+
+        def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+            lost(handler, exc)
+            self._connection_closed(handler)
+
+        server.connection_made, server.connection_lost = connection_made, connection_lost
+        self._ssl = self._server_ssl()
+        await self._listen(sock)
+
+    async def _listen(self, sock: socket.socket) -> None:
+        # Our own listener (not web.SockSite) so an outage can close it and open it again on the same port.
+        # A deep backlog: a thousand clients connecting at once must not wait for SYN retries.
+        self._listener = await asyncio.get_running_loop().create_server(
+            self._runner.server, sock=sock, ssl=self._ssl, backlog=4096)
+
+    def _connection_opened(self, handler: Any) -> None:
+        conn = Connection(len(self.connections) + 1, time.monotonic())
+        self.connections.append(conn)
+        self._by_handler[handler] = conn
+        self.open_connections += 1
+        self.peak_connections = max(self.peak_connections, self.open_connections)
+
+    def _connection_closed(self, handler: Any) -> None:
+        conn = self._by_handler.pop(handler, None)
+        if conn is not None:
+            conn.closed = time.monotonic()
+            conn.lost.set()
+            self.open_connections -= 1
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         for task in list(self._streams):
             task.cancel()
         if self._runner is not None:
@@ -455,8 +518,26 @@ class FalStandIn:
             event.set()
 
     def count(self, route: str, request_id: str | None = None) -> int:
-        return sum(1 for r in self.requests
-                   if r.route == route and (request_id is None or r.request_id == request_id))
+        """Requests received on ``route`` (for one request id if given); O(1), from counters."""
+        if request_id is None:
+            return self._route_counts[route]
+        counts = self._request_counts.get(request_id)
+        return counts[route] if counts is not None else 0
+
+    def counts_by_request(self) -> dict[str, collections.Counter]:
+        """request_id -> Counter of route -> requests (a submit counts once fal has recorded its job)."""
+        return {rid: collections.Counter(c) for rid, c in self._request_counts.items()}
+
+    def reset_peak(self) -> None:
+        """Start ``peak_connections`` again from the connections open now (to measure one phase of a test)."""
+        self.peak_connections = self.open_connections
+
+    def _count(self, route: str, request_id: str | None) -> None:
+        if request_id is not None:
+            counts = self._request_counts.get(request_id)
+            if counts is None:
+                counts = self._request_counts[request_id] = collections.Counter()
+            counts[route] += 1
 
     async def wait_for_submissions(self, n: int, timeout: float = 10) -> None:
         try:
@@ -489,7 +570,9 @@ class FalStandIn:
                 return web.Response(status=204)  # never reaches the client
         faults = self._faults.get(route)
         if faults:
-            return self._apply_fault(request, faults.pop(0))
+            fault = faults.pop(0)
+            record.fault = "drop" if fault.kind == "drop" else str(fault.status)
+            return self._apply_fault(request, fault)
         if auth_problem:
             body = {"detail": "Invalid token"} if route == "upload" else _NO_USER
             return _json(401, body)
@@ -509,9 +592,15 @@ class FalStandIn:
                 body = json.loads(raw)
             except ValueError:
                 body = None
+        conn = self._by_handler.get(request.protocol)
+        if conn is not None:
+            conn.routes[route] += 1
         record = Recorded(route, request.method, request.path, dict(request.query),
-                          _Headers(request.headers.items()), body, request_id, time.monotonic(), raw)
+                          _Headers(request.headers.items()), body, request_id, time.monotonic(), raw,
+                          connection=conn.id if conn is not None else None)
         self.requests.append(record)
+        self._route_counts[route] += 1
+        self._count(route, request_id)
         return record
 
     def _auth_problem(self, route: str, request: web.Request) -> str | None:
@@ -547,6 +636,7 @@ class FalStandIn:
             return _json(422, {"detail": errors})
         job = self._new_job(contract, record.json)
         record.request_id = job.request_id
+        self._count("submit", job.request_id)
         body = self._urls(job) | {"queue_position": job.phase().position or 0, "status": IN_QUEUE}
         return _json(200, body, {"x-fal-request-id": job.request_id})
 

@@ -224,3 +224,55 @@ async def test_status_stream_sends_keepalive_comments(standin):
             lines = [line async for line in response.aiter_lines() if line]
 
     assert ": ping" in lines and lines[-1].startswith("data: ") and '"COMPLETED"' in lines[-1]
+
+
+async def wait_until(predicate, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_connections_are_counted_at_the_server(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    await poll_until_done(handle)
+    await handle.get()
+
+    # fal_client keeps one keep-alive connection for the whole job.
+    assert standin.open_connections == standin.peak_connections == 1
+    (conn,) = standin.connections
+    assert conn.closed is None and conn.routes["submit"] == 1 and conn.routes["result"] == 1
+    assert conn.routes["status"] == standin.count("status") >= 2
+    assert {r.connection for r in standin.requests} == {conn.id}
+
+    standin.hold("status")
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        polls = [asyncio.create_task(http.get(handle.status_url)) for _ in range(5)]
+        await wait_until(lambda: len(standin.held) == 5)
+        assert standin.open_connections == standin.peak_connections == 6
+        standin.release("status", drop=False)
+        assert all(p.status_code == 200 for p in await asyncio.gather(*polls))
+    await wait_until(lambda: standin.open_connections == 1)
+    assert standin.peak_connections == 6 and len(standin.connections) == 6
+    assert all(c.closed is not None and dict(c.routes) == {"status": 1} for c in standin.connections[1:])
+
+    standin.reset_peak()
+    assert standin.peak_connections == 1
+    assert standin.violations == []
+
+
+async def test_counts_by_request_id(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    first = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    second = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    await first.status()
+    await poll_until_done(second)
+    await second.get()
+
+    counts = standin.counts_by_request()
+    assert set(counts) == {first.request_id, second.request_id}
+    assert counts[first.request_id] == {"submit": 1, "status": 1}
+    assert counts[second.request_id]["result"] == 1 and counts[second.request_id]["submit"] == 1
+    assert standin.count("status", second.request_id) == counts[second.request_id]["status"]
+    assert standin.count("submit") == 2 and standin.count("status") == 1 + counts[second.request_id]["status"]
+    assert standin.count("cancel", "no-such-id") == 0
