@@ -24,6 +24,7 @@ import collections
 import copy
 import json
 import mimetypes
+import random
 import re
 import shutil
 import socket
@@ -51,6 +52,7 @@ ROUTES = (
     "submit", "status", "stream", "result", "cancel",
     "token", "upload", "upload_initiate", "upload_put", "file", "unknown",
 )
+QUEUE_ROUTES = ("submit", "status", "stream", "result", "cancel")
 _KEY_ROUTES = {"submit", "status", "stream", "result", "cancel", "token", "upload_initiate"}
 _METHODS = {
     "status": {"GET"}, "stream": {"GET"}, "result": {"GET"}, "cancel": {"PUT"},
@@ -72,7 +74,42 @@ _FAILURES: dict[int, tuple[str, str | None]] = {
     504: ("Request timed out", "request_timeout"),
 }
 
+# Failure specs, accepted by fail_next, flaky, outage and JobScript.result_failures:
+#   503 or "503"   fal's JSON body {detail, error_type} (+ X-Fal-Error-Type, x-fal-request-id);
+#   "504:text"     a text/plain body without "nginx" and with x-fal-request-id, as fal's own gateway answers
+#                  a timeout: fal_client does NOT retry it (_is_ingress_error is false);
+#   "502:nginx"    (or 503, 504) an nginx HTML page with no x-fal-request-id, as the ingress answers:
+#                  fal_client retries it (_is_ingress_error is true);
+#   "drop"         (not for result_failures) the connection is closed without an answer.
+_SPEC = re.compile(r"(\d{3})(?::(json|text|nginx))?")
+_INGRESS_CODES = (502, 503, 504)  # fal_client.client.INGRESS_ERROR_CODES
+_GATEWAY_TEXT = {502: "upstream connect error or disconnect/reset before headers", 503: "no healthy upstream",
+                 504: "upstream request timeout"}
+
+
+def parse_failure(spec: int | str) -> tuple[int, str]:
+    """(status, "json" | "text" | "nginx") for a failure spec; ValueError when it is not one."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        status, style = spec, "json"
+    else:
+        match = _SPEC.fullmatch(str(spec))
+        if match is None:
+            raise ValueError(f"not a failure spec: {spec!r} (e.g. 503, '504:text', '502:nginx')")
+        status, style = int(match.group(1)), match.group(2) or "json"
+    if not 400 <= status <= 599:
+        raise ValueError(f"failure status must be 4xx or 5xx, got {status}")
+    if style == "nginx" and status not in _INGRESS_CODES:
+        raise ValueError(f"fal_client treats only {_INGRESS_CODES} as ingress errors, got {status}")
+    return status, style
+
+
+def _check_fault_kind(kind: str) -> None:
+    if kind != "drop":
+        parse_failure(kind)
+
+
 SYNTH_FILE_SIZE = 1234
+
 _SYNTH_FILE = re.compile(r"^/files/out-[^/]+\.(mp4|mp3)$")
 
 
@@ -89,7 +126,11 @@ class JobScript:
     logs: list[str] = field(default_factory=lambda: ["Loading model", "Generating"])
     output: dict | None = None  # None: synthesised from the endpoint's Output schema
     error: dict | None = None  # {"status": 422, "detail": ..., "error_type"?: ..., "error"?: "<status message>"}
-    result_failures: list[int] = field(default_factory=list)  # statuses the result endpoint answers first
+    result_failures: list[int | str] = field(default_factory=list)  # failure specs the result answers first
+
+    def __post_init__(self) -> None:
+        for spec in self.result_failures:
+            parse_failure(spec)
 
 
 @dataclass
@@ -157,7 +198,7 @@ class Job:
     submitted_at: float = field(default_factory=time.monotonic)
     submitted_wall: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     cancelled_at: float | None = None
-    pending_failures: list[int] = field(default_factory=list)
+    pending_failures: list[int | str] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
@@ -233,9 +274,24 @@ class Job:
 @dataclass
 class _Fault:
     kind: str  # "fail" or "drop"
-    status: int = 503
+    status: int | str = 503  # a failure spec
     body: dict | str | None = None
     headers: dict | None = None
+
+
+@dataclass
+class _Flaky:
+    routes: frozenset[str]
+    rate: float
+    kinds: tuple[str, ...]
+    rng: random.Random
+
+
+@dataclass
+class _Outage:
+    routes: frozenset[str]
+    until: float  # time.monotonic()
+    kind: str
 
 
 @dataclass
@@ -347,6 +403,24 @@ def _failure(status: int, body: dict | str | None = None, headers: dict | None =
     return _json(status, body, headers)
 
 
+def _nginx_page(status: int) -> str:
+    title = f"{status} {HTTPStatus(status).phrase}"
+    return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+def _spec_failure(spec: int | str, request_id: str | None, headers: dict | None = None) -> web.Response:
+    """The response for a failure spec (see parse_failure); fal's own answers carry x-fal-request-id."""
+    status, style = parse_failure(spec)
+    if style == "nginx":  # the ingress answers before fal has a request id
+        return web.Response(status=status, text=_nginx_page(status), content_type="text/html", headers=headers)
+    headers = {"x-fal-request-id": request_id or str(uuid.uuid4())} | dict(headers or {})
+    if style == "text":
+        text = _GATEWAY_TEXT.get(status, HTTPStatus(status).phrase)
+        return web.Response(status=status, text=text, content_type="text/plain", headers=headers)
+    return _failure(status, headers=headers)
+
+
 def _classify(method: str, path: str) -> tuple[str, str | None, str | None]:
     """(route, request_id, app path before /requests/) for a request."""
     if path == "/storage/auth/token":
@@ -409,6 +483,10 @@ class FalStandIn:
         self._request_counts: dict[str, collections.Counter] = {}
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
+        self._flaky: _Flaky | None = None
+        self._outages: list[_Outage] = []
+        self._refused_until = 0.0
+        self._reopening: asyncio.Task | None = None
         self._ssl: ssl.SSLContext | None = None
         self._port = 0
         self._tmp = tempfile.mkdtemp(prefix="fal-standin-")
@@ -421,6 +499,8 @@ class FalStandIn:
     async def start(self, sock: socket.socket | None = None) -> None:
         if sock is None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # Accepted sockets inherit SO_REUSEADDR; without it an outage could not listen on the port again.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", 0))
         self._port = sock.getsockname()[1]
         self.host = f"127.0.0.1:{self._port}"
@@ -465,6 +545,9 @@ class FalStandIn:
             self.open_connections -= 1
 
     async def close(self) -> None:
+        if self._reopening is not None:
+            self._reopening.cancel()
+            self._reopening = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -497,14 +580,60 @@ class FalStandIn:
         """Script for the next accepted submission only (FIFO), whatever its endpoint."""
         self._next_scripts.append(script)
 
-    def fail_next(self, route: str, status: int = 503, times: int = 1, body: dict | str | None = None,
+    def fail_next(self, route: str, status: int | str = 503, times: int = 1, body: dict | str | None = None,
                   headers: dict | None = None) -> None:
-        """Answer the next ``times`` requests on ``route`` with ``status`` (a str body is sent as text/html)."""
+        """Answer the next ``times`` requests on ``route`` with ``status`` (a str body is sent as text/html).
+
+        ``status`` may also be a failure spec such as "504:text" or "502:nginx" (see ``parse_failure``).
+        """
+        parse_failure(status)
+        if isinstance(status, str) and body is not None:
+            raise ValueError("a failure spec brings its own body")
         self._add_faults(route, [_Fault("fail", status, body, headers) for _ in range(times)])
 
     def drop_next(self, route: str, times: int = 1) -> None:
         """Close the connection of the next ``times`` requests on ``route`` without answering."""
         self._add_faults(route, [_Fault("drop") for _ in range(times)])
+
+    def flaky(self, routes: tuple[str, ...] = ("status", "result"), rate: float = 0.2,
+              kinds: tuple[str, ...] = ("503", "drop"), seed: int | None = None) -> None:
+        """From now on answer about ``rate`` of the requests on ``routes`` with one of ``kinds`` (a failure spec
+        such as "503" or "502:nginx", or "drop"), chosen at random (``seed`` makes it repeatable), until
+        ``steady``. Replaces an earlier ``flaky``."""
+        if not 0 <= rate <= 1:
+            raise ValueError(f"rate must be within [0, 1], got {rate}")
+        if not kinds:
+            raise ValueError("kinds must not be empty")
+        for kind in kinds:
+            _check_fault_kind(kind)
+        self._flaky = _Flaky(self._check_routes(routes), rate, tuple(kinds), random.Random(seed))
+
+    def outage(self, routes: tuple[str, ...] = QUEUE_ROUTES, seconds: float = 60.0, kind: str = "503") -> None:
+        """Fail every request on ``routes`` for ``seconds`` from now: a failure spec ("503", "502:nginx", ...),
+        "drop" (the connection is closed unanswered) or "refuse".
+
+        "refuse" closes the listening socket, so every new connection fails at connect (ECONNREFUSED) whatever
+        its route, since all routes share this one address; requests on ``routes`` that come over connections
+        already open are dropped. The socket is opened again on the same port when the outage ends.
+        """
+        if kind != "refuse":
+            _check_fault_kind(kind)
+        until = time.monotonic() + seconds
+        self._outages.append(_Outage(self._check_routes(routes), until, kind))
+        if kind == "refuse":
+            self._refuse_until(until)
+
+    def steady(self) -> None:
+        """End ``flaky`` and every ``outage`` now (one-shot faults from fail_next/drop_next stay queued)."""
+        self._flaky = None
+        self._outages.clear()
+        self._refused_until = 0.0
+        self._maybe_reopen()
+
+    @property
+    def refusing(self) -> bool:
+        """True while a "refuse" outage keeps the listening socket closed."""
+        return self._listener is None and self._runner is not None
 
     def hold(self, route: str) -> None:
         """Leave requests on ``route`` unanswered until ``release`` (to stop a client at a chosen point)."""
@@ -548,9 +677,54 @@ class FalStandIn:
             raise TimeoutError(f"{len(self.jobs)} of {n} submissions after {timeout}s") from None
 
     def _add_faults(self, route: str, faults: list[_Fault]) -> None:
-        if route not in ROUTES or route in ("file", "unknown"):
-            raise ValueError(f"unknown route {route!r}")
+        self._check_routes((route,))
         self._faults.setdefault(route, []).extend(faults)
+
+    @staticmethod
+    def _check_routes(routes: tuple[str, ...] | list[str]) -> frozenset[str]:
+        if isinstance(routes, str):
+            raise TypeError("routes must be a tuple of route names, not a str")
+        for route in routes:
+            if route not in ROUTES or route == "unknown":
+                raise ValueError(f"unknown route {route!r}")
+        return frozenset(routes)
+
+    def _injected(self, route: str) -> str | None:
+        """The fault an outage or flaky() gives this request now, if any."""
+        if self._outages:
+            now = time.monotonic()
+            if any(o.until <= now for o in self._outages):
+                self._outages = [o for o in self._outages if o.until > now]
+            for outage in self._outages:
+                if route in outage.routes:
+                    return "drop" if outage.kind == "refuse" else outage.kind
+        flaky = self._flaky
+        if flaky is not None and route in flaky.routes and flaky.rng.random() < flaky.rate:
+            return flaky.rng.choice(flaky.kinds)
+        return None
+
+    def _refuse_until(self, until: float) -> None:
+        self._refused_until = max(self._refused_until, until)
+        if self._listener is not None:
+            self._listener.close()  # connections already open stay open
+            self._listener = None
+        delay = max(0.0, self._refused_until - time.monotonic())
+        asyncio.get_running_loop().call_later(delay, self._maybe_reopen)
+
+    def _maybe_reopen(self) -> None:
+        if (self._listener is not None or self._runner is None or self._reopening is not None
+                or time.monotonic() < self._refused_until):
+            return
+        self._reopening = asyncio.get_running_loop().create_task(self._reopen())
+
+    async def _reopen(self) -> None:
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self._port))
+            await self._listen(sock)
+        finally:
+            self._reopening = None
 
     # ---- dispatch
 
@@ -572,7 +746,13 @@ class FalStandIn:
         if faults:
             fault = faults.pop(0)
             record.fault = "drop" if fault.kind == "drop" else str(fault.status)
-            return self._apply_fault(request, fault)
+            return self._apply_fault(request, fault, request_id)
+        injected = self._injected(route)
+        if injected is not None:
+            record.fault = injected
+            if injected == "drop":
+                return self._abort(request)
+            return _spec_failure(injected, request_id)
         if auth_problem:
             body = {"detail": "Invalid token"} if route == "upload" else _NO_USER
             return _json(401, body)
@@ -613,12 +793,19 @@ class FalStandIn:
                 return f"upload Authorization must be 'Bearer <token from /storage/auth/token>', got {given!r}"
         return None
 
-    def _apply_fault(self, request: web.Request, fault: _Fault) -> web.StreamResponse:
+    def _apply_fault(self, request: web.Request, fault: _Fault, request_id: str | None) -> web.StreamResponse:
         if fault.kind == "drop":
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=204)  # never reaches the client
+            return self._abort(request)
+        if isinstance(fault.status, str):
+            return _spec_failure(fault.status, request_id, fault.headers)
         return _failure(fault.status, copy.deepcopy(fault.body), fault.headers)
+
+    @staticmethod
+    def _abort(request: web.Request) -> web.StreamResponse:
+        """Close the connection without an answer, as a crash of the network path would."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=204)  # never reaches the client
 
     # ---- queue: submit
 
@@ -758,7 +945,11 @@ class FalStandIn:
         if job.phase().status != COMPLETED:
             return _json(400, {"detail": "Request is still in progress"}, headers)
         if job.pending_failures:
-            return _failure(job.pending_failures.pop(0), headers=headers)
+            spec = job.pending_failures.pop(0)
+            record.fault = str(spec)
+            if isinstance(spec, int):
+                return _failure(spec, headers=headers)
+            return _spec_failure(spec, job.request_id)
         if job.cancelled:
             return _failure(400, dict(_CANCELLED), headers)
         if job.script.error is not None:

@@ -276,3 +276,111 @@ async def test_counts_by_request_id(standin, fal):
     assert standin.count("status", second.request_id) == counts[second.request_id]["status"]
     assert standin.count("submit") == 2 and standin.count("status") == 1 + counts[second.request_id]["status"]
     assert standin.count("cancel", "no-such-id") == 0
+
+
+async def test_flaky_answers_a_share_of_requests_with_faults_until_steady(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    standin.flaky(routes=("status",), rate=0.2, kinds=("503",), seed=7)
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        answers = [await http.get(handle.status_url) for _ in range(200)]
+        failed = [a for a in answers if a.status_code == 503]
+        assert 20 <= len(failed) <= 65
+        assert failed[0].json() == {"detail": "Service Unavailable", "error_type": "runner_scheduling_failure"}
+        assert failed[0].headers["x-fal-error-type"] == "runner_scheduling_failure"
+        assert len([r for r in standin.requests if r.fault == "503"]) == len(failed)
+        assert (await http.get(handle.response_url)).status_code in (200, 400)  # result is not flaky here
+
+        standin.steady()
+        assert {(await http.get(handle.status_url)).status_code for _ in range(50)} <= {200, 202}
+    assert standin.violations == []  # injected faults are not the client's mistakes
+
+
+async def test_flaky_drops_and_fal_client_retries_them(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    standin.flaky(routes=("status", "result"), rate=0.3, kinds=("drop", "502:nginx"), seed=3)
+    await poll_until_done(handle)
+    assert (await handle.get())["video"]["url"]
+    faults = {r.fault for r in standin.requests if r.fault}
+    assert faults == {"drop", "502:nginx"}
+    with pytest.raises(ValueError):
+        standin.flaky(kinds=("418:nginx",))
+    assert standin.violations == []
+
+
+async def test_outage_fails_every_request_for_a_while(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    standin.outage(routes=("status", "result"), seconds=0.5, kind="503")
+    with pytest.raises(FalClientHTTPError) as caught:
+        await handle.status()
+    assert caught.value.status_code == 503
+    second = await fal.submit(LIPSYNC, LIPSYNC_ARGS)  # submit is not in this outage
+    await asyncio.sleep(0.5)
+    assert isinstance(await second.status(), (Queued, InProgress, Completed))
+
+    standin.outage(routes=("status",), seconds=30, kind="drop")
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        with pytest.raises(httpx.TransportError):
+            await http.get(handle.status_url)
+    standin.steady()
+    assert isinstance(await handle.status(), (Queued, InProgress, Completed))
+    assert standin.violations == []
+
+
+async def test_refuse_outage_fails_new_connections_at_connect(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)  # fal_client now holds one open connection
+    standin.outage(seconds=0.6, kind="refuse")
+    assert standin.refusing
+    async with https(standin) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"{standin.base_url}/files/anything")
+
+    # fal_client's open connection is dropped, its reconnects are refused; it retries until fal is back.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert isinstance(await handle.status(), (Queued, InProgress, Completed))
+    assert loop.time() - started >= 0.4 and not standin.refusing
+    assert standin.requests[-2].fault == "drop" and standin.open_connections == 1
+    assert standin.violations == []
+
+
+async def test_steady_ends_a_refuse_outage_early(standin):
+    standin.outage(seconds=60, kind="refuse")
+    standin.steady()
+    await wait_until(lambda: not standin.refusing)
+    async with https(standin) as http:
+        assert (await http.get(f"{standin.base_url}/files/nothing-here")).status_code == 404
+
+
+async def test_result_failures_as_fal_gateway_text_and_as_nginx_ingress_pages(standin, fal):
+    standin.script_next(JobScript(queue_positions=[], run_time=0.05, logs=[], result_failures=["504:text"]))
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    with pytest.raises(FalClientHTTPError) as caught:
+        await handle.get()
+    response = caught.value.response
+    assert caught.value.status_code == 504 and standin.count("result", handle.request_id) == 1  # not retried
+    assert response.headers["content-type"].startswith("text/plain") and "nginx" not in response.text
+    assert response.headers["x-fal-request-id"] == handle.request_id
+    assert not fal_client.client._is_ingress_error(response)
+    assert (await handle.get())["video"]["url"]
+
+    standin.script_next(JobScript(queue_positions=[], run_time=0.05, logs=[],
+                                  result_failures=["502:nginx", "503:nginx", "504:nginx"]))
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    assert (await handle.get())["video"]["url"]  # fal_client retried all three
+    assert standin.count("result", handle.request_id) == 4
+    assert [r.fault for r in standin.requests if r.route == "result" and r.request_id == handle.request_id] == [
+        "502:nginx", "503:nginx", "504:nginx", None]
+
+    standin.fail_next("status", "503:nginx")
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        page = await http.get(handle.status_url)
+    assert page.status_code == 503 and "x-fal-request-id" not in page.headers
+    assert page.headers["content-type"].startswith("text/html") and fal_client.client._is_ingress_error(page)
+
+    with pytest.raises(ValueError):
+        JobScript(result_failures=["500:nginx"])
+    assert standin.violations == []
