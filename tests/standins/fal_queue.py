@@ -127,6 +127,7 @@ class JobScript:
     output: dict | None = None  # None: synthesised from the endpoint's Output schema
     error: dict | None = None  # {"status": 422, "detail": ..., "error_type"?: ..., "error"?: "<status message>"}
     result_failures: list[int | str] = field(default_factory=list)  # failure specs the result answers first
+    ignores_cancel: bool = False  # a cancel while IN_PROGRESS is acknowledged, but the job runs on and completes
 
     def __post_init__(self) -> None:
         for spec in self.result_failures:
@@ -197,7 +198,8 @@ class Job:
     base_url: str
     submitted_at: float = field(default_factory=time.monotonic)
     submitted_wall: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    cancelled_at: float | None = None
+    cancelled_at: float | None = None  # when it stopped because of a cancel
+    cancel_asked: list[str] = field(default_factory=list)  # its status at each cancel request, in order
     pending_failures: list[int | str] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -211,7 +213,18 @@ class Job:
 
     @property
     def cancelled(self) -> bool:
+        """It stopped because of a cancel (a job that ignores the signal is not cancelled)."""
         return self.cancelled_at is not None
+
+    @property
+    def cancel_phase(self) -> str | None:
+        """Its status when a cancel was first asked (IN_QUEUE, IN_PROGRESS or COMPLETED); None if never."""
+        return self.cancel_asked[0] if self.cancel_asked else None
+
+    def notify(self) -> None:
+        """Wake every status stream following this job (a fresh event, so none of them spins on a set one)."""
+        event, self.changed = self.changed, asyncio.Event()
+        event.set()
 
     @property
     def failed(self) -> bool:
@@ -475,6 +488,8 @@ class FalStandIn:
         self._content_types: dict[str, str] = {}
         self._initiated: dict[str, tuple[str, str]] = {}  # upload id -> (file_url, content_type)
         self._streams: set[asyncio.Task] = set()
+        self._stalls: list[int] = []  # after_events for each of the next status streams to stall
+        self._drop_after_submit = 0
         self.connections: list[Connection] = []  # every connection since start, open or closed
         self.open_connections = 0
         self.peak_connections = 0
@@ -634,6 +649,18 @@ class FalStandIn:
     def refusing(self) -> bool:
         """True while a "refuse" outage keeps the listening socket closed."""
         return self._listener is None and self._runner is not None
+
+    def stall_stream(self, times: int = 1, after_events: int = 1) -> None:
+        """The next ``times`` status streams send ``after_events`` events, then go silent (no data, no keep-alive
+        comment) without closing, until the client hangs up. The job itself goes on as scripted."""
+        if times < 0 or after_events < 0:
+            raise ValueError("times and after_events must not be negative")
+        self._stalls.extend([after_events] * times)
+
+    def drop_after_submit(self, times: int = 1) -> None:
+        """The next ``times`` valid submissions are recorded (the job exists and runs) but their connection is
+        aborted before the answer, as a crash of the network path would do."""
+        self._drop_after_submit += times
 
     def hold(self, route: str) -> None:
         """Leave requests on ``route`` unanswered until ``release`` (to stop a client at a chosen point)."""
@@ -824,6 +851,10 @@ class FalStandIn:
         job = self._new_job(contract, record.json)
         record.request_id = job.request_id
         self._count("submit", job.request_id)
+        if self._drop_after_submit:
+            self._drop_after_submit -= 1
+            record.fault = "drop_after_submit"
+            return self._abort(request)
         body = self._urls(job) | {"queue_position": job.phase().position or 0, "status": IN_QUEUE}
         return _json(200, body, {"x-fal-request-id": job.request_id})
 
@@ -904,26 +935,32 @@ class FalStandIn:
             return _json(404, {"detail": "Request not found"})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                                "x-fal-request-id": job.request_id})
+        stall_after = self._stalls.pop(0) if self._stalls else None
+        if stall_after is not None:
+            record.fault = "stall"
         task = asyncio.current_task()
         self._streams.add(task)
         try:
             await response.prepare(request)
-            await self._pump_stream(response, job, _wants_logs(request))
+            await self._pump_stream(request, response, job, _wants_logs(request), stall_after)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self._streams.discard(task)
         return response
 
-    async def _pump_stream(self, response: web.StreamResponse, job: Job, with_logs: bool) -> None:
-        last_body, last_write = None, time.monotonic()
+    async def _pump_stream(self, request: web.Request, response: web.StreamResponse, job: Job, with_logs: bool,
+                           stall_after: int | None = None) -> None:
+        last_body, last_write, sent = None, time.monotonic(), 0
         while True:
+            if stall_after is not None and sent >= stall_after:
+                await self._silence(request)
             phase = job.phase()
             body = self._status_body(job, phase, with_logs)
             now = time.monotonic()
             if body != last_body:
                 await response.write(f"data: {json.dumps(body)}\n\n".encode())
-                last_body, last_write = body, now
+                last_body, last_write, sent = body, now, sent + 1
             elif now - last_write >= self.keepalive:
                 await response.write(b": ping\n\n")
                 last_write = now
@@ -935,6 +972,14 @@ class FalStandIn:
                 await asyncio.wait_for(job.changed.wait(), timeout=max(0.0, wake - time.monotonic()))
             except TimeoutError:
                 pass
+
+    async def _silence(self, request: web.Request) -> None:
+        """Send nothing more, and keep the connection open until the client closes it (or the server stops)."""
+        conn = self._by_handler.get(request.protocol)
+        if conn is None:
+            await asyncio.Event().wait()
+        await conn.lost.wait()
+        raise ConnectionResetError("client closed a stalled stream")
 
     async def _on_result(self, request: web.Request, record: Recorded, request_id: str,
                          prefix: str) -> web.Response:
@@ -968,10 +1013,16 @@ class FalStandIn:
         job = self._find_job(request, request_id, prefix)
         if job is None:
             return _json(404, {"status": "NOT_FOUND"})
-        if job.phase().status == COMPLETED:
+        now = time.monotonic()
+        status = job.phase(now).status
+        job.cancel_asked.append(status)
+        if status == COMPLETED:
             return _json(400, {"status": "ALREADY_COMPLETED"})
-        job.cancelled_at = time.monotonic()
-        job.changed.set()
+        # Queued: fal removes it. In progress: fal signals the runner and the model decides; one that
+        # ignores the signal runs on, completes with its output and bills.
+        if status == IN_QUEUE or not job.script.ignores_cancel:
+            job.cancelled_at = now
+            job.notify()
         return _json(202, {"status": "CANCELLATION_REQUESTED"})
 
     # ---- storage

@@ -384,3 +384,116 @@ async def test_result_failures_as_fal_gateway_text_and_as_nginx_ingress_pages(st
     with pytest.raises(ValueError):
         JobScript(result_failures=["500:nginx"])
     assert standin.violations == []
+
+
+async def submit_plain(http: httpx.AsyncClient, standin: FalStandIn, endpoint: str = LIPSYNC,
+                       args: dict = LIPSYNC_ARGS) -> dict:
+    response = await http.post(f"{standin.base_url}/{endpoint}", json=args)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_stalled_stream_goes_silent_while_the_job_completes(standin):
+    standin.script(LIPSYNC, JobScript(queue_positions=[1, 0], queue_step=0.1, run_time=0.3))
+    standin.stall_stream(times=1, after_events=1)
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        submitted = await submit_plain(http, standin)
+        lines = []
+        with pytest.raises(httpx.ReadTimeout):  # keep-alive comments would come every 0.2 s here
+            async with http.stream("GET", submitted["status_url"] + "/stream",
+                                   timeout=httpx.Timeout(5, read=1.0)) as response:
+                async for line in response.aiter_lines():
+                    lines.append(line)
+        assert [line for line in lines if line] == [lines[0]] and '"IN_QUEUE"' in lines[0]
+        assert standin.jobs[submitted["request_id"]].state == "COMPLETED"  # it went on meanwhile
+
+        async with aconnect_sse(http, "GET", submitted["status_url"] + "/stream") as source:
+            events = [json.loads(event.data) async for event in source.aiter_sse()]
+        assert [e["status"] for e in events] == ["COMPLETED"]
+    await wait_until(lambda: standin.open_connections == 0)  # the stalled handler ended with its connection
+    assert [r.fault for r in standin.requests if r.route == "stream"] == ["stall", None]
+    assert standin.violations == []
+
+
+async def test_stalled_stream_after_zero_events_and_with_fal_client_polling_on(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    standin.stall_stream(times=2, after_events=0)
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        for _ in range(2):
+            with pytest.raises(httpx.ReadTimeout):
+                async with http.stream("GET", handle.status_url + "/stream",
+                                       timeout=httpx.Timeout(5, read=0.5)) as response:
+                    assert response.status_code == 200
+                    async for _line in response.aiter_lines():
+                        pytest.fail("a stalled stream sent something")
+    assert isinstance((await poll_until_done(handle))[-1], Completed)
+    assert standin.violations == []
+
+
+async def test_drop_after_submit_records_the_job_but_loses_the_answer(standin, fal):
+    standin.script(LIPSYNC, QUICK)
+    standin.drop_after_submit()
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        with pytest.raises(httpx.TransportError):
+            await http.post(f"{standin.base_url}/{LIPSYNC}", json=LIPSYNC_ARGS)
+    (lost,) = standin.jobs.values()
+    assert standin.count("submit", lost.request_id) == 1
+
+    standin.drop_after_submit()
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)  # fal_client retries: fal now runs the job twice
+    assert len(standin.jobs) == 3 and handle.request_id in standin.jobs
+    assert [r.fault for r in standin.requests if r.route == "submit"] == ["drop_after_submit"] * 2 + [None]
+    await poll_until_done(handle)
+    assert all(job.state == "COMPLETED" and not job.cancelled for job in standin.jobs.values())
+    assert standin.violations == []
+
+
+async def test_cancel_answers_as_fal_documents(standin, fal):
+    standin.script(FABRIC, SLOW)
+    queued = await fal.submit(FABRIC, FABRIC_ARGS)
+    standin.script(FABRIC, JobScript(queue_positions=[], run_time=30, logs=[]))
+    running = await fal.submit(FABRIC, FABRIC_ARGS)
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        answer = await http.put(queued.cancel_url)
+        assert (answer.status_code, answer.json()) == (202, {"status": "CANCELLATION_REQUESTED"})
+        answer = await http.put(running.cancel_url)
+        assert (answer.status_code, answer.json()) == (202, {"status": "CANCELLATION_REQUESTED"})
+        again = await http.put(running.cancel_url)
+        assert (again.status_code, again.json()) == (400, {"status": "ALREADY_COMPLETED"})
+        unknown = await http.put(f"{standin.base_url}/veed/fabric-1.0/requests/no-such-request/cancel")
+        assert (unknown.status_code, unknown.json()) == (404, {"status": "NOT_FOUND"})
+
+    for handle in (queued, running):
+        status = await handle.status()
+        assert isinstance(status, Completed) and status.error_type == "client_cancelled"
+        with pytest.raises(FalClientHTTPError) as result:
+            await handle.get()
+        assert result.value.status_code == 400 and result.value.error_type == "client_cancelled"
+    assert standin.jobs[queued.request_id].cancel_asked == ["IN_QUEUE"]
+    assert standin.jobs[running.request_id].cancel_asked == ["IN_PROGRESS", "COMPLETED"]
+    assert standin.jobs[running.request_id].cancel_phase == "IN_PROGRESS"
+    assert standin.jobs[running.request_id].cancelled
+    assert standin.violations == []
+
+
+async def test_a_running_model_may_ignore_cancel_and_complete(standin, fal):
+    standin.script(LIPSYNC, JobScript(queue_positions=[0], queue_step=0.1, run_time=0.5, ignores_cancel=True))
+    queued = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    await queued.cancel()  # a queued job is removed whatever the model would do
+    assert standin.jobs[queued.request_id].cancelled
+
+    handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
+    async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
+        async with aconnect_sse(http, "GET", handle.status_url + "/stream") as source:
+            events = []
+            async for event in source.aiter_sse():
+                events.append(json.loads(event.data))
+                if events[-1]["status"] == "IN_PROGRESS" and len(events) == 2:
+                    await handle.cancel()  # 202, and the model runs on
+    assert [e["status"] for e in events] == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+    assert "error" not in events[-1] and (await handle.get())["video"]["url"]
+    job = standin.jobs[handle.request_id]
+    assert job.cancel_asked == ["IN_PROGRESS"] and not job.cancelled
+    assert standin.jobs[queued.request_id].cancel_phase == "IN_QUEUE"
+    assert standin.violations == []
