@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
+import functools
 import json
 import mimetypes
 import random
@@ -44,6 +45,7 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "contracts" / "fal"
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
 
 IN_QUEUE, IN_PROGRESS, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
 
@@ -108,9 +110,12 @@ def _check_fault_kind(kind: str) -> None:
         parse_failure(kind)
 
 
-SYNTH_FILE_SIZE = 1234
-
-_SYNTH_FILE = re.compile(r"^/files/out-[^/]+\.(mp4|mp3)$")
+# Synthesised output files are real media: ext -> (fixture, content type).
+_MEDIA = {"mp4": ("clip.mp4", "video/mp4"), "mp3": ("speech.mp3", "audio/mpeg")}
+_SYNTH_FILE = re.compile(r"^/files/out-([^/]+)\.(mp4|mp3)$")
+_ZEROS = memoryview(bytes(1 << 20))
+_HTML_PAGE = ("<!DOCTYPE html>\n<html><head><title>fal.media</title></head>\n"
+              "<body><h1>Something went wrong</h1><p>Please try again later.</p></body></html>\n")
 
 
 # --------------------------------------------------------------------------- scripts and records
@@ -128,10 +133,20 @@ class JobScript:
     error: dict | None = None  # {"status": 422, "detail": ..., "error_type"?: ..., "error"?: "<status message>"}
     result_failures: list[int | str] = field(default_factory=list)  # failure specs the result answers first
     ignores_cancel: bool = False  # a cancel while IN_PROGRESS is acknowledged, but the job runs on and completes
+    # The synthesised output file (/files/out-<id>.mp4 or .mp3), served from tests/fixtures' clip.mp4/speech.mp3:
+    output_size: int | None = None  # pad it to this many bytes (an mp4 with a trailing `free` box)
+    output_status: int | None = None  # the CDN answers this status instead (e.g. 404)
+    output_html: bool = False  # the CDN answers 200 with an HTML page (text/html)
+    output_truncated: bool = False  # Content-Length is the full size, but the connection closes halfway
+    output_without_video: bool = False  # the result lacks its file (video, or audio): breaks the Output schema
 
     def __post_init__(self) -> None:
         for spec in self.result_failures:
             parse_failure(spec)
+        if self.output_size is not None:
+            media_parts("mp4", self.output_size)  # raises if no valid mp4 has that size
+        if self.output_status is not None and not 300 <= self.output_status <= 599:
+            raise ValueError(f"output_status must be 3xx-5xx, got {self.output_status}")
 
 
 @dataclass
@@ -355,17 +370,56 @@ def load_contracts(contracts_dir: Path) -> dict[str, _Contract]:
     return contracts
 
 
-def _synth_file(base_url: str, request_id: str, kind: str) -> dict:
-    if kind == "audio":
-        return {"url": f"{base_url}/files/out-{request_id}.mp3", "content_type": "audio/mpeg",
-                "file_name": "output.mp3", "file_size": SYNTH_FILE_SIZE}
-    return {"url": f"{base_url}/files/out-{request_id}.mp4", "content_type": "video/mp4",
-            "file_name": "output.mp4", "file_size": SYNTH_FILE_SIZE}
+@functools.cache
+def _fixture(name: str) -> bytes:
+    return (FIXTURES_DIR / name).read_bytes()
 
 
-def _synth_value(name: str, prop: dict, base_url: str, request_id: str) -> Any:
+@functools.lru_cache(maxsize=64)
+def media_parts(ext: str, size: int | None = None) -> tuple[bytes, int]:
+    """(head, zeros): an output file of ``size`` bytes is ``head`` followed by ``zeros`` zero bytes.
+
+    The head is the real fixture (clip.mp4 or speech.mp3); an mp4 is padded with a trailing top-level `free`
+    box so it stays a valid file, an mp3 with zero bytes. Big files are streamed, never built whole.
+    """
+    data = _fixture(_MEDIA[ext][0])
+    if size is None or size == len(data):
+        return data, 0
+    pad = size - len(data)
+    if pad < 0:
+        raise ValueError(f"an output {ext} is at least {len(data)} bytes, got {size}")
+    if ext != "mp4":
+        return data, pad
+    if pad < 8:
+        raise ValueError(f"an mp4 pads with an 8-byte box at least: {size} is not {len(data)} or >= {len(data) + 8}")
+    if pad < 1 << 32:
+        box = pad.to_bytes(4, "big") + b"free"
+    else:  # a 64-bit box size
+        box = (1).to_bytes(4, "big") + b"free" + pad.to_bytes(8, "big")
+    return data + box, pad - len(box)
+
+
+def media_bytes(ext: str = "mp4", size: int | None = None) -> bytes:
+    """The whole synthesised output file, as served (for tests that compare a download)."""
+    head, zeros = media_parts(ext, size)
+    return head + bytes(zeros)
+
+
+def media_size(ext: str = "mp4", size: int | None = None) -> int:
+    """The size of the synthesised output file (``size`` itself when given and valid)."""
+    head, zeros = media_parts(ext, size)
+    return len(head) + zeros
+
+
+def _synth_file(base_url: str, request_id: str, kind: str, size: int | None = None) -> dict:
+    ext = "mp3" if kind == "audio" else "mp4"
+    return {"url": f"{base_url}/files/out-{request_id}.{ext}", "content_type": _MEDIA[ext][1],
+            "file_name": f"output.{ext}", "file_size": media_size(ext, size)}
+
+
+def _synth_value(name: str, prop: dict, base_url: str, request_id: str, size: int | None) -> Any:
     if name in ("video", "audio"):
-        return _synth_file(base_url, request_id, name)
+        return _synth_file(base_url, request_id, name, size)
     if name == "duration_ms":
         return 5200
     if name == "duration":
@@ -373,27 +427,18 @@ def _synth_value(name: str, prop: dict, base_url: str, request_id: str) -> Any:
     if name == "custom_voice_id":
         return f"voice-{request_id[:8]}"
     if "$ref" in prop or "allOf" in prop:
-        return _synth_file(base_url, request_id, "video")
+        return _synth_file(base_url, request_id, "video", size)
     return {"integer": 0, "number": 0.0, "boolean": False, "array": [], "object": {}}.get(prop.get("type"), "")
 
 
-def synthesise_output(contract: _Contract, base_url: str, request_id: str) -> dict:
-    """A valid result for ``contract``'s Output schema: its required fields, plus any video/audio file."""
+def synthesise_output(contract: _Contract, base_url: str, request_id: str, file_size: int | None = None) -> dict:
+    """A valid result for ``contract``'s Output schema: its required fields, plus any video/audio file
+    (``file_size``: the padded size of that file, see ``media_parts``)."""
     schema = contract.output_schema
     wanted = [n for n in schema.get("properties", {}) if n in schema.get("required", []) or n in ("video", "audio")]
-    output = {n: _synth_value(n, schema["properties"][n], base_url, request_id) for n in wanted}
+    output = {n: _synth_value(n, schema["properties"][n], base_url, request_id, file_size) for n in wanted}
     contract.output_validator.validate(output)
     return output
-
-
-def _synth_bytes(ext: str) -> bytes:
-    """SYNTH_FILE_SIZE bytes that start like a real mp4 (ftyp + free box) or mp3 (ID3 tag)."""
-    if ext == "mp4":
-        head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-        pad = SYNTH_FILE_SIZE - len(head)
-        return head + pad.to_bytes(4, "big") + b"free" + bytes(pad - 8)
-    head = b"ID3\x03\x00\x00\x00\x00\x00\x00"
-    return head + bytes(SYNTH_FILE_SIZE - len(head))
 
 
 # --------------------------------------------------------------------------- small response helpers
@@ -873,7 +918,10 @@ class FalStandIn:
                                                                                          JobScript())
         request_id = str(uuid.uuid4())
         output = (copy.deepcopy(script.output) if script.output is not None
-                  else synthesise_output(contract, self.base_url, request_id))
+                  else synthesise_output(contract, self.base_url, request_id, script.output_size))
+        if script.output_without_video:  # a model answering without its file: only ever scripted
+            for name in ("video", "audio"):
+                output.pop(name, None)
         job = Job(request_id, contract.endpoint_id, payload, script, output, self.base_url,
                   pending_failures=list(script.result_failures))
         self.jobs[request_id] = job
@@ -1075,9 +1123,40 @@ class FalStandIn:
             return web.Response(body=self.uploads[url], content_type=self._content_types[url])
         match = _SYNTH_FILE.match(request.path)
         if match:
-            ext = match.group(1)
-            return web.Response(body=_synth_bytes(ext), content_type="video/mp4" if ext == "mp4" else "audio/mpeg")
+            job = self.jobs.get(match.group(1))
+            return await self._serve_output(request, match.group(2), job.script if job else JobScript())
         return _json(404, {"detail": "File not found"})
+
+    async def _serve_output(self, request: web.Request, ext: str, script: JobScript) -> web.StreamResponse:
+        if script.output_status is not None:
+            detail = "File not found" if script.output_status == 404 else HTTPStatus(script.output_status).phrase
+            return _json(script.output_status, {"detail": detail})
+        if script.output_html:
+            return web.Response(text=_HTML_PAGE, content_type="text/html")
+        head, zeros = media_parts(ext, script.output_size)
+        total = len(head) + zeros
+        response = web.StreamResponse(headers={"Content-Type": _MEDIA[ext][1]})
+        response.content_length = total
+        await response.prepare(request)
+        if request.method == "HEAD":
+            await response.write_eof()
+            return response
+        left = total // 2 if script.output_truncated else total
+        try:
+            await response.write(head[:left])
+            left -= min(left, len(head))
+            while left > 0:
+                chunk = _ZEROS[:min(left, len(_ZEROS))]
+                await response.write(chunk)
+                left -= len(chunk)
+            if script.output_truncated:
+                if request.transport is not None:
+                    request.transport.close()  # flushes what was written, then closes: short of Content-Length
+                return response
+            await response.write_eof()
+        except ConnectionError:
+            pass
+        return response
 
 
 def _default_name(content_type: str) -> str:

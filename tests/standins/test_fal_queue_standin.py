@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import json
 import ssl
+from pathlib import Path
 
 import fal_client
 import fal_client.client
@@ -12,11 +15,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from fal_client import Completed, FalClientHTTPError, InProgress, Queued
+import mutagen
 from httpx_sse import aconnect_sse
 
-from tests.standins.fal_queue import FalStandIn, JobScript
+from tests.standins.fal_queue import FalStandIn, JobScript, media_bytes, media_size
 
 pytestmark = pytest.mark.asyncio
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 KEY = "test-fal-key"
 LIPSYNC = "fal-ai/sync-lipsync/v2"
@@ -82,6 +88,7 @@ async def test_submit_poll_and_fetch_result(standin, fal):
     async with https(standin) as http:
         download = await http.get(video["url"])
     assert download.headers["content-type"] == "video/mp4" and len(download.content) == video["file_size"]
+    assert download.content == (FIXTURES / "clip.mp4").read_bytes()  # a real, playable clip
 
     job = standin.jobs[handle.request_id]
     assert job.endpoint_id == LIPSYNC and job.payload == LIPSYNC_ARGS and job.state == "COMPLETED"
@@ -95,6 +102,10 @@ async def test_tts_output_is_synthesised_from_its_schema(standin, fal):
     handle = await fal.submit("fal-ai/minimax/speech-2.6-turbo", {"prompt": "Hello there", "output_format": "url"})
     result = await handle.get()
     assert result["audio"]["content_type"] == "audio/mpeg" and result["duration_ms"] == 5200
+    async with https(standin) as http:
+        download = await http.get(result["audio"]["url"])
+    assert download.content == (FIXTURES / "speech.mp3").read_bytes() == media_bytes("mp3")
+    assert result["audio"]["file_size"] == len(download.content)
     assert standin.violations == []
 
 
@@ -496,4 +507,65 @@ async def test_a_running_model_may_ignore_cancel_and_complete(standin, fal):
     job = standin.jobs[handle.request_id]
     assert job.cancel_asked == ["IN_PROGRESS"] and not job.cancelled
     assert standin.jobs[queued.request_id].cancel_phase == "IN_QUEUE"
+    assert standin.violations == []
+
+
+
+async def scripted_result(standin, fal, **options) -> dict:
+    standin.script_next(JobScript(queue_positions=[], run_time=0.02, logs=[], **options))
+    return await (await fal.submit(LIPSYNC, LIPSYNC_ARGS)).get()
+
+
+async def test_output_padded_to_a_size_stays_a_valid_mp4(standin, fal):
+    size = 20 * 1024 * 1024 + 3
+    video = (await scripted_result(standin, fal, output_size=size))["video"]
+    assert video["file_size"] == size == media_size("mp4", size)
+    digest, received = hashlib.sha256(), 0
+    async with https(standin) as http:
+        head = await http.head(video["url"])
+        assert head.status_code == 200 and head.headers["content-length"] == str(size)
+        async with http.stream("GET", video["url"]) as response:
+            assert response.headers["content-length"] == str(size)
+            async for chunk in response.aiter_bytes():
+                digest.update(chunk)
+                received += len(chunk)
+    padded = media_bytes("mp4", size)
+    assert received == size and digest.digest() == hashlib.sha256(padded).digest()
+    clip = (FIXTURES / "clip.mp4").read_bytes()
+    assert padded.startswith(clip) and padded[len(clip) + 4:len(clip) + 8] == b"free"
+    assert mutagen.File(io.BytesIO(padded)).info.length == pytest.approx(
+        mutagen.File(io.BytesIO(clip)).info.length)
+    with pytest.raises(ValueError):
+        JobScript(output_size=len(clip) + 3)  # no box fits in 3 bytes
+    with pytest.raises(ValueError):
+        JobScript(output_size=100)
+    assert standin.violations == []
+
+
+async def test_output_file_faults(standin, fal):
+    missing = (await scripted_result(standin, fal, output_status=404))["video"]
+    html = (await scripted_result(standin, fal, output_html=True))["video"]
+    cut = (await scripted_result(standin, fal, output_truncated=True, output_size=3_000_000))["video"]
+    async with https(standin) as http:
+        answer = await http.get(missing["url"])
+        assert answer.status_code == 404
+        answer = await http.get(html["url"])
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+        assert answer.text.lstrip().lower().startswith("<!doctype html")
+        received = 0
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with http.stream("GET", cut["url"]) as response:
+                assert response.headers["content-length"] == "3000000"
+                async for chunk in response.aiter_bytes():
+                    received += len(chunk)
+        assert 0 < received < 3_000_000
+    assert cut["file_size"] == 3_000_000
+    assert standin.violations == []
+
+
+async def test_result_without_its_video_only_when_scripted(standin, fal):
+    result = await scripted_result(standin, fal, output_without_video=True)
+    assert "video" not in result
+    (job,) = standin.jobs.values()
+    assert not standin.contracts[LIPSYNC].output_validator.is_valid(job.output)
     assert standin.violations == []
