@@ -5,7 +5,9 @@ It mimics, over TLS on 127.0.0.1, what the real ``fal_client`` and our own statu
 * ``queue.fal.run``: submit ``POST /{endpoint_id}``, then ``status``, ``status/stream`` (SSE), result and
   ``cancel`` under ``/{owner}/{alias}/requests/{id}`` (fal drops an endpoint's subpath there);
 * ``rest.fal.ai``: ``POST /storage/auth/token`` and the fallback ``POST /storage/upload/initiate``;
-* ``v3.fal.media``: ``POST /files/upload``, the signed ``PUT /upload/<id>`` and ``GET /files/...``.
+* ``v3.fal.media``: ``POST /files/upload``, the signed ``PUT /upload/<id>`` and ``GET /files/...``, and the
+  multipart upload fal_client uses over 100 MB (``POST /files/upload/multipart``, ``PUT …/multipart/<id>/<n>``,
+  ``POST …/multipart/<id>/complete``), whose parts go to disk and whose file is kept in one file there.
 
 Known endpoints and their input/output schemas come from the per-endpoint queue OpenAPI documents in
 ``tests/contracts/fal``. A job's life (queue positions, logs, result, failure) follows a ``JobScript`` and is
@@ -23,8 +25,10 @@ import asyncio
 import collections
 import copy
 import functools
+import hashlib
 import json
 import mimetypes
+import os
 import random
 import re
 import shutil
@@ -49,18 +53,23 @@ FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
 
 IN_QUEUE, IN_PROGRESS, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
 
-# Routes a request can be classified as. fail_next/drop_next accept all but "file" and "unknown".
+# Routes a request can be classified as. Faults can be injected on all but "unknown".
 ROUTES = (
     "submit", "status", "stream", "result", "cancel",
-    "token", "upload", "upload_initiate", "upload_put", "file", "unknown",
+    "token", "upload", "upload_initiate", "upload_put",
+    "upload_multipart", "upload_part", "upload_complete",  # fal_client's multipart upload (over 100 MB)
+    "file", "unknown",
 )
 QUEUE_ROUTES = ("submit", "status", "stream", "result", "cancel")
 _KEY_ROUTES = {"submit", "status", "stream", "result", "cancel", "token", "upload_initiate"}
 _METHODS = {
     "status": {"GET"}, "stream": {"GET"}, "result": {"GET"}, "cancel": {"PUT"},
     "token": {"POST"}, "upload": {"POST"}, "upload_initiate": {"POST"}, "upload_put": {"PUT"},
+    "upload_multipart": {"POST"}, "upload_part": {"PUT"}, "upload_complete": {"POST"},
     "file": {"GET", "HEAD"}, "submit": {"POST"},
 }
+_CDN_ROUTES = {"upload", "upload_multipart", "upload_part", "upload_complete"}  # Bearer <CDN token>
+_MULTIPART_PATH = re.compile(r"(/files/.+)/multipart/([^/]+)/(\d+|complete)")
 _NO_USER = {"detail": "No user found for Key ID and Secret"}
 _CANCELLED = {"detail": "Request was cancelled", "error_type": "client_cancelled"}
 
@@ -323,6 +332,47 @@ class _Outage:
 
 
 @dataclass
+class _Multipart:
+    """A multipart upload in progress; its parts are on disk, one file each, never in memory."""
+
+    url: str  # the access_url
+    content_type: str
+    dir: Path
+    parts: dict[int, tuple[str, int]] = field(default_factory=dict)  # part number -> (etag, size)
+
+
+class _Uploads(dict):
+    """url -> bytes of every stored upload. Multipart uploads stay in one file on disk, read on access."""
+
+    def __getitem__(self, url: str) -> bytes:
+        value = super().__getitem__(url)
+        return value.read_bytes() if isinstance(value, Path) else value
+
+    def get(self, url: str, default: Any = None) -> Any:
+        return self[url] if url in self else default
+
+    def values(self) -> list[bytes]:  # type: ignore[override]
+        return [self[url] for url in self]
+
+    def items(self) -> list[tuple[str, bytes]]:  # type: ignore[override]
+        return [(url, self[url]) for url in self]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, dict) and self.keys() == other.keys() and all(self[k] == other[k] for k in self)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def path(self, url: str) -> Path | None:
+        """The file on disk that holds a multipart upload (None for one kept in memory)."""
+        value = super().__getitem__(url)
+        return value if isinstance(value, Path) else None
+
+    def size(self, url: str) -> int:
+        value = super().__getitem__(url)
+        return value.stat().st_size if isinstance(value, Path) else len(value)
+
+
+@dataclass
 class _Contract:
     endpoint_id: str
     input_name: str
@@ -485,10 +535,15 @@ def _classify(method: str, path: str) -> tuple[str, str | None, str | None]:
         return "token", None, None
     if path == "/storage/upload/initiate":
         return "upload_initiate", None, None
+    if path == "/files/upload/multipart":
+        return "upload_multipart", None, None
     if path == "/files/upload" or path.startswith("/files/upload/"):
         return "upload", None, None
     if path.startswith("/upload/"):
         return "upload_put", None, None
+    match = _MULTIPART_PATH.fullmatch(path)
+    if match:
+        return ("upload_complete" if match.group(3) == "complete" else "upload_part"), None, None
     if path.startswith("/files/"):
         return "file", None, None
     match = re.fullmatch(r"/(.+?)/requests/([^/]+)(/status|/status/stream|/cancel)?/?", path)
@@ -520,7 +575,7 @@ class FalStandIn:
             raise FileNotFoundError(f"no fal contracts in {contracts_dir}")
         self.requests: list[Recorded] = []
         self.jobs: dict[str, Job] = {}
-        self.uploads: dict[str, bytes] = {}
+        self.uploads: dict[str, bytes] = _Uploads()
         self.violations: list[str] = []
         self.host = ""
         self.base_url = ""
@@ -532,6 +587,8 @@ class FalStandIn:
         self._tokens: set[str] = set()
         self._content_types: dict[str, str] = {}
         self._initiated: dict[str, tuple[str, str]] = {}  # upload id -> (file_url, content_type)
+        self._multipart: dict[str, _Multipart] = {}  # uploadId -> upload in progress
+        self._completed: dict[str, str] = {}  # uploadId -> access_url, so a repeated complete is answered
         self._streams: set[asyncio.Task] = set()
         self._stalls: list[int] = []  # after_events for each of the next status streams to stall
         self._drop_after_submit = 0
@@ -826,7 +883,7 @@ class FalStandIn:
                 return self._abort(request)
             return _spec_failure(injected, request_id)
         if auth_problem:
-            body = {"detail": "Invalid token"} if route == "upload" else _NO_USER
+            body = {"detail": "Invalid token"} if route in _CDN_ROUTES else _NO_USER
             return _json(401, body)
         if request.method not in _METHODS.get(route, set()):
             self.violations.append(f"{request.method} {request.path}: no such fal route")
@@ -837,7 +894,8 @@ class FalStandIn:
         return await handler(request, record)
 
     async def _record(self, request: web.Request, route: str, request_id: str | None) -> Recorded:
-        raw = await request.read()
+        # A multipart part is streamed to disk by its handler and not kept here.
+        raw = b"" if route == "upload_part" else await request.read()
         body = None
         if raw and request.content_type == "application/json":
             try:
@@ -859,7 +917,7 @@ class FalStandIn:
         given = request.headers.get("Authorization")
         if route in _KEY_ROUTES and given != f"Key {self.key}":
             return f"Authorization must be 'Key <FAL_KEY>', got {given!r}"
-        if route == "upload":
+        if route in _CDN_ROUTES:
             scheme, _, token = (given or "").partition(" ")
             if scheme != "Bearer" or token not in self._tokens:
                 return f"upload Authorization must be 'Bearer <token from /storage/auth/token>', got {given!r}"
@@ -1086,7 +1144,7 @@ class FalStandIn:
 
     async def _on_upload(self, request: web.Request, record: Recorded) -> web.Response:
         if request.path != "/files/upload":
-            self.violations.append(f"{request.path}: multipart uploads are not supported by the stand-in")
+            self.violations.append(f"POST {request.path}: no such fal CDN route")
             return _json(404, {"detail": "Not Found"})
         content_type = request.headers.get("Content-Type", "application/octet-stream")
         name = request.headers.get("X-Fal-File-Name") or _default_name(content_type)
@@ -1111,6 +1169,92 @@ class FalStandIn:
         self._content_types[file_url] = request.headers.get("Content-Type", content_type)
         return web.Response(status=200)
 
+    # fal_client 1.0.3 above 100 MB: POST /files/upload/multipart -> {access_url, uploadId}; PUT
+    # {access_url}/multipart/{uploadId}/{n} for each part (reads the etag header); POST .../{uploadId}/complete
+    # with {"parts": [{partNumber, etag}]} (in the order the parts finished, so not sorted).
+
+    async def _on_upload_multipart(self, request: web.Request, record: Recorded) -> web.Response:
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        name = request.headers.get("X-Fal-File-Name") or _default_name(content_type)
+        upload_id = uuid.uuid4().hex
+        folder = Path(self._tmp) / "multipart" / upload_id
+        folder.mkdir(parents=True)
+        url = f"{self.base_url}/files/{uuid.uuid4().hex}/{quote(name)}"
+        self._multipart[upload_id] = _Multipart(url, content_type, folder)
+        return _json(200, {"access_url": url, "uploadId": upload_id})
+
+    def _multipart_target(self, request: web.Request) -> tuple[str, _Multipart | None, str]:
+        """(uploadId, its upload or None, last path segment); a wrong access_url is a violation."""
+        file_path, upload_id, last = _MULTIPART_PATH.fullmatch(request.raw_path.split("?", 1)[0]).groups()
+        upload = self._multipart.get(upload_id)
+        if upload is not None and self.base_url + file_path != upload.url:
+            self.violations.append(f"{request.method} {request.path}: not under the access_url {upload.url}")
+            return upload_id, None, last
+        return upload_id, upload, last
+
+    async def _on_upload_part(self, request: web.Request, record: Recorded) -> web.Response:
+        upload_id, upload, number = self._multipart_target(request)
+        if upload is None:
+            return _json(404, {"detail": "Upload not found"})
+        n = int(number)
+        if not 1 <= n <= 10000:
+            self.violations.append(f"PUT {request.path}: part numbers run from 1 to 10000")
+            return _json(400, {"detail": "Invalid part number"})
+        md5, size = hashlib.md5(), 0
+        partial = upload.dir / f"{n}.{uuid.uuid4().hex}"
+        try:
+            with open(partial, "wb") as out:
+                async for chunk in request.content.iter_chunked(1 << 20):
+                    md5.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        if upload_id not in self._multipart:  # completed or gone meanwhile
+            partial.unlink(missing_ok=True)
+            return _json(404, {"detail": "Upload not found"})
+        os.replace(partial, upload.dir / f"{n}.part")
+        etag = f'"{md5.hexdigest()}"'
+        upload.parts[n] = (etag, size)
+        return web.Response(status=200, headers={"ETag": etag})
+
+    async def _on_upload_complete(self, request: web.Request, record: Recorded) -> web.Response:
+        upload_id, upload, _ = self._multipart_target(request)
+        if upload is None:
+            if upload_id in self._completed:  # a retried complete whose first answer was lost
+                return _json(200, {"access_url": self._completed[upload_id]})
+            return _json(404, {"detail": "Upload not found"})
+        listed = record.json.get("parts") if isinstance(record.json, dict) else None
+        problem = self._parts_problem(upload, listed)
+        if problem:
+            self.violations.append(f"POST {request.path}: {problem}")
+            return _json(400, {"detail": problem})
+        numbers = sorted(p["partNumber"] for p in listed)
+        del self._multipart[upload_id]
+        final = Path(self._tmp) / "files" / upload_id
+        await asyncio.to_thread(_join_parts, upload.dir, numbers, final)
+        dict.__setitem__(self.uploads, upload.url, final)
+        self._content_types[upload.url] = upload.content_type
+        self._completed[upload_id] = upload.url
+        return _json(200, {"access_url": upload.url})
+
+    @staticmethod
+    def _parts_problem(upload: _Multipart, listed: Any) -> str | None:
+        if not isinstance(listed, list) or not listed:
+            return 'complete needs {"parts": [{"partNumber": n, "etag": ...}, ...]}'
+        seen = set()
+        for part in listed:
+            n = part.get("partNumber") if isinstance(part, dict) else None
+            if not isinstance(n, int) or n in seen:
+                return f"bad or repeated part entry {part!r}"
+            seen.add(n)
+            if n not in upload.parts:
+                return f"part {n} was never uploaded"
+            if part.get("etag") != upload.parts[n][0]:
+                return f"part {n}: etag {part.get('etag')!r} is not the {upload.parts[n][0]!r} its PUT answered"
+        return None
+
     def _store(self, upload_id: str, name: str, data: bytes, content_type: str) -> str:
         url = f"{self.base_url}/files/{upload_id}/{quote(name)}"
         self.uploads[url] = data
@@ -1120,6 +1264,9 @@ class FalStandIn:
     async def _on_file(self, request: web.Request, record: Recorded) -> web.Response:
         url = self.base_url + request.raw_path.split("?", 1)[0]
         if url in self.uploads:
+            path = self.uploads.path(url)
+            if path is not None:
+                return web.FileResponse(path, headers={"Content-Type": self._content_types[url]})
             return web.Response(body=self.uploads[url], content_type=self._content_types[url])
         match = _SYNTH_FILE.match(request.path)
         if match:
@@ -1157,6 +1304,20 @@ class FalStandIn:
         except ConnectionError:
             pass
         return response
+
+
+def _join_parts(folder: Path, numbers: list[int], final: Path) -> None:
+    """Append the listed parts, in order, to the first one, which becomes ``final``; drop the rest."""
+    first = folder / f"{numbers[0]}.part"
+    with open(first, "ab") as out:
+        for n in numbers[1:]:
+            part = folder / f"{n}.part"
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+            part.unlink()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(first, final)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _default_name(content_type: str) -> str:

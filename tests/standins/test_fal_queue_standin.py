@@ -569,3 +569,67 @@ async def test_result_without_its_video_only_when_scripted(standin, fal):
     (job,) = standin.jobs.values()
     assert not standin.contracts[LIPSYNC].output_validator.is_valid(job.output)
     assert standin.violations == []
+
+
+def big_file(path: Path, megabytes: int) -> Path:
+    """A file whose every MiB differs (random, stamped with its index), so misplaced parts show."""
+    block = bytearray(hashlib.sha256(b"seed").digest() * (1 << 15))
+    with open(path, "wb") as out:
+        for i in range(megabytes):
+            block[:8] = i.to_bytes(8, "big")
+            out.write(block)
+    return path
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+async def test_multipart_upload_of_a_150_mb_file(standin, fal, tmp_path):
+    source = big_file(tmp_path / "talk.mp4", 150)
+    standin.drop_next("upload_complete")  # fal_client retries complete; the stand-in answers it again
+    url = await fal.upload_file(source)
+
+    assert standin.count("upload_multipart") == 1 and standin.count("upload") == 0
+    assert standin.count("upload_part") == 15 and standin.count("upload_complete") == 2
+    stored = standin.uploads.path(url)
+    assert stored is not None and standin.uploads.size(url) == 150 << 20 and same_bytes(stored, source)
+    create = next(r for r in standin.requests if r.route == "upload_multipart")
+    assert create.headers["X-Fal-File-Name"] == "talk.mp4" and create.headers["Content-Type"] == "video/mp4"
+    assert all(r.headers["Authorization"].startswith("Bearer ") for r in standin.requests if r.route != "token")
+    assert sum(len(r.raw) for r in standin.requests) < 1 << 20  # parts went to disk, not into the records
+
+    async with https(standin) as http:
+        async with http.stream("GET", url) as served:
+            assert served.headers["content-type"] == "video/mp4"
+            digest = hashlib.sha256()
+            async for chunk in served.aiter_bytes():
+                digest.update(chunk)
+    assert digest.hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert standin.violations == []
+
+
+async def test_multipart_complete_checks_the_etags(standin, fal):
+    async with https(standin) as http:
+        token = (await http.post(f"{standin.base_url}/storage/auth/token", params={"storage_type": "fal-cdn-v3"},
+                                 json={}, headers={"Authorization": f"Key {KEY}"})).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        created = (await http.post(f"{standin.base_url}/files/upload/multipart",
+                                   headers={**auth, "Content-Type": "audio/wav", "X-Fal-File-Name": "v.wav"})).json()
+        base = f"{created['access_url']}/multipart/{created['uploadId']}"
+        etags = [(await http.put(f"{base}/{n}", content=bytes([n]) * 100, headers=auth)).headers["etag"]
+                 for n in (1, 2)]
+        bad = await http.post(f"{base}/complete", headers=auth,
+                              json={"parts": [{"partNumber": 1, "etag": etags[1]}, {"partNumber": 2, "etag": etags[1]}]})
+        assert bad.status_code == 400 and len(standin.violations) == 1
+        good = await http.post(f"{base}/complete", headers=auth,
+                               json={"parts": [{"partNumber": 2, "etag": etags[1]}, {"partNumber": 1, "etag": etags[0]}]})
+        assert good.status_code == 200 and good.json() == {"access_url": created["access_url"]}
+    assert standin.uploads[created["access_url"]] == b"\x01" * 100 + b"\x02" * 100
+    assert "etag" in standin.violations[0]
