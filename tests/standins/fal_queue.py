@@ -17,6 +17,7 @@ derived from the time since submission, so no task runs per job. Everything a cl
 
 The server counts its TLS connections (``open_connections``, ``peak_connections``, ``connections``) and keeps
 per-route and per-request-id counters, so a test can follow thousands of jobs without scanning ``requests``.
+``tests/standins/fal_scale.py`` measures it under 1,000 jobs followed over 1,000 concurrent status streams.
 """
 
 from __future__ import annotations

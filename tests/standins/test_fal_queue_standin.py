@@ -18,6 +18,7 @@ from fal_client import Completed, FalClientHTTPError, InProgress, Queued
 import mutagen
 from httpx_sse import aconnect_sse
 
+from tests.standins import fal_scale
 from tests.standins.fal_queue import FalStandIn, JobScript, media_bytes, media_size
 
 pytestmark = pytest.mark.asyncio
@@ -633,3 +634,18 @@ async def test_multipart_complete_checks_the_etags(standin, fal):
         assert good.status_code == 200 and good.json() == {"access_url": created["access_url"]}
     assert standin.uploads[created["access_url"]] == b"\x01" * 100 + b"\x02" * 100
     assert "etag" in standin.violations[0]
+
+
+async def test_a_thousand_jobs_over_a_thousand_streams():
+    """1,000 submits at once, then 1,000 concurrent status streams to COMPLETED, the stand-in in its own process.
+
+    Prints the figures (pytest -s); ``python -m tests.standins.fal_scale`` prints them alone.
+    """
+    figures = await fal_scale.measure(jobs=1000, run_time=4.5)
+    print("\n" + figures.report())
+    assert figures.violations == [] and figures.completed == 1000 and figures.requests == 2000
+    assert figures.peak_connections >= 1000  # every stream held its own connection, all at once
+    assert figures.events > 2000  # streams were open while the jobs ran, not only after they ended
+    assert figures.submit_wall < 30 and figures.completion_lag["p95"] < 3.0
+    busy = (figures.server_cpu_submits + figures.server_cpu_streams) / (figures.submit_wall + figures.streams_wall)
+    assert busy < 0.8, f"the stand-in used {busy:.0%} of a core"
