@@ -87,7 +87,8 @@ _FAILURES: dict[int, tuple[str, str | None]] = {
 }
 
 # Failure specs, accepted by fail_next, flaky, outage and JobScript.result_failures:
-#   503 or "503"   fal's JSON body {detail, error_type} (+ X-Fal-Error-Type, x-fal-request-id);
+#   503 or "503"   fal's JSON body {detail, error_type} (+ X-Fal-Error-Type and x-fal-request-id, except from
+#                  fail_next with an int status, which sends only the headers it is given, as before);
 #   "504:text"     a text/plain body without "nginx" and with x-fal-request-id, as fal's own gateway answers
 #                  a timeout: fal_client does NOT retry it (_is_ingress_error is false);
 #   "502:nginx"    (or 503, 504) an nginx HTML page with no x-fal-request-id, as the ingress answers:
@@ -869,9 +870,7 @@ class FalStandIn:
             self.held.append(record)
             await hold.wait()
             if getattr(hold, "drop", False):
-                if request.transport is not None:
-                    request.transport.abort()
-                return web.Response(status=204)  # never reaches the client
+                return self._abort(request)
         faults = self._faults.get(route)
         if faults:
             fault = faults.pop(0)
