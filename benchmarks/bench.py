@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -86,7 +87,7 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
         discord.ack_deadline = 60.0  # measure lateness instead of failing on it
         fal.script(ENDPOINT, job_script(job_seconds))
         places = [(discord.guild_id, discord.channel_id)] + [await discord.add_guild() for _ in range(servers - 1)]
-        env = bot_env(fal_child_env(fal, home), discord, home, LOG_LEVEL="WARNING", MAX_RUNNING_JOBS=str(n))
+        env = bot_env(fal_child_env(fal, home), discord, home, LOG_LEVEL=os.environ.get("BENCH_LOG", "WARNING"), MAX_RUNNING_JOBS=str(n))
         env.pop("DISCORD_GUILD_ID")  # global commands, as a bot in many servers has
         bot = BotProcess(env, home / "bot.log")
         await bot.start(discord)
@@ -95,7 +96,9 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
             for guild, _ in places:  # each server's admins raise the limits so that all may run
                 await configure(discord, guild_id=guild, guild_concurrent=n, user_cooldown=0)
             before_requests = len(discord.requests)
-            cpu0 = proc.cpu()
+            cpu0, harness0 = proc.cpu(), time.process_time()
+            gc.collect()
+            gc.disable()  # the stand-ins time what they receive: their own collector must not pause them
             started = time.monotonic()
 
             async def fire(i: int) -> Interaction:
@@ -105,28 +108,46 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
                     "talkinghead", {"image_url": f"https://cdn.example.com/bench-{i}.png", "audio_url": AUDIO},
                     user_id=1_000_000 + i, guild_id=guild, channel_id=channel)
 
+            lags: list[float] = []
+
+            async def watch_lag() -> None:  # how late the stand-ins' own loop runs: their lateness inflates every figure
+                while True:
+                    before = time.monotonic()
+                    await asyncio.sleep(0.01)
+                    lags.append((time.monotonic() - before - 0.01) * 1000)
+
+            lag_task = asyncio.create_task(watch_lag())
             sent = await asyncio.gather(*(fire(i) for i in range(n)))
             await discord.wait_for(lambda: all(i.callbacks for i in sent), timeout=120)
 
             def delivered() -> int:
                 return sum(1 for i in sent if (m := discord.messages.get(i.original_message_id or 0))
                            and m.content and m.content.startswith(("✅", "❌")))
-            try:
-                await discord.wait_for(lambda: delivered() == n, timeout=job_seconds * 4 + 60)
-            except TimeoutError:
-                pass
+            deadline = time.monotonic() + job_seconds * 4 + 60
+            while delivered() < n and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)  # a light look: the stand-ins must not be kept busy by the counting
             await asyncio.sleep(1.0)
-            cpu = proc.cpu() - cpu0
+            cpu, harness = proc.cpu() - cpu0, time.process_time() - harness0
+            lag_task.cancel()
             rss = proc.memory()
         finally:
+            gc.enable()
             await bot.stop()
 
         acks = [i.callbacks[0][0] * 1000 for i in sent if i.callbacks]
+        if os.environ.get("BENCH_TIMELINE"):
+            first = min(i.dispatched_at for i in sent)
+            by: dict[int, list[float]] = {}
+            for i in sent:
+                if i.callbacks:
+                    by.setdefault(int((i.dispatched_at - first) * 10), []).append(i.callbacks[0][0] * 1000)
+            print("  acks by dispatch time: " + " ".join(f"{k / 10:.1f}s:{percentile(v, .5):.0f}/{max(v):.0f}" for k, v in sorted(by.items())))
         figures.put("commands acknowledged", f"{sum(1 for i in sent if i.callbacks and i.callbacks[0][1]['type'] == 5)} of {n}")
         figures.put("ack p50 / p99 (ms)", f"{percentile(acks, .5):.0f} / {percentile(acks, .99):.0f}")
         figures.put("jobs delivered", f"{delivered()} of {n}")
         by_face = {job.payload["image_url"]: job for job in fal.jobs.values()}
         latencies = []
+        timeline: list[tuple[float, float]] = []
         requests_after = discord.requests[before_requests:]
         per_token: dict[str, list] = {}
         for record in requests_after:
@@ -141,7 +162,22 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
             carrier = next((r for r in per_token.get(interaction.token, []) if carries_video(r, url)), None)
             if carrier is not None:
                 latencies.append((carrier.time - job.run_end) * 1000)
+                result_at = next((r.time for r in fal.requests if r.route == "result" and r.request_id == job.request_id), None)
+                if os.environ.get("BENCH_TIMELINE") == "2":
+                    print("FAL", job.request_id[:8], time.time() - (time.monotonic() - job.run_end), time.time() - (time.monotonic() - carrier.time))
+                timeline.append((job.run_end, (carrier.time - job.run_end) * 1000,
+                                 ((result_at or job.run_end) - job.run_end) * 1000))
         figures.put("delivery p50 / p99 (ms)", f"{percentile(latencies, .5):.0f} / {percentile(latencies, .99):.0f}")
+        if os.environ.get("BENCH_TIMELINE") and timeline:
+            first = min(t for t, _, _ in timeline)
+            buckets: dict[int, list[tuple[float, float]]] = {}
+            for t, ms, to_result in timeline:
+                buckets.setdefault(int((t - first) * 2), []).append((ms, to_result))
+            for b, values in sorted(buckets.items()):
+                total = [v[0] for v in values]
+                result = [v[1] for v in values]
+                print(f"  t+{b / 2:4.1f}s: {len(values):3d} completed, delivery max {max(total):5.0f} ms, "
+                      f"p50 {percentile(total, .5):4.0f} ms (result asked after p50 {percentile(result, .5):4.0f} ms)")
         figures.put("fal requests per job", _fal_requests(fal, n))
         edits = sum(1 for r in requests_after if r.method == "PATCH")
         figures.put("Discord requests / edits per job", f"{len(requests_after) / n:.1f} / {edits / n:.1f}")
@@ -149,6 +185,13 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
         figures.put("bot peak RSS (MB)", f"{rss:.0f}")
         figures.put("bot CPU per job (ms)", f"{cpu / n * 1000:.1f}")
         figures.put("peak connections to fal", getattr(fal, "peak_connections", "n/a"))
+        figures.put("stand-ins' CPU per job (ms)", f"{harness / n * 1000:.1f}")
+        figures.put("stand-ins' loop lag p99 / max (ms)", f"{percentile(lags, .99):.0f} / {max(lags, default=0):.0f}")
+        ends = sorted(job.run_end for job in fal.jobs.values())
+        submits = sorted(job.submitted_at for job in fal.jobs.values())
+        if ends:
+            figures.put("fal submits spread over / completions over (s)",
+                        f"{submits[-1] - submits[0]:.1f} / {ends[-1] - ends[0]:.1f}")
     return figures
 
 
@@ -207,6 +250,7 @@ async def main() -> int:
     args = parser.parse_args()
     columns = []
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = os.environ.get("BENCH_HOME", tmp)
         for n in args.n:
             home = Path(tmp) / f"bot-{n}"
             home.mkdir()

@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop)
             await bot.start(settings.discord_token)
+            await bot.close()  # start() returns as soon as the gateway closes; the store must close too
 
     try:
         asyncio.run(run())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hashlib
 import json
 import logging
@@ -28,6 +30,7 @@ EXTENSIONS = ("cogs.talkinghead", "cogs.lipsync", "cogs.animate", "cogs.jobs", "
 PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, attach_files=True,
                                   read_message_history=True)
 SCOPES = ("bot", "applications.commands")
+GC_THRESHOLDS = (5_000, 20, 20)  # collections of the youngest objects every 5,000 allocations (default: 700, 10, 10)
 STREAM_MARGIN = 16  # status streams beyond the running slots (a job's TTS step and its video step may overlap)
 
 
@@ -36,6 +39,16 @@ def point_at(settings: Settings) -> None:
     discord.http.Route.BASE = settings.discord_api_base
     if settings.discord_gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def settle_garbage_collector() -> None:
+    """Keep the collector out of the way under load: what start-up created (modules, discord.py's state) lives
+    as long as the process, so it is moved out of every future collection, and collections run less often.
+    Measured in the burst benchmark: with Python's defaults, ten full collections paused the bot 0.1–0.3 s
+    each while 1,000 jobs ran."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
 
 
 def invite_url(application_id: int) -> str:
@@ -57,9 +70,11 @@ class LipSyncBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),  # user text never pings; pings are opted into per message
             help_command=None,
             guild_ready_timeout=guild_ready_timeout,
+            max_messages=None,  # the bot never reads messages back from discord.py's cache
         )
         self.settings = settings
         self.force_sync = force_sync
+        self._closing: asyncio.Future[None] | None = None
         self.intake = Intake(self)
         self.tree.error(self.on_app_command_error)
 
@@ -81,6 +96,7 @@ class LipSyncBot(commands.Bot):
         undelivered = await self.runner.start_up()
         if undelivered:
             log.info("Picked up %d job(s) whose outcome was not delivered yet", len(undelivered))
+        settle_garbage_collector()
 
     async def sync_commands(self) -> None:
         """Sync only when the command set changed (Discord limits command creates per day), or when asked."""
@@ -114,7 +130,13 @@ class LipSyncBot(commands.Bot):
             pass
 
     async def close(self) -> None:
-        """Stop following jobs (they resume on the next start) and release what setup_hook opened, however far it got."""
+        """Stop following jobs (they resume on the next start) and release what setup_hook opened, however far it
+        got. A second call (discord.py's __aexit__ after a signal's) waits for the first."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         if hasattr(self, "runner"):
             await self.runner.close()
         await super().close()  # no more interactions arrive after this

@@ -184,6 +184,7 @@ class FalQueue:
         self._streams: list[httpx.AsyncClient] = []
         self._stream_use: list[int] = []  # open streams per client
         self._stream_room: list[int] = []  # connections per client
+        self._warm: dict[str, httpx.AsyncClient] = {}  # request id -> the stream client that saw it complete
         self._fal: fal_client.AsyncClient | None = None
         self._lock = asyncio.Lock()
 
@@ -271,6 +272,8 @@ class FalQueue:
                 try:
                     async for data in self._stream(client, sub):
                         update = cursor.update(data)
+                        if update.done:
+                            self._warm[sub.request_id] = client
                         yield update
                         if update.done:
                             return
@@ -336,11 +339,16 @@ class FalQueue:
     async def result(self, sub: Submission) -> dict[str, Any]:
         """The finished job's output. A failed job's real error comes from here, as fal documents."""
         requests = await self._clients()
+        warm = self._warm.pop(sub.request_id, None)  # the stream's connection, just freed: no new TLS handshake
         what = f"the {sub.endpoint_id} job {sub.request_id}"
         for attempt in range(self.attempts):
             try:
-                async with self._request_slots:
-                    response = await requests.get(sub.response_url)
+                if warm is not None:
+                    response = await warm.get(sub.response_url, timeout=fal_client_core.QUEUE_POLL_TIMEOUT)
+                    warm = None
+                else:
+                    async with self._request_slots:
+                        response = await requests.get(sub.response_url)
             except httpx.TransportError as exc:
                 log.warning("fal result for %s: %s; retrying", sub.request_id, exc.__class__.__name__)
             else:

@@ -45,12 +45,14 @@ EXPECTED_SECONDS = {Stage.PENDING: 300, Stage.UPLOADING: 600, Stage.SPEAKING: 90
 class AcksFirst:
     """Starting jobs yields to acknowledging commands: Discord drops a command not acknowledged within
     3 s, while a job started a second later loses nothing. A start waits until no command has been
-    acknowledged for `quiet` seconds (at most `longest`, so a steady stream of commands starves nobody)."""
+    acknowledged for `quiet` seconds (at most `longest`, so a steady stream of commands starves nobody),
+    and starts are paced at `rate` a second: a burst of starts becomes a burst of completions later."""
 
-    def __init__(self, quiet: float = 0.05, longest: float = 3.0) -> None:
-        self.quiet, self.longest = quiet, longest
+    def __init__(self, quiet: float = 0.05, longest: float = 3.0, rate: float = 200.0) -> None:
+        self.quiet, self.longest, self.rate = quiet, longest, rate
         self.active = 0
         self.last = 0.0
+        self._next = 0.0
 
     @contextlib.contextmanager
     def acknowledging(self) -> Iterator[None]:
@@ -66,8 +68,12 @@ class AcksFirst:
         while (now := time.monotonic()) < deadline:
             calm = now - self.last
             if not self.active and calm >= self.quiet:
-                return
+                break
             await asyncio.sleep(max(self.quiet - calm, 0.01))
+        now = time.monotonic()
+        self._next = max(self._next + 1 / self.rate, now)
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
 
 
 class DeliveryRefused(Exception):

@@ -204,7 +204,9 @@ class Store:
         return store
 
     async def close(self) -> None:
-        """Write what is pending, then close."""
+        """Write what is pending, then close (once)."""
+        if self._closing:
+            return
         self._closing = True
         self._urgent.set()
         if self._writer is not None:
