@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.botproc import BotProcess, bot_env, python_cmd
-from tests.helpers import FAL_KEY, configure, fal_child_env
+from tests.helpers import FAL_KEY, configure, fal_child_env, shown_text
 from tests.standins.discord_api import DiscordStandIn, Interaction
 from tests.standins.fal_queue import FalStandIn, JobScript
 
@@ -122,7 +123,7 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
 
             def delivered() -> int:
                 return sum(1 for i in sent if (m := discord.messages.get(i.original_message_id or 0))
-                           and m.content and m.content.startswith(("✅", "❌")))
+                           and shown_text(m).startswith(("✅", "❌")))
             deadline = time.monotonic() + job_seconds * 4 + 60
             while delivered() < n and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)  # a light look: the stand-ins must not be kept busy by the counting
@@ -184,7 +185,7 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
         figures.put("429s from Discord", len(discord.rate_limited))
         figures.put("bot peak RSS (MB)", f"{rss:.0f}")
         figures.put("bot CPU per job (ms)", f"{cpu / n * 1000:.1f}")
-        figures.put("peak connections to fal", getattr(fal, "peak_connections", "n/a"))
+        figures.put("peak connections to fal", fal.peak_connections)
         figures.put("stand-ins' CPU per job (ms)", f"{harness / n * 1000:.1f}")
         figures.put("stand-ins' loop lag p99 / max (ms)", f"{percentile(lags, .99):.0f} / {max(lags, default=0):.0f}")
         ends = sorted(job.run_end for job in fal.jobs.values())
@@ -218,14 +219,78 @@ async def run_naive(n: int, job_seconds: float, *, home: Path) -> Figures:
             *python_cmd("benchmarks.naive", "--n", str(n), "--tag", "naive", "--timeout", str(job_seconds * 6 + 60)),
             env=fal_child_env(fal, home), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
         watch = Proc(proc.pid)
-        cpu0 = watch.cpu()
-        out, _ = await proc.communicate()
+        cpu = 0.0
+        communicate = asyncio.ensure_future(proc.communicate())
+        while not communicate.done():  # the last reading before it exits
+            with contextlib.suppress(OSError):
+                cpu = watch.cpu()
+            await asyncio.wait({communicate}, timeout=0.5)
+        out, _ = communicate.result()
         report = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
         figures.put("jobs delivered", f"{report.get('completed', 0)} of {n} (in {report.get('wall_seconds')} s)")
         figures.put("fal requests per job", _fal_requests(fal, n, "https://cdn.example.com/naive-"))
         figures.put("Discord requests / edits per job", f"— / {report.get('updates_per_job') or 0:.1f} (one per update)")
-        figures.put("peak connections to fal", getattr(fal, "peak_connections", "n/a"))
-        del cpu0
+        figures.put("peak connections to fal", fal.peak_connections)
+        figures.put("CPU per job (ms)", f"{cpu / n * 1000:.1f}")
+    return figures
+
+
+async def run_beyond(n: int, running: int, job_seconds: float, servers: int, *, spread: float, home: Path) -> Figures:
+    """N jobs in flight (`running` on fal, the rest in the line): what they cost, and how long a restart
+    takes to pick all of them up again (SIGKILL, start, every running job following its request again)."""
+    figures = Figures(f"{n:,} in flight ({running:,} running), sent over {spread:.0f} s")
+    async with FalStandIn(key=FAL_KEY, keepalive=15.0) as fal, DiscordStandIn() as discord:
+        discord.ack_deadline = 60.0
+        fal.script(ENDPOINT, job_script(job_seconds))
+        places = [(discord.guild_id, discord.channel_id)] + [await discord.add_guild() for _ in range(servers - 1)]
+        env = bot_env(fal_child_env(fal, home), discord, home, LOG_LEVEL="WARNING", MAX_RUNNING_JOBS=str(running))
+        env.pop("DISCORD_GUILD_ID")
+        bot = BotProcess(env, home / "bot.log")
+        await bot.start(discord)
+        try:
+            for guild, _ in places:
+                await configure(discord, guild_id=guild, guild_concurrent=n, guild_waiting=n, user_cooldown=0)
+            proc = Proc(bot.proc.pid)  # type: ignore[union-attr]
+            cpu0 = proc.cpu()
+            started = time.monotonic()
+
+            async def fire(i: int) -> Interaction:
+                await asyncio.sleep(max(0.0, started + spread * i / n - time.monotonic()))
+                guild, channel = places[i % servers]
+                return await discord.send_command(
+                    "talkinghead", {"image_url": f"https://cdn.example.com/far-{i}.png", "audio_url": AUDIO},
+                    user_id=2_000_000 + i, guild_id=guild, channel_id=channel)
+
+            sent = await asyncio.gather(*(fire(i) for i in range(n)))
+            await discord.wait_for(lambda: all(i.callbacks for i in sent), timeout=300)
+            acks = [i.callbacks[0][0] * 1000 for i in sent]
+            if os.environ.get("BENCH_TIMELINE"):
+                first = min(i.dispatched_at for i in sent)
+                by: dict[int, list[float]] = {}
+                for i in sent:
+                    by.setdefault(int(i.dispatched_at - first), []).append(i.callbacks[0][0] * 1000)
+                print("  acks by second: " + " ".join(f"{k}s:{percentile(v, .5):.0f}/{max(v):.0f}" for k, v in sorted(by.items())))
+            await fal.wait_for_submissions(running, timeout=300)
+            await discord.wait_for(lambda: fal.open_connections >= running, timeout=300)
+            await asyncio.sleep(3.0)
+            figures.put("ack p50 / p99 (ms)", f"{percentile(acks, .5):.0f} / {percentile(acks, .99):.0f}")
+            figures.put("bot RSS (MB)", f"{proc.memory('VmRSS'):.0f}")
+            figures.put("bot CPU to admit and start them (s)", f"{proc.cpu() - cpu0:.1f}")
+            figures.put("connections to fal", fal.open_connections)
+            idle0, wall0 = proc.cpu(), time.monotonic()
+            await asyncio.sleep(10.0)
+            figures.put("bot CPU while they run (% of a core)", f"{(proc.cpu() - idle0) / (time.monotonic() - wall0):.0%}")
+
+            await bot.kill()
+            streams_before = fal.count("stream")
+            restart = time.monotonic()
+            await bot.start(discord)
+            await discord.wait_for(lambda: fal.count("stream") - streams_before >= running, timeout=300)
+            figures.put("restart to every running job followed again (s)", f"{time.monotonic() - restart:.1f}")
+            figures.put("bot RSS after the restart (MB)", f"{Proc(bot.proc.pid).memory('VmRSS'):.0f}")  # type: ignore[union-attr]
+            figures.put("submits (none twice)", f"{fal.count('submit')} for {running} running")
+        finally:
+            await bot.stop()
     return figures
 
 
@@ -247,7 +312,15 @@ async def main() -> int:
     parser.add_argument("--job-seconds", type=float, default=30.0)
     parser.add_argument("--spread", type=float, default=1.0, help="seconds over which the N commands arrive")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--beyond", type=int, metavar="N", help="instead: N jobs in flight, what they cost, a restart")
+    parser.add_argument("--running", type=int, default=1000, help="with --beyond: jobs running on fal at once")
     args = parser.parse_args()
+    if args.beyond:
+        with tempfile.TemporaryDirectory() as tmp:
+            figures = await run_beyond(args.beyond, args.running, 600.0, args.servers, spread=args.spread, home=Path(tmp))
+        print(f"{time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}")
+        print(table([figures]))
+        return 0
     columns = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = os.environ.get("BENCH_HOME", tmp)

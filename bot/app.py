@@ -14,7 +14,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.buttons import JobButton, job_view
+from bot.buttons import JobButton, job_buttons
 from bot.delivery import DiscordDelivery
 from bot.fal.queue import FalQueue
 from bot.intake import Intake
@@ -84,7 +84,7 @@ class LipSyncBot(commands.Bot):
         self.configs = await Configs.load(self.store)
         line = Line(self.configs, max_running=self.settings.max_running_jobs, bot_budget=self.settings.daily_budget_usd)
         self.queue = FalQueue(self.settings.fal_key, stream_connections=self.settings.max_running_jobs + STREAM_MARGIN)
-        self.delivery = DiscordDelivery(self, self.store, views=job_view)
+        self.delivery = DiscordDelivery(self, self.store, buttons=job_buttons)
         self.runner = JobRunner(self.store, self.queue, self.delivery, line, session=self.session,
                                 input_hosting=self.settings.input_hosting)
         self.add_dynamic_items(JobButton)

@@ -67,11 +67,8 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"job:(?P<ac
         await bot.intake.launch(interaction, bot.intake.new_job(interaction, job.spec, job.sources, state))
 
 
-def job_view(job: Job) -> discord.ui.View:
+def job_buttons(job: Job) -> list[discord.ui.Item]:
     """The buttons a job message carries at its current stage."""
-    view = discord.ui.View(timeout=None)
     if not job.stage.finished:
-        view.add_item(JobButton(CANCEL, job.id))
-    else:
-        view.add_item(JobButton(AGAIN, job.id, "Run again" if job.stage is Stage.DONE else "Retry"))
-    return view
+        return [JobButton(CANCEL, job.id)]
+    return [JobButton(AGAIN, job.id, "Run again" if job.stage is Stage.DONE else "Retry")]

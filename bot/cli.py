@@ -17,12 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from bot import media
 from bot.fal import catalog
 from bot.fal.catalog import Kind
 from bot.fal.errors import BadInput, FalError
 from bot.fal.queue import CancelAnswer, FalQueue
-from bot.jobs import pipeline
+from bot.jobs import pipeline, results
 from bot.jobs.pipeline import Progress
 from bot.jobs.spec import Command, JobSpec, Stage
 from bot.settings import load_env_file
@@ -47,6 +49,12 @@ def _job_flags(parser: argparse.ArgumentParser, kind: Kind, *, speech: bool = Tr
     parser.add_argument("--poll-interval", type=float, default=1.0, help="first interval between status polls when the status stream is unavailable (s)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"max seconds to wait (default: {DEFAULT_TIMEOUT})")
     parser.add_argument("--add-fal-key", metavar="KEY", help="store FAL_KEY in ./.env and exit")
+    _output_flag(parser)
+
+
+def _output_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", "-o", metavar="PATH", type=Path,
+                        help="also save the video to PATH (after the JSON is printed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         follow = sub.add_parser(name, help=text)
         follow.add_argument("request_id")
         follow.add_argument("--model", "-m", required=True, help="the model endpoint the request was sent to")
+        if name == "result":
+            _output_flag(follow)
     return parser
 
 
@@ -238,8 +248,20 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _save_video(output: dict[str, Any], path: Path) -> None:
+    url = (output.get("video") or {}).get("url") if isinstance(output.get("video"), dict) else None
+    if not url:
+        raise CliError("the result has no video to save")
+    async with aiohttp.ClientSession() as session:
+        size = await results.save(session, url, path)
+    _say(f"Saved the video to {path} ({results.megabytes(size)})")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "output", None) and getattr(args, "wait", True) is False:
+        parser.error("--output needs the result: leave out --async (or save it later with: result REQUEST_ID -o PATH)")
     if args.command == "check":
         return _check(args)
     if getattr(args, "add_fal_key", None):
@@ -259,7 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("Interrupted.")
         return 130
-    print(json.dumps(output, indent=2))
+    print(json.dumps(output, indent=2), flush=True)
+    if getattr(args, "output", None):
+        try:
+            asyncio.run(_save_video(output, args.output))
+        except (CliError, aiohttp.ClientError, OSError) as exc:
+            _say(f"Error: could not save the video to {args.output}: {exc}")
+            return 1
     return 0
 
 

@@ -1,9 +1,12 @@
 """Shows a job on Discord: one message kept up to date, then the outcome, delivered once.
 
 While the interaction token lives (15 minutes from the command) the message is edited through the
-interaction webhook. Shortly before it expires the job moves to the bot token: the same (public)
-message is edited through the channel route, and the outcome is announced in a channel message
-that mentions the requester, sent with a nonce derived from the job id so Discord drops a repeat.
+interaction webhook, and a finished job's message becomes a card that carries the video (Components
+V2: a container with the text, a media gallery playing the attached video, and the buttons).
+Shortly before the token expires the job moves to the bot token: the video then goes out once, in a
+channel message that mentions the requester (or a DM when the channel cannot be written), sent with a
+nonce Discord enforces so a repeat after a crash posts nothing; the job's message is edited to point
+to it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import discord
 
 from bot import render
 from bot.jobs.line import Place
+from bot.jobs.results import DISCORD_DEFAULT_LIMIT, Video
 from bot.jobs.runner import DeliveryRefused
+from bot.jobs.spec import Stage
 from bot.jobs.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -28,8 +33,9 @@ MIN_EDIT_INTERVAL = 2.0  # seconds between edits of one message
 EDITS_PER_SECOND = 100.0  # progress edits of all messages together; with many jobs, each is edited less often
 TOKEN_MARGIN = 90.0  # stop using the interaction token this long before it expires
 EDIT_TIMEOUT = 20.0  # discord.py sleeps through webhook 429s without a cap; bound each edit
+UPLOAD_TIMEOUT = 120.0  # an edit that uploads the video
 
-ViewFactory = Callable[[Job], discord.ui.View | None]
+Buttons = Callable[[Job], list[discord.ui.Item]]  # the buttons a job's message carries at its stage
 
 
 def token_usable(job: Job, now: float | None = None) -> bool:
@@ -55,17 +61,28 @@ class _Tracker:
 
 
 class DiscordDelivery:
-    def __init__(self, client: discord.Client, store: Store, *, views: ViewFactory | None = None,
+    def __init__(self, client: discord.Client, store: Store, *, buttons: Buttons | None = None,
                  min_interval: float = MIN_EDIT_INTERVAL) -> None:
         self.client = client
         self.store = store
-        self.views = views or (lambda job: None)
+        self.buttons = buttons or (lambda job: [])
         self.min_interval = min_interval
         self._trackers: dict[str, _Tracker] = {}
+        self._next_edit = 0.0  # when the next progress edit of any message may go
 
     def interval(self) -> float:
         """Seconds between progress edits of one message: at least min_interval, longer when many jobs run."""
         return max(self.min_interval, len(self._trackers) / EDITS_PER_SECOND)
+
+    async def _edit_turn(self, tracker: _Tracker) -> bool:
+        """Wait for this edit's place in the progress-edit budget; False when the job finished meanwhile."""
+        now = time.monotonic()
+        self._next_edit = max(self._next_edit + 1 / EDITS_PER_SECOND, now)
+        if self._next_edit > now:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._next_edit - now):
+                    await tracker.closing.wait()
+        return not tracker.closing.is_set()
 
     # ---- the Delivery protocol
 
@@ -79,7 +96,7 @@ class DiscordDelivery:
         tracker.place = place
         tracker.changed.set()
 
-    async def finish(self, job: Job) -> None:
+    async def finish(self, job: Job, video: Video | None = None) -> None:
         """The final state, once. The progress edits stop first: an edit in flight may end (bounded), none waits."""
         tracker = self._trackers.pop(job.id, None)
         if tracker is not None and tracker.task is not None:
@@ -88,9 +105,86 @@ class DiscordDelivery:
             done, _ = await asyncio.wait({tracker.task}, timeout=EDIT_TIMEOUT)
             if not done:
                 tracker.task.cancel()
-        await self._edit(job, render.render(job), final=True)
+        if job.stage is Stage.DONE:
+            await self._deliver_video(job, video or Video(job.video_url, why_not_attached="The video was not fetched."))
+            return
+        await self._edit(job, content=render.render(job), final=True)
         if job.moved_to_channel or not token_usable(job):
-            await self._announce(job)
+            await self._post(job, content=render.render_ready_ping(job))
+
+    async def _deliver_video(self, job: Job, video: Video) -> None:
+        """The finished job as a card that carries the video: on the job's own message while its token lives;
+        after that in one channel message (or a DM) that mentions the requester, the job's message pointing to it."""
+        if token_usable(job) and not job.result_message_id:
+            try:
+                await self._card_on_job_message(job, video, job.attachment_limit or DISCORD_DEFAULT_LIMIT)
+                return
+            except _TokenGone:
+                await self._move_to_channel(job)
+        if not job.result_message_id:
+            message = await self._post(job, video=video, mention=True)
+            job.result_channel_id, job.result_message_id = message.channel.id, message.id
+            await self.store.save(job, "result_channel_id", "result_message_id")
+        await self._edit(job, content=render.pointer(job, self._link(job)), final=True)
+
+    async def _card_on_job_message(self, job: Job, video: Video, limit: int) -> None:
+        attach = video.fits(limit)
+        note = None if attach else (video.why_not_attached or video.too_large_for(limit))
+        assert job.message_id is not None
+        for _ in range(2):
+            view = self._card(job, video.filename if attach else None, note)
+            files = [discord.File(video.path, filename=video.filename)] if attach and video.path else []
+            try:
+                async with asyncio.timeout(UPLOAD_TIMEOUT):
+                    await self._webhook(job).edit_message(job.message_id, content=None, view=view, attachments=files)
+                return
+            except discord.HTTPException as exc:
+                if exc.status in (401, 404):
+                    raise _TokenGone() from exc
+                if not (attach and _refused_upload(exc)):
+                    raise
+                log.info("job %s: Discord refused the upload (%s); sending the link", job.id, exc)
+                attach, note = False, "Discord refused the upload here, so the video is linked instead of attached."
+
+    def _card(self, job: Job, attached: str | None, note: str | None, *, mention: bool = False) -> discord.ui.LayoutView:
+        card = render.result_card(job, attached=attached, note=note, mention=mention)
+        container = discord.ui.Container(accent_colour=discord.Colour.green())
+        container.add_item(discord.ui.TextDisplay(card.body))
+        if card.media:
+            container.add_item(discord.ui.MediaGallery(discord.MediaGalleryItem(card.media)))
+        container.add_item(discord.ui.TextDisplay(card.footer))
+        view = discord.ui.LayoutView(timeout=None)
+        view.add_item(container)
+        buttons = self.buttons(job)
+        if buttons:
+            view.add_item(discord.ui.ActionRow(*buttons))
+        return view
+
+    async def _post(self, job: Job, *, content: str | None = None, video: Video | None = None,
+                    mention: bool = False) -> discord.Message:
+        """A message of the bot's own in the job's channel, else in a DM to the requester; sent with a nonce that
+        Discord enforces, so a repeat after a crash returns the first one instead of posting twice."""
+        pings = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
+        refused: list[str] = []
+        for where in ("channel", "dm"):
+            try:
+                target: discord.abc.Messageable = (self.client.get_partial_messageable(job.channel_id) if where == "channel"
+                                                   else await self.client.fetch_user(job.user_id))
+                if video is None:
+                    return await target.send(content, allowed_mentions=pings, nonce=done_nonce(job))
+                attach = video.fits(DISCORD_DEFAULT_LIMIT)
+                note = None if attach else (video.why_not_attached or video.too_large_for(DISCORD_DEFAULT_LIMIT))
+                view = self._card(job, video.filename if attach else None, note, mention=where == "channel")
+                files = [discord.File(video.path, filename=video.filename)] if attach and video.path else []
+                return await target.send(view=view, files=files, allowed_mentions=pings, nonce=done_nonce(job))
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.info("job %s: cannot write to the %s (%s)", job.id, where, exc)
+                refused.append(f"{where}: {exc.status} {exc.code}")
+        raise DeliveryRefused(f"neither the channel nor a DM to the requester could be written ({'; '.join(refused)})")
+
+    def _link(self, job: Job) -> str:
+        where = job.guild_id if job.result_channel_id == job.channel_id and job.guild_id else "@me"
+        return f"https://discord.com/channels/{where}/{job.result_channel_id}/{job.result_message_id}"
 
     # ---- edits
 
@@ -103,28 +197,31 @@ class DiscordDelivery:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await tracker.closing.wait()
-            if tracker.closing.is_set():
-                return
+            if tracker.closing.is_set() or not await self._edit_turn(tracker) or tracker.job.stage.finished:
+                return  # the final state is finish()'s to show
             tracker.changed.clear()
             text = render.render(tracker.job, eta=tracker.eta, place=tracker.place)
             if text == tracker.shown:
                 continue
             try:
                 async with asyncio.timeout(EDIT_TIMEOUT):
-                    await self._edit(tracker.job, text, final=False)
+                    await self._edit(tracker.job, content=text, final=False)
                 tracker.shown = text
             except Exception as exc:  # a progress edit is worth a log line, never the loop
                 log.warning("job %s: progress edit skipped: %r", tracker.job.id, exc)
             tracker.last_edit = time.monotonic()
 
-    async def _edit(self, job: Job, text: str, *, final: bool) -> None:
+    async def _edit(self, job: Job, *, content: str, final: bool) -> None:
+        """Edit the job's message: through the interaction webhook while the token lives, else with the bot token."""
         if job.message_id is None:
             return
-        view = self.views(job)
+        view = discord.ui.View(timeout=None)
+        for item in self.buttons(job):
+            view.add_item(item)
         if token_usable(job):
             try:
                 async with asyncio.timeout(EDIT_TIMEOUT):
-                    await self._webhook(job).edit_message(job.message_id, content=text, view=view or discord.utils.MISSING)
+                    await self._webhook(job).edit_message(job.message_id, content=content, view=view)
                 return
             except TimeoutError:
                 if not final:
@@ -139,7 +236,7 @@ class DiscordDelivery:
             await self._move_to_channel(job)
         channel = self.client.get_partial_messageable(job.message_channel_id or job.channel_id)
         try:
-            await channel.get_partial_message(job.message_id).edit(content=text, view=view)
+            await channel.get_partial_message(job.message_id).edit(content=content, view=view)
         except (discord.Forbidden, discord.NotFound) as exc:
             if not final:
                 raise
@@ -154,21 +251,10 @@ class DiscordDelivery:
             job.moved_to_channel = True
             await self.store.save(job, "moved_to_channel")
 
-    async def _announce(self, job: Job) -> None:
-        """The outcome of a job that outlived its token, in a message that mentions the requester."""
-        text = render.render_ready_ping(job)
-        mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
-        reference = None
-        if job.message_id is not None:
-            reference = discord.MessageReference(message_id=job.message_id, channel_id=job.message_channel_id or job.channel_id,
-                                                 fail_if_not_exists=False)
-        channel = self.client.get_partial_messageable(job.channel_id)
-        try:
-            await channel.send(text, allowed_mentions=mention, nonce=done_nonce(job), reference=reference)
-        except (discord.Forbidden, discord.NotFound):
-            try:
-                user = await self.client.fetch_user(job.user_id)
-                await user.send(text, allowed_mentions=mention, nonce=done_nonce(job))
-            except (discord.Forbidden, discord.NotFound) as exc:
-                raise DeliveryRefused(f"neither the channel nor a DM to the requester could be written: {exc}") from exc
 
+class _TokenGone(Exception):
+    """The interaction token was refused: the job moves to the bot's own token."""
+
+
+def _refused_upload(exc: discord.HTTPException) -> bool:
+    return exc.status == 413 or exc.code == 40005

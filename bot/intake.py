@@ -16,7 +16,7 @@ from bot.fal import catalog
 from bot.fal.errors import BadInput
 from bot.jobs import cost, inputs, limits, pipeline
 from bot.jobs.inputs import Source
-from bot.jobs.spec import Command, JobSpec
+from bot.jobs.spec import Command, JobSpec, Stage
 from bot.jobs.store import Job, new_job_id
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class Intake:
             user_id=interaction.user.id, guild_id=interaction.guild_id, sources=sources, state=state or {},
             interaction_token=interaction.token, token_expires_at=interaction.expires_at.timestamp(),
             application_id=interaction.application_id, message_channel_id=interaction.channel_id,
-            cost_estimate=cost.estimate(spec),
+            cost_estimate=cost.estimate(spec), attachment_limit=interaction.filesize_limit,
         )
 
     async def launch(self, interaction: discord.Interaction, job: Job) -> Job | None:
@@ -139,7 +139,15 @@ class Intake:
                 await refuse(interaction, refusal.limit, refusal.message)
                 return None
             try:
-                callback = await interaction.response.defer(thinking=True)
+                if job.stage is Stage.WAITING:  # the acknowledgement itself says where it stands
+                    view = discord.ui.View(timeout=None)
+                    for item in self.bot.delivery.buttons(job):
+                        view.add_item(item)
+                    place = self.bot.runner.line.place_of(job)
+                    callback = await interaction.response.send_message(render.render(job, place=place), view=view)
+                    self.bot.runner.shown(job, place)
+                else:
+                    callback = await interaction.response.defer(thinking=True)
                 job.message_id = callback.message_id if callback else None
                 if job.message_id is None:
                     job.message_id = (await interaction.original_response()).id

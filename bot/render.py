@@ -8,6 +8,7 @@ current on their own: the message needs no edit just because a second passed.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from bot.fal import catalog
 from bot.jobs.line import Place, Wait
@@ -126,6 +127,40 @@ def render_result(job: Job) -> str:
         lines.append(f"Estimated cost {format_cost(job.cost_estimate)}")
     lines.append(job.video_url or "(fal returned no video link)")
     return fit("\n".join(lines))
+
+
+TEXT_DISPLAY_LIMIT = 4000  # characters of all text displays in one Components V2 message
+
+
+@dataclass(frozen=True)
+class ResultCard:
+    """A finished job as Discord shows it: text, the video when attached, and a download line."""
+
+    body: str
+    media: str | None  # "attachment://<file>" when the video is attached
+    footer: str
+
+
+def result_card(job: Job, *, attached: str | None, note: str | None = None, mention: bool = False) -> ResultCard:
+    """The card for a finished job. `attached` is the attached file's name; `note` says why it is not attached."""
+    took = format_duration((job.finished_at or time.time()) - job.created_at)
+    lines = [f"<@{job.user_id}> your {TITLES[job.command].lower()} video is ready"] if mention else []
+    lines += [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}"]
+    if job.error:  # a note, e.g. that a cancel came too late
+        lines.append(job.error)
+    if job.cost_estimate is not None:
+        lines.append(f"Estimated cost {format_cost(job.cost_estimate)}")
+    footer = [note] if note else []
+    if job.video_url:
+        footer.append(f"[Download the video from fal]({job.video_url}) (fal keeps its files for a limited time)")
+    body = fit("\n".join(lines), TEXT_DISPLAY_LIMIT // 2)
+    return ResultCard(body, f"attachment://{attached}" if attached else None,
+                      fit("\n".join(footer) or "fal returned no video file.", TEXT_DISPLAY_LIMIT // 2))
+
+
+def pointer(job: Job, link: str) -> str:
+    """The job's own message once its video went out in another message (after the 15-minute token)."""
+    return fit(f"{header(job, 'ready')} · the video is here: {link}")
 
 
 def render_failure(job: Job) -> str:

@@ -32,12 +32,68 @@ def attach(discord: DiscordStandIn, fixture: str, content_type: str, filename: s
     return discord.add_attachment(filename or fixture, (FIXTURES / fixture).read_bytes(), content_type)
 
 
+def shown_text(message) -> str:
+    """What a message says: its content, or the text displays of a Components V2 message, in order."""
+    if message.content:
+        return message.content
+    texts: list[str] = []
+
+    def walk(items: list) -> None:
+        for item in items:
+            if isinstance(item, dict):
+                if item.get("type") == 10:
+                    texts.append(item.get("content", ""))
+                walk(item.get("components") or [])
+    walk(message.components)
+    return "\n".join(texts)
+
+
+def media_urls(message) -> list[str]:
+    """The media gallery items of a Components V2 message."""
+    urls: list[str] = []
+
+    def walk(items: list) -> None:
+        for item in items:
+            if isinstance(item, dict):
+                if item.get("type") == 12:
+                    urls.extend(i["media"]["url"] for i in item.get("items", []))
+                walk(item.get("components") or [])
+    walk(message.components)
+    return urls
+
+
+def custom_ids(message) -> list[str]:
+    """The custom_id of every component of a message, in order (action rows and Components V2 alike)."""
+    ids: list[str] = []
+
+    def walk(items: list) -> None:
+        for item in items:
+            if isinstance(item, dict):
+                if "custom_id" in item:
+                    ids.append(item["custom_id"])
+                walk(item.get("components") or [])
+    walk(message.components)
+    return ids
+
+
+def acknowledged(interaction) -> bool:
+    """The command was taken: deferred, or answered with a message everyone sees (a job waiting in line)."""
+    kind, body = interaction.callbacks[0][1]["type"], interaction.callbacks[0][1]
+    return kind == 5 or (kind == 4 and not (body.get("data", {}).get("flags") or 0) & 64)
+
+
+def refused(interaction) -> bool:
+    """The command was answered privately (a refusal)."""
+    body = interaction.callbacks[0][1]
+    return body["type"] == 4 and bool((body.get("data", {}).get("flags") or 0) & 64)
+
+
 async def finished(discord: DiscordStandIn, interaction, marker: str = "✅", timeout: float = 30):
     """The interaction's job message once its text starts with `marker`."""
     def check():
         mid = interaction.original_message_id
         message = discord.messages.get(mid) if mid else None
-        return message if message and message.content and message.content.startswith(marker) else None
+        return message if message and shown_text(message).startswith(marker) else None
     return await discord.wait_for(check, timeout=timeout)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import FIXTURES, attach, finished
+from tests.helpers import media_urls, shown_text
+from tests.standins.fal_queue import media_bytes
 from tests.standins.discord_api import DiscordStandIn
 from tests.standins.fal_queue import JobScript
 
@@ -27,10 +29,14 @@ async def test_talkinghead_with_attachments_runs_end_to_end(bot, discord_standin
     assert fal_standin.uploads[job.payload["image_url"]] == (FIXTURES / "portrait.png").read_bytes()
     assert fal_standin.uploads[job.payload["audio_url"]] == (FIXTURES / "speech.wav").read_bytes()
     assert job.payload["resolution"] == "720p"
-    lines = message.content.splitlines()
+    lines = shown_text(message).splitlines()
     assert lines[0].startswith("✅ **Talking head ready** · VEED Fabric 1.0 · job `")
     assert "image `face.png` · audio `speech.wav` · resolution 720p" in lines[1]
-    assert lines[-1] == job.output["video"]["url"]
+    assert f"[Download the video from fal]({job.output['video']['url']})" in lines[-1]
+    # the video is attached (Discord hosts and plays it) and shown in the card's media gallery
+    (attachment,) = message.attachments
+    assert attachment["filename"].endswith(".mp4") and media_urls(message) == [f"attachment://{attachment['filename']}"]
+    assert discord_standin.attachment_bytes(attachment) == media_bytes("mp4")
     progress = [body["content"] for _, body in message.edits if body.get("content")]
     assert any("Queued on fal" in text for text in progress) and any("Rendering frames" in text for text in progress)
     assert message.allowed_mentions is not None and not message.allowed_mentions.get("parse")
@@ -44,7 +50,7 @@ async def test_talkinghead_from_text_speaks_then_animates(bot, discord_standin, 
     tts, video = fal_standin.jobs.values()
     assert tts.payload["prompt"] == "Hello @everyone" and tts.payload["voice_setting"] == {"voice_id": "Calm_Woman"}
     assert video.payload["audio_url"] == tts.output["audio"]["url"]
-    assert "text (15 characters, voice `Calm_Woman`)" in message.content
+    assert "text (15 characters, voice `Calm_Woman`)" in shown_text(message)
     assert any("Speaking the text" in body.get("content", "") for _, body in message.edits)
 
 
@@ -110,7 +116,7 @@ async def test_a_rate_limited_edit_is_retried_and_the_result_still_lands(bot, di
                                                                      "audio_url": "https://cdn.example.com/a.mp3"})
     message = await finished(discord_standin, interaction)
     assert len(discord_standin.rate_limited) == 2
-    assert message.content.splitlines()[-1].endswith(".mp4")
+    assert message.attachments and shown_text(message).startswith("✅")
 
 
 async def test_a_job_that_outlives_the_interaction_token_is_still_delivered(bot, discord_standin, fal_standin):
@@ -124,11 +130,18 @@ async def test_a_job_that_outlives_the_interaction_token_is_still_delivered(bot,
     message = await finished(discord_standin, interaction)
     ping = await discord_standin.wait_for(lambda: next((m for m in discord_standin.messages.values()
                                                          if m.source == "channel"), None))
-    assert ping.content.startswith(f"<@{discord_standin.user_id}> your talking head video is ready")
-    assert ping.content.endswith(message.content.splitlines()[-1])
+    # shown once: the channel message carries the video and mentions the requester ...
+    assert shown_text(ping).startswith(f"<@{discord_standin.user_id}> your talking head video is ready")
+    assert len(ping.attachments) == 1 and media_urls(ping) == [f"attachment://{ping.attachments[0]['filename']}"]
     assert [int(u) for u in ping.allowed_mentions["users"]] == [discord_standin.user_id]
     assert not ping.allowed_mentions.get("parse")
-    assert ping.nonce
+    posts = [r for r in discord_standin.requests if r.method == "POST" and r.path.startswith("/channels/")]
+    assert ping.nonce and all(r.json.get("enforce_nonce") is True for r in posts)
+    # ... and the job's own message points to it, without a second copy of the video
+    await discord_standin.wait_for(lambda: message.content.endswith(f"/{ping.channel_id}/{ping.id}"))
+    assert not message.attachments and not media_urls(message)
+    assert message.content.startswith("✅ **Talking head ready**")
+    assert message.content.endswith(f"/{ping.channel_id}/{ping.id}")
     handoff = interaction.dispatched_at + 3.5
     webhook = [r.time for r in discord_standin.requests if r.path.startswith("/webhooks/")]
     channel = [r.time for r in discord_standin.requests if r.method == "PATCH" and r.path.startswith("/channels/")]

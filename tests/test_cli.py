@@ -199,3 +199,26 @@ async def test_a_local_audio_too_long_for_the_model_is_refused_before_upload(fal
     assert code == 1 and out == ""
     assert "Error (audio): the audio lasts 90.1 s; OmniHuman 1.5 accepts at most 60 s" in err
     assert fal_standin.uploads == {} and fal_standin.count("submit") == 0
+
+
+async def test_output_saves_the_video_after_the_json(fal_standin, subprocess_env, tmp_path):
+    from tests.standins.fal_queue import media_bytes
+    fal_standin.script("fal-ai/live-portrait", QUICK)
+    target = tmp_path / "out" / "portrait.mp4"
+    target.parent.mkdir()
+    code, out, err = await run(cli("animate", "--image-url", IMAGE, "--video-url", VIDEO, "-o", str(target)), subprocess_env)
+    assert code == 0, err
+    (job,) = fal_standin.jobs.values()
+    assert json.loads(out) == job.output  # stdout stays exactly one JSON document
+    assert target.read_bytes() == media_bytes("mp4") and f"Saved the video to {target}" in err
+
+    again = tmp_path / "again.mp4"
+    code, out, err = await run(cli("result", job.request_id, "-m", "fal-ai/live-portrait", "--output", str(again)), subprocess_env)
+    assert code == 0, err and json.loads(out) == job.output
+    assert again.read_bytes() == target.read_bytes()
+
+
+async def test_output_with_async_is_a_usage_error(subprocess_env, tmp_path):
+    code, out, err = await run(cli("lip-sync", "--video-url", VIDEO, "--audio-url", AUDIO, "--async", "-o",
+                                   str(tmp_path / "x.mp4")), subprocess_env)
+    assert code == 2 and out == "" and "--output needs the result" in err

@@ -7,6 +7,7 @@ import sys
 
 from tests.botproc import BotProcess, bot_env
 from tests.conftest import REPO, attach, configure, finished
+from tests.helpers import acknowledged
 from tests.standins.fal_queue import JobScript
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
@@ -49,8 +50,8 @@ async def test_config_and_usage_and_the_budget_under_a_burst(bot, discord_standi
                                                                 user_id=user)
                                    for user in [discord_standin.user_id, discord_standin.owner_id] * 3))
     await discord_standin.wait_for(lambda: all(i.callbacks for i in burst), timeout=15)
-    started = [i for i in burst if i.callbacks[0][1]["type"] == 5]
-    refused = [i.callbacks[0][1]["data"]["content"] for i in burst if i.callbacks[0][1]["type"] == 4]
+    started = [i for i in burst if acknowledged(i)]
+    refused = [i.callbacks[0][1]["data"]["content"] for i in burst if not acknowledged(i)]
     assert len(started) == 1 and len(refused) == 5
     assert all("past the server's budget ($0.81 of $1.00 committed)" in r for r in refused)
 

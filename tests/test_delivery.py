@@ -24,10 +24,10 @@ class GatedDelivery(DiscordDelivery):
         self.gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.edits: list[tuple[str, bool]] = []
 
-    async def _edit(self, job: Job, text: str, *, final: bool) -> None:
+    async def _edit(self, job: Job, *, content: str, final: bool) -> None:
         if not final:
             await asyncio.shield(self.gate)
-        self.edits.append((text, final))
+        self.edits.append((content, final))
 
 
 def job() -> Job:
@@ -60,7 +60,7 @@ async def test_finish_returns_when_the_cancel_would_land_as_an_edit_completes():
     await delivery.show(j)
     await asyncio.sleep(0.05)  # the loop's edit is now in flight, waiting on the gate
     delivery.gate.set_result(None)  # the edit completes in the same tick as finish() begins
-    j.stage = Stage.DONE
+    j.stage = Stage.FAILED
     async with asyncio.timeout(2):
         await delivery.finish(j)
     assert delivery.edits[-1][1] is True  # the final edit went out, after the progress edit
@@ -73,7 +73,7 @@ async def test_finish_is_bounded_even_when_a_progress_edit_hangs(monkeypatch):
     j = job()
     await delivery.show(j)
     await asyncio.sleep(0.05)
-    j.stage = Stage.DONE
+    j.stage = Stage.FAILED
     async with asyncio.timeout(2):
         await delivery.finish(j)
     assert delivery.edits == [(delivery.edits[0][0], True)]
@@ -89,7 +89,7 @@ async def test_a_hundred_jobs_finishing_mid_edit_are_all_delivered():
     await asyncio.sleep(0.05)
     delivery.gate.set_result(None)
     for j in jobs:
-        j.stage = Stage.DONE
+        j.stage = Stage.FAILED
     async with asyncio.timeout(5):
         await asyncio.gather(*(delivery.finish(j) for j in jobs))
     assert sum(final for _, final in delivery.edits) == 100

@@ -9,13 +9,14 @@ import pytest
 
 from tests.botproc import BotProcess
 from tests.conftest import FIXTURES, configure, finished
+from tests.helpers import acknowledged, custom_ids, shown_text
 from tests.standins.fal_queue import IN_PROGRESS, JobScript
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
 
 
 def final_messages(discord, marker: str = "✅") -> list:
-    return [m for m in discord.messages.values() if m.content and m.content.startswith(marker)]
+    return [m for m in discord.messages.values() if shown_text(m).startswith(marker)]
 
 
 async def restart(bot: BotProcess, discord) -> None:
@@ -76,10 +77,10 @@ async def test_buttons_keep_working_after_a_restart(bot, discord_standin, fal_st
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.2, run_time=0.3))
     first = await discord_standin.send_command("talkinghead", URLS)
     done = await finished(discord_standin, first)
-    assert [c["custom_id"] for row in done.components for c in row["components"]][0].startswith("job:again:")
+    assert custom_ids(done)[0].startswith("job:again:")
 
     await restart(bot, discord_standin)
-    again = await discord_standin.send_component(done.id, done.components[0]["components"][0]["custom_id"])
+    again = await discord_standin.send_component(done.id, custom_ids(done)[0])
     await discord_standin.wait_for(lambda: again.original_message_id)
     await finished(discord_standin, again)
     assert len(fal_standin.jobs) == 2
@@ -91,7 +92,7 @@ async def test_buttons_keep_working_after_a_restart(bot, discord_standin, fal_st
     await fal_standin.wait_for_submissions(3)
     message = await discord_standin.wait_for(
         lambda: (m := discord_standin.messages.get(long.original_message_id)) and m.components and m)
-    cancel_id = message.components[0]["components"][0]["custom_id"]
+    cancel_id = custom_ids(message)[0]
     assert cancel_id.startswith("job:cancel:")
     await restart(bot, discord_standin)
     stranger = await discord_standin.send_component(message.id, cancel_id)  # alice did not start this job
@@ -108,18 +109,18 @@ async def test_a_member_firing_eight_commands_gets_two_running_five_waiting_and_
     for _ in range(8):  # one after another, so the line order is known
         burst.append(await discord_standin.send_command("talkinghead", URLS))
         await discord_standin.wait_for(lambda: burst[-1].callbacks, timeout=15)
-    acknowledged = [i for i in burst if i.callbacks[0][1]["type"] == 5]
-    refused = [i for i in burst if i.callbacks[0][1]["type"] == 4]
-    assert len(acknowledged) == 7 and refused == [burst[-1]]  # the defaults: 2 running and 5 waiting per member
+    taken = [i for i in burst if acknowledged(i)]
+    refused = [i for i in burst if not acknowledged(i)]
+    assert len(taken) == 7 and refused == [burst[-1]]  # the defaults: 2 running and 5 waiting per member
     assert "you already have 5 job(s) waiting in line (the limit here is 5) and 2 running" in refused[0].callbacks[0][1]["data"]["content"]
     await fal_standin.wait_for_submissions(2)
     await asyncio.sleep(0.5)
     assert len(fal_standin.jobs) == 2  # the other five wait their turn without reaching fal
-    waiting = [discord_standin.messages[i.original_message_id] for i in acknowledged[2:]]
+    waiting = [discord_standin.messages[i.original_message_id] for i in taken[2:]]
     assert all("Waiting for one of your 2 running jobs to finish" in m.content for m in waiting)
-    assert all(m.components and m.components[0]["components"][0]["custom_id"].startswith("job:cancel:") for m in waiting)
-    for interaction in acknowledged:
+    assert all(custom_ids(m)[0].startswith("job:cancel:") for m in waiting)
+    for interaction in taken:
         await finished(discord_standin, interaction, timeout=30)
     assert len(fal_standin.jobs) == 7 and fal_standin.count("submit") == 7
-    order = sorted(acknowledged, key=lambda i: discord_standin.messages[i.original_message_id].edits[-1][0])
-    assert order[2:] == acknowledged[2:]  # the waiting ones finished in the order they came
+    order = sorted(taken, key=lambda i: discord_standin.messages[i.original_message_id].edits[-1][0])
+    assert order[2:] == taken[2:]  # the waiting ones finished in the order they came

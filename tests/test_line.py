@@ -241,5 +241,7 @@ def test_no_sequence_of_events_passes_a_limit(events, user_concurrent, guild_con
             assert spent == pytest.approx(expected, abs=1e-6)
         # eager: nothing waits while a slot it could use is free
         assert line.start_next() == []
+        places = line.places()
+        assert all(line.place_of(j) == places[j.id] for j in line.waiting())
     for j in admitted:
         assert j.stage is Stage.WAITING or j.id in line.running or j.stage.finished

@@ -75,3 +75,45 @@ def test_format_duration(seconds, shown):
 def test_ready_ping_mentions_only_the_requester():
     done = job(stage=Stage.DONE, result={"video": {"url": "https://v/o.mp4"}})
     assert render.render_ready_ping(done) == "<@42> your talking head video is ready (job `3f9c2a1b`): https://v/o.mp4"
+
+
+# ---- the waiting line, cancels and the result card
+
+
+def test_a_waiting_job_says_where_it_stands():
+    from bot.jobs.line import Place, Wait
+    waiting = job(stage=Stage.WAITING)
+    assert render.render(waiting, place=Place(3, Wait.SLOT)).splitlines()[:2] == [
+        "🕒 **Talking head** · VEED Fabric 1.0 · job `3f9c2a1b`", "**Waiting for a free slot — 3 ahead of you**"]
+    assert "you are next" in render.render(waiting, place=Place(0, Wait.SLOT))
+    assert "about 140 ahead of you" in render.render(waiting, place=Place(137, Wait.SLOT))
+    assert "Waiting for one of your 2 running jobs to finish" in render.render(waiting, place=Place(0, Wait.OWN, 2))
+    assert render.job_state(waiting, Place(4, Wait.SLOT)) == "waiting (4 ahead of you)"
+
+
+def test_cancel_replies_promise_only_what_fal_answered():
+    from bot.jobs.runner import Cancelled
+    replies = {outcome: render.cancel_reply(job(), outcome) for outcome in Cancelled}
+    assert "nothing was sent to fal or charged" in replies[Cancelled.WAITING]
+    assert "may still finish and fal may bill it" in replies[Cancelled.REQUESTED]
+    assert "nothing" not in replies[Cancelled.REQUESTED]
+    assert "its video is on the way" in replies[Cancelled.TOO_LATE]
+    assert all("`3f9c2a1b`" in reply for reply in replies.values())
+
+
+def test_the_result_card_carries_the_video_and_a_download_link():
+    done = job(stage=Stage.DONE, finished_at=1_700_000_108.0, cost_estimate=0.42,
+               result={"video": {"url": "https://v3.fal.media/files/out.mp4"}})
+    card = render.result_card(done, attached="talkinghead-3f9c2a1b.mp4")
+    assert card.body.splitlines()[0] == "✅ **Talking head ready** · VEED Fabric 1.0 · job `3f9c2a1b` · took 1m 48s"
+    assert card.media == "attachment://talkinghead-3f9c2a1b.mp4"
+    assert card.footer == "[Download the video from fal](https://v3.fal.media/files/out.mp4) (fal keeps its files for a limited time)"
+    linked = render.result_card(done, attached=None, note="The video is 12.0 MB, more than …", mention=True)
+    assert linked.media is None and linked.footer.startswith("The video is 12.0 MB")
+    assert linked.body.startswith("<@42> your talking head video is ready\n✅")
+
+
+def test_the_pointer_names_the_message_that_has_the_video():
+    done = job(stage=Stage.DONE)
+    assert render.pointer(done, "https://discord.com/channels/1/2/3") == (
+        "✅ **Talking head ready** · VEED Fabric 1.0 · job `3f9c2a1b` · the video is here: https://discord.com/channels/1/2/3")

@@ -37,7 +37,7 @@ class Recorder:
         if place is not None:
             self.places[job.id] = place
 
-    async def finish(self, job: Job) -> None:
+    async def finish(self, job: Job, video=None) -> None:
         if self.failures:
             raise self.failures.pop(0)
         self.finished.append(job)

@@ -13,6 +13,7 @@ member with five waiting jobs does not hold back the next member's first one, an
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -71,6 +72,9 @@ class Line:
         self.bot_budget = bot_budget
         self.running: dict[str, Job] = {}
         self._waiting: dict[Member, deque[Job]] = {}
+        self.waiting_jobs: dict[str, Job] = {}
+        self._order: list[tuple[float, int, str]] = []  # every waiting job's (turn, seq, id), sorted
+        self._order_in: dict[int | None, list[tuple[float, int, str]]] = {}  # the same, per server
         self._running_member: Counter[Member] = Counter()
         self._running_scope: Counter[int | None] = Counter()
         self._waiting_member: Counter[Member] = Counter()
@@ -178,6 +182,10 @@ class Line:
     def _enqueue(self, job: Job) -> None:
         member = member_of(job)
         self._waiting.setdefault(member, deque()).append(job)
+        self.waiting_jobs[job.id] = job
+        key = (*_order(job), job.id)
+        bisect.insort(self._order, key)
+        bisect.insort(self._order_in.setdefault(job.guild_id, []), key)
         self._waiting_member[member] += 1
         self._waiting_scope[job.guild_id] += 1
         self.version += 1
@@ -189,6 +197,10 @@ class Line:
         if queue is None or index is None:
             return False
         del queue[index]
+        self.waiting_jobs.pop(job.id, None)
+        key = (*_order(job), job.id)
+        for order in (self._order, self._order_in[job.guild_id]):
+            del order[bisect.bisect_left(order, key)]
         if not queue:
             del self._waiting[member]
         self._waiting_member[member] -= 1
@@ -217,7 +229,7 @@ class Line:
 
     def waiting(self) -> list[Job]:
         """Waiting jobs in the order they would start if every slot were free."""
-        return sorted((job for queue in self._waiting.values() for job in queue), key=_order)
+        return [self.waiting_jobs[job_id] for *_, job_id in self._order]
 
     def places(self) -> dict[str, Place]:
         """Where each waiting job stands: the waiting jobs of its server ahead of it (and of other servers too,
@@ -226,14 +238,23 @@ class Line:
         before_in: Counter[int | None] = Counter()
         places = {}
         for total, job in enumerate(self.waiting()):
-            scope, member = job.guild_id, member_of(job)
-            config = self.configs.get(scope)
-            if self._running_member[member] >= config.user_concurrent:
-                places[job.id] = Place(before_in[scope], Wait.OWN, self._running_member[member])
-            else:
-                places[job.id] = Place(total if bot_full else before_in[scope], Wait.SLOT)
-            before_in[scope] += 1
+            places[job.id] = self._place(job, before_in[job.guild_id], total, bot_full)
+            before_in[job.guild_id] += 1
         return places
+
+    def place_of(self, job: Job) -> Place | None:
+        """One waiting job's place (a bisection, not a pass over the line)."""
+        if job.id not in self.waiting_jobs:
+            return None
+        key = (*_order(job), job.id)
+        return self._place(job, bisect.bisect_left(self._order_in[job.guild_id], key),
+                           bisect.bisect_left(self._order, key), len(self.running) >= self.max_running)
+
+    def _place(self, job: Job, ahead_here: int, ahead_anywhere: int, bot_full: bool) -> Place:
+        member = member_of(job)
+        if self._running_member[member] >= self.configs.get(job.guild_id).user_concurrent:
+            return Place(ahead_here, Wait.OWN, self._running_member[member])
+        return Place(ahead_anywhere if bot_full else ahead_here, Wait.SLOT)
 
     # ---- the end of a job, and changes on the way
 
@@ -275,7 +296,7 @@ class Line:
         return round(day.spend[guild_id], 4), round(day.total, 4)
 
     def is_waiting(self, job_id: str) -> bool:
-        return any(job.id == job_id for queue in self._waiting.values() for job in queue)
+        return job_id in self.waiting_jobs
 
     def _count(self, job: Job) -> None:
         key = day_start(job.created_at)

@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.fal import payloads
 from bot.fal.catalog import Model
-from bot.fal.errors import BadInput, FalError, FalUnavailable, JobCancelled, SubmissionUnknown
+from bot.fal.errors import BadInput, FalError, FalUnavailable, JobCancelled, JobFailed, SubmissionUnknown
 from bot.fal.queue import IN_QUEUE, FalQueue, Submission
 from bot.jobs import cost
 from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec, Stage
@@ -197,6 +197,10 @@ async def run(
             if isinstance(output.get("duration_ms"), (int, float)):
                 check_audio_length(spec, output["duration_ms"] / 1000)
     result: dict[str, Any] = state[VIDEO]["output"]
+    try:
+        payloads.output_url(result, "video")
+    except ValueError:
+        raise JobFailed("fal finished the job, but its result has no video file; nothing can be shown") from None
     await report(Stage.DONE, steps[-1])
     return result
 

@@ -24,9 +24,10 @@ import aiohttp
 
 from bot.fal.errors import BadInput, FalError, JobCancelled, SubmissionUnknown
 from bot.fal.queue import CancelAnswer, FalQueue, Submission
-from bot.jobs import cost, inputs, pipeline
+from bot.jobs import cost, inputs, pipeline, results
 from bot.jobs.limits import Refusal
 from bot.jobs.line import Line, Place
+from bot.jobs.results import Video
 from bot.jobs.pipeline import Progress
 from bot.jobs.spec import SPEECH, VIDEO, Stage
 from bot.jobs.store import Job, Store
@@ -45,11 +46,12 @@ EXPECTED_SECONDS = {Stage.PENDING: 300, Stage.UPLOADING: 600, Stage.SPEAKING: 90
 class AcksFirst:
     """Starting jobs yields to acknowledging commands: Discord drops a command not acknowledged within
     3 s, while a job started a second later loses nothing. A start waits until no command has been
-    acknowledged for `quiet` seconds (at most `longest`, so a steady stream of commands starves nobody),
-    and starts are paced at `rate` a second: a burst of starts becomes a burst of completions later."""
+    acknowledged for `quiet` seconds (at most `longest`, so a steady stream of commands starves nobody).
+    Starts are paced, at `rate` a second when calm and `busy_rate` while commands keep arriving: a burst
+    of starts would also become a burst of completions later."""
 
-    def __init__(self, quiet: float = 0.05, longest: float = 3.0, rate: float = 200.0) -> None:
-        self.quiet, self.longest, self.rate = quiet, longest, rate
+    def __init__(self, quiet: float = 0.05, longest: float = 3.0, rate: float = 200.0, busy_rate: float = 20.0) -> None:
+        self.quiet, self.longest, self.rate, self.busy_rate = quiet, longest, rate, busy_rate
         self.active = 0
         self.last = 0.0
         self._next = 0.0
@@ -71,7 +73,8 @@ class AcksFirst:
                 break
             await asyncio.sleep(max(self.quiet - calm, 0.01))
         now = time.monotonic()
-        self._next = max(self._next + 1 / self.rate, now)
+        calm = not self.active and now - self.last >= self.quiet
+        self._next = max(self._next + 1 / (self.rate if calm else self.busy_rate), now)
         if self._next > now:
             await asyncio.sleep(self._next - now)
 
@@ -84,8 +87,9 @@ class Delivery(Protocol):
     async def show(self, job: Job, *, eta: float | None = None, place: Place | None = None) -> None:
         """Progress changed (the delivery decides when to actually edit)."""
 
-    async def finish(self, job: Job) -> None:
-        """Show the final state; safe to repeat. Raises DeliveryRefused when it can never be shown."""
+    async def finish(self, job: Job, video: Video | None = None) -> None:
+        """Show the final state (a finished job with its video); safe to repeat. Raises DeliveryRefused when it
+        can never be shown."""
 
 
 class Cancelled(StrEnum):
@@ -171,10 +175,14 @@ class JobRunner:
             raise
         return None
 
+    def shown(self, job: Job, place: Place | None) -> None:
+        """The job's message already shows this place (the acknowledgement carried it)."""
+        if place is not None:
+            self._shown_places[job.id] = place
+
     async def launch(self, job: Job) -> None:
-        """The job's message exists: start it, or show its place in the line."""
+        """The job's message exists: start it; a waiting job's place is kept current by the line watcher."""
         if job.stage is Stage.WAITING:
-            await self.delivery.show(job, place=self.line.places().get(job.id))
             self._seen_version = -1
         else:
             self._start_task(job)
@@ -231,7 +239,7 @@ class JobRunner:
 
     def live(self, job_id: str) -> Job | None:
         """The job as it stands now, if it is running or waiting here (fresher than the store)."""
-        return self.line.running.get(job_id) or next((j for j in self.line.waiting() if j.id == job_id), None)
+        return self.line.running.get(job_id) or self.line.waiting_jobs.get(job_id)
 
     def _start_task(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -353,10 +361,13 @@ class JobRunner:
         """Show the outcome, retrying while Discord fails for a while; a refusal for good ends the tries."""
         self._watch[job.id] = _Watch(job.stage, time.monotonic())
         pause = 1.0
+        video = None
         try:
+            if job.stage is Stage.DONE:
+                video = await results.fetch(self.session, job, max(job.attachment_limit or 0, results.DISCORD_DEFAULT_LIMIT))
             for attempt in range(DELIVERY_TRIES):
                 try:
-                    await self.delivery.finish(job)
+                    await self.delivery.finish(job, video)
                     break
                 except DeliveryRefused as exc:
                     log.warning("job %s: Discord refused its outcome for good (%s); /jobs still shows it", job.id, exc)
@@ -374,6 +385,8 @@ class JobRunner:
             await self.store.save(job, "delivered_at", "delivery_error")
         finally:
             self._watch.pop(job.id, None)
+            if video is not None:
+                video.cleanup()
 
     # ---- the line's places, and the watchdog
 
@@ -391,11 +404,10 @@ class JobRunner:
             return
         self._seen_version = self.line.version
         places = self.line.places()
-        waiting = {job.id: job for job in self.line.waiting()}
         for job_id, place in places.items():
             if self._shown_places.get(job_id) != place:
                 self._shown_places[job_id] = place
-                await self.delivery.show(waiting[job_id], place=place)
+                await self.delivery.show(self.line.waiting_jobs[job_id], place=place)
         for gone in set(self._shown_places) - set(places):
             del self._shown_places[gone]
 

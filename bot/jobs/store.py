@@ -76,6 +76,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_undelivered ON jobs (seq) WHERE delivered_at IS NULL;
     CREATE INDEX jobs_by_created ON jobs (created_at);
     """,
+    # Results that are attached: how large a file the interaction allows, and the message carrying the video
+    # when it was not the job's own.
+    """
+    ALTER TABLE jobs ADD COLUMN attachment_limit INTEGER;
+    ALTER TABLE jobs ADD COLUMN result_channel_id INTEGER;
+    ALTER TABLE jobs ADD COLUMN result_message_id INTEGER;
+    """,
 )
 
 _JSON = {"spec", "sources", "state", "result"}
@@ -116,6 +123,9 @@ class Job:
     turn: float | None = None  # the waiting line's order: see bot/jobs/line.py
     ran_on_fal: bool = False  # a step reached a runner on fal, so fal may bill it even if cancelled
     delivery_error: str | None = None  # why the outcome could not be shown on Discord, when it could not
+    attachment_limit: int | None = None  # bytes a file may have on this interaction's messages
+    result_channel_id: int | None = None  # where the video went, when not on the job's message
+    result_message_id: int | None = None
 
     @property
     def video_url(self) -> str | None:
