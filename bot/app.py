@@ -18,15 +18,16 @@ from bot.buttons import JobButton, job_buttons
 from bot.delivery import DiscordDelivery
 from bot.fal.queue import FalQueue
 from bot.intake import Intake
-from bot.jobs.limits import Configs
+from bot.jobs.limits import Configs, personal_config
 from bot.jobs.line import Line
+from bot.jobs.recent import RecentInputs
 from bot.jobs.runner import JobRunner
 from bot.jobs.store import Store
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.talkinghead", "cogs.lipsync", "cogs.animate", "cogs.jobs", "cogs.admin")
+EXTENSIONS = ("cogs.talkinghead", "cogs.lipsync", "cogs.animate", "cogs.menus", "cogs.jobs", "cogs.admin")
 PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, attach_files=True,
                                   read_message_history=True)
 SCOPES = ("bot", "applications.commands")
@@ -61,6 +62,7 @@ class LipSyncBot(commands.Bot):
     queue: FalQueue
     runner: JobRunner
     delivery: DiscordDelivery
+    recent_inputs: RecentInputs
     session: aiohttp.ClientSession
 
     def __init__(self, settings: Settings, *, force_sync: bool = False, guild_ready_timeout: float = 2.0) -> None:
@@ -81,10 +83,13 @@ class LipSyncBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.session = aiohttp.ClientSession()
         self.store = await Store.open(self.settings.database_path)
-        self.configs = await Configs.load(self.store)
+        settings = self.settings
+        self.configs = await Configs.load(self.store, personal_config(settings.user_running_jobs, settings.user_waiting_jobs,
+                                                                      settings.user_daily_jobs))
         line = Line(self.configs, max_running=self.settings.max_running_jobs, bot_budget=self.settings.daily_budget_usd)
         self.queue = FalQueue(self.settings.fal_key, stream_connections=self.settings.max_running_jobs + STREAM_MARGIN)
         self.delivery = DiscordDelivery(self, self.store, buttons=job_buttons)
+        self.recent_inputs = RecentInputs(self.store, self.session)
         self.runner = JobRunner(self.store, self.queue, self.delivery, line, session=self.session,
                                 input_hosting=self.settings.input_hosting)
         self.add_dynamic_items(JobButton)

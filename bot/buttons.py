@@ -23,7 +23,7 @@ VERBS = {CANCEL: "cancel", AGAIN: "rerun"}
 
 
 def requester_or_manager(interaction: discord.Interaction, job: Job) -> bool:
-    return interaction.user.id == job.user_id or is_manager(interaction)
+    return interaction.user.id == job.user_id or (is_manager(interaction) and job.guild_id == interaction.guild_id)
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"job:(?P<action>cancel|again):(?P<job_id>[0-9a-f]{8})"):

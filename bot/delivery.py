@@ -25,7 +25,7 @@ from bot.jobs.line import Place
 from bot.jobs.results import DISCORD_DEFAULT_LIMIT, Video
 from bot.jobs.runner import DeliveryRefused
 from bot.jobs.spec import Stage
-from bot.jobs.store import Job, Store
+from bot.jobs.store import CHANNEL, DM, Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class DiscordDelivery:
             return
         await self._edit(job, content=render.render(job), final=True)
         if job.moved_to_channel or not token_usable(job):
-            await self._post(job, content=render.render_ready_ping(job))
+            await self._post(job, content=render.render_ready_ping(job, mention=job.reach == CHANNEL))
 
     async def _deliver_video(self, job: Job, video: Video) -> None:
         """The finished job as a card that carries the video: on the job's own message while its token lives;
@@ -122,7 +122,7 @@ class DiscordDelivery:
             except _TokenGone:
                 await self._move_to_channel(job)
         if not job.result_message_id:
-            message = await self._post(job, video=video, mention=True)
+            message = await self._post(job, video=video)
             job.result_channel_id, job.result_message_id = message.channel.id, message.id
             await self.store.save(job, "result_channel_id", "result_message_id")
         await self._edit(job, content=render.pointer(job, self._link(job)), final=True)
@@ -160,13 +160,13 @@ class DiscordDelivery:
             view.add_item(discord.ui.ActionRow(*buttons))
         return view
 
-    async def _post(self, job: Job, *, content: str | None = None, video: Video | None = None,
-                    mention: bool = False) -> discord.Message:
-        """A message of the bot's own in the job's channel, else in a DM to the requester; sent with a nonce that
-        Discord enforces, so a repeat after a crash returns the first one instead of posting twice."""
+    async def _post(self, job: Job, *, content: str | None = None, video: Video | None = None) -> discord.Message:
+        """A message of the bot's own in the job's channel (when it may write there), else in a DM to the requester;
+        sent with a nonce that Discord enforces, so a repeat after a crash returns the first one instead of posting
+        twice."""
         pings = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
         refused: list[str] = []
-        for where in ("channel", "dm"):
+        for where in ("channel", "dm") if job.reach == CHANNEL else ("dm",):
             try:
                 target: discord.abc.Messageable = (self.client.get_partial_messageable(job.channel_id) if where == "channel"
                                                    else await self.client.fetch_user(job.user_id))
@@ -213,8 +213,8 @@ class DiscordDelivery:
 
     async def _edit(self, job: Job, *, content: str, final: bool) -> None:
         """Edit the job's message: through the interaction webhook while the token lives, else with the bot token."""
-        if job.message_id is None:
-            return
+        if job.message_id is None or (job.reach == DM and not token_usable(job)):
+            return  # past its token, only the requester's DMs are left to this job
         view = discord.ui.View(timeout=None)
         for item in self.buttons(job):
             view.add_item(item)

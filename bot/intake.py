@@ -17,7 +17,7 @@ from bot.fal.errors import BadInput
 from bot.jobs import cost, inputs, limits, pipeline
 from bot.jobs.inputs import Source
 from bot.jobs.spec import Command, JobSpec, Stage
-from bot.jobs.store import Job, new_job_id
+from bot.jobs.store import CHANNEL, DM, Job, new_job_id
 
 if TYPE_CHECKING:
     from bot.app import LipSyncBot
@@ -78,7 +78,8 @@ def build_spec(command: Command, sources: dict[str, Source], *, model: str | Non
 
 
 def is_manager(interaction: discord.Interaction) -> bool:
-    return bool(interaction.permissions.manage_guild)
+    """Manage Server in a server where the bot is installed (its settings are theirs to change)."""
+    return interaction.guild_id is not None and interaction.is_guild_integration() and bool(interaction.permissions.manage_guild)
 
 
 def permission_problem(interaction: discord.Interaction, config: limits.GuildConfig, spec: JobSpec) -> BadInput | None:
@@ -103,23 +104,26 @@ class Intake:
 
     async def submit(self, interaction: discord.Interaction, command: Command, given: list[Given], *,
                      model: str | None = None, text: str | None = None, voice: str | None = None,
-                     resolution: str | None = None, sync_mode: str | None = None) -> Job | None:
+                     resolution: str | None = None, sync_mode: str | None = None, private: bool | None = None) -> Job | None:
         try:
             sources = collect(command, given, text)
             spec = build_spec(command, sources, model=model, text=text, voice=voice, resolution=resolution, sync_mode=sync_mode)
         except BadInput as exc:
             await refuse(interaction, exc.field, str(exc))
             return None
-        job = self.new_job(interaction, spec, {name: s.to_dict() for name, s in sources.items()})
+        job = self.new_job(interaction, spec, {name: s.to_dict() for name, s in sources.items()}, private=bool(private))
         return await self.launch(interaction, job)
 
-    def new_job(self, interaction: discord.Interaction, spec: JobSpec, sources: dict, state: dict | None = None) -> Job:
+    def new_job(self, interaction: discord.Interaction, spec: JobSpec, sources: dict, state: dict | None = None, *,
+                private: bool = False) -> Job:
+        scope, reach = where(interaction)
         return Job(
             id=new_job_id(), command=spec.command, spec=spec, channel_id=interaction.channel_id or 0,
-            user_id=interaction.user.id, guild_id=interaction.guild_id, sources=sources, state=state or {},
+            user_id=interaction.user.id, guild_id=scope, sources=sources, state=state or {},
             interaction_token=interaction.token, token_expires_at=interaction.expires_at.timestamp(),
             application_id=interaction.application_id, message_channel_id=interaction.channel_id,
             cost_estimate=cost.estimate(spec), attachment_limit=interaction.filesize_limit,
+            reach=DM if private else reach, ephemeral=private,
         )
 
     async def launch(self, interaction: discord.Interaction, job: Job) -> Job | None:
@@ -144,10 +148,13 @@ class Intake:
                     for item in self.bot.delivery.buttons(job):
                         view.add_item(item)
                     place = self.bot.runner.line.place_of(job)
-                    callback = await interaction.response.send_message(render.render(job, place=place), view=view)
+                    callback = await interaction.response.send_message(render.render(job, place=place), view=view,
+                                                                       ephemeral=job.ephemeral)
                     self.bot.runner.shown(job, place)
                 else:
-                    callback = await interaction.response.defer(thinking=True)
+                    callback = await interaction.response.defer(thinking=True, ephemeral=job.ephemeral)
+                if callback is not None and callback.is_ephemeral() and not job.ephemeral:
+                    job.ephemeral, job.reach = True, DM  # the server turned off external apps' public replies
                 job.message_id = callback.message_id if callback else None
                 if job.message_id is None:
                     job.message_id = (await interaction.original_response()).id
@@ -155,10 +162,23 @@ class Intake:
                 log.warning("job %s: could not acknowledge the command (%s); dropped", job.id, exc)
                 await self.bot.runner.drop(job, "not acknowledged")
                 return None
-        await self.bot.store.save(job, "message_id")
+        await self.bot.store.save(job, "message_id", "ephemeral", "reach")
         log.info("job %s: %s by user %s in guild %s (%s)", job.id, job.command.value, job.user_id, job.guild_id, job.stage.value)
         await self.bot.runner.launch(job)
         return job
+
+
+def where(interaction: discord.Interaction) -> tuple[int | None, str]:
+    """(the server whose settings apply, how the bot reaches the requester once the interaction token is gone).
+
+    A server applies when the bot is installed there (not only to the member's account). The bot can write in
+    the channel with its own token in such a server and in its own DM with the member; elsewhere (a server that
+    never added it, a group DM) only the interaction token can, and then only the member's DMs are left."""
+    if interaction.guild_id is not None and interaction.is_guild_integration():
+        return interaction.guild_id, CHANNEL
+    if interaction.guild_id is None and interaction.context.dm_channel:
+        return None, CHANNEL
+    return None, DM
 
 
 async def refuse(interaction: discord.Interaction, what: str, message: str) -> None:

@@ -540,3 +540,13 @@ def inspect(path: str | os.PathLike[str], expected: str, *, name: str | None = N
     if info is not None:
         return info
     return _inspect_av(path, expected, label)
+
+
+def has_video_stream(path: str | os.PathLike[str]) -> bool:
+    """A quick look (container and streams, no packets): does the file open as a video? For files we did not
+    take from people (fal's results), where the full inspection would cost more than it protects."""
+    try:
+        with av.open(str(path)) as container:
+            return any(not stream.disposition & av.stream.Disposition.attached_pic for stream in container.streams.video)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False

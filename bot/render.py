@@ -14,7 +14,7 @@ from bot.fal import catalog
 from bot.jobs.line import Place, Wait
 from bot.jobs.runner import Cancelled
 from bot.jobs.spec import Command, Stage
-from bot.jobs.store import Job
+from bot.jobs.store import DM, Job
 
 MESSAGE_LIMIT = 2000  # characters of message content
 LOG_LINE_LIMIT = 200
@@ -115,6 +115,8 @@ def render_progress(job: Job, *, eta: float | None = None, place: Place | None =
         lines.append(f"Estimated cost {format_cost(job.cost_estimate)}")
     if job.log:
         lines.append(f"> {quote(job.log)}")
+    if job.reach == DM:
+        lines.append("-# If it takes longer than 15 minutes, the result comes to your DMs.")
     return fit("\n".join(lines))
 
 
@@ -183,12 +185,10 @@ def render(job: Job, *, eta: float | None = None, place: Place | None = None) ->
     return render_progress(job, eta=eta, place=place)
 
 
-def render_ready_ping(job: Job) -> str:
-    """The channel message that tells the requester a long job is over (the only text that mentions)."""
-    what = TITLES[job.command].lower()
-    if job.stage is Stage.DONE:
-        return fit(f"<@{job.user_id}> your {what} video is ready (job `{job.id}`): {job.video_url}")
-    return fit(f"<@{job.user_id}> your {what} job `{job.id}` {job.stage.value}: {job.error or ''}".rstrip(": "))
+def render_ready_ping(job: Job, *, mention: bool = True) -> str:
+    """The message that tells the requester a long job ended without a video (the only text that mentions)."""
+    who = f"<@{job.user_id}> your" if mention else "Your"
+    return fit(f"{who} {TITLES[job.command].lower()} job `{job.id}` {job.stage.value}: {job.error or ''}".rstrip(": "))
 
 
 CANCEL_REPLIES = {

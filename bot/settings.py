@@ -48,6 +48,11 @@ class Settings:
     log_level: str = "INFO"
     max_running_jobs: int = DEFAULT_MAX_RUNNING_JOBS
     daily_budget_usd: float | None = None
+    # A member's limits where no server's settings apply (the app installed to their account, used in DMs or in
+    # servers that never added the bot).
+    user_running_jobs: int = 2
+    user_waiting_jobs: int = 5
+    user_daily_jobs: int = 20
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
         return (f"Settings(api_base={self.discord_api_base!r}, guild={self.discord_guild_id}, db={str(self.database_path)!r}, "
@@ -86,6 +91,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db = Path()
     max_running = _number(env, "MAX_RUNNING_JOBS", int, problems, minimum=1, default=DEFAULT_MAX_RUNNING_JOBS)
     budget = _number(env, "DAILY_BUDGET_USD", float, problems, minimum=0, default=None)
+    personal = {name: _number(env, name.upper(), int, problems, minimum=minimum, default=default)
+                for name, minimum, default in (("user_running_jobs", 1, 2), ("user_waiting_jobs", 0, 5),
+                                               ("user_daily_jobs", 1, 20))}
     if problems:
         raise SettingsError("; ".join(problems) + " (copy .env.example to .env and fill it in)")
     return Settings(
@@ -99,4 +107,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         max_running_jobs=int(max_running or DEFAULT_MAX_RUNNING_JOBS),
         daily_budget_usd=budget,
+        **{name: int(value or 0) for name, value in personal.items()},
     )

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
+from bot import options, render
 from bot.app import LipSyncBot
 from bot.fal import catalog
 from bot.jobs import limits
@@ -48,7 +48,7 @@ def edit_ids(ids: list[int], action: str, target: int | None) -> list[int]:
     return sorted(set(ids) | {target}) if action == "add" else [i for i in ids if i != target]
 
 
-@app_commands.guild_only()
+@options.server_only
 @app_commands.default_permissions(manage_guild=True)
 class Config(commands.GroupCog, group_name="config", group_description="Server settings for the lip-sync bot (admins)"):
     def __init__(self, bot: LipSyncBot) -> None:
@@ -135,7 +135,7 @@ class Usage(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="usage", description="Today's spending on this server, the budget and jobs per model")
-    @app_commands.guild_only()
+    @options.server_only
     async def usage(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
         now = time.time()

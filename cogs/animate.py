@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import options
 from bot.app import LipSyncBot
 from bot.intake import Given
 from bot.jobs.spec import Command
@@ -16,12 +17,13 @@ class Animate(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="animate", description="Drive a portrait with a video's expressions (live portrait)")
-    @app_commands.guild_only()
+    @options.anywhere
     @app_commands.describe(
         image="Portrait to animate (png, jpg, webp, gif, avif)",
         image_url="…or an https link to the portrait",
         video="Driving video whose face movements are copied (mp4, mov, webm)",
         video_url="…or an https link to the driving video",
+        private=options.PRIVATE,
     )
     async def animate(
         self,
@@ -30,8 +32,10 @@ class Animate(commands.Cog):
         image_url: str | None = None,
         video: discord.Attachment | None = None,
         video_url: str | None = None,
+        private: bool | None = None,
     ) -> None:
-        await self.bot.intake.submit(interaction, Command.ANIMATE, [Given("image", image, image_url), Given("video", video, video_url)])
+        await self.bot.intake.submit(interaction, Command.ANIMATE, [Given("image", image, image_url), Given("video", video, video_url)],
+                                     private=private)
 
 
 async def setup(bot: LipSyncBot) -> None:

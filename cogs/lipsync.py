@@ -6,21 +6,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import options
 from bot.app import LipSyncBot
-from bot.fal import catalog
 from bot.fal.catalog import Kind
 from bot.intake import Given
 from bot.jobs.spec import Command
-from cogs.talkinghead import voice_choices
-
-MODELS = [app_commands.Choice(name=m.name, value=m.endpoint_id) for m in catalog.models_of(Kind.LIPSYNC)]
-SYNC_MODES = [
-    app_commands.Choice(name="cut off: trim the longer one", value="cut_off"),
-    app_commands.Choice(name="loop: loop the video to the audio's length", value="loop"),
-    app_commands.Choice(name="bounce: play the video back and forth", value="bounce"),
-    app_commands.Choice(name="silence: pad the shorter one with silence", value="silence"),
-    app_commands.Choice(name="remap: stretch the video to the audio", value="remap"),
-]
 
 
 class LipSync(commands.Cog):
@@ -28,19 +18,20 @@ class LipSync(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="lipsync", description="Re-sync a video's lips to new speech (audio or text)")
-    @app_commands.guild_only()
+    @options.anywhere
     @app_commands.describe(
         video="Video of the face (mp4, mov, webm)",
-        video_url="…or an https link to the video",
+        video_url="…or an https link to the video (or one of yours from before)",
         audio="New speech (mp3, wav, ogg, m4a, aac, flac)",
-        audio_url="…or an https link to the speech",
+        audio_url="…or an https link to the speech (or one of yours from before)",
         text="…or text to speak (text-to-speech)",
         model="Lip-sync model (default: Sync Lipsync 2.0)",
         voice="Text-to-speech voice, used with text",
         sync_mode="What to do when audio and video lengths differ (Sync models; default: cut off)",
+        private=options.PRIVATE,
     )
-    @app_commands.choices(model=MODELS, sync_mode=SYNC_MODES)
-    @app_commands.autocomplete(voice=voice_choices)
+    @app_commands.choices(model=options.model_choices(Kind.LIPSYNC), sync_mode=options.SYNC_MODE_CHOICES)
+    @app_commands.autocomplete(voice=options.voice_choices, video_url=options.recent("video"), audio_url=options.recent("audio"))
     async def lipsync(
         self,
         interaction: discord.Interaction,
@@ -52,10 +43,11 @@ class LipSync(commands.Cog):
         model: str | None = None,
         voice: str | None = None,
         sync_mode: str | None = None,
+        private: bool | None = None,
     ) -> None:
         await self.bot.intake.submit(
             interaction, Command.LIPSYNC, [Given("video", video, video_url), Given("audio", audio, audio_url)],
-            model=model, text=text, voice=voice, sync_mode=sync_mode,
+            model=model, text=text, voice=voice, sync_mode=sync_mode, private=private,
         )
 
 

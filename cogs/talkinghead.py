@@ -6,19 +6,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import options
 from bot.app import LipSyncBot
-from bot.fal import catalog
 from bot.fal.catalog import Kind
 from bot.intake import Given
 from bot.jobs.spec import Command
-
-MODELS = [app_commands.Choice(name=m.name, value=m.endpoint_id) for m in catalog.models_of(Kind.TALKING_HEAD)]
-RESOLUTIONS = sorted({r for m in catalog.models_of(Kind.TALKING_HEAD) for r in m.resolutions}, key=lambda r: int(r[:-1]))
-
-
-async def voice_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    needle = current.lower().replace(" ", "_")
-    return [app_commands.Choice(name=v.replace("_", " "), value=v) for v in catalog.MINIMAX_VOICES if needle in v.lower()][:25]
 
 
 class TalkingHead(commands.Cog):
@@ -26,19 +18,20 @@ class TalkingHead(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="talkinghead", description="Make a portrait speak: portrait + voice clip or text → video")
-    @app_commands.guild_only()
+    @options.anywhere
     @app_commands.describe(
         image="Portrait to animate (png, jpg, webp, gif, avif)",
-        image_url="…or an https link to the portrait",
+        image_url="…or an https link to the portrait (or one of yours from before)",
         audio="Speech to say (mp3, wav, ogg, m4a, aac, flac)",
-        audio_url="…or an https link to the speech",
+        audio_url="…or an https link to the speech (or one of yours from before)",
         text="…or text for the portrait to say (spoken by text-to-speech)",
         model="Talking-head model (default: VEED Fabric 1.0)",
         voice="Text-to-speech voice, used with text",
         resolution="Output resolution (models offer 480p/720p; OmniHuman 720p/1080p)",
+        private=options.PRIVATE,
     )
-    @app_commands.choices(model=MODELS, resolution=[app_commands.Choice(name=r, value=r) for r in RESOLUTIONS])
-    @app_commands.autocomplete(voice=voice_choices)
+    @app_commands.choices(model=options.model_choices(Kind.TALKING_HEAD), resolution=options.resolution_choices(Kind.TALKING_HEAD))
+    @app_commands.autocomplete(voice=options.voice_choices, image_url=options.recent("image"), audio_url=options.recent("audio"))
     async def talkinghead(
         self,
         interaction: discord.Interaction,
@@ -50,10 +43,11 @@ class TalkingHead(commands.Cog):
         model: str | None = None,
         voice: str | None = None,
         resolution: str | None = None,
+        private: bool | None = None,
     ) -> None:
         await self.bot.intake.submit(
             interaction, Command.TALKINGHEAD, [Given("image", image, image_url), Given("audio", audio, audio_url)],
-            model=model, text=text, voice=voice, resolution=resolution,
+            model=model, text=text, voice=voice, resolution=resolution, private=private,
         )
 
 

@@ -86,7 +86,8 @@ async def test_voice_autocomplete_offers_matching_voices(bot, discord_standin):
 
 async def test_commands_are_synced_once_not_on_every_start(bot, discord_standin, fal_standin):
     names = {c["name"] for c in discord_standin.commands[discord_standin.guild_id]}
-    assert names == {"talkinghead", "lipsync", "animate", "jobs", "config", "usage"}
+    assert names == {"talkinghead", "lipsync", "animate", "jobs", "config", "usage",
+                     "Make this talk", "Lip-sync this video", "Animate with this video"}
     await bot.stop()
     await bot.start(discord_standin)
     assert len(discord_standin.command_puts) == 1

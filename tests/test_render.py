@@ -72,9 +72,16 @@ def test_format_duration(seconds, shown):
     assert render.format_duration(seconds) == shown
 
 
-def test_ready_ping_mentions_only_the_requester():
-    done = job(stage=Stage.DONE, result={"video": {"url": "https://v/o.mp4"}})
-    assert render.render_ready_ping(done) == "<@42> your talking head video is ready (job `3f9c2a1b`): https://v/o.mp4"
+def test_the_late_ending_of_a_job_without_a_video_mentions_only_where_it_should():
+    failed = job(stage=Stage.FAILED, error="fal rejected the input")
+    assert render.render_ready_ping(failed) == "<@42> your talking head job `3f9c2a1b` failed: fal rejected the input"
+    assert render.render_ready_ping(failed, mention=False).startswith("Your talking head job")
+
+
+def test_a_job_that_can_only_end_by_dm_says_so_up_front():
+    from bot.jobs.store import DM
+    assert "the result comes to your DMs" in render.render(job(stage=Stage.QUEUED, reach=DM))
+    assert "DMs" not in render.render(job(stage=Stage.QUEUED))
 
 
 # ---- the waiting line, cancels and the result card

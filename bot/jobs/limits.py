@@ -44,19 +44,34 @@ class GuildConfig:
         return endpoint_id not in self.disabled_models
 
 
-class Configs:
-    """Every server's settings, in memory; changes are written through to the store."""
+UNLIMITED = 10**9
 
-    def __init__(self, store: Store, saved: dict[int, GuildConfig]) -> None:
+
+def personal_config(running: int = 2, waiting: int = 5, daily: int = 20) -> GuildConfig:
+    """The limits of a member's jobs where no server's settings apply (user installs, DMs): their own slots, line
+    and daily quota; nothing shared between members but the bot-wide slots and budget."""
+    return GuildConfig(user_concurrent=running, user_waiting=waiting, user_daily=daily,
+                       guild_concurrent=UNLIMITED, guild_waiting=UNLIMITED)
+
+
+class Configs:
+    """Every server's settings, in memory; changes are written through to the store. Server None holds the
+    limits that apply outside servers (personal_config)."""
+
+    def __init__(self, store: Store, saved: dict[int, GuildConfig], personal: GuildConfig | None = None) -> None:
         self.store = store
         self._saved = saved
+        self.personal = personal or personal_config()
 
     @classmethod
-    async def load(cls, store: Store) -> Configs:
-        return cls(store, {guild: GuildConfig.from_json(text) for guild, text in (await store.guild_configs()).items()})
+    async def load(cls, store: Store, personal: GuildConfig | None = None) -> Configs:
+        saved = {guild: GuildConfig.from_json(text) for guild, text in (await store.guild_configs()).items()}
+        return cls(store, saved, personal)
 
     def get(self, guild_id: int | None) -> GuildConfig:
-        saved = self._saved.get(guild_id) if guild_id is not None else None
+        if guild_id is None:
+            return dataclasses.replace(self.personal)
+        saved = self._saved.get(guild_id)
         return dataclasses.replace(saved) if saved else GuildConfig()
 
     async def update(self, guild_id: int, change: Callable[[GuildConfig], None]) -> GuildConfig:

@@ -74,9 +74,10 @@ async def fetch(session: aiohttp.ClientSession, job: Job, limit: int) -> Video:
                                       f"The video is larger than the {megabytes(limit)} Discord accepts here, "
                                       "so it is linked instead of attached.")
             return video
-        await asyncio.to_thread(media.inspect, path, media.VIDEO, name="fal's video")
+        if not await asyncio.to_thread(media.has_video_stream, path):
+            raise _Unusable("what fal's CDN sent does not open as a video")
         return Video(url, path, size)
-    except (media.Refused, _Unusable) as exc:
+    except _Unusable as exc:
         log.warning("job %s: the video from fal cannot be attached: %s", job.id, exc)
         shutil.rmtree(directory, ignore_errors=True)
         return Video(url, why_not_attached=f"The video could not be attached ({exc}); the link may still work.")

@@ -77,16 +77,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_by_created ON jobs (created_at);
     """,
     # Results that are attached: how large a file the interaction allows, and the message carrying the video
-    # when it was not the job's own.
+    # when it was not the job's own; where the bot can reach the requester (user installs, private jobs).
     """
     ALTER TABLE jobs ADD COLUMN attachment_limit INTEGER;
     ALTER TABLE jobs ADD COLUMN result_channel_id INTEGER;
     ALTER TABLE jobs ADD COLUMN result_message_id INTEGER;
+    ALTER TABLE jobs ADD COLUMN reach TEXT NOT NULL DEFAULT 'channel';
+    ALTER TABLE jobs ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0;
     """,
 )
 
 _JSON = {"spec", "sources", "state", "result"}
-_BOOLS = {"moved_to_channel", "ran_on_fal"}
+_BOOLS = {"moved_to_channel", "ran_on_fal", "ephemeral"}
+CHANNEL, DM = "channel", "dm"
 LAZY_DELAY = 1.0  # seconds a progress save may wait for company
 
 
@@ -101,7 +104,7 @@ class Job:
     spec: JobSpec
     channel_id: int
     user_id: int
-    guild_id: int | None = None
+    guild_id: int | None = None  # the server whose settings and limits apply; None outside configured servers
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # input name -> where it comes from
     stage: Stage = Stage.PENDING
     state: dict[str, Any] = field(default_factory=dict)  # the pipeline's per-step submissions and outputs
@@ -126,6 +129,8 @@ class Job:
     attachment_limit: int | None = None  # bytes a file may have on this interaction's messages
     result_channel_id: int | None = None  # where the video went, when not on the job's message
     result_message_id: int | None = None
+    reach: str = CHANNEL  # after the interaction token: CHANNEL (the bot may write there) or DM (only the requester's DMs)
+    ephemeral: bool = False  # only the requester sees the job's message
 
     @property
     def video_url(self) -> str | None:

@@ -1,0 +1,68 @@
+"""What the command cogs share: where commands may be used, the choices they offer, and autocompletes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import discord
+from discord import app_commands
+
+from bot.fal import catalog
+from bot.fal.catalog import Kind
+from bot.intake import where
+
+if TYPE_CHECKING:
+    from bot.app import LipSyncBot
+
+T = TypeVar("T")
+Autocomplete = Callable[[discord.Interaction, str], Awaitable[list[app_commands.Choice[str]]]]
+
+
+def anywhere(command: T) -> T:
+    """Installed to a server or to a member's account; usable in servers, the DM with the bot and group DMs."""
+    command = app_commands.allowed_installs(guilds=True, users=True)(command)
+    return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)(command)
+
+
+def server_only(command: T) -> T:
+    """Only where the bot is installed to the server (its settings live there)."""
+    command = app_commands.allowed_installs(guilds=True, users=False)(command)
+    return app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(command)
+
+
+def model_choices(kind: Kind) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=m.name, value=m.endpoint_id) for m in catalog.models_of(kind)]
+
+
+def resolution_choices(kind: Kind) -> list[app_commands.Choice[str]]:
+    resolutions = sorted({r for m in catalog.models_of(kind) for r in m.resolutions}, key=lambda r: int(r[:-1]))
+    return [app_commands.Choice(name=r, value=r) for r in resolutions]
+
+
+SYNC_MODE_CHOICES = [
+    app_commands.Choice(name="cut off: trim the longer one", value="cut_off"),
+    app_commands.Choice(name="loop: loop the video to the audio's length", value="loop"),
+    app_commands.Choice(name="bounce: play the video back and forth", value="bounce"),
+    app_commands.Choice(name="silence: pad the shorter one with silence", value="silence"),
+    app_commands.Choice(name="remap: stretch the video to the audio", value="remap"),
+]
+PRIVATE = "Only you see the job and its video (a long job ends in your DMs)"
+
+
+async def voice_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    needle = current.lower().replace(" ", "_")
+    return [app_commands.Choice(name=v.replace("_", " "), value=v) for v in catalog.MINIMAX_VOICES if needle in v.lower()][:25]
+
+
+def recent(name: str) -> Autocomplete:
+    """An autocomplete offering the member's recent `name` inputs that still resolve."""
+
+    async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        bot: LipSyncBot = interaction.client  # type: ignore[assignment]
+        scope, _ = where(interaction)
+        offers = await bot.recent_inputs.offers(scope, interaction.user.id, name, current)
+        return [app_commands.Choice(name=o.label, value=o.url) for o in offers]
+
+    return complete
+

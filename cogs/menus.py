@@ -1,0 +1,162 @@
+"""Right-click → Apps on a message: "Make this talk", "Lip-sync this video", "Animate with this video".
+
+The message's image or video (an attachment or an embed) is the input; a modal asks only for what is
+missing (the speech as text or an audio file, or the portrait), and the job then goes through the same
+checks and the same waiting line as the slash commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import media, options
+from bot.app import LipSyncBot
+from bot.fal import catalog
+from bot.intake import Given, refuse
+from bot.jobs.spec import Command
+
+TITLE_LIMIT = 45  # characters of a modal's title
+
+
+@dataclass(frozen=True)
+class Found:
+    """One image or video in a message."""
+
+    kind: str
+    attachment: discord.Attachment | None = None
+    url: str | None = None
+
+    def given(self, name: str) -> Given:
+        return Given(name, self.attachment, self.url)
+
+
+def media_of(message: discord.Message) -> list[Found]:
+    """The images and videos a message carries: its attachments, then what its embeds show."""
+    found = []
+    for attachment in message.attachments:
+        kind = _kind(attachment.content_type, attachment.filename)
+        if kind in (media.IMAGE, media.VIDEO):
+            found.append(Found(kind, attachment=attachment))
+    for embed in message.embeds:
+        if embed.video and embed.video.url:
+            found.append(Found(media.VIDEO, url=embed.video.url))
+        elif embed.image and embed.image.url:
+            found.append(Found(media.IMAGE, url=embed.image.url))
+        elif embed.type == "image" and embed.thumbnail and embed.thumbnail.url:
+            found.append(Found(media.IMAGE, url=embed.thumbnail.url))
+    return found
+
+
+def _kind(content_type: str | None, filename: str) -> str | None:
+    declared = media.declared_type(content_type) or ""
+    major = declared.split("/")[0]
+    if major in (media.IMAGE, media.VIDEO, media.AUDIO):
+        return major
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return next((kind for kind, formats in media.ACCEPTED.items() for f in formats if extension in f.extensions), None)
+
+
+def pick(found: list[Found], kind: str, menu: str) -> Found | str:
+    """The one `kind` in the message, or what to tell the member."""
+    wanted = [f for f in found if f.kind == kind]
+    what = media.A_KIND[kind]
+    if len(wanted) == 1:
+        return wanted[0]
+    if len(wanted) > 1:
+        return (f"that message has {len(wanted)} {kind}s; '{menu}' needs exactly one — use the slash command "
+                f"with the one you want")
+    others = sorted({f.kind for f in found})
+    if others:
+        return f"that message has {' and '.join(media.A_KIND[k] for k in others)} but not {what}; '{menu}' needs {what}"
+    return f"that message has no image or video; '{menu}' needs {what} ({media.extensions_text(kind)})"
+
+
+class SpeechModal(discord.ui.Modal):
+    """What to say: text for text-to-speech (and its voice), or an audio file."""
+
+    def __init__(self, bot: LipSyncBot, command: Command, given: Given, title: str) -> None:
+        super().__init__(title=title[:TITLE_LIMIT], timeout=900)
+        self.bot, self.command, self.given = bot, command, given
+        self.text = discord.ui.TextInput(style=discord.TextStyle.paragraph, required=False, max_length=2000,
+                                         placeholder="Hello! I'm speaking now.")
+        self.voice = discord.ui.Select(required=False, placeholder=f"{catalog.DEFAULT_VOICE.replace('_', ' ')} (default)",
+                                       options=[discord.SelectOption(label=v.replace("_", " "), value=v)
+                                                for v in catalog.MINIMAX_VOICES])
+        self.audio = discord.ui.FileUpload(required=False, max_values=1)
+        self.add_item(discord.ui.Label(text="Text to speak", description="…or leave it empty and give an audio file",
+                                       component=self.text))
+        self.add_item(discord.ui.Label(text="Voice for the text", component=self.voice))
+        self.add_item(discord.ui.Label(text="…or an audio file", description=media.extensions_text(media.AUDIO),
+                                       component=self.audio))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        text, files = self.text.value.strip(), self.audio.values
+        if text and files:
+            await refuse(interaction, "speech", "give the text to speak or an audio file, not both")
+            return
+        if not text and not files:
+            await refuse(interaction, "speech", "give the text to speak or an audio file "
+                                                f"({media.extensions_text(media.AUDIO)})")
+            return
+        voice = self.voice.values[0] if self.voice.values and text else None
+        await self.bot.intake.submit(interaction, self.command, [self.given, Given("audio", files[0] if files else None, None)],
+                                     text=text or None, voice=voice)
+
+
+class PortraitModal(discord.ui.Modal):
+    """The portrait to drive with the message's video."""
+
+    def __init__(self, bot: LipSyncBot, video: Given) -> None:
+        super().__init__(title="Animate a portrait with this video", timeout=900)
+        self.bot, self.video = bot, video
+        self.portrait = discord.ui.FileUpload(required=True, max_values=1)
+        self.add_item(discord.ui.Label(text="Portrait", description=media.extensions_text(media.IMAGE),
+                                       component=self.portrait))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.bot.intake.submit(interaction, Command.ANIMATE, [Given("image", self.portrait.values[0], None), self.video])
+
+
+class Menus(commands.Cog):
+    def __init__(self, bot: LipSyncBot) -> None:
+        self.bot = bot
+        self.menus = [
+            app_commands.ContextMenu(name="Make this talk", callback=self.make_this_talk),
+            app_commands.ContextMenu(name="Lip-sync this video", callback=self.lipsync_this_video),
+            app_commands.ContextMenu(name="Animate with this video", callback=self.animate_with_this_video),
+        ]
+        for menu in self.menus:
+            bot.tree.add_command(options.anywhere(menu))
+
+    async def cog_unload(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
+
+    async def _one(self, interaction: discord.Interaction, message: discord.Message, kind: str) -> Found | None:
+        choice = pick(media_of(message), kind, interaction.command.name if interaction.command else "this")
+        if isinstance(choice, str):
+            await refuse(interaction, kind, choice)
+            return None
+        return choice
+
+    async def make_this_talk(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        if image := await self._one(interaction, message, media.IMAGE):
+            await interaction.response.send_modal(SpeechModal(self.bot, Command.TALKINGHEAD, image.given("image"),
+                                                              "Make this picture talk"))
+
+    async def lipsync_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        if video := await self._one(interaction, message, media.VIDEO):
+            await interaction.response.send_modal(SpeechModal(self.bot, Command.LIPSYNC, video.given("video"),
+                                                              "Lip-sync this video to new speech"))
+
+    async def animate_with_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        if video := await self._one(interaction, message, media.VIDEO):
+            await interaction.response.send_modal(PortraitModal(self.bot, video.given("video")))
+
+
+async def setup(bot: LipSyncBot) -> None:
+    await bot.add_cog(Menus(bot))
