@@ -81,12 +81,13 @@ class SpeechModal(discord.ui.Modal):
     def __init__(self, bot: LipSyncBot, command: Command, given: Given, title: str) -> None:
         super().__init__(title=title[:TITLE_LIMIT], timeout=900)
         self.bot, self.command, self.given = bot, command, given
-        self.text = discord.ui.TextInput(style=discord.TextStyle.paragraph, required=False, max_length=2000,
-                                         placeholder="Hello! I'm speaking now.")
-        self.voice = discord.ui.Select(required=False, placeholder=f"{catalog.DEFAULT_VOICE.replace('_', ' ')} (default)",
+        self.text = discord.ui.TextInput(custom_id="speech:text", style=discord.TextStyle.paragraph, required=False,
+                                         max_length=2000, placeholder="Hello! I'm speaking now.")
+        self.voice = discord.ui.Select(custom_id="speech:voice", required=False,
+                                       placeholder=f"{catalog.DEFAULT_VOICE.replace('_', ' ')} (default)",
                                        options=[discord.SelectOption(label=v.replace("_", " "), value=v)
                                                 for v in catalog.MINIMAX_VOICES])
-        self.audio = discord.ui.FileUpload(required=False, max_values=1)
+        self.audio = discord.ui.FileUpload(custom_id="speech:audio", required=False, max_values=1)
         self.add_item(discord.ui.Label(text="Text to speak", description="…or leave it empty and give an audio file",
                                        component=self.text))
         self.add_item(discord.ui.Label(text="Voice for the text", component=self.voice))
@@ -113,7 +114,7 @@ class PortraitModal(discord.ui.Modal):
     def __init__(self, bot: LipSyncBot, video: Given) -> None:
         super().__init__(title="Animate a portrait with this video", timeout=900)
         self.bot, self.video = bot, video
-        self.portrait = discord.ui.FileUpload(required=True, max_values=1)
+        self.portrait = discord.ui.FileUpload(custom_id="portrait:image", required=True, max_values=1)
         self.add_item(discord.ui.Label(text="Portrait", description=media.extensions_text(media.IMAGE),
                                        component=self.portrait))
 
