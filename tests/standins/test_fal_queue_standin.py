@@ -15,7 +15,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fal_client import Completed, FalClientHTTPError, InProgress, Queued
-import mutagen
+import av
 from httpx_sse import aconnect_sse
 
 from tests.standins import fal_scale
@@ -517,6 +517,11 @@ async def scripted_result(standin, fal, **options) -> dict:
     return await (await fal.submit(LIPSYNC, LIPSYNC_ARGS)).get()
 
 
+def _seconds(mp4: bytes) -> float:
+    with av.open(io.BytesIO(mp4)) as container:
+        return container.duration / av.time_base
+
+
 async def test_output_padded_to_a_size_stays_a_valid_mp4(standin, fal):
     size = 20 * 1024 * 1024 + 3
     video = (await scripted_result(standin, fal, output_size=size))["video"]
@@ -534,8 +539,7 @@ async def test_output_padded_to_a_size_stays_a_valid_mp4(standin, fal):
     assert received == size and digest.digest() == hashlib.sha256(padded).digest()
     clip = (FIXTURES / "clip.mp4").read_bytes()
     assert padded.startswith(clip) and padded[len(clip) + 4:len(clip) + 8] == b"free"
-    assert mutagen.File(io.BytesIO(padded)).info.length == pytest.approx(
-        mutagen.File(io.BytesIO(clip)).info.length)
+    assert _seconds(padded) == pytest.approx(_seconds(clip))
     with pytest.raises(ValueError):
         JobScript(output_size=len(clip) + 3)  # no box fits in 3 bytes
     with pytest.raises(ValueError):
