@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -22,9 +23,11 @@ import aiohttp
 from bot import media
 from bot.fal import catalog
 from bot.fal.catalog import Kind
-from bot.fal.errors import BadInput, FalError
+from bot.errors import BadInput
+from bot.fal.errors import FalError
 from bot.fal.queue import CancelAnswer, FalQueue
 from bot.jobs import pipeline, results
+from bot.jobs.build import build_spec
 from bot.jobs.pipeline import Progress
 from bot.jobs.spec import Command, JobSpec, Stage
 from bot.settings import load_env_file
@@ -99,6 +102,7 @@ def _is_url(value: str) -> bool:
     return value.startswith(("https://", "http://", "data:"))
 
 
+SPEC_FLAGS = ("image_url", "video_url", "audio_url", "text", "model", "voice", "tts_model", "resolution", "sync_mode")
 KIND_OF = {"image_url": media.IMAGE, "video_url": media.VIDEO, "audio_url": media.AUDIO}
 
 
@@ -160,36 +164,18 @@ def _spec(args: argparse.Namespace) -> JobSpec:
     for name in required[command]:
         if not getattr(args, name):
             raise CliError(f"--{name.replace('_', '-')} is required")
-    try:
-        model = catalog.get_model(args.model, command.kind)
-        if getattr(args, "tts_model", None):
-            catalog.get_model(args.tts_model, Kind.TTS)
-    except catalog.UnknownModel as exc:
-        raise CliError(str(exc)) from exc
-    return JobSpec(
-        command=command,
-        model=model.endpoint_id,
-        image_url=getattr(args, "image_url", None),
-        video_url=getattr(args, "video_url", None),
-        audio_url=getattr(args, "audio_url", None),
-        text=getattr(args, "text", None),
-        voice=getattr(args, "voice", None),
-        tts_model=getattr(args, "tts_model", None),
-        resolution=getattr(args, "resolution", None),
-        sync_mode=getattr(args, "sync_mode", None),
-    )
+    return build_spec(command, **{name: getattr(args, name, None) for name in SPEC_FLAGS})
 
 
 async def _run_job(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
-    spec = _spec(args)
-    pipeline.validate(spec)  # refuse what is wrong before uploading or paying for anything
+    spec = _spec(args)  # refuse what is wrong before uploading or paying for anything
     local = {name: found for name in KIND_OF if (found := _inspect_local(getattr(spec, name), name))}
     if "audio_url" in local:
-        spec = JobSpec.from_dict({**spec.to_dict(), "audio_seconds": local["audio_url"][1].seconds})
+        spec = dataclasses.replace(spec, audio_seconds=local["audio_url"][1].seconds)
         pipeline.check_audio_length(spec, spec.audio_seconds)
     with tempfile.TemporaryDirectory(prefix="lipsync-cli-") as directory:
         hosted = {name: await _upload(queue, path, info, Path(directory)) for name, (path, info) in local.items()}
-    spec = JobSpec.from_dict({**spec.to_dict(), **hosted})
+    spec = dataclasses.replace(spec, **hosted)
     state: dict[str, Any] = {}
     run = pipeline.run(queue, spec, state=state, on_progress=_Reporter(), submit_only=not args.wait)
     try:
@@ -274,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         output = asyncio.run(_main(args))
-    except (CliError, FalError) as exc:
+    except (CliError, BadInput, FalError) as exc:
         where = f" ({exc.field})" if isinstance(exc, BadInput) else ""
         _say(f"Error{where}: {exc}")
         return 1

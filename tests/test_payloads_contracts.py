@@ -8,7 +8,7 @@ import pytest
 
 from bot.fal import catalog, payloads
 from bot.fal.catalog import Kind
-from bot.fal.errors import BadInput
+from bot.errors import BadInput
 from tests.standins.fal_queue import CONTRACTS_DIR, load_contracts
 
 CONTRACTS = load_contracts(CONTRACTS_DIR)

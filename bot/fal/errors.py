@@ -14,14 +14,6 @@ class FalError(Exception):
         self.detail = detail
 
 
-class BadInput(FalError):
-    """Our own validation refused an input before anything reached fal."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 class MissingKey(FalError):
     pass
 

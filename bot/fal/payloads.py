@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.fal.catalog import DEFAULT_VOICE, Kind, Model
-from bot.fal.errors import BadInput
+from bot.errors import BadInput
 
 
 def _expect(model: Model, kind: Kind) -> None:

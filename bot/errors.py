@@ -1,0 +1,12 @@
+"""Our own refusal of an input, before anything reaches fal. Not a fal error: a handler for fal's failures
+can never catch it by accident, whatever order the handlers are in."""
+
+from __future__ import annotations
+
+
+class BadInput(Exception):
+    """str(error) tells the user what was wrong and what is accepted; `field` names the option."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

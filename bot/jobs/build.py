@@ -1,0 +1,83 @@
+"""One way to build a job: named inputs become a checked JobSpec, for the bot and the CLI alike.
+
+Everything that can be refused without the network is refused here (BadInput naming the input), before
+anything is uploaded or paid for.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.errors import BadInput
+from bot.fal import catalog, payloads
+from bot.fal.catalog import Kind
+from bot.jobs import pipeline
+from bot.jobs.spec import Command, JobSpec
+
+REQUIRED = {
+    Command.TALKINGHEAD: (("image_url", "a portrait image"),),
+    Command.LIPSYNC: (("video_url", "a video of the face"),),
+    Command.ANIMATE: (("image_url", "a portrait image"), ("video_url", "a driving video")),
+}
+MENTION = re.compile(r"<(?:@[!&]?|#)\d+>")  # as Discord writes them: a voice would read out the id
+CUSTOM_EMOJI = re.compile(r"<a?:\w+:\d+>")
+TIMESTAMP = re.compile(r"<t:-?\d+(?::\w)?>")
+
+
+def build_spec(command: Command, *, image_url: str | None = None, video_url: str | None = None,
+               audio_url: str | None = None, text: str | None = None, model: str | None = None,
+               voice: str | None = None, tts_model: str | None = None, resolution: str | None = None,
+               sync_mode: str | None = None, audio_seconds: float | None = None) -> JobSpec:
+    """The job these inputs ask for, or BadInput saying what is wrong and what is accepted."""
+    chosen = _model(model, command.kind, "model")
+    urls = {"image_url": image_url, "video_url": video_url, "audio_url": audio_url}
+    for name, what in REQUIRED[command]:
+        if not urls[name]:
+            raise BadInput(name.removesuffix("_url"), f"{what} is required")
+    text = text or None  # an empty option is no option; a blank one is text with nothing to say
+    if command is Command.ANIMATE:
+        if audio_url or text:
+            raise BadInput("audio", f"/{command.value} takes no speech: the driving video's expressions move the portrait")
+    elif audio_url and text:
+        raise BadInput("audio", "give the speech as an audio file or link, or as text to speak, not both")
+    elif not audio_url and not text:
+        raise BadInput("audio", "give the speech as an audio file, an audio URL, or text to speak")
+    speaker = _model(tts_model, Kind.TTS, "tts_model")
+    if text:
+        check_speakable(text, speaker)
+        text = text.strip()
+    if voice and not text:
+        raise BadInput("voice", "a voice only applies to `text`; leave it out with an audio file")
+    if voice and voice not in catalog.MINIMAX_VOICES:
+        raise BadInput("voice", f"unknown voice '{voice}'; pick one from the list (e.g. {', '.join(catalog.MINIMAX_VOICES[:4])})")
+    if chosen.kind is Kind.TALKING_HEAD:
+        payloads.resolve_resolution(chosen, resolution)
+    if sync_mode and sync_mode not in chosen.sync_modes:
+        accepted = ", ".join(chosen.sync_modes) or "none (this model has no sync mode)"
+        raise BadInput("sync_mode", f"{chosen.name} sync_mode must be one of: {accepted}")
+    spec = JobSpec(command, model=chosen.endpoint_id, image_url=image_url, video_url=video_url, audio_url=audio_url,
+                   text=text, voice=voice, tts_model=speaker.endpoint_id if tts_model else None,
+                   resolution=resolution, sync_mode=sync_mode, audio_seconds=audio_seconds)
+    pipeline.check_audio_length(spec, audio_seconds)
+    return spec
+
+
+def check_speakable(text: str, speaker: catalog.Model) -> None:
+    """Text a voice can say: words or numbers, no mentions (a TTS voice would read out their ids)."""
+    if MENTION.search(text):
+        raise BadInput("text", "has a mention in it (@member, @role or #channel), which a voice would read out as "
+                               "a long number; write the name out instead")
+    words = TIMESTAMP.sub("", CUSTOM_EMOJI.sub("", text))
+    if not any(unicodedata.category(c)[0] in "LN" for c in words):
+        raise BadInput("text", "has nothing a voice can say (only spaces, symbols, emoji or invisible characters); "
+                               "write the words to speak")
+    if speaker.max_text_chars and len(text) > speaker.max_text_chars:
+        raise BadInput("text", f"is {len(text)} characters long; {speaker.name} speaks at most {speaker.max_text_chars}")
+
+
+def _model(model: str | None, kind: Kind, option: str) -> catalog.Model:
+    try:
+        return catalog.get_model(model, kind)
+    except catalog.UnknownModel as exc:
+        raise BadInput(option, str(exc)) from None
