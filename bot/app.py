@@ -14,6 +14,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot import render
 from bot.buttons import JobButton, job_buttons
 from bot.delivery import DiscordDelivery
 from bot.fal.queue import FalQueue
@@ -23,6 +24,7 @@ from bot.jobs.line import Line
 from bot.jobs.recent import RecentInputs
 from bot.jobs.runner import JobRunner
 from bot.jobs.store import Store
+from bot.option_check import CheckedTree, leaf_options
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,16 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
 
 
+def transformed_option(interaction: discord.Interaction, error: app_commands.TransformerError) -> str:
+    """The name of the option whose value discord.py could not convert."""
+    raw = str(getattr(error.value, "id", error.value))
+    data = interaction.data if isinstance(interaction.data, dict) else {}
+    for option in leaf_options(data):
+        if isinstance(option, dict) and str(option.get("value")) == raw:
+            return str(option.get("name"))
+    return "option"
+
+
 def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
 
@@ -71,6 +83,7 @@ class LipSyncBot(commands.Bot):
             intents=discord.Intents(guilds=True),  # slash commands need no privileged intents
             allowed_mentions=discord.AllowedMentions.none(),  # user text never pings; pings are opted into per message
             help_command=None,
+            tree_cls=CheckedTree,
             guild_ready_timeout=guild_ready_timeout,
             max_messages=None,  # the bot never reads messages back from discord.py's cache
         )
@@ -124,6 +137,11 @@ class LipSyncBot(commands.Bot):
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         if isinstance(error, app_commands.CheckFailure) and interaction.response.is_done():
             return  # the check has already told the member why
+        if isinstance(error, app_commands.TransformerError) and not interaction.response.is_done():
+            option = transformed_option(interaction, error)
+            await interaction.response.send_message(
+                render.render_bad_input(option, f"must be {error.type.name.replace('_', ' ')}, which this is not"), ephemeral=True)
+            return
         log.error("command %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
         text = "Something went wrong on our side; the details are in the bot's log. Nothing was charged."
         try:

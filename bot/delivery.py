@@ -24,7 +24,7 @@ from bot import render
 from bot.jobs.line import Place
 from bot.jobs.results import DISCORD_DEFAULT_LIMIT, Video
 from bot.jobs.runner import DeliveryRefused
-from bot.jobs.spec import Stage
+from bot.jobs.spec import REFUSED, Stage
 from bot.jobs.store import CHANNEL, DM, Job, Store
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,29 @@ class DiscordDelivery:
         if job.stage is Stage.DONE:
             await self._deliver_video(job, video or Video(job.video_url, why_not_attached="The video was not fetched."))
             return
+        if job.state.get(REFUSED) and not job.ephemeral and token_usable(job) and await self._refuse_privately(job):
+            return
         await self._edit(job, content=render.render(job), final=True)
         if job.moved_to_channel or not token_usable(job):
             await self._post(job, content=render.render_ready_ping(job, mention=job.reach == CHANNEL))
+
+    async def _refuse_privately(self, job: Job) -> bool:
+        """An input refused once downloaded (a file that is not what it says) is the member's to fix, like a
+        refusal at the command: told privately, and the public job message goes. False: the message says it."""
+        webhook = self._webhook(job)
+        try:
+            async with asyncio.timeout(EDIT_TIMEOUT):
+                await webhook.send(render.render_refused(job), ephemeral=True)
+        except (discord.HTTPException, TimeoutError) as exc:
+            log.info("job %s: could not answer privately (%r); the job message says it", job.id, exc)
+            return False
+        try:
+            async with asyncio.timeout(EDIT_TIMEOUT):
+                await webhook.delete_message(job.message_id)
+        except (discord.HTTPException, TimeoutError) as exc:
+            log.info("job %s: could not remove the job message (%r); it says it too", job.id, exc)
+            return False
+        return True
 
     async def _deliver_video(self, job: Job, video: Video) -> None:
         """The finished job as a card that carries the video: on the job's own message while its token lives;
@@ -244,7 +264,9 @@ class DiscordDelivery:
 
     def _webhook(self, job: Job) -> discord.Webhook:
         assert job.application_id and job.interaction_token
-        return discord.Webhook.partial(job.application_id, job.interaction_token, client=self.client)
+        webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.client)
+        webhook.type = discord.WebhookType.application  # the interaction's webhook: it may send ephemeral messages
+        return webhook
 
     async def _move_to_channel(self, job: Job) -> None:
         if not job.moved_to_channel:

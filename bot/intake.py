@@ -13,8 +13,9 @@ import discord
 
 from bot import render
 from bot.fal import catalog
-from bot.fal.errors import BadInput
-from bot.jobs import cost, inputs, limits, pipeline
+from bot.errors import BadInput
+from bot.jobs import cost, inputs, limits
+from bot.jobs.build import build_spec
 from bot.jobs.inputs import Source
 from bot.jobs.spec import Command, JobSpec, Stage
 from bot.jobs.store import CHANNEL, DM, Job, new_job_id
@@ -48,7 +49,7 @@ def collect(command: Command, given: list[Given], text: str | None) -> dict[str,
     sources: dict[str, Source] = {}
     for g in given:
         options = [f"`{g.name}`", f"`{g.name}_url`"] + (["`text`"] if g.name == "audio" and command is not Command.ANIMATE else [])
-        count = (g.attachment is not None) + bool(g.url and g.url.strip()) + (g.name == "audio" and bool(text and text.strip()))
+        count = (g.attachment is not None) + bool(g.url and g.url.strip()) + (g.name == "audio" and bool(text))
         if count == 0:
             raise BadInput(g.name, f"missing: give one of {' or '.join(options)}")
         if count > 1:
@@ -60,21 +61,11 @@ def collect(command: Command, given: list[Given], text: str | None) -> dict[str,
     return sources
 
 
-def build_spec(command: Command, sources: dict[str, Source], *, model: str | None, text: str | None = None,
-               voice: str | None = None, resolution: str | None = None, sync_mode: str | None = None) -> JobSpec:
-    try:
-        chosen = catalog.get_model(model, command.kind)
-    except catalog.UnknownModel as exc:
-        raise BadInput("model", str(exc)) from None
-    if voice and voice not in catalog.MINIMAX_VOICES:
-        raise BadInput("voice", f"unknown voice '{voice}'; pick one from the list (e.g. {', '.join(catalog.MINIMAX_VOICES[:4])})")
-    if voice and not text:
-        raise BadInput("voice", "a voice only applies to `text`; leave it out with an audio file")
-    spec = JobSpec(command, model=chosen.endpoint_id, text=text.strip() if text else None, voice=voice,
-                   resolution=resolution, sync_mode=sync_mode, audio_seconds=sources["audio"].duration if "audio" in sources else None,
-                   **{f"{name}_url": source.url for name, source in sources.items()})
-    pipeline.validate(spec)
-    return spec
+def spec_from(command: Command, sources: dict[str, Source], **choices: str | None) -> JobSpec:
+    """The job for these sources and the command's other options (text, model, voice, ...), checked."""
+    audio = sources.get("audio")
+    return build_spec(command, **{f"{name}_url": source.url for name, source in sources.items()},
+                      audio_seconds=audio.duration if audio else None, **choices)
 
 
 def is_manager(interaction: discord.Interaction) -> bool:
@@ -107,7 +98,7 @@ class Intake:
                      resolution: str | None = None, sync_mode: str | None = None, private: bool | None = None) -> Job | None:
         try:
             sources = collect(command, given, text)
-            spec = build_spec(command, sources, model=model, text=text, voice=voice, resolution=resolution, sync_mode=sync_mode)
+            spec = spec_from(command, sources, model=model, text=text, voice=voice, resolution=resolution, sync_mode=sync_mode)
         except BadInput as exc:
             await refuse(interaction, exc.field, str(exc))
             return None

@@ -192,6 +192,12 @@ def check_declared(kind: str, content_type: str | None, size: int | None, *, nam
     declared = declared_type(content_type)
     if declared is not None and not any(declared in f.content_types for f in ACCEPTED[kind]):
         raise _refuse(name, f"is {describe_declared(declared)}", kind, "wrong_kind")
+    extension = Path(name).suffix.lower().lstrip(".")
+    known = {e for formats in ACCEPTED.values() for f in formats for e in f.extensions}
+    if declared is None and extension and extension not in known:
+        raise _refuse(name, f"is a .{extension} file by its name and declares no media type", kind, "wrong_kind")
+    if size == 0:
+        raise _refuse(name, "is empty (0 bytes)", kind, "empty")
     if size is not None and size > MAX_BYTES[kind]:
         raise _refuse(name, f"is {size / 1024**2:.1f} MB", kind, "too_big")
 

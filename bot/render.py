@@ -244,5 +244,11 @@ def render_bad_input(option: str, problem: str) -> str:
     return fit(f"⚠️ `{option}`: {problem}")
 
 
+def render_refused(job: Job) -> str:
+    """The private answer for a job whose input was refused once downloaded (job.error names the option)."""
+    problem = (job.error or "an input was refused").rstrip(". ")
+    return fit(f"⚠️ {problem}. Nothing was sent to fal or charged; run the command again with another file.")
+
+
 def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

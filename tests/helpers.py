@@ -102,4 +102,33 @@ async def configure(discord: DiscordStandIn, guild_id: int | None = None, **limi
     interaction = await discord.send_command("config", limits, subcommand="limits", user_id=discord.owner_id,
                                              guild_id=guild_id)
     await discord.wait_for(lambda: interaction.callbacks)
-    assert "Settings for this server" in interaction.callbacks[0][1]["data"]["content"]
+    content = interaction.callbacks[0][1]["data"]["content"]
+    assert "Settings for this server" in content, content
+
+
+def private_followup(discord: DiscordStandIn, interaction):
+    """The first ephemeral followup message of an interaction, once sent."""
+    found = (discord.messages.get(mid) for mid in interaction.followup_ids)
+    return next((m for m in found if m is not None and m.ephemeral), None)
+
+
+def secrets_sent(discord: DiscordStandIn | None, fal: FalStandIn | None, *, fal_key: str, discord_token: str = "",
+                 interaction_tokens: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Each place a secret went where it does not belong. Every secret is kept out of every body and query sent
+    to either service; FAL_KEY goes only to fal (in its Authorization header), the bot token and interaction
+    tokens only to Discord (in its Authorization header and webhook paths)."""
+    everything = [s for s in (fal_key, discord_token, *interaction_tokens) if s]
+    found: list[str] = []
+
+    def scan(where: str, text: str, secrets: list[str]) -> None:
+        found.extend(f"{s[:6]}… in {where}" for s in secrets if s in text)
+
+    for r in discord.requests if discord else []:
+        body = (r.raw_json or b"").decode("utf-8", "replace") + "".join(
+            data.decode("latin-1") + name for name, data in r.files)
+        scan(f"Discord {r.method} {r.route or r.path} body", body + str(r.query), everything)
+        scan(f"Discord {r.method} {r.route or r.path} headers/path", r.path + str(dict(r.headers)), [fal_key])
+    for r in fal.requests if fal else []:
+        scan(f"fal {r.method} {r.route} body", r.raw.decode("latin-1") + str(r.query) + r.path, everything)
+        scan(f"fal {r.method} {r.route} headers", str(dict(r.headers)), [s for s in everything if s != fal_key])
+    return sorted(set(found))

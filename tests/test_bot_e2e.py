@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import FIXTURES, attach, finished
-from tests.helpers import media_urls, shown_text
+from tests.helpers import media_urls, private_followup, shown_text
 from tests.standins.fal_queue import media_bytes
 from tests.standins.discord_api import DiscordStandIn
 from tests.standins.fal_queue import JobScript
@@ -73,7 +73,7 @@ async def test_lipsync_and_animate_run_end_to_end(bot, discord_standin, fal_stan
     ({"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3", "text": "hi"},
      "give only one of `audio` or `audio_url` or `text`"),
     ({"image_url": "http://cdn.example.com/p.png", "text": "hi"}, "`image_url`: must be an https:// link"),
-    ({"image_url": "https://192.168.0.10/p.png", "text": "hi"}, "not a private, loopback or reserved one"),
+    ({"image_url": "https://192.168.0.10/p.png", "text": "hi"}, "not a private, loopback, multicast or reserved one"),
     ({"image_url": "https://cdn.example.com/p.png", "text": "hi", "model": "fal-ai/bytedance/omnihuman/v1.5",
       "resolution": "480p"}, "OmniHuman 1.5 accepts resolution 720p or 1080p"),
 ])
@@ -86,11 +86,14 @@ async def test_bad_input_is_answered_privately_and_nothing_reaches_fal(bot, disc
     assert fal_standin.requests == []
 
 
-async def test_a_file_that_is_not_what_it_claims_fails_clearly_without_a_fal_request(bot, discord_standin, fal_standin):
+async def test_a_file_that_is_not_what_it_claims_is_refused_privately_without_a_fal_request(bot, discord_standin,
+                                                                                               fal_standin):
     fake = attach(discord_standin, "not-an-image.png", "image/png")
     interaction = await discord_standin.send_command("talkinghead", {"image": fake, "text": "hi"})
-    message = await finished(discord_standin, interaction, marker="❌")
-    assert "'not-an-image.png' is a text file; an image is needed: PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)" in message.content
+    answer = await discord_standin.wait_for(lambda: private_followup(discord_standin, interaction), timeout=20)
+    assert answer.content.startswith("⚠️ `image`: 'not-an-image.png' is a text file; an image is needed: PNG, JPEG, "
+                                     "WebP, GIF or AVIF (up to 20 MB). Nothing was sent to fal or charged")
+    await discord_standin.wait_for(lambda: discord_standin.messages[interaction.original_message_id].deleted)
     assert fal_standin.requests == []
 
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.fal.errors import BadInput
-from bot.intake import Given, build_spec, collect
+from bot.errors import BadInput
+from bot.intake import Given, collect, spec_from
 from bot.jobs import cost, inputs
 from bot.jobs.inputs import Source
 from bot.jobs.spec import Command, JobSpec
@@ -89,10 +89,10 @@ def test_exactly_one_source_per_input(given_, text, message):
 def test_options_are_checked_against_the_model():
     sources = collect(Command.TALKINGHEAD, [Given("image", FakeAttachment(), None), Given("audio", None, None)], "hi")
     with pytest.raises(BadInput, match="accepts resolution 720p or 1080p"):
-        build_spec(Command.TALKINGHEAD, sources, model="fal-ai/bytedance/omnihuman/v1.5", text="hi", resolution="480p")
+        spec_from(Command.TALKINGHEAD, sources, model="fal-ai/bytedance/omnihuman/v1.5", text="hi", resolution="480p")
     with pytest.raises(BadInput, match="unknown voice"):
-        build_spec(Command.TALKINGHEAD, sources, model=None, text="hi", voice="Bob")
-    spec = build_spec(Command.TALKINGHEAD, sources, model=None, text="hi", voice="Calm_Woman")
+        spec_from(Command.TALKINGHEAD, sources, model=None, text="hi", voice="Bob")
+    spec = spec_from(Command.TALKINGHEAD, sources, model=None, text="hi", voice="Calm_Woman")
     assert spec.model == "veed/fabric-1.0" and spec.image_url == "https://cdn/face.png"
 
 

@@ -11,18 +11,21 @@ and go to fal as they are.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
+import re
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from bot import media
-from bot.fal.errors import BadInput
+from bot.errors import BadInput
 from bot.fal.queue import FalQueue
 from bot.jobs import pipeline
 from bot.jobs.spec import JobSpec
@@ -31,7 +34,7 @@ KINDS = {"image": media.IMAGE, "video": media.VIDEO, "audio": media.AUDIO}
 MAX_BYTES = media.MAX_BYTES  # one table: bot.media
 URL_MAX_LENGTH = 2083  # fal's schemas cap input URLs here
 CHUNK = 64 * 1024
-_PRIVATE_NAMES = ("localhost", ".localhost", ".local", ".internal", ".lan", ".home.arpa")
+_PRIVATE_NAMES = ("localhost", ".localhost", ".localdomain", ".local", ".internal", ".lan", ".home.arpa")
 
 
 @dataclass
@@ -62,24 +65,69 @@ def accepted(kind: str) -> str:
     return media.accepted_text(kind)
 
 
-def check_url(option: str, url: str) -> None:
-    """A public https URL, or BadInput saying why not."""
-    parsed = urlparse(url.strip())
-    if parsed.scheme != "https" or not parsed.hostname:
-        raise BadInput(option, "must be an https:// link to the file")
+def check_url(option: str, url: object) -> None:
+    """A public https URL, or BadInput saying why not. fal's runners fetch it, so anything that could reach a
+    private network, in any spelling a resolver accepts, is refused here rather than sent."""
+    if not isinstance(url, str):
+        raise BadInput(option, "must be an https:// link to the file (text), not a number or anything else")
+    url = url.strip()
     if len(url) > URL_MAX_LENGTH:
         raise BadInput(option, f"is {len(url)} characters long; links up to {URL_MAX_LENGTH} characters are accepted")
-    host = parsed.hostname.lower().rstrip(".")
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in url):
+        raise BadInput(option, "has spaces or control characters in it; give the link exactly as it is, https://…")
     try:
-        address = ipaddress.ip_address(host)
+        parsed = urlsplit(url)
+        host = parsed.hostname
     except ValueError:
-        # Resolvers read forms like 10.0.00.1 or 0x7f.1 as addresses too; accept only real names.
-        numeric = all(label.isdigit() or label.startswith("0x") for label in host.split("."))
-        if numeric or host in _PRIVATE_NAMES or host.endswith(_PRIVATE_NAMES) or "." not in host:
-            raise BadInput(option, "must point at a public host, not a local or private one") from None
+        raise BadInput(option, "is not a valid link; give an https:// link to the file") from None
+    try:
+        port = parsed.port
+    except ValueError:
+        raise BadInput(option, "has an invalid port (ports go from 1 to 65535); give a public https:// link") from None
+    if parsed.scheme.lower() != "https" or not host:
+        raise BadInput(option, "must be an https:// link to the file")
+    if "@" in parsed.netloc:
+        raise BadInput(option, "must not carry a user name or password; give a public https:// link")
+    if port == 0:
+        raise BadInput(option, "has an invalid port; give a public https:// link")
+    host = host.lower().rstrip(".")
+    address = _address(host)
+    if address is not None:
+        if not _public(address):
+            raise BadInput(option, "must point at a public address, not a private, loopback, multicast or reserved one")
         return
-    if not address.is_global:
-        raise BadInput(option, "must point at a public address, not a private, loopback or reserved one")
+    labels = host.split(".")
+    if all(_NUMERIC.fullmatch(label) for label in labels if label):
+        # 2130706433, 0177.1, 0x7f.0.0.1: resolvers read these as addresses; only the plain dotted form is taken.
+        raise BadInput(option, "must point at a public host; write addresses in the usual dotted form")
+    if host in _PRIVATE_NAMES or host.endswith(_PRIVATE_NAMES) or "." not in host or not all(labels):
+        raise BadInput(option, "must point at a public host, not a local or private one")
+
+
+_NUMERIC = re.compile(r"0x[0-9a-f]*|[0-9]+")
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+# Special-purpose blocks that Python's is_global still counts as global in some versions (IANA: not reachable
+# or not a place media lives): the IETF protocol block, benchmarking, shared address space, documentation.
+_NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "198.18.0.0/15", "100.64.0.0/10", "2001:db8::/32",
+                                                      "100::/64", "64:ff9b:1::/48"))
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None and not _public(embedded):
+            return False
+    return (address.is_global and not address.is_multicast and not address.is_reserved
+            and not address.is_unspecified and not address.is_link_local
+            and not any(address in network for network in _NOT_PUBLIC if network.version == address.version))
 
 
 def check_declared(source: Source) -> None:
@@ -144,10 +192,10 @@ async def host(spec: JobSpec, sources: dict[str, Source], *, queue: FalQueue, se
                 urls[name] = source.url
                 if name == "audio" and source.duration:
                     audio_seconds = source.duration
-        checked = JobSpec.from_dict({**spec.to_dict(), "audio_seconds": audio_seconds})
+        checked = dataclasses.replace(spec, audio_seconds=audio_seconds)
         pipeline.check_audio_length(checked, audio_seconds)
         for name, path in files.items():
             urls[name] = await queue.upload_file(path)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    return JobSpec.from_dict({**checked.to_dict(), **{f"{name}_url": url for name, url in urls.items()}})
+    return dataclasses.replace(checked, **{f"{name}_url": url for name, url in urls.items()})

@@ -22,14 +22,15 @@ from typing import Protocol
 
 import aiohttp
 
-from bot.fal.errors import BadInput, FalError, JobCancelled, SubmissionUnknown
+from bot.errors import BadInput
+from bot.fal.errors import FalError, JobCancelled, SubmissionUnknown
 from bot.fal.queue import CancelAnswer, FalQueue, Submission
 from bot.jobs import cost, inputs, pipeline, results
 from bot.jobs.limits import Refusal
 from bot.jobs.line import Line, Place
 from bot.jobs.results import Video
 from bot.jobs.pipeline import Progress
-from bot.jobs.spec import SPEECH, VIDEO, Stage
+from bot.jobs.spec import REFUSED, SPEECH, VIDEO, Stage
 from bot.jobs.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -252,12 +253,15 @@ class JobRunner:
         except JobCancelled:
             await self._end(job, Stage.CANCELLED, self._cancel_text(job))
         except BadInput as exc:
+            if not _sent_to_fal(job):
+                job.state[REFUSED] = exc.field
             await self._end(job, Stage.FAILED, f"`{exc.field}`: {exc}")
         except SubmissionUnknown as exc:
             log.warning("job %s: %s", job.id, exc)
-            await self._end(job, Stage.FAILED, "The connection to fal broke while the job was being sent, so fal may or "
-                                               "may not have it. It was not sent again, so you are not charged twice; "
-                                               "if no video arrives, use Retry.")
+            cause = str(exc)[:1].upper() + str(exc)[1:]
+            await self._end(job, Stage.FAILED, f"{cause}, so fal may or may not have it. It was not sent again, so it "
+                                               "cannot run twice; Retry sends it again (if fal did get the first one, "
+                                               "that one may be billed too).")
         except FalError as exc:
             log.warning("job %s failed: %s (detail: %r)", job.id, exc, exc.detail)
             await self._end(job, Stage.FAILED, str(exc))
@@ -456,3 +460,7 @@ def inherited_state(old: Job) -> dict:
             state[step] = {"submission": entry["submission"], "inherited": True}
     return state
 
+
+def _sent_to_fal(job: Job) -> bool:
+    return job.request_id is not None or any(isinstance(entry, dict) and "submission" in entry
+                                             for entry in job.state.values())

@@ -21,6 +21,7 @@ class Command(StrEnum):
 
 
 SPEECH, VIDEO = "speech", "video"  # the pipeline's steps, as keys of a job's state
+REFUSED = "refused"  # state key: the option whose input was refused before anything reached fal
 
 
 class Stage(StrEnum):
