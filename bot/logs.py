@@ -19,12 +19,21 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = _FIELD_TOKENS.sub(rf"\1{MASK}", _URL_TOKENS.sub(rf"\1{MASK}", message))
-        for secret in self.secrets:
-            clean = clean.replace(secret, MASK)
+        clean = self.clean(message)
         if clean != message:
             record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:  # a traceback can carry a URL with a token in it
+            record.exc_text = self.clean(_FORMATTER.formatException(record.exc_info))
         return True
+
+    def clean(self, text: str) -> str:
+        text = _FIELD_TOKENS.sub(rf"\1{MASK}", _URL_TOKENS.sub(rf"\1{MASK}", text))
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+
+_FORMATTER = logging.Formatter()
 
 
 def setup(level: int, *secrets: str) -> None:

@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from bot.fal.queue import FalQueue
 from tests.botproc import BotProcess, bot_env, secrets_in
-from tests.helpers import FAL_KEY, FIXTURES, REPO, attach, configure, fal_child_env, finished  # noqa: F401 (re-exported)
+from tests.helpers import FAL_KEY, FIXTURES, REPO, attach, configure, fal_child_env, finished, secrets_sent  # noqa: F401
 from tests.standins.discord_api import DiscordStandIn
 from tests.standins.fal_queue import FalStandIn
 
@@ -26,6 +26,7 @@ async def fal_standin():
     yield server
     await server.close()
     assert not server.violations, server.violations
+    assert not secrets_sent(None, server, fal_key=FAL_KEY)
 
 
 @pytest.fixture
@@ -77,5 +78,7 @@ async def bot(discord_standin, fal_standin, subprocess_env, tmp_path):
     await process.stop()
     tokens = [i.token for i in discord_standin.interactions.values()]
     assert not secrets_in(process.log, discord_standin.token, FAL_KEY, *tokens), "a secret reached the bot's log"
+    assert not secrets_sent(discord_standin, fal_standin, fal_key=FAL_KEY, discord_token=discord_standin.token,
+                            interaction_tokens=tokens)
     log = process.log
     assert "Traceback" not in log, log[log.index("Traceback") - 300:][:3000]

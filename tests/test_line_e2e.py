@@ -50,25 +50,27 @@ async def test_a_hundred_members_at_once_all_get_their_video_and_see_their_place
 async def test_a_sigkill_with_fifty_waiting_and_ten_running_delivers_all_sixty_once_in_line_order(
         bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[1, 0], queue_step=1.5, run_time=2.0, logs=["go"]))
+    fal_standin.hold("result")  # no job may finish, and none start from the line, before the kill: 10 run, 50 wait
     sent = []
     for i in range(60):  # one by one, so the line's order is the order sent
         sent.append(await discord_standin.send_command("talkinghead", options(i), user_id=20_000 + i))
         await discord_standin.wait_for(lambda: sent[-1].callbacks, timeout=15)
     assert all(acknowledged(i) for i in sent)
     await fal_standin.wait_for_submissions(10)
-    # the bot stores a request id before it shows the first status fal streams back: wait for those
-    await discord_standin.wait_for(lambda: sum(
-        any("Queued on fal" in (body.get("content") or "") for _, body in discord_standin.messages[i.original_message_id].edits)
-        for i in sent) >= 10, timeout=15)
+    # the bot follows a request (opens its status stream) only once it stored the request id: wait for those
+    await discord_standin.wait_for(lambda: len({r.request_id for r in fal_standin.requests if r.route == "stream"}) >= 10,
+                                   timeout=15)
     assert len(fal_standin.jobs) == 10
     await bot.kill()
+    fal_standin.release("result")
 
     await bot.start(discord_standin)
     for interaction in sent:
         await finished(discord_standin, interaction, timeout=120)
     await asyncio.sleep(1.5)  # room for a duplicate to show up, if there were one
     finals = [m for m in discord_standin.messages.values() if shown_text(m).startswith("✅")]
-    assert len(finals) == 60
+    originals = {i.original_message_id for i in sent}
+    assert len(finals) == 60, [(m.source, m.deleted, shown_text(m)[:70]) for m in finals if m.id not in originals]
     assert not [m for m in discord_standin.messages.values() if m.source in ("channel", "followup")]
     assert fal_standin.count("submit") == 60 and len(fal_standin.jobs) == 60  # none submitted twice
     faces = submitted_faces(fal_standin)

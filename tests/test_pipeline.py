@@ -6,7 +6,9 @@ import copy
 
 import pytest
 
-from bot.fal.errors import BadInput
+from bot.errors import BadInput
+from bot.fal.errors import FalError, SubmissionUnknown
+from bot.jobs.build import build_spec
 from bot.jobs import pipeline
 from bot.jobs.spec import Command, JobSpec, Stage
 from tests.standins.fal_queue import JobScript
@@ -60,13 +62,18 @@ async def test_resuming_from_saved_state_never_submits_a_step_twice(queue, fal_e
     assert result["video"]["url"]
 
 
+def check(spec: JobSpec) -> JobSpec:
+    """The spec as the one builder checks it."""
+    return build_spec(spec.command, **{k: v for k, v in spec.to_dict().items() if k != "command"})
+
+
 async def test_spoken_text_longer_than_the_model_allows_is_refused_before_the_video_step(queue, fal_env):
     fal_env.script("fal-ai/minimax/speech-2.6-turbo", JobScript(
         queue_positions=[0], queue_step=0.05, run_time=0.05,
         output={"audio": {"url": "https://cdn.example/long.mp3"}, "duration_ms": 45_000}))
     # 500 characters: at least 20 s even spoken at the fastest pace, so TTS runs; it then lasts 45 s.
     spec = JobSpec(Command.LIPSYNC, model="fal-ai/pixverse/lipsync", video_url=VIDEO, text="long " * 100)
-    pipeline.validate(spec)
+    check(spec)
     with pytest.raises(BadInput, match="the spoken text lasts 45.0 s; PixVerse Lipsync accepts at most 30 s"):
         await pipeline.run(queue, spec)
     assert fal_env.count("submit") == 1
@@ -80,10 +87,10 @@ async def test_spoken_text_longer_than_the_model_allows_is_refused_before_the_vi
 def test_text_that_clearly_outlasts_the_model_is_refused_before_tts(text, refused):
     spec = JobSpec(Command.LIPSYNC, model="fal-ai/pixverse/lipsync", video_url=VIDEO, text=text)
     if not refused:
-        pipeline.validate(spec)
+        check(spec)
         return
     with pytest.raises(BadInput) as caught:
-        pipeline.validate(spec)
+        check(spec)
     assert caught.value.field == "text"
     assert "takes at least" in str(caught.value) and "PixVerse Lipsync accepts at most 30 s of speech" in str(caught.value)
 
@@ -108,5 +115,21 @@ async def test_a_refused_text_costs_no_tts_request(queue, fal_env):
 )
 def test_validation_names_what_is_missing_or_too_long(spec, field):
     with pytest.raises(BadInput) as caught:
-        pipeline.validate(spec)
+        check(spec)
     assert caught.value.field == field
+
+
+async def test_a_step_whose_submit_was_on_its_way_in_a_crash_is_not_sent_again(queue, fal_env):
+    spec = JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url=PORTRAIT, audio_url=AUDIO)
+    with pytest.raises(SubmissionUnknown, match="stopped while it was sending"):
+        await pipeline.run(queue, spec, state={"video": {pipeline.SENDING: True}})
+    assert fal_env.count("submit") == 0
+
+
+async def test_a_submit_fal_refused_leaves_no_doubt_behind(queue, fal_env):
+    fal_env.fail_next("submit", 422, body={"detail": [{"loc": ["body", "image_url"], "msg": "bad", "type": "value_error"}]})
+    spec = JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url=PORTRAIT, audio_url=AUDIO)
+    state: dict = {}
+    with pytest.raises(FalError):
+        await pipeline.run(queue, spec, state=state)
+    assert pipeline.SENDING not in state["video"]  # fal answered: it has no job, so a Retry may send it

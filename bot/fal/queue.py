@@ -245,7 +245,7 @@ class FalQueue:
                 log.warning("fal submit to %s was not sent (%s); retrying", endpoint_id, exc.__class__.__name__)
             except httpx.TransportError as exc:
                 raise SubmissionUnknown(
-                    f"the connection to fal broke while submitting to {endpoint_id}; not resent, to avoid paying twice"
+                    "the connection to fal broke while the job was being sent"
                 ) from exc
             else:
                 if response.status_code < 300:

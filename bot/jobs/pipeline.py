@@ -17,13 +17,15 @@ from typing import Any
 
 from bot.fal import payloads
 from bot.fal.catalog import Model
-from bot.fal.errors import BadInput, FalError, FalUnavailable, JobCancelled, JobFailed, SubmissionUnknown
+from bot.errors import BadInput
+from bot.fal.errors import FalError, FalUnavailable, JobCancelled, JobFailed, SubmissionUnknown
 from bot.fal.queue import IN_QUEUE, FalQueue, Submission
 from bot.jobs import cost
 from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec, Stage
 
 log = logging.getLogger(__name__)
 
+SENDING = "sending"  # a step's state while its submit is on the way: fal may or may not have it after a crash
 FOLLOW_FOR = 24 * 3600.0  # how long to keep following a submitted request that fal does not answer about
 FOLLOW_BACKOFF = (2.0, 300.0)  # first and longest pause between attempts to follow it
 
@@ -56,25 +58,6 @@ def plan(spec: JobSpec) -> list[Step]:
         steps.append(Step(SPEECH, spec.speech_model))
     steps.append(Step(VIDEO, spec.main_model))
     return steps
-
-
-REQUIRED = {
-    Command.TALKINGHEAD: (("image_url", "a portrait image"),),
-    Command.LIPSYNC: (("video_url", "a video of the face"),),
-    Command.ANIMATE: (("image_url", "a portrait image"), ("video_url", "a driving video")),
-}
-
-
-def validate(spec: JobSpec) -> None:
-    """Everything we can check before a job is submitted (raises BadInput)."""
-    for name, what in REQUIRED[spec.command]:
-        if not getattr(spec, name):
-            raise BadInput(name.removesuffix("_url"), f"{what} is required")
-    if spec.command is not Command.ANIMATE and not spec.audio_url and not (spec.text or "").strip():
-        raise BadInput("audio", "give the speech as an audio file, an audio URL, or text to speak")
-    for step in plan(spec):
-        _payload(spec, step, audio_url=spec.audio_url or "https://placeholder.invalid/a.mp3")
-    check_audio_length(spec, spec.audio_seconds)
 
 
 # A pace no TTS voice reaches at its normal speed (fast English speech is 15-18 characters a second):
@@ -164,10 +147,21 @@ async def run(
         entry = state.setdefault(step.name, {})
         while "output" not in entry:
             if "submission" not in entry:
+                if entry.get(SENDING):
+                    raise SubmissionUnknown("the bot stopped while it was sending the job to fal")
                 if cancel_wanted is not None and cancel_wanted():
                     raise JobCancelled("cancelled before it was sent to fal")
                 await report(Stage.SPEAKING if step.name == SPEECH else Stage.QUEUED, step)
-                sub = await queue.submit(step.model.endpoint_id, _payload(spec, step, audio_url=audio_url))
+                payload = _payload(spec, step, audio_url=audio_url)
+                entry[SENDING] = True  # durable before the submit: a crash now must not become a second job on fal
+                await save()
+                try:
+                    sub = await queue.submit(step.model.endpoint_id, payload)
+                except SubmissionUnknown:
+                    raise
+                except FalError:
+                    entry.pop(SENDING, None)  # fal answered: it has no job
+                    raise
                 entry.clear()
                 entry["submission"] = sub.to_dict()
                 await save()
