@@ -36,6 +36,23 @@ def database_path(url: str) -> Path:
     return Path(parsed.path[1:])  # "/data/bot.db" → relative; "//abs/bot.db" → "/abs/bot.db"
 
 
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], example: str, problems: list[str]) -> str | None:
+    """A URL setting, refused here when malformed: later it would fail as a traceback from deep inside aiohttp."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        parsed = urlparse(text)
+        parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in schemes or not parsed.hostname or any(c.isspace() for c in text):
+        problems.append(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)} "
+                        f"such as {example}, not '{text}'")
+        return None
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
     discord_token: str
@@ -90,6 +107,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(str(exc))
         db = Path()
     max_running = _number(env, "MAX_RUNNING_JOBS", int, problems, minimum=1, default=DEFAULT_MAX_RUNNING_JOBS)
+    api_base = _url(env, "DISCORD_API_BASE", ("http", "https"), DEFAULT_API_BASE, problems)
+    gateway = _url(env, "DISCORD_GATEWAY_URL", ("ws", "wss"), "wss://gateway.discord.gg/", problems)
     budget = _number(env, "DAILY_BUDGET_USD", float, problems, minimum=0, default=None)
     personal = {name: _number(env, name.upper(), int, problems, minimum=minimum, default=default)
                 for name, minimum, default in (("user_running_jobs", 1, 2), ("user_waiting_jobs", 0, 5),
@@ -99,8 +118,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         discord_token=env["DISCORD_TOKEN"].strip(),
         fal_key=env["FAL_KEY"].strip(),
-        discord_api_base=(env.get("DISCORD_API_BASE", "").strip() or DEFAULT_API_BASE).rstrip("/"),
-        discord_gateway_url=env.get("DISCORD_GATEWAY_URL", "").strip() or None,
+        discord_api_base=(api_base or DEFAULT_API_BASE).rstrip("/"),
+        discord_gateway_url=gateway,
         discord_guild_id=int(guild) if guild else None,
         database_path=db,
         input_hosting=hosting,

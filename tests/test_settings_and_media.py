@@ -42,5 +42,19 @@ def test_bad_values_say_what_is_accepted():
         load_settings(BASE | {"DISCORD_GUILD_ID": "my-server"})
 
 
+@pytest.mark.parametrize("bad", ["not a url", "ftp://x", "http://[::1", "http:///api", "http://x:99999/api",
+                                 "http://disc ord.com/api"])
+def test_a_malformed_api_base_is_refused_by_name(bad):
+    with pytest.raises(SettingsError, match="DISCORD_API_BASE must be a URL starting with http:// or https://"):
+        load_settings(BASE | {"DISCORD_API_BASE": bad})
+
+
+def test_a_malformed_gateway_url_is_refused_by_name():
+    with pytest.raises(SettingsError, match="DISCORD_GATEWAY_URL must be a URL starting with ws:// or wss://"):
+        load_settings(BASE | {"DISCORD_GATEWAY_URL": "https://gateway.discord.gg"})
+    assert load_settings(BASE | {"DISCORD_GATEWAY_URL": "ws://127.0.0.1:1/gateway"}).discord_gateway_url == \
+        "ws://127.0.0.1:1/gateway"
+
+
 def test_secrets_stay_out_of_repr():
     assert "t0ken" not in repr(load_settings(BASE)) and "k3y" not in repr(load_settings(BASE))

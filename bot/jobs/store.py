@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -191,6 +192,24 @@ class _Pending:
         return bool(self.inserts or self.updates or self.statements)
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be opened or created at `path`; `reason` says why in a few words."""
+
+    def __init__(self, path: Path | str, exc: OSError | sqlite3.Error) -> None:
+        self.path = Path(path).absolute() if str(path) != ":memory:" else Path(str(path))
+        if isinstance(exc, FileExistsError):  # from mkdir: a file stands where a folder is needed
+            self.reason = f"{exc.filename} is a file, not a folder"
+        elif isinstance(exc, NotADirectoryError):
+            self.reason = f"part of {exc.filename} is a file, not a folder"
+        elif isinstance(exc, OSError):
+            self.reason = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+        elif self.path.is_dir():
+            self.reason = "it is a folder"
+        else:
+            self.reason = str(exc)  # sqlite's own words: "unable to open database file", "file is not a database"
+        super().__init__(f"cannot open the database {self.path}: {self.reason}")
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
@@ -202,18 +221,23 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
+        """Open (creating its folder and file if need be) and migrate; StoreUnavailable says why it could not."""
+        db: aiosqlite.Connection | None = None
         try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
             db.row_factory = aiosqlite.Row
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a crash of the process
             await db.execute("PRAGMA busy_timeout=5000")
             store = cls(db)
             await store._migrate()
-        except BaseException:
-            await db.close()
+        except BaseException as exc:
+            if db is not None:
+                await db.close()
+            if isinstance(exc, (OSError, sqlite3.Error)):
+                raise StoreUnavailable(path, exc) from exc
             raise
         store._writer = asyncio.create_task(store._write_loop(), name="store-writer")
         return store
