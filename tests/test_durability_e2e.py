@@ -24,11 +24,12 @@ async def restart(bot: BotProcess, discord) -> None:
     await bot.start(discord)
 
 
-async def wait_stored_request(fal, discord, interaction) -> None:
-    """The bot stores the request id right after fal returns it; give it a moment after the submit."""
-    await fal.wait_for_submissions(1)
-    await discord.wait_for(lambda: any("Queued on fal" in (b.get("content") or "") or "Generating" in (b.get("content") or "")
-                                       for _, b in discord.messages[interaction.original_message_id].edits), timeout=15)
+async def wait_stored_request(fal, discord, jobs: int = 1) -> None:
+    """Until the bot has stored the request ids of `jobs` jobs: it follows a request (status stream or poll) only
+    after its id is stored. ("Queued on fal" shows before the submit, while it may still be on its way.)"""
+    await fal.wait_for_submissions(jobs)
+    await discord.wait_for(lambda: len({r.request_id for r in fal.requests if r.route in ("stream", "status")}) >= jobs,
+                           timeout=15)
 
 
 @pytest.mark.parametrize("point", ["before fal submission", "while queued", "while generating",
@@ -46,9 +47,9 @@ async def test_a_job_killed_at_any_point_is_delivered_exactly_once(bot, discord_
     if point == "before fal submission":
         await fal_standin_wait(lambda: fal_standin.held)
     elif point == "while queued":
-        await wait_stored_request(fal_standin, discord_standin, interaction)
+        await wait_stored_request(fal_standin, discord_standin)
     elif point == "while generating":
-        await wait_stored_request(fal_standin, discord_standin, interaction)
+        await wait_stored_request(fal_standin, discord_standin)
         (job,) = fal_standin.jobs.values()
         await fal_standin_wait(lambda: job.state == IN_PROGRESS)
         await asyncio.sleep(0.3)
@@ -94,6 +95,7 @@ async def test_buttons_keep_working_after_a_restart(bot, discord_standin, fal_st
         lambda: (m := discord_standin.messages.get(long.original_message_id)) and m.components and m)
     cancel_id = custom_ids(message)[0]
     assert cancel_id.startswith("job:cancel:")
+    await wait_stored_request(fal_standin, discord_standin, jobs=3)
     await restart(bot, discord_standin)
     stranger = await discord_standin.send_component(message.id, cancel_id)  # alice did not start this job
     await discord_standin.wait_for(lambda: stranger.callbacks)

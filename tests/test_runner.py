@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from bot.jobs import pipeline
 from bot.jobs.inputs import Source
 from bot.jobs.limits import Configs, GuildConfig, budget_estimate
 from bot.jobs.line import Line
@@ -318,3 +319,21 @@ async def test_the_store_migrates_an_older_database(tmp_path):
         assert (await Configs.load(store)).get(9) == GuildConfig(daily_budget=3.5)
     finally:
         await store.close()
+
+
+async def test_a_clean_stop_lets_a_submit_on_its_way_finish_and_stores_its_request(store, queue, fal_env, session):
+    fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=5, run_time=5))
+    fal_env.hold("submit")
+    runner = await make_runner(store, queue, session)
+    job = await submit(runner, make_job())
+    async with asyncio.timeout(10):
+        while fal_env.count("submit") == 0:
+            await asyncio.sleep(0.02)
+    closing = asyncio.create_task(runner.close())
+    await asyncio.sleep(0.3)
+    assert not closing.done()  # waiting for fal's answer rather than cutting the submit off
+    fal_env.release("submit", drop=False)
+    await asyncio.wait_for(closing, 10)
+    stored = await store.get(job.id)
+    assert stored.state["video"]["submission"]["request_id"] in fal_env.jobs
+    assert pipeline.SENDING not in stored.state["video"]  # the next start follows it instead of doubting it

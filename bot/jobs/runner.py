@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 ETA_SAMPLE = 20  # finished jobs of the same model that an estimate looks at
 ETA_TTL = 60.0  # seconds an estimate is reused for other jobs of the model
+SEND_GRACE = 15.0  # seconds a clean stop waits for submits on their way to fal
 HOSTED = "hosted"  # state key: the spec's inputs are URLs fal can read
 WATCH_EVERY = 1.0  # seconds between looks at the line (places to show) and at stuck jobs
 DELIVERY_TRIES = 8  # then the outcome waits for the next start (1 + 2 + … + 60 s ≈ 3 minutes of trying)
@@ -153,7 +154,11 @@ class JobRunner:
         return undelivered
 
     async def close(self) -> None:
-        """Stop following jobs (they stay as stored and resume on the next start)."""
+        """Stop following jobs (they stay as stored and resume on the next start). A submit on its way is let
+        finish first (for up to SEND_GRACE): cut off, fal might run the job while the bot could not know it."""
+        deadline = time.monotonic() + SEND_GRACE
+        while time.monotonic() < deadline and any(_sending(job) for job in self.line.running.values()):
+            await asyncio.sleep(0.05)
         if self._watcher is not None:
             self._watcher.cancel()
         tasks = [*self.tasks.values(), *self._delivering, *([self._watcher] if self._watcher else [])]
@@ -464,3 +469,7 @@ def inherited_state(old: Job) -> dict:
 def _sent_to_fal(job: Job) -> bool:
     return job.request_id is not None or any(isinstance(entry, dict) and "submission" in entry
                                              for entry in job.state.values())
+
+
+def _sending(job: Job) -> bool:
+    return any(isinstance(entry, dict) and entry.get(pipeline.SENDING) for entry in job.state.values())
