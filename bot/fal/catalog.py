@@ -85,6 +85,10 @@ def _per_kchars(usd: float, source: str) -> Price:
     return Price(PriceUnit.KCHARS, {None: usd}, source)
 
 
+def _tts(endpoint_id: str, name: str, text_field: str, max_text_chars: int, price: Price) -> Model:
+    return Model(endpoint_id, name, Kind.TTS, text_field=text_field, max_text_chars=max_text_chars, price=price)
+
+
 MODELS: tuple[Model, ...] = (
     # Talking head: portrait + speech.
     Model(
@@ -158,37 +162,33 @@ MODELS: tuple[Model, ...] = (
     # Portrait animation: portrait + driving video.
     Model("fal-ai/live-portrait", "Live Portrait", Kind.ANIMATE),
     # Text to speech.
-    Model(
+    _tts(
         "fal-ai/minimax/speech-2.6-turbo",
         "MiniMax Speech 2.6 Turbo",
-        Kind.TTS,
-        text_field="prompt",
-        max_text_chars=10000,
-        price=_per_kchars(0.06, "third-party (WaveSpeed, Replicate); fal's own not found"),
+        "prompt",
+        10000,
+        _per_kchars(0.06, "third-party (WaveSpeed, Replicate); fal's own not found"),
     ),
-    Model(
+    _tts(
         "fal-ai/minimax/speech-2.6-hd",
         "MiniMax Speech 2.6 HD",
-        Kind.TTS,
-        text_field="prompt",
-        max_text_chars=10000,
-        price=_per_kchars(0.10, "fal speech-2.8-hd page (2.6-hd not found)"),
+        "prompt",
+        10000,
+        _per_kchars(0.10, "fal speech-2.8-hd page (2.6-hd not found)"),
     ),
-    Model(
+    _tts(
         "fal-ai/minimax/speech-02-hd",
         "MiniMax Speech 02 HD",
-        Kind.TTS,
-        text_field="text",
-        max_text_chars=5000,
-        price=_per_kchars(0.10, "fal speech-2.8-hd page (02-hd not found)"),
+        "text",
+        5000,
+        _per_kchars(0.10, "fal speech-2.8-hd page (02-hd not found)"),
     ),
-    Model(
+    _tts(
         "fal-ai/minimax/speech-02-turbo",
         "MiniMax Speech 02 Turbo",
-        Kind.TTS,
-        text_field="text",
-        max_text_chars=5000,
-        price=_per_kchars(0.06, "fal model page (llms.txt)"),
+        "text",
+        5000,
+        _per_kchars(0.06, "fal model page (llms.txt)"),
     ),
 )
 
