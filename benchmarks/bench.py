@@ -19,7 +19,6 @@ import gc
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -39,8 +38,12 @@ FAL_ROUTES = ("submit", "stream", "status", "result", "cancel")
 def job_script(seconds: float) -> JobScript:
     """A job of `seconds`: 40 % in fal's queue with a falling position, then generating with log lines."""
     positions = [5, 4, 3, 2, 1, 0]
-    return JobScript(queue_positions=positions, queue_step=seconds * 0.4 / len(positions), run_time=seconds * 0.6,
-                     logs=[f"Rendering frames {p} %" for p in (0, 20, 40, 60, 80)])
+    return JobScript(
+        queue_positions=positions,
+        queue_step=seconds * 0.4 / len(positions),
+        run_time=seconds * 0.6,
+        logs=[f"Rendering frames {p} %" for p in (0, 20, 40, 60, 80)],
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -88,7 +91,13 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
         discord.ack_deadline = 60.0  # measure lateness instead of failing on it
         fal.script(ENDPOINT, job_script(job_seconds))
         places = [(discord.guild_id, discord.channel_id)] + [await discord.add_guild() for _ in range(servers - 1)]
-        env = bot_env(fal_child_env(fal, home), discord, home, LOG_LEVEL=os.environ.get("BENCH_LOG", "WARNING"), MAX_RUNNING_JOBS=str(n))
+        env = bot_env(
+            fal_child_env(fal, home),
+            discord,
+            home,
+            LOG_LEVEL=os.environ.get("BENCH_LOG", "WARNING"),
+            MAX_RUNNING_JOBS=str(n),
+        )
         env.pop("DISCORD_GUILD_ID")  # global commands, as a bot in many servers has
         bot = BotProcess(env, home / "bot.log")
         await bot.start(discord)
@@ -106,12 +115,18 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
                 await asyncio.sleep(max(0.0, started + spread * i / n - time.monotonic()))
                 guild, channel = places[i % servers]
                 return await discord.send_command(
-                    "talkinghead", {"image_url": f"https://cdn.example.com/bench-{i}.png", "audio_url": AUDIO},
-                    user_id=1_000_000 + i, guild_id=guild, channel_id=channel)
+                    "talkinghead",
+                    {"image_url": f"https://cdn.example.com/bench-{i}.png", "audio_url": AUDIO},
+                    user_id=1_000_000 + i,
+                    guild_id=guild,
+                    channel_id=channel,
+                )
 
             lags: list[float] = []
 
-            async def watch_lag() -> None:  # how late the stand-ins' own loop runs: their lateness inflates every figure
+            async def watch_lag() -> (
+                None
+            ):  # how late the stand-ins' own loop runs: their lateness inflates every figure
                 while True:
                     before = time.monotonic()
                     await asyncio.sleep(0.01)
@@ -122,8 +137,13 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
             await discord.wait_for(lambda: all(i.callbacks for i in sent), timeout=120)
 
             def delivered() -> int:
-                return sum(1 for i in sent if (m := discord.messages.get(i.original_message_id or 0))
-                           and shown_text(m).startswith(("✅", "❌")))
+                return sum(
+                    1
+                    for i in sent
+                    if (m := discord.messages.get(i.original_message_id or 0))
+                    and shown_text(m).startswith(("✅", "❌"))
+                )
+
             deadline = time.monotonic() + job_seconds * 4 + 60
             while delivered() < n and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)  # a light look: the stand-ins must not be kept busy by the counting
@@ -142,9 +162,14 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
             for i in sent:
                 if i.callbacks:
                     by.setdefault(int((i.dispatched_at - first) * 10), []).append(i.callbacks[0][0] * 1000)
-            print("  acks by dispatch time: " + " ".join(f"{k / 10:.1f}s:{percentile(v, .5):.0f}/{max(v):.0f}" for k, v in sorted(by.items())))
-        figures.put("commands acknowledged", f"{sum(1 for i in sent if i.callbacks and i.callbacks[0][1]['type'] == 5)} of {n}")
-        figures.put("ack p50 / p99 (ms)", f"{percentile(acks, .5):.0f} / {percentile(acks, .99):.0f}")
+            print(
+                "  acks by dispatch time: "
+                + " ".join(f"{k / 10:.1f}s:{percentile(v, 0.5):.0f}/{max(v):.0f}" for k, v in sorted(by.items()))
+            )
+        figures.put(
+            "commands acknowledged", f"{sum(1 for i in sent if i.callbacks and i.callbacks[0][1]['type'] == 5)} of {n}"
+        )
+        figures.put("ack p50 / p99 (ms)", f"{percentile(acks, 0.5):.0f} / {percentile(acks, 0.99):.0f}")
         figures.put("jobs delivered", f"{delivered()} of {n}")
         by_face = {job.payload["image_url"]: job for job in fal.jobs.values()}
         latencies = []
@@ -163,12 +188,24 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
             carrier = next((r for r in per_token.get(interaction.token, []) if carries_video(r, url)), None)
             if carrier is not None:
                 latencies.append((carrier.time - job.run_end) * 1000)
-                result_at = next((r.time for r in fal.requests if r.route == "result" and r.request_id == job.request_id), None)
+                result_at = next(
+                    (r.time for r in fal.requests if r.route == "result" and r.request_id == job.request_id), None
+                )
                 if os.environ.get("BENCH_TIMELINE") == "2":
-                    print("FAL", job.request_id[:8], time.time() - (time.monotonic() - job.run_end), time.time() - (time.monotonic() - carrier.time))
-                timeline.append((job.run_end, (carrier.time - job.run_end) * 1000,
-                                 ((result_at or job.run_end) - job.run_end) * 1000))
-        figures.put("delivery p50 / p99 (ms)", f"{percentile(latencies, .5):.0f} / {percentile(latencies, .99):.0f}")
+                    print(
+                        "FAL",
+                        job.request_id[:8],
+                        time.time() - (time.monotonic() - job.run_end),
+                        time.time() - (time.monotonic() - carrier.time),
+                    )
+                timeline.append(
+                    (
+                        job.run_end,
+                        (carrier.time - job.run_end) * 1000,
+                        ((result_at or job.run_end) - job.run_end) * 1000,
+                    )
+                )
+        figures.put("delivery p50 / p99 (ms)", f"{percentile(latencies, 0.5):.0f} / {percentile(latencies, 0.99):.0f}")
         if os.environ.get("BENCH_TIMELINE") and timeline:
             first = min(t for t, _, _ in timeline)
             buckets: dict[int, list[tuple[float, float]]] = {}
@@ -177,8 +214,10 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
             for b, values in sorted(buckets.items()):
                 total = [v[0] for v in values]
                 result = [v[1] for v in values]
-                print(f"  t+{b / 2:4.1f}s: {len(values):3d} completed, delivery max {max(total):5.0f} ms, "
-                      f"p50 {percentile(total, .5):4.0f} ms (result asked after p50 {percentile(result, .5):4.0f} ms)")
+                print(
+                    f"  t+{b / 2:4.1f}s: {len(values):3d} completed, delivery max {max(total):5.0f} ms, "
+                    f"p50 {percentile(total, 0.5):4.0f} ms (result asked after p50 {percentile(result, 0.5):4.0f} ms)"
+                )
         figures.put("fal requests per job", _fal_requests(fal, n))
         edits = sum(1 for r in requests_after if r.method == "PATCH")
         figures.put("Discord requests / edits per job", f"{len(requests_after) / n:.1f} / {edits / n:.1f}")
@@ -187,12 +226,14 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
         figures.put("bot CPU per job (ms)", f"{cpu / n * 1000:.1f}")
         figures.put("peak connections to fal", fal.peak_connections)
         figures.put("stand-ins' CPU per job (ms)", f"{harness / n * 1000:.1f}")
-        figures.put("stand-ins' loop lag p99 / max (ms)", f"{percentile(lags, .99):.0f} / {max(lags, default=0):.0f}")
+        figures.put("stand-ins' loop lag p99 / max (ms)", f"{percentile(lags, 0.99):.0f} / {max(lags, default=0):.0f}")
         ends = sorted(job.run_end for job in fal.jobs.values())
         submits = sorted(job.submitted_at for job in fal.jobs.values())
         if ends:
-            figures.put("fal submits spread over / completions over (s)",
-                        f"{submits[-1] - submits[0]:.1f} / {ends[-1] - ends[0]:.1f}")
+            figures.put(
+                "fal submits spread over / completions over (s)",
+                f"{submits[-1] - submits[0]:.1f} / {ends[-1] - ends[0]:.1f}",
+            )
     return figures
 
 
@@ -217,7 +258,10 @@ async def run_naive(n: int, job_seconds: float, *, home: Path) -> Figures:
         fal.script(ENDPOINT, job_script(job_seconds))
         proc = await asyncio.create_subprocess_exec(
             *python_cmd("benchmarks.naive", "--n", str(n), "--tag", "naive", "--timeout", str(job_seconds * 6 + 60)),
-            env=fal_child_env(fal, home), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            env=fal_child_env(fal, home),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         watch = Proc(proc.pid)
         cpu = 0.0
         communicate = asyncio.ensure_future(proc.communicate())
@@ -229,7 +273,9 @@ async def run_naive(n: int, job_seconds: float, *, home: Path) -> Figures:
         report = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
         figures.put("jobs delivered", f"{report.get('completed', 0)} of {n} (in {report.get('wall_seconds')} s)")
         figures.put("fal requests per job", _fal_requests(fal, n, "https://cdn.example.com/naive-"))
-        figures.put("Discord requests / edits per job", f"— / {report.get('updates_per_job') or 0:.1f} (one per update)")
+        figures.put(
+            "Discord requests / edits per job", f"— / {report.get('updates_per_job') or 0:.1f} (one per update)"
+        )
         figures.put("peak connections to fal", fal.peak_connections)
         figures.put("CPU per job (ms)", f"{cpu / n * 1000:.1f}")
     return figures
@@ -258,8 +304,12 @@ async def run_beyond(n: int, running: int, job_seconds: float, servers: int, *, 
                 await asyncio.sleep(max(0.0, started + spread * i / n - time.monotonic()))
                 guild, channel = places[i % servers]
                 return await discord.send_command(
-                    "talkinghead", {"image_url": f"https://cdn.example.com/far-{i}.png", "audio_url": AUDIO},
-                    user_id=2_000_000 + i, guild_id=guild, channel_id=channel)
+                    "talkinghead",
+                    {"image_url": f"https://cdn.example.com/far-{i}.png", "audio_url": AUDIO},
+                    user_id=2_000_000 + i,
+                    guild_id=guild,
+                    channel_id=channel,
+                )
 
             sent = await asyncio.gather(*(fire(i) for i in range(n)))
             await discord.wait_for(lambda: all(i.callbacks for i in sent), timeout=300)
@@ -269,17 +319,22 @@ async def run_beyond(n: int, running: int, job_seconds: float, servers: int, *, 
                 by: dict[int, list[float]] = {}
                 for i in sent:
                     by.setdefault(int(i.dispatched_at - first), []).append(i.callbacks[0][0] * 1000)
-                print("  acks by second: " + " ".join(f"{k}s:{percentile(v, .5):.0f}/{max(v):.0f}" for k, v in sorted(by.items())))
+                print(
+                    "  acks by second: "
+                    + " ".join(f"{k}s:{percentile(v, 0.5):.0f}/{max(v):.0f}" for k, v in sorted(by.items()))
+                )
             await fal.wait_for_submissions(running, timeout=300)
             await discord.wait_for(lambda: fal.open_connections >= running, timeout=300)
             await asyncio.sleep(3.0)
-            figures.put("ack p50 / p99 (ms)", f"{percentile(acks, .5):.0f} / {percentile(acks, .99):.0f}")
+            figures.put("ack p50 / p99 (ms)", f"{percentile(acks, 0.5):.0f} / {percentile(acks, 0.99):.0f}")
             figures.put("bot RSS (MB)", f"{proc.memory('VmRSS'):.0f}")
             figures.put("bot CPU to admit and start them (s)", f"{proc.cpu() - cpu0:.1f}")
             figures.put("connections to fal", fal.open_connections)
             idle0, wall0 = proc.cpu(), time.monotonic()
             await asyncio.sleep(10.0)
-            figures.put("bot CPU while they run (% of a core)", f"{(proc.cpu() - idle0) / (time.monotonic() - wall0):.0%}")
+            figures.put(
+                "bot CPU while they run (% of a core)", f"{(proc.cpu() - idle0) / (time.monotonic() - wall0):.0%}"
+            )
 
             await bot.kill()
             streams_before = fal.count("stream")
@@ -317,8 +372,12 @@ async def main() -> int:
     args = parser.parse_args()
     if args.beyond:
         with tempfile.TemporaryDirectory() as tmp:
-            figures = await run_beyond(args.beyond, args.running, 600.0, args.servers, spread=args.spread, home=Path(tmp))
-        print(f"{time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}")
+            figures = await run_beyond(
+                args.beyond, args.running, 600.0, args.servers, spread=args.spread, home=Path(tmp)
+            )
+        print(
+            f"{time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}"
+        )
         print(table([figures]))
         return 0
     columns = []
@@ -331,8 +390,10 @@ async def main() -> int:
             print(table(columns), "\n", flush=True)
             if args.baseline:
                 columns.append(await run_naive(n, args.job_seconds, home=home))
-    print(f"{time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
-          f"{args.servers} servers · {args.job_seconds:.0f} s jobs · commands within {args.spread:.1f} s")
+    print(
+        f"{time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
+        f"{args.servers} servers · {args.job_seconds:.0f} s jobs · commands within {args.spread:.1f} s"
+    )
     print(table(columns))
     return 0
 

@@ -123,8 +123,15 @@ async def measure_download_and_inspect(path: Path) -> dict:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", CHILD, f"http://127.0.0.1:{port}/big.mp4", str(path.stat().st_size),
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            sys.executable,
+            "-c",
+            CHILD,
+            f"http://127.0.0.1:{port}/big.mp4",
+            str(path.stat().st_size),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 300)
     finally:
         await runner.cleanup()
@@ -156,7 +163,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    print("Inspection time per file (median of %d runs):" % args.runs)
+    print(f"Inspection time per file (median of {args.runs} runs):")
     for name, content_type, ms, seconds in inspection_times(args.runs):
         length = "image" if seconds is None else f"{seconds:6.1f} s"
         print(f"  {name:20} {content_type:16} {length:>8}  {ms:7.1f} ms")
@@ -165,13 +172,17 @@ def main() -> None:
     from tests import media_corpus
 
     with tempfile.TemporaryDirectory() as directory:
-        seed = media_corpus.make(Path(directory), next(s for s in media_corpus.ACCEPTED_SAMPLES if s.name == "h264-aac.mp4"))
+        seed = media_corpus.make(
+            Path(directory), next(s for s in media_corpus.ACCEPTED_SAMPLES if s.name == "h264-aac.mp4")
+        )
         long = Path(directory) / "long.mp4"
         repeat(seed, long, loops=100)
         start = time.perf_counter()
         info = media.inspect(long, media.VIDEO)
-        print(f"\nA {info.seconds / 60:.0f}-minute MP4 (H.264 + AAC, {long.stat().st_size / 1024**2:.0f} MB): "
-              f"inspected in {(time.perf_counter() - start) * 1000:.0f} ms")
+        print(
+            f"\nA {info.seconds / 60:.0f}-minute MP4 (H.264 + AAC, {long.stat().st_size / 1024**2:.0f} MB): "
+            f"inspected in {(time.perf_counter() - start) * 1000:.0f} ms"
+        )
 
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "big.mp4"
@@ -181,10 +192,14 @@ def main() -> None:
         start = time.perf_counter()
         figures = asyncio.run(measure_download_and_inspect(path))
         elapsed = time.perf_counter() - start
-    print(f"Download + inspect of it: {elapsed:.1f} s; the file plays {figures['seconds']:.1f} s ({figures['content_type']})")
-    print(f"Peak resident memory: {figures['before_mb']:.0f} MB before, {figures['after_download_mb']:.0f} MB after the "
-          f"download, {figures['peak_mb']:.0f} MB after the inspection "
-          f"(+{figures['peak_mb'] - figures['before_mb']:.0f} MB for a {args.video_mb:.0f} MB file)")
+    print(
+        f"Download + inspect of it: {elapsed:.1f} s; the file plays {figures['seconds']:.1f} s ({figures['content_type']})"
+    )
+    print(
+        f"Peak resident memory: {figures['before_mb']:.0f} MB before, {figures['after_download_mb']:.0f} MB after the "
+        f"download, {figures['peak_mb']:.0f} MB after the inspection "
+        f"(+{figures['peak_mb'] - figures['before_mb']:.0f} MB for a {args.video_mb:.0f} MB file)"
+    )
 
 
 if __name__ == "__main__":

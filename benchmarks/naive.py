@@ -30,8 +30,11 @@ async def one(client: fal_client.AsyncClient, tag: str, i: int, updates: list[in
         count += 1  # a naive bot edits its message here, every time
 
     started = time.monotonic()
-    args = {"image_url": f"https://cdn.example.com/{tag}-{i}.png", "audio_url": "https://cdn.example.com/a.mp3",
-            "resolution": "480p"}
+    args = {
+        "image_url": f"https://cdn.example.com/{tag}-{i}.png",
+        "audio_url": "https://cdn.example.com/a.mp3",
+        "resolution": "480p",
+    }
     await client.subscribe(ENDPOINT, args, with_logs=True, on_queue_update=on_update)
     updates.append(count)
     done.append(time.monotonic() - started)
@@ -52,11 +55,18 @@ async def main() -> int:
     for task in pending:
         task.cancel()
     errors = sum(1 for t in finished if t.exception() is not None)
-    print(json.dumps({
-        "jobs": args.n, "completed": len(done), "errors": errors, "timed_out": len(pending),
-        "updates_per_job": statistics.mean(updates) if updates else None,
-        "wall_seconds": round(time.monotonic() - started, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "jobs": args.n,
+                "completed": len(done),
+                "errors": errors,
+                "timed_out": len(pending),
+                "updates_per_job": statistics.mean(updates) if updates else None,
+                "wall_seconds": round(time.monotonic() - started, 1),
+            }
+        )
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ import gc
 import hashlib
 import json
 import logging
+from typing import Any, cast
 
 import aiohttp
 import discord
@@ -30,8 +31,9 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.talkinghead", "cogs.lipsync", "cogs.animate", "cogs.menus", "cogs.jobs", "cogs.admin")
-PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, attach_files=True,
-                                  read_message_history=True)
+PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, embed_links=True, attach_files=True, read_message_history=True
+)
 SCOPES = ("bot", "applications.commands")
 GC_THRESHOLDS = (5_000, 20, 20)  # collections of the youngest objects every 5,000 allocations (default: 700, 10, 10)
 STREAM_MARGIN = 16  # status streams beyond the running slots (a job's TTS step and its video step may overlap)
@@ -57,7 +59,7 @@ def settle_garbage_collector() -> None:
 def transformed_option(interaction: discord.Interaction, error: app_commands.TransformerError) -> str:
     """The name of the option whose value discord.py could not convert."""
     raw = str(getattr(error.value, "id", error.value))
-    data = interaction.data if isinstance(interaction.data, dict) else {}
+    data: dict[str, Any] = cast(dict[str, Any], interaction.data) if isinstance(interaction.data, dict) else {}
     for option in leaf_options(data):
         if isinstance(option, dict) and str(option.get("value")) == raw:
             return str(option.get("name"))
@@ -97,14 +99,17 @@ class LipSyncBot(commands.Bot):
         self.session = aiohttp.ClientSession()
         self.store = await Store.open(self.settings.database_path)
         settings = self.settings
-        self.configs = await Configs.load(self.store, personal_config(settings.user_running_jobs, settings.user_waiting_jobs,
-                                                                      settings.user_daily_jobs))
+        self.configs = await Configs.load(
+            self.store,
+            personal_config(settings.user_running_jobs, settings.user_waiting_jobs, settings.user_daily_jobs),
+        )
         line = Line(self.configs, max_running=self.settings.max_running_jobs, bot_budget=self.settings.daily_budget_usd)
         self.queue = FalQueue(self.settings.fal_key, stream_connections=self.settings.max_running_jobs + STREAM_MARGIN)
         self.delivery = DiscordDelivery(self, self.store, buttons=job_buttons)
         self.recent_inputs = RecentInputs(self.store, self.session)
-        self.runner = JobRunner(self.store, self.queue, self.delivery, line, session=self.session,
-                                input_hosting=self.settings.input_hosting)
+        self.runner = JobRunner(
+            self.store, self.queue, self.delivery, line, session=self.session, input_hosting=self.settings.input_hosting
+        )
         self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -132,7 +137,9 @@ class LipSyncBot(commands.Bot):
         log.info("Synced %d application command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
 
     async def on_ready(self) -> None:
-        log.info("Logged in as %s (id %s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds))
+        log.info(
+            "Logged in as %s (id %s) in %d server(s)", self.user, self.user.id if self.user else "?", len(self.guilds)
+        )
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         if isinstance(error, app_commands.CheckFailure) and interaction.response.is_done():
@@ -140,7 +147,9 @@ class LipSyncBot(commands.Bot):
         if isinstance(error, app_commands.TransformerError) and not interaction.response.is_done():
             option = transformed_option(interaction, error)
             await interaction.response.send_message(
-                render.render_bad_input(option, f"must be {error.type.name.replace('_', ' ')}, which this is not"), ephemeral=True)
+                render.render_bad_input(option, f"must be {error.type.name.replace('_', ' ')}, which this is not"),
+                ephemeral=True,
+            )
             return
         log.error("command %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
         text = "Something went wrong on our side; the details are in the bot's log. Nothing was charged."

@@ -5,7 +5,7 @@ press them — checked in interaction_check, as discord.py's DynamicItem example
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -26,17 +26,23 @@ def requester_or_manager(interaction: discord.Interaction, job: Job) -> bool:
     return interaction.user.id == job.user_id or (is_manager(interaction) and job.guild_id == interaction.guild_id)
 
 
-class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"job:(?P<action>cancel|again):(?P<job_id>[0-9a-f]{8})"):
+class JobButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"job:(?P<action>cancel|again):(?P<job_id>[0-9a-f]{8})"
+):
     """Cancel on a job that has not ended; Retry on a failed or cancelled one; Run again on a finished one."""
 
     def __init__(self, action: str, job_id: str, label: str | None = None) -> None:
         style = discord.ButtonStyle.danger if action == CANCEL else discord.ButtonStyle.secondary
-        super().__init__(discord.ui.Button(label=label or action.capitalize(), style=style, custom_id=f"job:{action}:{job_id}"))
+        super().__init__(
+            discord.ui.Button(label=label or action.capitalize(), style=style, custom_id=f"job:{action}:{job_id}")
+        )
         self.action, self.job_id = action, job_id
         self.job: Job | None = None
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]) -> JobButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> JobButton:
         return cls(match["action"], match["job_id"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -47,7 +53,9 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"job:(?P<ac
             return False
         if not requester_or_manager(interaction, self.job):
             verb = VERBS[self.action]
-            await refuse(interaction, verb, f"only the member who started this job, or someone with Manage Server, can {verb} it")
+            await refuse(
+                interaction, verb, f"only the member who started this job, or someone with Manage Server, can {verb} it"
+            )
             return False
         return True
 

@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 
 from bot import media
+from bot.errors import BadInput
 from bot.fal import catalog
 from bot.fal.catalog import Kind
-from bot.errors import BadInput
 from bot.fal.errors import FalError
 from bot.fal.queue import CancelAnswer, FalQueue
 from bot.jobs import pipeline, results
@@ -47,17 +47,27 @@ def _job_flags(parser: argparse.ArgumentParser, kind: Kind, *, speech: bool = Tr
         parser.add_argument("--tts-model", help=f"TTS model for --text (default: {catalog.DEFAULTS[Kind.TTS]})")
         parser.add_argument("--voice", help=f"TTS voice (default: {catalog.DEFAULT_VOICE})")
     wait = parser.add_mutually_exclusive_group()
-    wait.add_argument("--wait", "-w", dest="wait", action="store_true", default=True, help="wait for the result (default)")
+    wait.add_argument(
+        "--wait", "-w", dest="wait", action="store_true", default=True, help="wait for the result (default)"
+    )
     wait.add_argument("--async", "-a", dest="wait", action="store_false", help="print the request id at once and exit")
-    parser.add_argument("--poll-interval", type=float, default=1.0, help="first interval between status polls when the status stream is unavailable (s)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"max seconds to wait (default: {DEFAULT_TIMEOUT})")
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        help="first interval between status polls when the status stream is unavailable (s)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"max seconds to wait (default: {DEFAULT_TIMEOUT})"
+    )
     parser.add_argument("--add-fal-key", metavar="KEY", help="store FAL_KEY in ./.env and exit")
     _output_flag(parser)
 
 
 def _output_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", "-o", metavar="PATH", type=Path,
-                        help="also save the video to PATH (after the JSON is printed)")
+    parser.add_argument(
+        "--output", "-o", metavar="PATH", type=Path, help="also save the video to PATH (after the JSON is printed)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,8 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE", help="the file to check")
     check.set_defaults(usage_error=check.error)
 
-    for name, text in (("status", "one status check of a request"), ("result", "wait for a request and print its result"),
-                       ("cancel", "cancel a request")):
+    for name, text in (
+        ("status", "one status check of a request"),
+        ("result", "wait for a request and print its result"),
+        ("cancel", "cancel a request"),
+    ):
         follow = sub.add_parser(name, help=text)
         follow.add_argument("request_id")
         follow.add_argument("--model", "-m", required=True, help="the model endpoint the request was sent to")
@@ -154,13 +167,19 @@ class _Reporter:
 
 
 def _spec(args: argparse.Namespace) -> JobSpec:
-    command = {"talking-head": Command.TALKINGHEAD, "lip-sync": Command.LIPSYNC, "animate": Command.ANIMATE}[args.command]
+    command = {"talking-head": Command.TALKINGHEAD, "lip-sync": Command.LIPSYNC, "animate": Command.ANIMATE}[
+        args.command
+    ]
     if command is not Command.ANIMATE:
         if args.audio_url and args.text:
             raise CliError("give either --audio-url or --text, not both")
         if not args.audio_url and not args.text:
             raise CliError("--audio-url or --text is required")
-    required = {Command.TALKINGHEAD: ("image_url",), Command.LIPSYNC: ("video_url",), Command.ANIMATE: ("image_url", "video_url")}
+    required = {
+        Command.TALKINGHEAD: ("image_url",),
+        Command.LIPSYNC: ("video_url",),
+        Command.ANIMATE: ("image_url", "video_url"),
+    }
     for name in required[command]:
         if not getattr(args, name):
             raise CliError(f"--{name.replace('_', '-')} is required")
@@ -175,7 +194,7 @@ async def _run_job(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
         pipeline.check_audio_length(spec, spec.audio_seconds)
     with tempfile.TemporaryDirectory(prefix="lipsync-cli-") as directory:
         hosted = {name: await _upload(queue, path, info, Path(directory)) for name, (path, info) in local.items()}
-    spec = dataclasses.replace(spec, **hosted)
+    spec = spec.at(hosted)
     state: dict[str, Any] = {}
     run = pipeline.run(queue, spec, state=state, on_progress=_Reporter(), submit_only=not args.wait)
     try:

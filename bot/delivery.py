@@ -40,8 +40,12 @@ Buttons = Callable[[Job], list[discord.ui.Item]]  # the buttons a job's message 
 
 def token_usable(job: Job, now: float | None = None) -> bool:
     now = time.time() if now is None else now
-    return bool(job.interaction_token and job.token_expires_at and not job.moved_to_channel
-                and now < job.token_expires_at - TOKEN_MARGIN)
+    return bool(
+        job.interaction_token
+        and job.token_expires_at
+        and not job.moved_to_channel
+        and now < job.token_expires_at - TOKEN_MARGIN
+    )
 
 
 def done_nonce(job: Job) -> str:
@@ -61,8 +65,14 @@ class _Tracker:
 
 
 class DiscordDelivery:
-    def __init__(self, client: discord.Client, store: Store, *, buttons: Buttons | None = None,
-                 min_interval: float = MIN_EDIT_INTERVAL) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        store: Store,
+        *,
+        buttons: Buttons | None = None,
+        min_interval: float = MIN_EDIT_INTERVAL,
+    ) -> None:
         self.client = client
         self.store = store
         self.buttons = buttons or (lambda job: [])
@@ -126,7 +136,7 @@ class DiscordDelivery:
             return False
         try:
             async with asyncio.timeout(EDIT_TIMEOUT):
-                await webhook.delete_message(job.message_id)
+                await webhook.delete_message(job.message_id or 0)
         except (discord.HTTPException, TimeoutError) as exc:
             log.info("job %s: could not remove the job message (%r); it says it too", job.id, exc)
             return False
@@ -156,7 +166,12 @@ class DiscordDelivery:
             files = [discord.File(video.path, filename=video.filename)] if attach and video.path else []
             try:
                 async with asyncio.timeout(UPLOAD_TIMEOUT):
-                    await self._webhook(job).edit_message(job.message_id, content=None, view=view, attachments=files)
+                    await self._webhook(job).edit_message(
+                        job.message_id,
+                        content=None,
+                        view=view,  # type: ignore[call-overload]
+                        attachments=files,
+                    )  # content=None clears the text a card replaces
                 return
             except discord.HTTPException as exc:
                 if exc.status in (401, 404):
@@ -166,9 +181,13 @@ class DiscordDelivery:
                 log.info("job %s: Discord refused the upload (%s); sending the link", job.id, exc)
                 attach, note = False, "Discord refused the upload here, so the video is linked instead of attached."
 
-    def _card(self, job: Job, attached: str | None, note: str | None, *, mention: bool = False) -> discord.ui.LayoutView:
+    def _card(
+        self, job: Job, attached: str | None, note: str | None, *, mention: bool = False
+    ) -> discord.ui.LayoutView:
         card = render.result_card(job, attached=attached, note=note, mention=mention)
-        container = discord.ui.Container(accent_colour=discord.Colour.green())
+        container: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(
+            accent_colour=discord.Colour.green()
+        )
         container.add_item(discord.ui.TextDisplay(card.body))
         if card.media:
             container.add_item(discord.ui.MediaGallery(discord.MediaGalleryItem(card.media)))
@@ -188,8 +207,11 @@ class DiscordDelivery:
         refused: list[str] = []
         for where in ("channel", "dm") if job.reach == CHANNEL else ("dm",):
             try:
-                target: discord.abc.Messageable = (self.client.get_partial_messageable(job.channel_id) if where == "channel"
-                                                   else await self.client.fetch_user(job.user_id))
+                target: discord.abc.Messageable = (
+                    self.client.get_partial_messageable(job.channel_id)
+                    if where == "channel"
+                    else await self.client.fetch_user(job.user_id)
+                )
                 if video is None:
                     return await target.send(content, allowed_mentions=pings, nonce=done_nonce(job))
                 attach = video.fits(DISCORD_DEFAULT_LIMIT)

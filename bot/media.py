@@ -50,14 +50,34 @@ WEBP = Format("WebP", "image/webp", ".webp", ("webp",), (), _FAL_PAGES)
 GIF = Format("GIF", "image/gif", ".gif", ("gif",), (), _FAL_PAGES)
 AVIF = Format("AVIF", "image/avif", ".avif", ("avif",), (), _FAL_PAGES)
 
-MP3 = Format("MP3", "audio/mpeg", ".mp3", ("mp3",), ("audio/mp3", "audio/mpeg3", "audio/x-mpeg", "audio/x-mp3", "audio/x-mpeg-3"),
-             f"{_FAL_PAGES}; {_SYNC}")
-WAV = Format("WAV", "audio/wav", ".wav", ("wav",), ("audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/x-pn-wav"),
-             f"{_FAL_PAGES}; {_SYNC}")
-OGG = Format("Ogg", "audio/ogg", ".ogg", ("ogg", "oga", "opus"), ("audio/opus", "audio/vorbis", "audio/x-ogg", "application/ogg"),
-             f"{_FAL_PAGES}; {_SYNC} (Vorbis or Opus; Discord voice messages are Ogg Opus)")
+MP3 = Format(
+    "MP3",
+    "audio/mpeg",
+    ".mp3",
+    ("mp3",),
+    ("audio/mp3", "audio/mpeg3", "audio/x-mpeg", "audio/x-mp3", "audio/x-mpeg-3"),
+    f"{_FAL_PAGES}; {_SYNC}",
+)
+WAV = Format(
+    "WAV",
+    "audio/wav",
+    ".wav",
+    ("wav",),
+    ("audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/x-pn-wav"),
+    f"{_FAL_PAGES}; {_SYNC}",
+)
+OGG = Format(
+    "Ogg",
+    "audio/ogg",
+    ".ogg",
+    ("ogg", "oga", "opus"),
+    ("audio/opus", "audio/vorbis", "audio/x-ogg", "application/ogg"),
+    f"{_FAL_PAGES}; {_SYNC} (Vorbis or Opus; Discord voice messages are Ogg Opus)",
+)
 # An audio-only MP4 is often named .mp4 (declared video/mp4): its bytes decide.
-M4A = Format("M4A", "audio/mp4", ".m4a", ("m4a",), ("audio/x-m4a", "audio/m4a", "audio/aac-mp4", "video/mp4"), _FAL_PAGES)
+M4A = Format(
+    "M4A", "audio/mp4", ".m4a", ("m4a",), ("audio/x-m4a", "audio/m4a", "audio/aac-mp4", "video/mp4"), _FAL_PAGES
+)
 AAC = Format("AAC", "audio/aac", ".aac", ("aac",), ("audio/x-aac", "audio/aacp", "audio/x-hx-aac-adts"), _FAL_PAGES)
 FLAC = Format("FLAC", "audio/flac", ".flac", ("flac",), ("audio/x-flac",), _SYNC)
 
@@ -109,8 +129,11 @@ class MediaInfo:
         return self.format.content_type
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "content_type": self.content_type,
-                "seconds": None if self.seconds is None else round(self.seconds, 3)}
+        return {
+            "kind": self.kind,
+            "content_type": self.content_type,
+            "seconds": None if self.seconds is None else round(self.seconds, 3),
+        }
 
 
 def _join(words: list[str]) -> str:
@@ -143,7 +166,22 @@ def accepted_markdown() -> str:
 
 def _a(word: str) -> str:
     """The article as the word is said: an MP3, an M4A, an Ogg; a WAV, a WebM, a PNG, a FLAC, a HEIC."""
-    spoken_vowel = ("MP", "M4", "AAC", "AVI", "AIFF", "AMR", "AC-3", "E-AC-3", "Ogg", "MKV", "MPEG", "MXF", "SVG", "ICO")
+    spoken_vowel = (
+        "MP",
+        "M4",
+        "AAC",
+        "AVI",
+        "AIFF",
+        "AMR",
+        "AC-3",
+        "E-AC-3",
+        "Ogg",
+        "MKV",
+        "MPEG",
+        "MXF",
+        "SVG",
+        "ICO",
+    )
     return f"an {word}" if word.startswith(spoken_vowel) else f"a {word}"
 
 
@@ -153,17 +191,36 @@ def _refuse(label: str, what: str, kind: str, reason: str) -> Refused:
 
 # Declared content types we can name, whether or not they are accepted (for messages only).
 _DECLARED_NAMES = {
-    "image/heic": "a HEIC photo", "image/heif": "a HEIF photo", "image/heic-sequence": "a HEIC photo",
-    "image/bmp": "a BMP image", "image/tiff": "a TIFF image", "image/svg+xml": "an SVG drawing",
-    "image/x-icon": "an icon", "image/vnd.microsoft.icon": "an icon",
-    "video/x-matroska": "a Matroska (MKV) video", "video/x-msvideo": "an AVI video", "video/avi": "an AVI video",
-    "video/mpeg": "an MPEG video", "video/3gpp": "a 3GP video", "video/x-ms-wmv": "a Windows Media video",
-    "video/ogg": "an Ogg video", "video/x-flv": "a Flash video", "video/mp2t": "an MPEG-TS video",
-    "audio/webm": "a WebM audio file", "audio/x-ms-wma": "a Windows Media audio file", "audio/aiff": "an AIFF audio file",
-    "audio/x-aiff": "an AIFF audio file", "audio/amr": "an AMR audio file", "audio/3gpp": "a 3GP audio file",
-    "audio/midi": "a MIDI file", "audio/x-caf": "a CAF audio file",
-    "application/pdf": "a PDF document", "application/zip": "a ZIP archive", "text/plain": "a text file",
-    "text/html": "a web page", "application/json": "a JSON file",
+    "image/heic": "a HEIC photo",
+    "image/heif": "a HEIF photo",
+    "image/heic-sequence": "a HEIC photo",
+    "image/bmp": "a BMP image",
+    "image/tiff": "a TIFF image",
+    "image/svg+xml": "an SVG drawing",
+    "image/x-icon": "an icon",
+    "image/vnd.microsoft.icon": "an icon",
+    "video/x-matroska": "a Matroska (MKV) video",
+    "video/x-msvideo": "an AVI video",
+    "video/avi": "an AVI video",
+    "video/mpeg": "an MPEG video",
+    "video/3gpp": "a 3GP video",
+    "video/x-ms-wmv": "a Windows Media video",
+    "video/ogg": "an Ogg video",
+    "video/x-flv": "a Flash video",
+    "video/mp2t": "an MPEG-TS video",
+    "audio/webm": "a WebM audio file",
+    "audio/x-ms-wma": "a Windows Media audio file",
+    "audio/aiff": "an AIFF audio file",
+    "audio/x-aiff": "an AIFF audio file",
+    "audio/amr": "an AMR audio file",
+    "audio/3gpp": "a 3GP audio file",
+    "audio/midi": "a MIDI file",
+    "audio/x-caf": "a CAF audio file",
+    "application/pdf": "a PDF document",
+    "application/zip": "a ZIP archive",
+    "text/plain": "a text file",
+    "text/html": "a web page",
+    "application/json": "a JSON file",
     "application/msword": "a Word document",
 }
 
@@ -213,8 +270,13 @@ def upload_name(name: str, info: MediaInfo) -> str:
 
 _PILLOW_FORMATS = ["PNG", "JPEG", "WEBP", "GIF", "AVIF", "BMP", "TIFF", "ICO", "PSD", "JPEG2000"]
 _PILLOW_ACCEPTED = {"PNG": PNG, "JPEG": JPEG, "MPO": JPEG, "WEBP": WEBP, "GIF": GIF, "AVIF": AVIF}
-_PILLOW_NAMES = {"BMP": "a BMP image", "TIFF": "a TIFF image", "ICO": "an icon", "PSD": "a Photoshop document",
-                 "JPEG2000": "a JPEG 2000 image"}
+_PILLOW_NAMES = {
+    "BMP": "a BMP image",
+    "TIFF": "a TIFF image",
+    "ICO": "an icon",
+    "PSD": "a Photoshop document",
+    "JPEG2000": "a JPEG 2000 image",
+}
 
 
 def _inspect_image(path: Path, expected: str, label: str) -> MediaInfo | None:
@@ -223,36 +285,52 @@ def _inspect_image(path: Path, expected: str, label: str) -> MediaInfo | None:
     try:
         image = Image.open(path, formats=_PILLOW_FORMATS)
     except Image.DecompressionBombError:
-        raise _refuse(label, f"is an image of more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels (up to "
-                             f"{MAX_IMAGE_PIXELS // 1_000_000} are accepted)", expected, "too_big") from None
+        raise _refuse(
+            label,
+            f"is an image of more than {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} megapixels (up to "
+            f"{MAX_IMAGE_PIXELS // 1_000_000} are accepted)",
+            expected,
+            "too_big",
+        ) from None
     except Exception:  # noqa: BLE001 - whatever Pillow cannot open is left to FFmpeg, then described
         return None
     with image:
         fmt = _PILLOW_ACCEPTED.get(image.format or "")
-        what = f"{_a(fmt.name)} image" if fmt else _PILLOW_NAMES.get(image.format or "", f"{_a(image.format or '')} image")
+        what = (
+            f"{_a(fmt.name)} image" if fmt else _PILLOW_NAMES.get(image.format or "", f"{_a(image.format or '')} image")
+        )
         if expected != IMAGE:
             raise _refuse(label, f"is {what}", expected, "wrong_kind")
         if fmt is None:
             raise _refuse(label, f"is {what}", expected, "not_offered")
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
-            raise _refuse(label, f"is {what} of {width}×{height} pixels ({width * height / 1e6:.0f} megapixels; "
-                                 f"up to {MAX_IMAGE_PIXELS // 1_000_000} are accepted)", expected, "too_big")
+            raise _refuse(
+                label,
+                f"is {what} of {width}×{height} pixels ({width * height / 1e6:.0f} megapixels; "
+                f"up to {MAX_IMAGE_PIXELS // 1_000_000} are accepted)",
+                expected,
+                "too_big",
+            )
         try:
             if fmt is JPEG:
                 image.draft("RGB", (max(1, width // 8), max(1, height // 8)))  # decodes every block, at 1/8 the memory
             image.load()
             if getattr(image, "is_animated", False):  # the last frame too: a cut animation still has a good first frame
-                image.seek(image.n_frames - 1)
+                image.seek(getattr(image, "n_frames", 1) - 1)
                 image.load()
         except Exception:  # noqa: BLE001 - a decoder's error of any type means the same to the sender
-            raise _refuse(label, f"is {what} but it is damaged or incomplete (it cannot be decoded)", expected, "damaged") from None
+            raise _refuse(
+                label, f"is {what} but it is damaged or incomplete (it cannot be decoded)", expected, "damaged"
+            ) from None
     if fmt is PNG:  # the chunks' checksums, which decoding the pixels does not look at
         try:
             with Image.open(path, formats=["PNG"]) as again:
                 again.verify()
         except Exception:  # noqa: BLE001
-            raise _refuse(label, f"is {what} but it is damaged (its checksums do not match)", expected, "damaged") from None
+            raise _refuse(
+                label, f"is {what} but it is damaged (its checksums do not match)", expected, "damaged"
+            ) from None
     return MediaInfo(IMAGE, fmt, None, width, height, (fmt.name.lower(),))
 
 
@@ -272,7 +350,7 @@ class _Anonymous(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        return self.file.readinto(buffer)
+        return self.file.readinto(buffer)  # type: ignore[attr-defined]  # a real file, typed as BinaryIO
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return self.file.seek(offset, whence)
@@ -285,9 +363,25 @@ _HEIF_BRANDS = {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", 
 _AVIF_BRANDS = {"avif", "avis"}
 _WEBM_CODECS = {"vp8", "vp9", "av1", "vorbis", "opus"}
 _CONTAINER_NAMES = {
-    "avi": "AVI", "asf": "Windows Media", "mpegts": "MPEG-TS", "mpeg": "MPEG", "aiff": "AIFF", "amr": "AMR",
-    "caf": "CAF", "flv": "Flash", "w64": "Wave64", "ape": "Monkey's Audio", "wv": "WavPack", "mpegvideo": "MPEG",
-    "dts": "DTS", "ac3": "AC-3", "eac3": "E-AC-3", "au": "Sun AU", "voc": "VOC", "rm": "RealMedia", "mxf": "MXF",
+    "avi": "AVI",
+    "asf": "Windows Media",
+    "mpegts": "MPEG-TS",
+    "mpeg": "MPEG",
+    "aiff": "AIFF",
+    "amr": "AMR",
+    "caf": "CAF",
+    "flv": "Flash",
+    "w64": "Wave64",
+    "ape": "Monkey's Audio",
+    "wv": "WavPack",
+    "mpegvideo": "MPEG",
+    "dts": "DTS",
+    "ac3": "AC-3",
+    "eac3": "E-AC-3",
+    "au": "Sun AU",
+    "voc": "VOC",
+    "rm": "RealMedia",
+    "mxf": "MXF",
 }
 
 
@@ -299,7 +393,7 @@ def _brands(container: Any) -> tuple[str, set[str]]:
     meta = container.metadata
     major = meta.get("major_brand", "").strip()
     compatible = meta.get("compatible_brands", "")
-    return major, {major} | {compatible[i:i + 4].strip() for i in range(0, len(compatible), 4)} - {""}
+    return major, {major} | {compatible[i : i + 4].strip() for i in range(0, len(compatible), 4)} - {""}
 
 
 def _identify(container: Any, kind: str | None) -> tuple[Format | None, str, str | None]:
@@ -336,7 +430,11 @@ def _identify(container: Any, kind: str | None) -> tuple[Format | None, str, str
     if family.endswith("_pipe") or family in ("image2", "gif", "apng"):
         name = family.removesuffix("_pipe")
         image = _PIPE_FORMATS.get(name)
-        return image, (f"{_a(image.name)} image" if image else _PIPE_NAMES.get(name, f"{_a(name.upper())} image")), IMAGE
+        return (
+            image,
+            (f"{_a(image.name)} image" if image else _PIPE_NAMES.get(name, f"{_a(name.upper())} image")),
+            IMAGE,
+        )
     name = _CONTAINER_NAMES.get(family.split(",")[0], container.format.long_name or family)
     return None, f"{_a(name)} {noun}", kind
 
@@ -346,8 +444,13 @@ def _what_unreadable(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(512)
     signatures = [
-        (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"), (b"RIFF", "a RIFF (WAV or WebP) file"),
-        (b"ID3", "an MP3 audio file"), (b"OggS", "an Ogg file"), (b"fLaC", "a FLAC audio file"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"RIFF", "a RIFF (WAV or WebP) file"),
+        (b"ID3", "an MP3 audio file"),
+        (b"OggS", "an Ogg file"),
+        (b"fLaC", "a FLAC audio file"),
         (b"\x1a\x45\xdf\xa3", "a WebM or Matroska file"),
     ]
     for magic, what in signatures:
@@ -398,10 +501,18 @@ def _inspect_av(path: Path, expected: str, label: str) -> MediaInfo:
             streams = [s for s in container.streams if s.type in (AUDIO, VIDEO) and s.codec_context is not None]
             cover_art = [s for s in streams if s.type == VIDEO and s.disposition & av.stream.Disposition.attached_pic]
             playing = [s for s in streams if s not in cover_art]
-            kind = VIDEO if any(s.type == VIDEO for s in playing) else AUDIO if any(s.type == AUDIO for s in playing) else None
+            kind = (
+                VIDEO
+                if any(s.type == VIDEO for s in playing)
+                else AUDIO
+                if any(s.type == AUDIO for s in playing)
+                else None
+            )
             fmt, what, kind = _identify(container, kind)
             if kind == IMAGE and expected == IMAGE and fmt is not None:  # one of ours that Pillow could not open
-                raise _refuse(label, f"is {what} but it is damaged or incomplete (it cannot be decoded)", expected, "damaged")
+                raise _refuse(
+                    label, f"is {what} but it is damaged or incomplete (it cannot be decoded)", expected, "damaged"
+                )
             if kind is None:
                 if not any(s.type == "subtitle" for s in container.streams):  # opened, but nothing inside makes sense
                     raise _refuse(label, _what_unreadable(path), expected, "unknown")
@@ -432,21 +543,34 @@ def _inspect_av(path: Path, expected: str, label: str) -> MediaInfo:
             claimed = _claimed_seconds(container, path)
             own = span.get(primary.index)
             played = max(_length(span.get(s.index)) for s in playing)
-            width = primary.codec_context.width if kind == VIDEO else None
-            height = primary.codec_context.height if kind == VIDEO else None
+            width = getattr(primary, "width", None) if kind == VIDEO else None
+            height = getattr(primary, "height", None) if kind == VIDEO else None
             codecs = tuple(_codec_name(s) for s in playing)
     data = "video" if kind == VIDEO else "audio"
     if own is None:
         raise _refuse(label, f"is {what} but it holds no {data} (it is damaged or incomplete)", expected, "truncated")
     if claimed is not None and well_short(claimed, played):
-        raise _refuse(label, f"is {what} but it is incomplete: its header says it plays {claimed:.1f} s and its data ends at "
-                             f"{played:.1f} s", expected, "truncated")
+        raise _refuse(
+            label,
+            f"is {what} but it is incomplete: its header says it plays {claimed:.1f} s and its data ends at "
+            f"{played:.1f} s",
+            expected,
+            "truncated",
+        )
     if cut_short:
-        raise _refuse(label, f"is {what} but it is incomplete: it breaks off in the middle of its data at {played:.1f} s",
-                      expected, "truncated")
+        raise _refuse(
+            label,
+            f"is {what} but it is incomplete: it breaks off in the middle of its data at {played:.1f} s",
+            expected,
+            "truncated",
+        )
     if not decoder.ok:
-        raise _refuse(label, f"is {what} but its {data} cannot be decoded (it is damaged, or its {codec} codec is not "
-                             "one we can read)", expected, "damaged")
+        raise _refuse(
+            label,
+            f"is {what} but its {data} cannot be decoded (it is damaged, or its {codec} codec is not one we can read)",
+            expected,
+            "damaged",
+        )
     return MediaInfo(kind, fmt, round(_length(own), 3), width, height, codecs)
 
 
@@ -470,7 +594,7 @@ def _mp3_counts_frames(path: Path) -> bool:
         f.seek(offset)
         frame = f.read(4096)
     sync = next((i for i in range(len(frame) - 1) if frame[i] == 0xFF and frame[i + 1] & 0xE0 == 0xE0), None)
-    return sync is not None and any(tag in frame[sync:sync + 200] for tag in (b"Xing", b"Info", b"VBRI"))
+    return sync is not None and any(tag in frame[sync : sync + 200] for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 def _codec_name(stream: Any) -> str:
@@ -553,6 +677,8 @@ def has_video_stream(path: str | os.PathLike[str]) -> bool:
     take from people (fal's results), where the full inspection would cost more than it protects."""
     try:
         with av.open(str(path)) as container:
-            return any(not stream.disposition & av.stream.Disposition.attached_pic for stream in container.streams.video)
+            return any(
+                not stream.disposition & av.stream.Disposition.attached_pic for stream in container.streams.video
+            )
     except (av.error.FFmpegError, OSError, ValueError):
         return False

@@ -9,7 +9,7 @@ outside any error handler). `CheckedTree` refuses them first, privately, naming 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import discord
 from discord import AppCommandOptionType, app_commands
@@ -30,8 +30,12 @@ SNOWFLAKE_KINDS = {
 def leaf_options(data: dict[str, Any]) -> list[Any]:
     """The options of the command that runs, below any subcommand group and subcommand."""
     options = data.get("options") or []
-    while isinstance(options, list) and len(options) == 1 and isinstance(options[0], dict) \
-            and options[0].get("type") in GROUPS:
+    while (
+        isinstance(options, list)
+        and len(options) == 1
+        and isinstance(options[0], dict)
+        and options[0].get("type") in GROUPS
+    ):
         options = options[0].get("options") or []
     return options if isinstance(options, list) else [None]
 
@@ -39,7 +43,7 @@ def leaf_options(data: dict[str, Any]) -> list[Any]:
 def problem(command: app_commands.Command[Any, ..., Any], data: dict[str, Any]) -> BadInput | None:
     """Why the options given to `command` cannot be taken, or None."""
     declared = {p.name: p for p in command.parameters}
-    resolved = data.get("resolved") if isinstance(data.get("resolved"), dict) else {}
+    resolved: dict[str, Any] = data["resolved"] if isinstance(data.get("resolved"), dict) else {}
     seen: set[str] = set()
     for option in leaf_options(data):
         if not isinstance(option, dict) or not isinstance(option.get("name"), str):
@@ -47,8 +51,11 @@ def problem(command: app_commands.Command[Any, ..., Any], data: dict[str, Any]) 
         name = option["name"]
         parameter = declared.get(name)
         if parameter is None:
-            return BadInput(name, f"is not an option of /{command.qualified_name}; "
-                                  f"it takes {', '.join(f'`{n}`' for n in declared) or 'no options'}")
+            return BadInput(
+                name,
+                f"is not an option of /{command.qualified_name}; "
+                f"it takes {', '.join(f'`{n}`' for n in declared) or 'no options'}",
+            )
         if name in seen:
             return BadInput(name, "was given twice; give it once")
         seen.add(name)
@@ -100,8 +107,11 @@ def _out_of_range(parameter: app_commands.Parameter, measure: float, unit: str, 
     low, high = parameter.min_value, parameter.max_value
     if (low is not None and measure < low) or (high is not None and measure > high):
         shown = f"{measure:g} {unit}".strip() if unit else f"{measure:g}"
-        bounds = f"from {low:g} to {high:g}" if low is not None and high is not None else (
-            f"at least {low:g}" if low is not None else f"at most {high:g}")
+        bounds = (
+            f"from {low:g} to {high:g}"
+            if low is not None and high is not None
+            else (f"at least {low:g}" if low is not None else f"at most {high:g}")
+        )
         return f"is {shown}; {bounds} {plural}".rstrip() + " accepted"
     return None
 
@@ -131,7 +141,7 @@ class CheckedTree(app_commands.CommandTree):
             return True  # an unknown command: discord.py reports it as usual
         if not isinstance(data, dict) or not isinstance(command, app_commands.Command):
             return True  # context menus and modals carry no typed options
-        bad = problem(command, data)
+        bad = problem(command, cast(dict[str, Any], data))
         if bad is None:
             return True
         if interaction.type is discord.InteractionType.application_command:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from bot.app import LipSyncBot
 
 T = TypeVar("T")
-Autocomplete = Callable[[discord.Interaction, str], Awaitable[list[app_commands.Choice[str]]]]
+Autocomplete = Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]
 
 
 def anywhere(command: T) -> T:
@@ -52,7 +52,9 @@ PRIVATE = "Only you see the job and its video (a long job ends in your DMs)"
 
 async def voice_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
     needle = current.lower().replace(" ", "_")
-    return [app_commands.Choice(name=v.replace("_", " "), value=v) for v in catalog.MINIMAX_VOICES if needle in v.lower()][:25]
+    return [
+        app_commands.Choice(name=v.replace("_", " "), value=v) for v in catalog.MINIMAX_VOICES if needle in v.lower()
+    ][:25]
 
 
 def recent(name: str) -> Autocomplete:
@@ -65,4 +67,3 @@ def recent(name: str) -> Autocomplete:
         return [app_commands.Choice(name=o.label, value=o.url) for o in offers]
 
     return complete
-

@@ -22,8 +22,17 @@ NAME_LIMIT = 60
 
 TITLES = {Command.TALKINGHEAD: "Talking head", Command.LIPSYNC: "Lip sync", Command.ANIMATE: "Live portrait"}
 EXACT_PLACES = 20  # beyond this many jobs ahead, a place is shown rounded (fewer edits, same meaning)
-ICONS = {Stage.WAITING: "🕒", Stage.PENDING: "⏳", Stage.UPLOADING: "📤", Stage.SPEAKING: "🗣️", Stage.QUEUED: "⏳",
-         Stage.GENERATING: "🎬", Stage.DONE: "✅", Stage.FAILED: "❌", Stage.CANCELLED: "🚫"}
+ICONS = {
+    Stage.WAITING: "🕒",
+    Stage.PENDING: "⏳",
+    Stage.UPLOADING: "📤",
+    Stage.SPEAKING: "🗣️",
+    Stage.QUEUED: "⏳",
+    Stage.GENERATING: "🎬",
+    Stage.DONE: "✅",
+    Stage.FAILED: "❌",
+    Stage.CANCELLED: "🚫",
+}
 
 
 def quote(text: str, limit: int = LOG_LINE_LIMIT) -> str:
@@ -156,8 +165,11 @@ def result_card(job: Job, *, attached: str | None, note: str | None = None, ment
     if job.video_url:
         footer.append(f"[Download the video from fal]({job.video_url}) (fal keeps its files for a limited time)")
     body = fit("\n".join(lines), TEXT_DISPLAY_LIMIT // 2)
-    return ResultCard(body, f"attachment://{attached}" if attached else None,
-                      fit("\n".join(footer) or "fal returned no video file.", TEXT_DISPLAY_LIMIT // 2))
+    return ResultCard(
+        body,
+        f"attachment://{attached}" if attached else None,
+        fit("\n".join(footer) or "fal returned no video file.", TEXT_DISPLAY_LIMIT // 2),
+    )
 
 
 def pointer(job: Job, link: str) -> str:
@@ -195,9 +207,9 @@ CANCEL_REPLIES = {
     Cancelled.WAITING: "Job `{id}` left the line before it started; nothing was sent to fal or charged.",
     Cancelled.BEFORE_FAL: "Job `{id}` is stopping: nothing more will be sent to fal. Its message shows how it ends.",
     Cancelled.QUEUED: "Job `{id}`: fal was asked to cancel it while it waited in fal's queue, where nothing is billed. "
-                      "Its message shows how it ends.",
+    "Its message shows how it ends.",
     Cancelled.REQUESTED: "Job `{id}`: fal was asked to cancel it. It had already started, so the model may still "
-                         "finish and fal may bill it; its message shows how it ends.",
+    "finish and fal may bill it; its message shows how it ends.",
     Cancelled.TOO_LATE: "Job `{id}` had already finished on fal; its video is on the way.",
     Cancelled.FINISHED: "Job `{id}` had already ended.",
     Cancelled.UNREACHABLE: "fal could not be reached to cancel job `{id}`; it is still running. Try again in a minute.",
@@ -219,15 +231,19 @@ def job_state(job: Job, place: Place | None = None) -> str:
 
 def message_link(job: Job) -> str:
     if job.message_id and job.guild_id:
-        return f"https://discord.com/channels/{job.guild_id}/{job.message_channel_id or job.channel_id}/{job.message_id}"
+        return (
+            f"https://discord.com/channels/{job.guild_id}/{job.message_channel_id or job.channel_id}/{job.message_id}"
+        )
     return ""
 
 
 def job_line(job: Job, place: Place | None = None) -> str:
     """One job in a /jobs listing."""
     link = job.video_url or message_link(job)
-    return (f"`{job.id}` {TITLES[job.command]} · {model_name(job)} · {job_state(job, place)} · "
-            f"{relative_time(job.created_at)} {link}").rstrip()
+    return (
+        f"`{job.id}` {TITLES[job.command]} · {model_name(job)} · {job_state(job, place)} · "
+        f"{relative_time(job.created_at)} {link}"
+    ).rstrip()
 
 
 def job_detail(job: Job, place: Place | None = None) -> str:

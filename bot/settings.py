@@ -43,12 +43,14 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], example: s
         return None
     try:
         parsed = urlparse(text)
-        parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
+        _ = parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
     except ValueError:
         parsed = None
     if parsed is None or parsed.scheme not in schemes or not parsed.hostname or any(c.isspace() for c in text):
-        problems.append(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)} "
-                        f"such as {example}, not '{text}'")
+        problems.append(
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)} "
+            f"such as {example}, not '{text}'"
+        )
         return None
     return text
 
@@ -72,13 +74,22 @@ class Settings:
     user_daily_jobs: int = 20
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
-        return (f"Settings(api_base={self.discord_api_base!r}, guild={self.discord_guild_id}, db={str(self.database_path)!r}, "
-                f"input_hosting={self.input_hosting!r}, max_running_jobs={self.max_running_jobs}, "
-                f"daily_budget_usd={self.daily_budget_usd})")
+        return (
+            f"Settings(api_base={self.discord_api_base!r}, guild={self.discord_guild_id}, db={str(self.database_path)!r}, "
+            f"input_hosting={self.input_hosting!r}, max_running_jobs={self.max_running_jobs}, "
+            f"daily_budget_usd={self.daily_budget_usd})"
+        )
 
 
-def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], problems: list[str], *,
-            minimum: float, default: float | None) -> float | None:
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    kind: type[int] | type[float],
+    problems: list[str],
+    *,
+    minimum: float,
+    default: float | None,
+) -> float | None:
     text = env.get(name, "").strip()
     if not text:
         return default
@@ -87,7 +98,9 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], pr
     except ValueError:
         value = None
     if value is None or not math.isfinite(value) or value < minimum:
-        problems.append(f"{name} must be a {'whole ' if kind is int else ''}number of at least {minimum:g}, not '{text}'")
+        problems.append(
+            f"{name} must be a {'whole ' if kind is int else ''}number of at least {minimum:g}, not '{text}'"
+        )
         return default
     return value
 
@@ -110,9 +123,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     api_base = _url(env, "DISCORD_API_BASE", ("http", "https"), DEFAULT_API_BASE, problems)
     gateway = _url(env, "DISCORD_GATEWAY_URL", ("ws", "wss"), "wss://gateway.discord.gg/", problems)
     budget = _number(env, "DAILY_BUDGET_USD", float, problems, minimum=0, default=None)
-    personal = {name: _number(env, name.upper(), int, problems, minimum=minimum, default=default)
-                for name, minimum, default in (("user_running_jobs", 1, 2), ("user_waiting_jobs", 0, 5),
-                                               ("user_daily_jobs", 1, 20))}
+    personal = {
+        name: _number(env, name.upper(), int, problems, minimum=minimum, default=default)
+        for name, minimum, default in (
+            ("user_running_jobs", 1, 2),
+            ("user_waiting_jobs", 0, 5),
+            ("user_daily_jobs", 1, 20),
+        )
+    }
     if problems:
         raise SettingsError("; ".join(problems) + " (copy .env.example to .env and fill it in)")
     return Settings(

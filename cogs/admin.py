@@ -18,8 +18,11 @@ from bot.jobs.limits import GuildConfig
 from bot.jobs.store import Job
 
 ACTIONS = [app_commands.Choice(name=n, value=n) for n in ("add", "remove", "clear")]
-MODEL_CHOICES = [app_commands.Choice(name=f"{m.name} ({m.kind.value.replace('_', ' ')})", value=m.endpoint_id)
-                 for m in catalog.MODELS if m.kind is not catalog.Kind.TTS]
+MODEL_CHOICES = [
+    app_commands.Choice(name=f"{m.name} ({m.kind.value.replace('_', ' ')})", value=m.endpoint_id)
+    for m in catalog.MODELS
+    if m.kind is not catalog.Kind.TTS
+]
 
 
 def describe(config: GuildConfig) -> str:
@@ -28,16 +31,20 @@ def describe(config: GuildConfig) -> str:
     offered = [m.name for m in catalog.MODELS if m.kind is not catalog.Kind.TTS and config.offers(m.endpoint_id)]
     budget = f"${config.daily_budget:.2f} per day" if config.daily_budget is not None else "no cap"
     cooldown = f"{config.user_cooldown} s between jobs" if config.user_cooldown else "no cooldown"
-    return render.fit("\n".join([
-        "**Settings for this server**",
-        f"Channels: {channels}",
-        f"Roles: {roles}",
-        f"Models offered: {', '.join(offered) or 'none'}",
-        f"Per member: {config.user_concurrent} running at once, {config.user_waiting} waiting in line, {cooldown}, "
-        f"{config.user_daily} jobs per day",
-        f"Server: {config.guild_concurrent} running at once, {config.guild_waiting} waiting in line",
-        f"Budget: {budget} (UTC days; estimates from fal's prices read {catalog.PRICES_READ_ON.isoformat()})",
-    ]))
+    return render.fit(
+        "\n".join(
+            [
+                "**Settings for this server**",
+                f"Channels: {channels}",
+                f"Roles: {roles}",
+                f"Models offered: {', '.join(offered) or 'none'}",
+                f"Per member: {config.user_concurrent} running at once, {config.user_waiting} waiting in line, {cooldown}, "
+                f"{config.user_daily} jobs per day",
+                f"Server: {config.guild_concurrent} running at once, {config.guild_waiting} waiting in line",
+                f"Budget: {budget} (UTC days; estimates from fal's prices read {catalog.PRICES_READ_ON.isoformat()})",
+            ]
+        )
+    )
 
 
 def edit_ids(ids: list[int], action: str, target: int | None) -> list[int]:
@@ -78,9 +85,12 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
     @app_commands.command(name="channels", description="Channels where jobs may run (none listed: every channel)")
     @app_commands.describe(action="add or remove a channel, or clear the list", channel="The channel")
     @app_commands.choices(action=ACTIONS)
-    async def channels(self, interaction: discord.Interaction, action: str, channel: discord.TextChannel | None = None) -> None:
+    async def channels(
+        self, interaction: discord.Interaction, action: str, channel: discord.TextChannel | None = None
+    ) -> None:
         def change(c: GuildConfig) -> None:
             c.allowed_channels = edit_ids(c.allowed_channels, action, channel.id if channel else None)
+
         await self._update(interaction, change)
 
     @app_commands.command(name="roles", description="Roles that may run jobs (none listed: everyone)")
@@ -89,6 +99,7 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
     async def roles(self, interaction: discord.Interaction, action: str, role: discord.Role | None = None) -> None:
         def change(c: GuildConfig) -> None:
             c.allowed_roles = edit_ids(c.allowed_roles, action, role.id if role else None)
+
         await self._update(interaction, change)
 
     @app_commands.command(name="model", description="Offer or withdraw a model on this server")
@@ -98,35 +109,54 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
         def change(c: GuildConfig) -> None:
             disabled = set(c.disabled_models) - {model}
             c.disabled_models = sorted(disabled if offered else disabled | {model})
+
         await self._update(interaction, change)
 
     @app_commands.command(name="limits", description="Per-member and per-server job limits; extra jobs wait in line")
-    @app_commands.describe(user_concurrent="Jobs one member may have running at once",
-                           user_cooldown="Seconds between one member's jobs (0: none)",
-                           user_daily="Jobs per member per day (failed and cancelled ones do not count)",
-                           guild_concurrent="Jobs running at once on this server",
-                           user_waiting="Jobs one member may have waiting in line",
-                           guild_waiting="Jobs this server may have waiting in line")
-    async def limits_(self, interaction: discord.Interaction, user_concurrent: app_commands.Range[int, 1, 100] | None = None,
-                      user_cooldown: app_commands.Range[int, 0, 86400] | None = None,
-                      user_daily: app_commands.Range[int, 1, 10000] | None = None,
-                      guild_concurrent: app_commands.Range[int, 1, 10000] | None = None,
-                      user_waiting: app_commands.Range[int, 0, 1000] | None = None,
-                      guild_waiting: app_commands.Range[int, 0, 100000] | None = None) -> None:
-        given = {"user_concurrent": user_concurrent, "user_cooldown": user_cooldown, "user_daily": user_daily,
-                 "guild_concurrent": guild_concurrent, "user_waiting": user_waiting, "guild_waiting": guild_waiting}
+    @app_commands.describe(
+        user_concurrent="Jobs one member may have running at once",
+        user_cooldown="Seconds between one member's jobs (0: none)",
+        user_daily="Jobs per member per day (failed and cancelled ones do not count)",
+        guild_concurrent="Jobs running at once on this server",
+        user_waiting="Jobs one member may have waiting in line",
+        guild_waiting="Jobs this server may have waiting in line",
+    )
+    async def limits_(
+        self,
+        interaction: discord.Interaction,
+        user_concurrent: app_commands.Range[int, 1, 100] | None = None,
+        user_cooldown: app_commands.Range[int, 0, 86400] | None = None,
+        user_daily: app_commands.Range[int, 1, 10000] | None = None,
+        guild_concurrent: app_commands.Range[int, 1, 10000] | None = None,
+        user_waiting: app_commands.Range[int, 0, 1000] | None = None,
+        guild_waiting: app_commands.Range[int, 0, 100000] | None = None,
+    ) -> None:
+        given = {
+            "user_concurrent": user_concurrent,
+            "user_cooldown": user_cooldown,
+            "user_daily": user_daily,
+            "guild_concurrent": guild_concurrent,
+            "user_waiting": user_waiting,
+            "guild_waiting": guild_waiting,
+        }
 
         def change(c: GuildConfig) -> None:
             for name, value in given.items():
                 if value is not None:
                     setattr(c, name, value)
+
         await self._update(interaction, change)
 
-    @app_commands.command(name="budget", description="Daily spending cap for this server in US dollars (0 = no jobs; empty = no cap)")
+    @app_commands.command(
+        name="budget", description="Daily spending cap for this server in US dollars (0 = no jobs; empty = no cap)"
+    )
     @app_commands.describe(usd="Dollars per UTC day; leave empty to remove the cap")
-    async def budget(self, interaction: discord.Interaction, usd: app_commands.Range[float, 0, 100000] | None = None) -> None:
+    async def budget(
+        self, interaction: discord.Interaction, usd: app_commands.Range[float, 0, 100000] | None = None
+    ) -> None:
         def change(c: GuildConfig) -> None:
             c.daily_budget = usd
+
         await self._update(interaction, change)
 
 
@@ -143,14 +173,24 @@ class Usage(commands.Cog):
         spent, bot_spent = self.bot.runner.line.spent_today(interaction.guild_id, now)
         jobs = await self.bot.store.guild_jobs_since(interaction.guild_id, limits.day_start(now))
         bot_budget = self.bot.settings.daily_budget_usd if interaction.permissions.manage_guild else None
-        await interaction.response.send_message(usage_report(config, spent, jobs, now, bot_spent, bot_budget), ephemeral=True)
+        await interaction.response.send_message(
+            usage_report(config, spent, jobs, now, bot_spent, bot_budget), ephemeral=True
+        )
 
 
-def usage_report(config: GuildConfig, spent: float, jobs: list[Job], now: float, bot_spent: float = 0.0,
-                 bot_budget: float | None = None) -> str:
+def usage_report(
+    config: GuildConfig,
+    spent: float,
+    jobs: list[Job],
+    now: float,
+    bot_spent: float = 0.0,
+    bot_budget: float | None = None,
+) -> str:
     budget = f"${config.daily_budget:.2f}" if config.daily_budget is not None else "no cap"
-    lines = [f"**Today (UTC)**: {len(jobs)} job(s), about ${spent:.2f} committed of {budget}; "
-             f"resets {render.relative_time(limits.next_day(now))}"]
+    lines = [
+        f"**Today (UTC)**: {len(jobs)} job(s), about ${spent:.2f} committed of {budget}; "
+        f"resets {render.relative_time(limits.next_day(now))}"
+    ]
     per_model: dict[str, Counter[str]] = {}
     for job in jobs:
         per_model.setdefault(job.spec.main_model.name, Counter())[job.stage.value] += 1
@@ -158,7 +198,9 @@ def usage_report(config: GuildConfig, spent: float, jobs: list[Job], now: float,
         lines.append(f"{name}: " + ", ".join(f"{n} {stage}" for stage, n in sorted(stages.items())))
     if bot_budget is not None:
         share = f"{bot_spent / bot_budget:.0%}" if bot_budget else "all"
-        lines.append(f"The bot's owner caps all servers together at ${bot_budget:.2f} a day; {share} of it is committed today.")
+        lines.append(
+            f"The bot's owner caps all servers together at ${bot_budget:.2f} a day; {share} of it is committed today."
+        )
     return render.fit("\n".join(lines))
 
 

@@ -34,8 +34,12 @@ class Animate(commands.Cog):
         video_url: str | None = None,
         private: bool | None = None,
     ) -> None:
-        await self.bot.intake.submit(interaction, Command.ANIMATE, [Given("image", image, image_url), Given("video", video, video_url)],
-                                     private=private)
+        await self.bot.intake.submit(
+            interaction,
+            Command.ANIMATE,
+            [Given("image", image, image_url), Given("video", video, video_url)],
+            private=private,
+        )
 
 
 async def setup(bot: LipSyncBot) -> None:

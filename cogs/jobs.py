@@ -6,10 +6,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
+from bot import options, render
 from bot.app import LipSyncBot
 from bot.buttons import requester_or_manager
-from bot import options
 from bot.intake import is_manager, refuse, where
 
 RECENT = 10
@@ -34,12 +33,15 @@ class Jobs(commands.Cog):
             return
         scope, _ = where(interaction)
         mine = [self.bot.runner.live(j.id) or j for j in await store.member_jobs(scope, interaction.user.id, RECENT)]
-        lines = ["**Your jobs**"] + ([render.job_line(j, line.place_of(j)) for j in mine] or ["None yet. Try /talkinghead."])
+        lines = ["**Your jobs**"] + (
+            [render.job_line(j, line.place_of(j)) for j in mine] or ["None yet. Try /talkinghead."]
+        )
         if is_manager(interaction):
             assert interaction.guild_id is not None
             running = [self.bot.runner.live(j.id) or j for j in await store.unfinished_in_guild(interaction.guild_id)]
             lines += ["", "**Running and waiting on this server**"] + (
-                [f"{render.job_line(j, line.place_of(j))} · <@{j.user_id}>" for j in running] or ["Nothing."])
+                [f"{render.job_line(j, line.place_of(j))} · <@{j.user_id}>" for j in running] or ["Nothing."]
+            )
         await interaction.response.send_message(render.fit("\n".join(lines)), ephemeral=True)
 
 

@@ -31,7 +31,9 @@ class LipSync(commands.Cog):
         private=options.PRIVATE,
     )
     @app_commands.choices(model=options.model_choices(Kind.LIPSYNC), sync_mode=options.SYNC_MODE_CHOICES)
-    @app_commands.autocomplete(voice=options.voice_choices, video_url=options.recent("video"), audio_url=options.recent("audio"))
+    @app_commands.autocomplete(
+        voice=options.voice_choices, video_url=options.recent("video"), audio_url=options.recent("audio")
+    )
     async def lipsync(
         self,
         interaction: discord.Interaction,
@@ -46,8 +48,14 @@ class LipSync(commands.Cog):
         private: bool | None = None,
     ) -> None:
         await self.bot.intake.submit(
-            interaction, Command.LIPSYNC, [Given("video", video, video_url), Given("audio", audio, audio_url)],
-            model=model, text=text, voice=voice, sync_mode=sync_mode, private=private,
+            interaction,
+            Command.LIPSYNC,
+            [Given("video", video, video_url), Given("audio", audio, audio_url)],
+            model=model,
+            text=text,
+            voice=voice,
+            sync_mode=sync_mode,
+            private=private,
         )
 
 

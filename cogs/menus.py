@@ -67,8 +67,10 @@ def pick(found: list[Found], kind: str, menu: str) -> Found | str:
     if len(wanted) == 1:
         return wanted[0]
     if len(wanted) > 1:
-        return (f"that message has {len(wanted)} {kind}s; '{menu}' needs exactly one — use the slash command "
-                f"with the one you want")
+        return (
+            f"that message has {len(wanted)} {kind}s; '{menu}' needs exactly one — use the slash command "
+            f"with the one you want"
+        )
     others = sorted({f.kind for f in found})
     if others:
         return f"that message has {' and '.join(media.A_KIND[k] for k in others)} but not {what}; '{menu}' needs {what}"
@@ -81,18 +83,33 @@ class SpeechModal(discord.ui.Modal):
     def __init__(self, bot: LipSyncBot, command: Command, given: Given, title: str) -> None:
         super().__init__(title=title[:TITLE_LIMIT], timeout=900)
         self.bot, self.command, self.given = bot, command, given
-        self.text = discord.ui.TextInput(custom_id="speech:text", style=discord.TextStyle.paragraph, required=False,
-                                         max_length=2000, placeholder="Hello! I'm speaking now.")
-        self.voice = discord.ui.Select(custom_id="speech:voice", required=False,
-                                       placeholder=f"{catalog.DEFAULT_VOICE.replace('_', ' ')} (default)",
-                                       options=[discord.SelectOption(label=v.replace("_", " "), value=v)
-                                                for v in catalog.MINIMAX_VOICES])
-        self.audio = discord.ui.FileUpload(custom_id="speech:audio", required=False, max_values=1)
-        self.add_item(discord.ui.Label(text="Text to speak", description="…or leave it empty and give an audio file",
-                                       component=self.text))
+        self.text: discord.ui.TextInput[SpeechModal] = discord.ui.TextInput(
+            custom_id="speech:text",
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=2000,
+            placeholder="Hello! I'm speaking now.",
+        )
+        self.voice: discord.ui.Select[SpeechModal] = discord.ui.Select(
+            custom_id="speech:voice",
+            required=False,
+            placeholder=f"{catalog.DEFAULT_VOICE.replace('_', ' ')} (default)",
+            options=[discord.SelectOption(label=v.replace("_", " "), value=v) for v in catalog.MINIMAX_VOICES],
+        )
+        self.audio: discord.ui.FileUpload[SpeechModal] = discord.ui.FileUpload(
+            custom_id="speech:audio", required=False, max_values=1
+        )
+        self.add_item(
+            discord.ui.Label(
+                text="Text to speak", description="…or leave it empty and give an audio file", component=self.text
+            )
+        )
         self.add_item(discord.ui.Label(text="Voice for the text", component=self.voice))
-        self.add_item(discord.ui.Label(text="…or an audio file", description=media.extensions_text(media.AUDIO),
-                                       component=self.audio))
+        self.add_item(
+            discord.ui.Label(
+                text="…or an audio file", description=media.extensions_text(media.AUDIO), component=self.audio
+            )
+        )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         text, files = self.text.value.strip(), self.audio.values
@@ -100,12 +117,18 @@ class SpeechModal(discord.ui.Modal):
             await refuse(interaction, "speech", "give the text to speak or an audio file, not both")
             return
         if not text and not files:
-            await refuse(interaction, "speech", "give the text to speak or an audio file "
-                                                f"({media.extensions_text(media.AUDIO)})")
+            await refuse(
+                interaction, "speech", f"give the text to speak or an audio file ({media.extensions_text(media.AUDIO)})"
+            )
             return
         voice = self.voice.values[0] if self.voice.values and text else None
-        await self.bot.intake.submit(interaction, self.command, [self.given, Given("audio", files[0] if files else None, None)],
-                                     text=text or None, voice=voice)
+        await self.bot.intake.submit(
+            interaction,
+            self.command,
+            [self.given, Given("audio", files[0] if files else None, None)],
+            text=text or None,
+            voice=voice,
+        )
 
 
 class PortraitModal(discord.ui.Modal):
@@ -114,12 +137,17 @@ class PortraitModal(discord.ui.Modal):
     def __init__(self, bot: LipSyncBot, video: Given) -> None:
         super().__init__(title="Animate a portrait with this video", timeout=900)
         self.bot, self.video = bot, video
-        self.portrait = discord.ui.FileUpload(custom_id="portrait:image", required=True, max_values=1)
-        self.add_item(discord.ui.Label(text="Portrait", description=media.extensions_text(media.IMAGE),
-                                       component=self.portrait))
+        self.portrait: discord.ui.FileUpload[PortraitModal] = discord.ui.FileUpload(
+            custom_id="portrait:image", required=True, max_values=1
+        )
+        self.add_item(
+            discord.ui.Label(text="Portrait", description=media.extensions_text(media.IMAGE), component=self.portrait)
+        )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.bot.intake.submit(interaction, Command.ANIMATE, [Given("image", self.portrait.values[0], None), self.video])
+        await self.bot.intake.submit(
+            interaction, Command.ANIMATE, [Given("image", self.portrait.values[0], None), self.video]
+        )
 
 
 class Menus(commands.Cog):
@@ -146,13 +174,15 @@ class Menus(commands.Cog):
 
     async def make_this_talk(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if image := await self._one(interaction, message, media.IMAGE):
-            await interaction.response.send_modal(SpeechModal(self.bot, Command.TALKINGHEAD, image.given("image"),
-                                                              "Make this picture talk"))
+            await interaction.response.send_modal(
+                SpeechModal(self.bot, Command.TALKINGHEAD, image.given("image"), "Make this picture talk")
+            )
 
     async def lipsync_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if video := await self._one(interaction, message, media.VIDEO):
-            await interaction.response.send_modal(SpeechModal(self.bot, Command.LIPSYNC, video.given("video"),
-                                                              "Lip-sync this video to new speech"))
+            await interaction.response.send_modal(
+                SpeechModal(self.bot, Command.LIPSYNC, video.given("video"), "Lip-sync this video to new speech")
+            )
 
     async def animate_with_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if video := await self._one(interaction, message, media.VIDEO):

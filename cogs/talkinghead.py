@@ -17,7 +17,9 @@ class TalkingHead(commands.Cog):
     def __init__(self, bot: LipSyncBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="talkinghead", description="Make a portrait speak: portrait + voice clip or text → video")
+    @app_commands.command(
+        name="talkinghead", description="Make a portrait speak: portrait + voice clip or text → video"
+    )
     @options.anywhere
     @app_commands.describe(
         image="Portrait to animate (png, jpg, webp, gif, avif)",
@@ -30,8 +32,12 @@ class TalkingHead(commands.Cog):
         resolution="Output resolution (models offer 480p/720p; OmniHuman 720p/1080p)",
         private=options.PRIVATE,
     )
-    @app_commands.choices(model=options.model_choices(Kind.TALKING_HEAD), resolution=options.resolution_choices(Kind.TALKING_HEAD))
-    @app_commands.autocomplete(voice=options.voice_choices, image_url=options.recent("image"), audio_url=options.recent("audio"))
+    @app_commands.choices(
+        model=options.model_choices(Kind.TALKING_HEAD), resolution=options.resolution_choices(Kind.TALKING_HEAD)
+    )
+    @app_commands.autocomplete(
+        voice=options.voice_choices, image_url=options.recent("image"), audio_url=options.recent("audio")
+    )
     async def talkinghead(
         self,
         interaction: discord.Interaction,
@@ -46,8 +52,14 @@ class TalkingHead(commands.Cog):
         private: bool | None = None,
     ) -> None:
         await self.bot.intake.submit(
-            interaction, Command.TALKINGHEAD, [Given("image", image, image_url), Given("audio", audio, audio_url)],
-            model=model, text=text, voice=voice, resolution=resolution, private=private,
+            interaction,
+            Command.TALKINGHEAD,
+            [Given("image", image, image_url), Given("audio", audio, audio_url)],
+            model=model,
+            text=text,
+            voice=voice,
+            resolution=resolution,
+            private=private,
         )
 
 

@@ -24,11 +24,14 @@ class BotProcess:
     async def start(self, discord: DiscordStandIn) -> None:
         connections = discord.identifies
         log = open(self.log_path, "ab")
-        self.proc = await asyncio.create_subprocess_exec(*python_cmd("bot"), env=self.env, stdout=log, stderr=log,
-                                                         cwd=self.env["BOT_CWD"])
+        self.proc = await asyncio.create_subprocess_exec(
+            *python_cmd("bot"), env=self.env, stdout=log, stderr=log, cwd=self.env["BOT_CWD"]
+        )
         log.close()
         try:
-            await discord.wait_for(lambda: discord.identifies > connections or self.proc.returncode is not None, timeout=30)
+            await discord.wait_for(
+                lambda: discord.identifies > connections or self.proc.returncode is not None, timeout=30
+            )
         except TimeoutError:
             raise TimeoutError(f"the bot never identified; its log:\n{self.log}") from None
         if self.proc.returncode is not None:
@@ -70,5 +73,3 @@ def bot_env(base: dict[str, str], discord: DiscordStandIn, tmp: Path, **extra: s
 
 def secrets_in(text: str, *secrets: str) -> list[str]:
     return [s[:6] + "…" for s in secrets if s and s in text]
-
-

@@ -78,7 +78,8 @@ async def bot(discord_standin, fal_standin, subprocess_env, tmp_path):
     await process.stop()
     tokens = [i.token for i in discord_standin.interactions.values()]
     assert not secrets_in(process.log, discord_standin.token, FAL_KEY, *tokens), "a secret reached the bot's log"
-    assert not secrets_sent(discord_standin, fal_standin, fal_key=FAL_KEY, discord_token=discord_standin.token,
-                            interaction_tokens=tokens)
+    assert not secrets_sent(
+        discord_standin, fal_standin, fal_key=FAL_KEY, discord_token=discord_standin.token, interaction_tokens=tokens
+    )
     log = process.log
-    assert "Traceback" not in log, log[log.index("Traceback") - 300:][:3000]
+    assert "Traceback" not in log, log[log.index("Traceback") - 300 :][:3000]

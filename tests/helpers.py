@@ -44,6 +44,7 @@ def shown_text(message) -> str:
                 if item.get("type") == 10:
                     texts.append(item.get("content", ""))
                 walk(item.get("components") or [])
+
     walk(message.components)
     return "\n".join(texts)
 
@@ -58,6 +59,7 @@ def media_urls(message) -> list[str]:
                 if item.get("type") == 12:
                     urls.extend(i["media"]["url"] for i in item.get("items", []))
                 walk(item.get("components") or [])
+
     walk(message.components)
     return urls
 
@@ -72,6 +74,7 @@ def custom_ids(message) -> list[str]:
                 if "custom_id" in item:
                     ids.append(item["custom_id"])
                 walk(item.get("components") or [])
+
     walk(message.components)
     return ids
 
@@ -90,17 +93,20 @@ def refused(interaction) -> bool:
 
 async def finished(discord: DiscordStandIn, interaction, marker: str = "✅", timeout: float = 30):
     """The interaction's job message once its text starts with `marker`."""
+
     def check():
         mid = interaction.original_message_id
         message = discord.messages.get(mid) if mid else None
         return message if message and shown_text(message).startswith(marker) else None
+
     return await discord.wait_for(check, timeout=timeout)
 
 
 async def configure(discord: DiscordStandIn, guild_id: int | None = None, **limits: int) -> None:
     """/config limits as the server owner."""
-    interaction = await discord.send_command("config", limits, subcommand="limits", user_id=discord.owner_id,
-                                             guild_id=guild_id)
+    interaction = await discord.send_command(
+        "config", limits, subcommand="limits", user_id=discord.owner_id, guild_id=guild_id
+    )
     await discord.wait_for(lambda: interaction.callbacks)
     content = interaction.callbacks[0][1]["data"]["content"]
     assert "Settings for this server" in content, content
@@ -112,8 +118,14 @@ def private_followup(discord: DiscordStandIn, interaction):
     return next((m for m in found if m is not None and m.ephemeral), None)
 
 
-def secrets_sent(discord: DiscordStandIn | None, fal: FalStandIn | None, *, fal_key: str, discord_token: str = "",
-                 interaction_tokens: list[str] | tuple[str, ...] = ()) -> list[str]:
+def secrets_sent(
+    discord: DiscordStandIn | None,
+    fal: FalStandIn | None,
+    *,
+    fal_key: str,
+    discord_token: str = "",
+    interaction_tokens: list[str] | tuple[str, ...] = (),
+) -> list[str]:
     """Each place a secret went where it does not belong. Every secret is kept out of every body and query sent
     to either service; FAL_KEY goes only to fal (in its Authorization header), the bot token and interaction
     tokens only to Discord (in its Authorization header and webhook paths)."""
@@ -125,7 +137,8 @@ def secrets_sent(discord: DiscordStandIn | None, fal: FalStandIn | None, *, fal_
 
     for r in discord.requests if discord else []:
         body = (r.raw_json or b"").decode("utf-8", "replace") + "".join(
-            data.decode("latin-1") + name for name, data in r.files)
+            data.decode("latin-1") + name for name, data in r.files
+        )
         scan(f"Discord {r.method} {r.route or r.path} body", body + str(r.query), everything)
         scan(f"Discord {r.method} {r.route or r.path} headers/path", r.path + str(dict(r.headers)), [fal_key])
     for r in fal.requests if fal else []:

@@ -65,7 +65,7 @@ def _audio_frames(rate: int, seconds: float, *, silent_tail: float = 0.0, frame:
     channels = 2 if layout == "stereo" else 1
     step = frame * 2
     for n, start in enumerate(range(0, len(pcm), step)):
-        chunk = pcm[start:start + step]
+        chunk = pcm[start : start + step]
         if channels == 2:  # interleaved: the same voice on both sides
             mono = array("h", chunk)
             both = array("h", (v for v in mono for _ in range(2)))
@@ -90,9 +90,19 @@ def _picture(size: tuple[int, int] = (96, 96), shift: int = 0, mode: str = "RGB"
 # ---- writers
 
 
-def _write_audio(path: Path, seconds: float, *, fmt: str, codec: str, rate: int = 24000, options: dict | None = None,
-                 codec_options: dict | None = None, bit_rate: int | None = None, silent_tail: float = 0.0,
-                 layout: str = "mono") -> None:
+def _write_audio(
+    path: Path,
+    seconds: float,
+    *,
+    fmt: str,
+    codec: str,
+    rate: int = 24000,
+    options: dict | None = None,
+    codec_options: dict | None = None,
+    bit_rate: int | None = None,
+    silent_tail: float = 0.0,
+    layout: str = "mono",
+) -> None:
     with av.open(str(path), "w", format=fmt, options=options or {}) as out:
         stream = out.add_stream(codec, rate=rate, options=codec_options or {})
         stream.layout = layout
@@ -105,9 +115,21 @@ def _write_audio(path: Path, seconds: float, *, fmt: str, codec: str, rate: int 
             out.mux(packet)
 
 
-def _write_video(path: Path, seconds: float, *, fmt: str, vcodec: str, acodec: str | None, fps: int = 10,
-                 size: tuple[int, int] = (96, 96), rate: int = 48000, options: dict | None = None,
-                 pix_fmt: str = "yuv420p", vcodec_options: dict | None = None, layout: str = "mono") -> None:
+def _write_video(
+    path: Path,
+    seconds: float,
+    *,
+    fmt: str,
+    vcodec: str,
+    acodec: str | None,
+    fps: int = 10,
+    size: tuple[int, int] = (96, 96),
+    rate: int = 48000,
+    options: dict | None = None,
+    pix_fmt: str = "yuv420p",
+    vcodec_options: dict | None = None,
+    layout: str = "mono",
+) -> None:
     with av.open(str(path), "w", format=fmt, options=options or {}) as out:
         video = out.add_stream(vcodec, rate=fps, options=vcodec_options or {})
         video.width, video.height, video.pix_fmt = size[0], size[1], pix_fmt
@@ -141,7 +163,9 @@ def _mp3_vbr_without_xing(path: Path, seconds: float) -> None:
     loud = max(1.0, seconds / 8)
     for part_seconds, bit_rate, tail in ((loud, 320_000, 0.0), (seconds - loud, 32_000, seconds - loud)):
         buffer = io.BytesIO()
-        with av.open(buffer, "w", format="mp3", options={"write_xing": "0", "id3v2_version": "0", "write_id3v1": "0"}) as out:
+        with av.open(
+            buffer, "w", format="mp3", options={"write_xing": "0", "id3v2_version": "0", "write_id3v1": "0"}
+        ) as out:
             stream = out.add_stream("libmp3lame", rate=44100)
             stream.layout = "mono"
             stream.bit_rate = bit_rate
@@ -187,19 +211,34 @@ def _image(fmt: str, **save: object) -> Callable[[Path, float], None]:
             img.convert("P").save(path, "PNG")
             return
         img.save(path, fmt.split("-")[0], **save)
+
     return make
 
 
 def audio(name, content_type, what, kind=AUDIO, **kw) -> Sample:
     length = kw.pop("length", 6.0)
-    return Sample(name, kind, content_type if kind else None, length if kind else None,
-                  lambda p, s: _write_audio(p, s, **kw), what, length)
+    return Sample(
+        name,
+        kind,
+        content_type if kind else None,
+        length if kind else None,
+        lambda p, s: _write_audio(p, s, **kw),
+        what,
+        length,
+    )
 
 
 def video(name, content_type, what, kind=VIDEO, **kw) -> Sample:
     length = kw.pop("length", 6.0)
-    return Sample(name, kind, content_type if kind else None, length if kind else None,
-                  lambda p, s: _write_video(p, s, **kw), what, length)
+    return Sample(
+        name,
+        kind,
+        content_type if kind else None,
+        length if kind else None,
+        lambda p, s: _write_video(p, s, **kw),
+        what,
+        length,
+    )
 
 
 ACCEPTED_SAMPLES: list[Sample] = [
@@ -211,8 +250,16 @@ ACCEPTED_SAMPLES: list[Sample] = [
     audio("float.wav", "audio/wav", "WAV", fmt="wav", codec="pcm_f32le", rate=16000),
     audio("ima-adpcm.wav", "audio/wav", "WAV", fmt="wav", codec="adpcm_ima_wav", rate=8000, length=90.0),
     audio("ms-adpcm.wav", "audio/wav", "WAV", fmt="wav", codec="adpcm_ms", rate=8000, length=90.0),
-    audio("vorbis.ogg", "audio/ogg", "Ogg", fmt="ogg", codec="vorbis", rate=44100, layout="stereo",
-          codec_options={"strict": "experimental"}),
+    audio(
+        "vorbis.ogg",
+        "audio/ogg",
+        "Ogg",
+        fmt="ogg",
+        codec="vorbis",
+        rate=44100,
+        layout="stereo",
+        codec_options={"strict": "experimental"},
+    ),
     audio("voice-message.ogg", "audio/ogg", "Ogg", fmt="ogg", codec="libopus", rate=48000),
     audio("speech.opus", "audio/ogg", "Ogg", fmt="opus", codec="libopus", rate=48000),
     audio("itunes.m4a", "audio/mp4", "M4A", fmt="ipod", codec="aac", rate=44100),
@@ -222,9 +269,25 @@ ACCEPTED_SAMPLES: list[Sample] = [
     audio("lossless.flac", "audio/flac", "FLAC", fmt="flac", codec="flac", rate=22050),
     # video
     video("h264-aac.mp4", "video/mp4", "MP4", fmt="mp4", vcodec="libx264", acodec="aac"),
-    video("faststart.mp4", "video/mp4", "MP4", fmt="mp4", vcodec="libx264", acodec="aac", options={"movflags": "faststart"}),
+    video(
+        "faststart.mp4",
+        "video/mp4",
+        "MP4",
+        fmt="mp4",
+        vcodec="libx264",
+        acodec="aac",
+        options={"movflags": "faststart"},
+    ),
     video("silent.mp4", "video/mp4", "MP4", fmt="mp4", vcodec="libx264", acodec=None),
-    video("hevc.mp4", "video/mp4", "MP4", fmt="mp4", vcodec="libx265", acodec="aac", vcodec_options={"x265-params": "log-level=none"}),
+    video(
+        "hevc.mp4",
+        "video/mp4",
+        "MP4",
+        fmt="mp4",
+        vcodec="libx265",
+        acodec="aac",
+        vcodec_options={"x265-params": "log-level=none"},
+    ),
     video("mpeg4.mp4", "video/mp4", "MP4", fmt="mp4", vcodec="mpeg4", acodec="aac"),
     video("phone.mov", "video/quicktime", "QuickTime", fmt="mov", vcodec="libx264", acodec="aac"),
     video("vp9-opus.webm", "video/webm", "WebM", fmt="webm", vcodec="libvpx-vp9", acodec="libopus"),

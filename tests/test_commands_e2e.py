@@ -22,8 +22,11 @@ async def test_jobs_lists_mine_and_admins_see_the_queue(bot, discord_standin, fa
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[3], queue_step=60, run_time=60))
     mine = await discord_standin.send_command("talkinghead", URLS)
     await fal_standin.wait_for_submissions(1)
-    job_id = (await discord_standin.wait_for(
-        lambda: (m := discord_standin.messages.get(mine.original_message_id)) and "job `" in m.content and m)).content.split("job `")[1][:8]
+    job_id = (
+        await discord_standin.wait_for(
+            lambda: (m := discord_standin.messages.get(mine.original_message_id)) and "job `" in m.content and m
+        )
+    ).content.split("job `")[1][:8]
 
     listing = await reply(discord_standin, await discord_standin.send_command("jobs"))
     assert listing.startswith("**Your jobs**") and f"`{job_id}` Talking head · VEED Fabric 1.0 · queued" in listing
@@ -40,15 +43,20 @@ async def test_config_and_usage_and_the_budget_under_a_burst(bot, discord_standi
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=3, run_time=3))
     await configure(discord_standin, user_cooldown=0, user_concurrent=5)
     text = "x" * 140  # ≈10 s of speech: about $0.81 with Fabric 480p
-    budget = await discord_standin.send_command("config", {"usd": 1.0}, subcommand="budget", user_id=discord_standin.owner_id)
+    budget = await discord_standin.send_command(
+        "config", {"usd": 1.0}, subcommand="budget", user_id=discord_standin.owner_id
+    )
     assert "Budget: $1.00 per day" in await reply(discord_standin, budget)
 
     denied = await discord_standin.send_command("config", {"usd": 5.0}, subcommand="budget")
     assert "needs the Manage Server permission" in await reply(discord_standin, denied)
 
-    burst = await asyncio.gather(*(discord_standin.send_command("talkinghead", {"image_url": URLS["image_url"], "text": text},
-                                                                user_id=user)
-                                   for user in [discord_standin.user_id, discord_standin.owner_id] * 3))
+    burst = await asyncio.gather(
+        *(
+            discord_standin.send_command("talkinghead", {"image_url": URLS["image_url"], "text": text}, user_id=user)
+            for user in [discord_standin.user_id, discord_standin.owner_id] * 3
+        )
+    )
     await discord_standin.wait_for(lambda: all(i.callbacks for i in burst), timeout=15)
     started = [i for i in burst if acknowledged(i)]
     refused = [i.callbacks[0][1]["data"]["content"] for i in burst if not acknowledged(i)]
@@ -61,18 +69,25 @@ async def test_config_and_usage_and_the_budget_under_a_burst(bot, discord_standi
 
 async def test_channels_and_models_can_be_restricted(bot, discord_standin, fal_standin):
     other = await discord_standin.add_channel("bot-jobs")
-    done = await discord_standin.send_command("config", {"action": "add", "channel": {"type": 7, "value": str(other)}}, subcommand="channels",
-                                              user_id=discord_standin.owner_id)
+    done = await discord_standin.send_command(
+        "config",
+        {"action": "add", "channel": {"type": 7, "value": str(other)}},
+        subcommand="channels",
+        user_id=discord_standin.owner_id,
+    )
     assert f"Channels: <#{other}>" in await reply(discord_standin, done)
     here = await discord_standin.send_command("talkinghead", URLS)
     assert f"jobs run only in <#{other}>" in await reply(discord_standin, here)
 
-    off = await discord_standin.send_command("config", {"model": "veed/fabric-1.0", "offered": False}, subcommand="model",
-                                             user_id=discord_standin.owner_id)
+    off = await discord_standin.send_command(
+        "config", {"model": "veed/fabric-1.0", "offered": False}, subcommand="model", user_id=discord_standin.owner_id
+    )
     offered = (await reply(discord_standin, off)).split("Models offered: ")[1].splitlines()[0].split(", ")
     assert "VEED Fabric 1.0" not in offered and "VEED Fabric 1.0 Fast" in offered
     there = await discord_standin.send_command("talkinghead", URLS, channel_id=other)
-    assert "VEED Fabric 1.0 is switched off on this server; offered: VEED Fabric 1.0 Fast" in await reply(discord_standin, there)
+    assert "VEED Fabric 1.0 is switched off on this server; offered: VEED Fabric 1.0 Fast" in await reply(
+        discord_standin, there
+    )
     assert fal_standin.requests == []
 
 
@@ -81,13 +96,28 @@ async def test_voice_autocomplete_offers_matching_voices(bot, discord_standin):
     await discord_standin.wait_for(lambda: interaction.callbacks)
     body = interaction.callbacks[0][1]
     assert body["type"] == 8
-    assert {c["value"] for c in body["data"]["choices"]} == {"Inspirational_girl", "Lively_Girl", "Sweet_Girl_2", "Exuberant_Girl", "Lovely_Girl"}
+    assert {c["value"] for c in body["data"]["choices"]} == {
+        "Inspirational_girl",
+        "Lively_Girl",
+        "Sweet_Girl_2",
+        "Exuberant_Girl",
+        "Lovely_Girl",
+    }
 
 
 async def test_commands_are_synced_once_not_on_every_start(bot, discord_standin, fal_standin):
     names = {c["name"] for c in discord_standin.commands[discord_standin.guild_id]}
-    assert names == {"talkinghead", "lipsync", "animate", "jobs", "config", "usage",
-                     "Make this talk", "Lip-sync this video", "Animate with this video"}
+    assert names == {
+        "talkinghead",
+        "lipsync",
+        "animate",
+        "jobs",
+        "config",
+        "usage",
+        "Make this talk",
+        "Lip-sync this video",
+        "Animate with this video",
+    }
     await bot.stop()
     await bot.start(discord_standin)
     assert len(discord_standin.command_puts) == 1
@@ -95,22 +125,30 @@ async def test_commands_are_synced_once_not_on_every_start(bot, discord_standin,
 
 
 async def test_the_bot_refuses_to_start_without_its_secrets(tmp_path):
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await proc.communicate()
     assert proc.returncode == 2
     assert "DISCORD_TOKEN is not set; FAL_KEY is not set" in err.decode()
 
 
-
-
-async def test_passthrough_hands_fal_the_attachment_link_and_moves_no_bytes(discord_standin, fal_standin, subprocess_env, tmp_path):
+async def test_passthrough_hands_fal_the_attachment_link_and_moves_no_bytes(
+    discord_standin, fal_standin, subprocess_env, tmp_path
+):
     env = bot_env(subprocess_env, discord_standin, tmp_path, INPUT_HOSTING="passthrough")
     process = BotProcess(env, tmp_path / "bot.log")
     await process.start(discord_standin)
     try:
         portrait = attach(discord_standin, "portrait.png", "image/png")
-        interaction = await discord_standin.send_command("talkinghead", {"image": portrait, "audio_url": URLS["audio_url"]})
+        interaction = await discord_standin.send_command(
+            "talkinghead", {"image": portrait, "audio_url": URLS["audio_url"]}
+        )
         await finished(discord_standin, interaction)
     finally:
         assert await process.stop() == 0

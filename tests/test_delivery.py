@@ -32,8 +32,17 @@ class GatedDelivery(DiscordDelivery):
 
 def job() -> Job:
     spec = JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url="i", audio_url="a")
-    return Job("0123abcd", Command.TALKINGHEAD, spec, channel_id=1, user_id=2, message_id=3, stage=Stage.QUEUED,
-               interaction_token="token", token_expires_at=time.time() + 900)
+    return Job(
+        "0123abcd",
+        Command.TALKINGHEAD,
+        spec,
+        channel_id=1,
+        user_id=2,
+        message_id=3,
+        stage=Stage.QUEUED,
+        interaction_token="token",
+        token_expires_at=time.time() + 900,
+    )
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="Python 3.12 fixed wait_for; the hazard is 3.11's")

@@ -28,14 +28,18 @@ async def wait_stored_request(fal, discord, jobs: int = 1) -> None:
     """Until the bot has stored the request ids of `jobs` jobs: it follows a request (status stream or poll) only
     after its id is stored. ("Queued on fal" shows before the submit, while it may still be on its way.)"""
     await fal.wait_for_submissions(jobs)
-    await discord.wait_for(lambda: len({r.request_id for r in fal.requests if r.route in ("stream", "status")}) >= jobs,
-                           timeout=15)
+    await discord.wait_for(
+        lambda: len({r.request_id for r in fal.requests if r.route in ("stream", "status")}) >= jobs, timeout=15
+    )
 
 
-@pytest.mark.parametrize("point", ["before fal submission", "while queued", "while generating",
-                                   "after completion, before delivery"])
+@pytest.mark.parametrize(
+    "point", ["before fal submission", "while queued", "while generating", "after completion, before delivery"]
+)
 async def test_a_job_killed_at_any_point_is_delivered_exactly_once(bot, discord_standin, fal_standin, point):
-    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[2, 1, 0], queue_step=1.0, run_time=2.5, logs=["a", "b"]))
+    fal_standin.script(
+        "veed/fabric-1.0", JobScript(queue_positions=[2, 1, 0], queue_step=1.0, run_time=2.5, logs=["a", "b"])
+    )
     portrait = discord_standin.add_attachment("face.png", (FIXTURES / "portrait.png").read_bytes(), "image/png")
     options = {"image": portrait, "audio_url": URLS["audio_url"]}
     if point == "before fal submission":
@@ -92,7 +96,8 @@ async def test_buttons_keep_working_after_a_restart(bot, discord_standin, fal_st
     long = await discord_standin.send_command("talkinghead", URLS, user_id=discord_standin.owner_id)
     await fal_standin.wait_for_submissions(3)
     message = await discord_standin.wait_for(
-        lambda: (m := discord_standin.messages.get(long.original_message_id)) and m.components and m)
+        lambda: (m := discord_standin.messages.get(long.original_message_id)) and m.components and m
+    )
     cancel_id = custom_ids(message)[0]
     assert cancel_id.startswith("job:cancel:")
     await wait_stored_request(fal_standin, discord_standin, jobs=3)
@@ -100,12 +105,14 @@ async def test_buttons_keep_working_after_a_restart(bot, discord_standin, fal_st
     stranger = await discord_standin.send_component(message.id, cancel_id)  # alice did not start this job
     await discord_standin.wait_for(lambda: stranger.callbacks)
     assert "only the member who started this job" in stranger.callbacks[0][1]["data"]["content"]
-    owner = await discord_standin.send_component(message.id, cancel_id, user_id=discord_standin.owner_id)
+    await discord_standin.send_component(message.id, cancel_id, user_id=discord_standin.owner_id)
     await finished(discord_standin, long, marker="🚫")
     assert fal_standin.count("cancel") == 1
 
 
-async def test_a_member_firing_eight_commands_gets_two_running_five_waiting_and_one_refused(bot, discord_standin, fal_standin):
+async def test_a_member_firing_eight_commands_gets_two_running_five_waiting_and_one_refused(
+    bot, discord_standin, fal_standin
+):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=1.5, run_time=1.5))
     burst = []
     for _ in range(8):  # one after another, so the line order is known
@@ -114,7 +121,10 @@ async def test_a_member_firing_eight_commands_gets_two_running_five_waiting_and_
     taken = [i for i in burst if acknowledged(i)]
     refused = [i for i in burst if not acknowledged(i)]
     assert len(taken) == 7 and refused == [burst[-1]]  # the defaults: 2 running and 5 waiting per member
-    assert "you already have 5 job(s) waiting in line (the limit here is 5) and 2 running" in refused[0].callbacks[0][1]["data"]["content"]
+    assert (
+        "you already have 5 job(s) waiting in line (the limit here is 5) and 2 running"
+        in refused[0].callbacks[0][1]["data"]["content"]
+    )
     await fal_standin.wait_for_submissions(2)
     await asyncio.sleep(0.5)
     assert len(fal_standin.jobs) == 2  # the other five wait their turn without reaching fal

@@ -52,7 +52,7 @@ async def test_a_refused_stream_falls_back_to_polling_that_backs_off(queue, fal_
     assert updates[-1].done
     assert [line for u in updates for line in u.logs] == ["a", "b"]
     polls = [r.time for r in fal_env.requests if r.route == "status"]
-    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    gaps = [b - a for a, b in zip(polls, polls[1:], strict=False)]
     assert len(gaps) >= 2 and gaps[-1] > gaps[0]  # intervals grow
 
 
@@ -66,8 +66,9 @@ async def test_a_stream_dropped_midway_still_ends_in_the_result(queue, fal_env):
 
 async def test_a_sixty_second_job_costs_a_handful_of_status_requests(fal_env):
     """One job followed over the stream, one by polling only (the fallback), both 60 s long."""
-    fal_env.script(LIPSYNC, JobScript(queue_positions=[3, 2, 1], queue_step=5, run_time=45,
-                                      logs=[f"step {i}" for i in range(30)]))
+    fal_env.script(
+        LIPSYNC, JobScript(queue_positions=[3, 2, 1], queue_step=5, run_time=45, logs=[f"step {i}" for i in range(30)])
+    )
     streaming = FalQueue(FAL_KEY)
     polling = FalQueue(FAL_KEY, stream_attempts=0)
     try:
@@ -86,8 +87,9 @@ async def test_a_sixty_second_job_costs_a_handful_of_status_requests(fal_env):
 
 async def test_a_failed_job_raises_the_real_error_naming_the_field(queue, fal_env):
     detail = [{"loc": ["body", "audio_url"], "msg": "Audio duration exceeds the 60 s limit", "type": "value_error"}]
-    fal_env.script(LIPSYNC, JobScript(queue_positions=[0], queue_step=0.05, run_time=0.1,
-                                      error={"status": 422, "detail": detail}))
+    fal_env.script(
+        LIPSYNC, JobScript(queue_positions=[0], queue_step=0.05, run_time=0.1, error={"status": 422, "detail": detail})
+    )
     sub = await queue.submit(LIPSYNC, ARGS)
     updates = await follow(queue, sub)
     assert updates[-1].done  # fal reports a failure as COMPLETED; the result says what went wrong
@@ -98,8 +100,15 @@ async def test_a_failed_job_raises_the_real_error_naming_the_field(queue, fal_en
 
 
 async def test_a_runtime_failure_is_a_clear_job_failure(queue, fal_env):
-    fal_env.script(LIPSYNC, JobScript(queue_positions=[0], queue_step=0.05, run_time=0.1,
-                                      error={"status": 400, "detail": "No face detected in the video"}))
+    fal_env.script(
+        LIPSYNC,
+        JobScript(
+            queue_positions=[0],
+            queue_step=0.05,
+            run_time=0.1,
+            error={"status": 400, "detail": "No face detected in the video"},
+        ),
+    )
     sub = await queue.submit(LIPSYNC, ARGS)
     with pytest.raises(JobFailed, match="No face detected in the video"):
         await queue.run(sub)

@@ -25,7 +25,9 @@ def delivered(discord, sent) -> list:
 
 
 async def test_jobs_come_through_faults_on_both_sides_delivered_once_and_paid_once(bot, discord_standin, fal_standin):
-    fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[2, 1, 0], queue_step=0.5, run_time=1.5, logs=["go"]))
+    fal_standin.script(
+        "veed/fabric-1.0", JobScript(queue_positions=[2, 1, 0], queue_step=0.5, run_time=1.5, logs=["go"])
+    )
     fal_standin.flaky(routes=("status", "stream", "result"), rate=0.2, kinds=("503", "502:nginx", "drop"), seed=12)
     fal_standin.fail_next("submit", 503, times=2)  # refused before fal recorded anything: sent again
     fal_standin.fail_next("result", 504, times=1, body={"detail": "Gateway Timeout"})
@@ -35,8 +37,9 @@ async def test_jobs_come_through_faults_on_both_sides_delivered_once_and_paid_on
     discord_standin.fail_next("PATCH", EDITS, 500, times=3)
     discord_standin.fail_next("POST", POSTS, 502, times=2)
 
-    sent = await asyncio.gather(*(discord_standin.send_command("talkinghead", options(i), user_id=30_000 + i)
-                                  for i in range(12)))
+    sent = await asyncio.gather(
+        *(discord_standin.send_command("talkinghead", options(i), user_id=30_000 + i) for i in range(12))
+    )
     await discord_standin.wait_for(lambda: all(i.callbacks for i in sent), timeout=15)
     assert all(acknowledged(i) for i in sent)
     await fal_standin.wait_for_submissions(6, timeout=20)
@@ -59,7 +62,9 @@ async def test_a_submission_lost_on_the_way_back_is_reported_and_never_sent_twic
     fal_standin.drop_after_submit(times=1)
     interaction = await discord_standin.send_command("talkinghead", options(0))
     message = await finished(discord_standin, interaction, marker="❌", timeout=60)
-    assert "The connection to fal broke while the job was being sent, so fal may or may not have it" in shown_text(message)
+    assert "The connection to fal broke while the job was being sent, so fal may or may not have it" in shown_text(
+        message
+    )
     assert "It was not sent again, so it cannot run twice" in shown_text(message)
     assert "Retry" in str(message.components)  # the member decides whether to pay for another try
     await asyncio.sleep(1.0)
@@ -69,8 +74,9 @@ async def test_a_submission_lost_on_the_way_back_is_reported_and_never_sent_twic
     await finished(discord_standin, after, timeout=30)  # and the next job is served as usual
 
 
-async def test_a_job_whose_fal_requests_fail_for_a_minute_is_delivered_when_fal_answers(bot, discord_standin,
-                                                                                         fal_standin):
+async def test_a_job_whose_fal_requests_fail_for_a_minute_is_delivered_when_fal_answers(
+    bot, discord_standin, fal_standin
+):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.5, run_time=3.0))
     interaction = await discord_standin.send_command("talkinghead", options(0))
     await fal_standin.wait_for_submissions(1)
@@ -91,6 +97,7 @@ async def test_a_crash_while_a_job_is_being_sent_is_reported_and_never_sent_twic
     fal_standin.release("submit", drop=False)  # fal takes the job after all; the bot never heard back
     await bot.start(discord_standin)
     message = await finished(discord_standin, interaction, marker="❌", timeout=30)
-    assert ("The bot stopped while it was sending the job to fal, so fal may or may not have it. It was not sent "
-            "again") in shown_text(message)
+    assert (
+        "The bot stopped while it was sending the job to fal, so fal may or may not have it. It was not sent again"
+    ) in shown_text(message)
     assert fal_standin.count("submit") == 1

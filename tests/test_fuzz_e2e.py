@@ -42,17 +42,28 @@ LINK_SLOTS = [
 
 
 def bad_links() -> st.SearchStrategy[Bad]:
-    return st.builds(lambda slot, url: Bad(slot[0], {**slot[2], slot[1]: url}, slot[1]), st.sampled_from(LINK_SLOTS),
-                     bad_urls())
+    return st.builds(
+        lambda slot, url: Bad(slot[0], {**slot[2], slot[1]: url}, slot[1]), st.sampled_from(LINK_SLOTS), bad_urls()
+    )
 
 
 def bad_texts() -> st.SearchStrategy[Bad]:
     too_long = st.integers(2001, 2600).map(lambda n: "word " * (n // 5) + "x" * (n % 5 + 1))
     texts = st.one_of(unspeakable_texts(), too_long, st.just(""))
-    return st.builds(lambda command, text: Bad(command, {("image_url" if command == "talkinghead" else "video_url"):
-                                                         (GOOD if command == "talkinghead" else VIDEO_URL), "text": text},
-                                               "text"),
-                     st.sampled_from(["talkinghead", "lipsync"]), texts)
+    return st.builds(
+        lambda command, text: Bad(
+            command,
+            {
+                ("image_url" if command == "talkinghead" else "video_url"): (
+                    GOOD if command == "talkinghead" else VIDEO_URL
+                ),
+                "text": text,
+            },
+            "text",
+        ),
+        st.sampled_from(["talkinghead", "lipsync"]),
+        texts,
+    )
 
 
 def _raw(kind: int, value: Any) -> dict:
@@ -60,36 +71,68 @@ def _raw(kind: int, value: Any) -> dict:
 
 
 # Values of the wrong JSON type, and values a choice does not offer: a raw interaction can carry any of them.
-WRONG_VALUES = st.one_of(st.integers(-2, 10**12), st.floats(allow_nan=False), st.booleans(), st.none(),
-                         st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=1))
+WRONG_VALUES = st.one_of(
+    st.integers(-2, 10**12),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=1),
+)
 
 
 def wrong_types() -> st.SearchStrategy[Bad]:
     base = {"image_url": GOOD, "audio_url": AUDIO_URL}
-    as_string = st.builds(lambda name, value: Bad("talkinghead", {**base, name: _raw(3, value)}, name),
-                          st.sampled_from(["image_url", "audio_url", "model", "voice", "resolution"]), WRONG_VALUES)
-    text_number = st.builds(lambda value: Bad("talkinghead", {"image_url": GOOD, "text": _raw(3, value)}, "text"),
-                            WRONG_VALUES)
-    not_offered = st.builds(lambda name, value: Bad("talkinghead", {**base, name: value}, name),
-                            st.sampled_from(["model", "resolution"]),
-                            st.sampled_from(["0", "", "nope", "veed/fabric-1.0 ", "4k", "fal-ai/sync-lipsync", "480"]))
-    falsy_choice = st.builds(lambda name, value: Bad("talkinghead", {**base, name: _raw(3, value)}, name),
-                             st.sampled_from(["model", "resolution"]), st.sampled_from([0, 0.0, False, None, ""]))
-    private = st.builds(lambda value: Bad("talkinghead", {**base, "private": _raw(5, value)}, "private"),
-                        st.one_of(st.sampled_from(["yes", "true", 1, 0, None, "False"]), st.integers()))
-    unknown = st.builds(lambda name: Bad("talkinghead", {**base, name: "x"}, name),
-                        st.sampled_from(["foo", "prompt", "image_urls", "sync_mode"]))
-    attachment_ids = st.builds(lambda value: Bad("talkinghead", {"audio_url": AUDIO_URL, "image": _raw(11, value)}, "image"),
-                               st.one_of(st.sampled_from(["abc", "", "-1", "1e5", "١٢٣"]), st.integers(),
-                                         st.integers(1, 10**18).map(str)))
+    as_string = st.builds(
+        lambda name, value: Bad("talkinghead", {**base, name: _raw(3, value)}, name),
+        st.sampled_from(["image_url", "audio_url", "model", "voice", "resolution"]),
+        WRONG_VALUES,
+    )
+    text_number = st.builds(
+        lambda value: Bad("talkinghead", {"image_url": GOOD, "text": _raw(3, value)}, "text"), WRONG_VALUES
+    )
+    not_offered = st.builds(
+        lambda name, value: Bad("talkinghead", {**base, name: value}, name),
+        st.sampled_from(["model", "resolution"]),
+        st.sampled_from(["0", "", "nope", "veed/fabric-1.0 ", "4k", "fal-ai/sync-lipsync", "480"]),
+    )
+    falsy_choice = st.builds(
+        lambda name, value: Bad("talkinghead", {**base, name: _raw(3, value)}, name),
+        st.sampled_from(["model", "resolution"]),
+        st.sampled_from([0, 0.0, False, None, ""]),
+    )
+    private = st.builds(
+        lambda value: Bad("talkinghead", {**base, "private": _raw(5, value)}, "private"),
+        st.one_of(st.sampled_from(["yes", "true", 1, 0, None, "False"]), st.integers()),
+    )
+    unknown = st.builds(
+        lambda name: Bad("talkinghead", {**base, name: "x"}, name),
+        st.sampled_from(["foo", "prompt", "image_urls", "sync_mode"]),
+    )
+    attachment_ids = st.builds(
+        lambda value: Bad("talkinghead", {"audio_url": AUDIO_URL, "image": _raw(11, value)}, "image"),
+        st.one_of(st.sampled_from(["abc", "", "-1", "1e5", "١٢٣"]), st.integers(), st.integers(1, 10**18).map(str)),
+    )
     return st.one_of(as_string, text_number, not_offered, falsy_choice, private, unknown, attachment_ids)
 
 
 # (content type, file name) an attachment declares, for bytes of the kind in question: each is refused before
 # the file is downloaded.
 DECLARED = st.one_of(
-    st.tuples(st.sampled_from(["text/plain", "application/pdf", "application/x-msdownload", "video/mp4", "audio/mpeg",
-                               "application/zip", "text/html; charset=utf-8"]), st.just("face.png")),
+    st.tuples(
+        st.sampled_from(
+            [
+                "text/plain",
+                "application/pdf",
+                "application/x-msdownload",
+                "video/mp4",
+                "audio/mpeg",
+                "application/zip",
+                "text/html; charset=utf-8",
+            ]
+        ),
+        st.just("face.png"),
+    ),
     st.tuples(st.none(), st.sampled_from(["notes.txt", "setup.exe", "doc.pdf", "archive.zip", "page.html"])),
 )
 
@@ -98,8 +141,10 @@ def bad_attachments() -> st.SearchStrategy[dict]:
     """Instructions for an attachment: declared type and name, and the size it claims."""
     return st.one_of(
         st.builds(lambda declared: {"content_type": declared[0], "filename": declared[1]}, DECLARED),
-        st.builds(lambda size: {"content_type": "image/png", "filename": "face.png", "size": size},
-                  st.sampled_from([0, 50 * 1024**2 + 1, 10**12])),
+        st.builds(
+            lambda size: {"content_type": "image/png", "filename": "face.png", "size": size},
+            st.sampled_from([0, 50 * 1024**2 + 1, 10**12]),
+        ),
     )
 
 
@@ -132,8 +177,9 @@ async def test_attachments_declared_wrong_are_refused_before_download(bot, disco
         attachment.pop("content_type", None)
     if "size" in declared:
         attachment["size"] = declared["size"]
-    await assert_refused_privately(discord_standin, fal_standin,
-                                   Bad("talkinghead", {"image": attachment, "text": "hello"}, "image"))
+    await assert_refused_privately(
+        discord_standin, fal_standin, Bad("talkinghead", {"image": attachment, "text": "hello"}, "image")
+    )
 
 
 LIARS = [
@@ -149,8 +195,9 @@ LIARS = [
 
 
 @pytest.mark.parametrize("fixture,content_type,filename,command,option,others", LIARS)
-async def test_files_that_lie_about_what_they_are_are_refused_privately(bot, discord_standin, fal_standin, fixture,
-                                                                         content_type, filename, command, option, others):
+async def test_files_that_lie_about_what_they_are_are_refused_privately(
+    bot, discord_standin, fal_standin, fixture, content_type, filename, command, option, others
+):
     data = (FIXTURES / fixture).read_bytes() if fixture else b""
     attachment = discord_standin.add_attachment(filename, data, content_type)
     attachment["size"] = attachment["size"] or 1234

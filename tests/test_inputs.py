@@ -18,11 +18,22 @@ from tests import media_corpus
 from tests.conftest import FIXTURES
 
 
-@pytest.mark.parametrize("url", [
-    "http://example.com/a.png", "ftp://example.com/a.png", "https://localhost/a.png", "https://127.0.0.1/a.png",
-    "https://10.0.0.8/a.png", "https://192.168.1.2/a.png", "https://[::1]/a.png", "https://169.254.169.254/latest",
-    "https://printer.local/a.png", "https://intranet/a.png", "https://" + "a" * 2100 + ".com/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/a.png",
+        "ftp://example.com/a.png",
+        "https://localhost/a.png",
+        "https://127.0.0.1/a.png",
+        "https://10.0.0.8/a.png",
+        "https://192.168.1.2/a.png",
+        "https://[::1]/a.png",
+        "https://169.254.169.254/latest",
+        "https://printer.local/a.png",
+        "https://intranet/a.png",
+        "https://" + "a" * 2100 + ".com/x",
+    ],
+)
 def test_urls_that_are_not_public_https_are_refused(url):
     with pytest.raises(BadInput):
         inputs.check_url("image_url", url)
@@ -41,14 +52,24 @@ def test_hosts_made_of_numbers_pass_only_as_public_addresses(labels):
     except BadInput:
         return
     import ipaddress
+
     assert ipaddress.ip_address(host).is_global
 
 
-@pytest.mark.parametrize("name,fixture,accepted", [
-    ("image", "portrait.png", True), ("image", "portrait.jpg", True), ("audio", "speech.wav", True),
-    ("audio", "speech.mp3", True), ("video", "clip.mp4", True), ("image", "not-an-image.png", False),
-    ("video", "truncated.mp4", False), ("image", "speech.mp3", False), ("audio", "portrait.png", False),
-])
+@pytest.mark.parametrize(
+    "name,fixture,accepted",
+    [
+        ("image", "portrait.png", True),
+        ("image", "portrait.jpg", True),
+        ("audio", "speech.wav", True),
+        ("audio", "speech.mp3", True),
+        ("video", "clip.mp4", True),
+        ("image", "not-an-image.png", False),
+        ("video", "truncated.mp4", False),
+        ("image", "speech.mp3", False),
+        ("audio", "portrait.png", False),
+    ],
+)
 async def test_bytes_decide_not_names(name, fixture, accepted):
     source = Source(name, "https://cdn/x", True, fixture)
     if accepted:
@@ -58,11 +79,15 @@ async def test_bytes_decide_not_names(name, fixture, accepted):
         with pytest.raises(BadInput) as caught:
             await inputs.check_file(source, FIXTURES / fixture)
         assert caught.value.field == name and str(caught.value).startswith(f"'{fixture}' ")
-        assert f"{'an' if name != 'video' else 'a'} {'audio file' if name == 'audio' else name} is needed" in str(caught.value)
+        assert f"{'an' if name != 'video' else 'a'} {'audio file' if name == 'audio' else name} is needed" in str(
+            caught.value
+        )
 
 
 def test_declared_type_and_size_are_checked_first():
-    with pytest.raises(BadInput, match=r"'cv.pdf' is a PDF document \(application/pdf\); an image is needed: PNG, JPEG"):
+    with pytest.raises(
+        BadInput, match=r"'cv.pdf' is a PDF document \(application/pdf\); an image is needed: PNG, JPEG"
+    ):
         inputs.check_declared(Source("image", "https://cdn/x", True, "cv.pdf", "application/pdf", 1000))
     with pytest.raises(BadInput, match="is 60.0 MB; an audio file is needed: .* \\(up to 50 MB\\)"):
         inputs.check_declared(Source("audio", "https://cdn/x", True, "long.wav", "audio/wav", 60 * 1024**2))
@@ -74,13 +99,31 @@ class FakeAttachment:
         self.url, self.filename, self.content_type, self.size = f"https://cdn/{filename}", filename, content_type, size
 
 
-@pytest.mark.parametrize("given_,text,message", [
-    ([Given("image", None, None), Given("audio", None, "https://x.com/a.mp3")], None, "missing: give one of `image` or `image_url`"),
-    ([Given("image", FakeAttachment(), "https://x.com/p.png"), Given("audio", None, "https://x.com/a.mp3")], None,
-     "give only one of `image` or `image_url`"),
-    ([Given("image", FakeAttachment(), None), Given("audio", None, "https://x.com/a.mp3")], "hi", "give only one of `audio` or `audio_url` or `text`"),
-    ([Given("image", FakeAttachment(), None), Given("audio", None, None)], None, "missing: give one of `audio` or `audio_url` or `text`"),
-])
+@pytest.mark.parametrize(
+    "given_,text,message",
+    [
+        (
+            [Given("image", None, None), Given("audio", None, "https://x.com/a.mp3")],
+            None,
+            "missing: give one of `image` or `image_url`",
+        ),
+        (
+            [Given("image", FakeAttachment(), "https://x.com/p.png"), Given("audio", None, "https://x.com/a.mp3")],
+            None,
+            "give only one of `image` or `image_url`",
+        ),
+        (
+            [Given("image", FakeAttachment(), None), Given("audio", None, "https://x.com/a.mp3")],
+            "hi",
+            "give only one of `audio` or `audio_url` or `text`",
+        ),
+        (
+            [Given("image", FakeAttachment(), None), Given("audio", None, None)],
+            None,
+            "missing: give one of `audio` or `audio_url` or `text`",
+        ),
+    ],
+)
 def test_exactly_one_source_per_input(given_, text, message):
     with pytest.raises(BadInput, match=message):
         collect(Command.TALKINGHEAD, given_, text)
@@ -97,7 +140,9 @@ def test_options_are_checked_against_the_model():
 
 
 def test_cost_estimates_follow_the_catalog_prices():
-    spec = JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url="i", audio_url="a", resolution="720p", audio_seconds=10)
+    spec = JobSpec(
+        Command.TALKINGHEAD, model="veed/fabric-1.0", image_url="i", audio_url="a", resolution="720p", audio_seconds=10
+    )
     assert cost.estimate(spec) == pytest.approx(1.5)
     spoken = JobSpec(Command.LIPSYNC, video_url="v", text="x" * 140)  # ≈10 s of speech, 140 characters of TTS
     assert cost.estimate(spoken) == pytest.approx(10 * 0.05 + 0.14 * 0.06)
@@ -117,6 +162,7 @@ class FileServer:
 
     async def handle(self, request):
         from aiohttp import web
+
         name = request.match_info["name"]
         response = web.StreamResponse()
         await response.prepare(request)
@@ -126,8 +172,8 @@ class FileServer:
                 self.sent += 65536
         data = self.files[name]
         for i in range(0, len(data), 65536):
-            await response.write(data[i:i + 65536])
-            self.sent += len(data[i:i + 65536])
+            await response.write(data[i : i + 65536])
+            self.sent += len(data[i : i + 65536])
         await response.write_eof()
         return response
 
@@ -135,6 +181,7 @@ class FileServer:
 @pytest.fixture
 async def cdn():
     from aiohttp import web
+
     server = FileServer()
     app = web.Application()
     app.router.add_get("/{name}", server.handle)
@@ -167,8 +214,10 @@ def attachment(cdn, name, fixture, content_type, filename=None):
 
 
 async def test_attachments_are_checked_then_uploaded_from_files_named_for_what_they_are(cdn, queue, fal_env, temp_dirs):
-    sources = {"image": attachment(cdn, "image", "portrait.png", "image/png", "face.png"),
-               "audio": attachment(cdn, "audio", "a_m4a_aac_isom.m4a", "video/mp4", "voice.mp4")}  # sound only, named .mp4
+    sources = {
+        "image": attachment(cdn, "image", "portrait.png", "image/png", "face.png"),
+        "audio": attachment(cdn, "audio", "a_m4a_aac_isom.m4a", "video/mp4", "voice.mp4"),
+    }  # sound only, named .mp4
     spec = JobSpec(Command.TALKINGHEAD, image_url=sources["image"].url, audio_url=sources["audio"].url)
     async with aiohttp.ClientSession() as session:
         hosted = await inputs.host(spec, sources, queue=queue, session=session, mode="fal")
@@ -181,20 +230,28 @@ async def test_attachments_are_checked_then_uploaded_from_files_named_for_what_t
 
 
 async def test_a_refused_file_uploads_nothing_and_leaves_no_file(cdn, queue, fal_env, temp_dirs):
-    sources = {"image": attachment(cdn, "image", "portrait.png", "image/png"),
-               "audio": attachment(cdn, "audio", "truncated.mp4", "audio/mp4", "voice.m4a")}
+    sources = {
+        "image": attachment(cdn, "image", "portrait.png", "image/png"),
+        "audio": attachment(cdn, "audio", "truncated.mp4", "audio/mp4", "voice.m4a"),
+    }
     spec = JobSpec(Command.TALKINGHEAD, image_url="i", audio_url="a")
     async with aiohttp.ClientSession() as session:
-        with pytest.raises(BadInput, match="'voice.m4a' looks like an MP4 or QuickTime file but it is damaged or incomplete"):
+        with pytest.raises(
+            BadInput, match="'voice.m4a' looks like an MP4 or QuickTime file but it is damaged or incomplete"
+        ):
             await inputs.host(spec, sources, queue=queue, session=session, mode="fal")
     assert fal_env.uploads == {} and not any(d.exists() for d in temp_dirs)
 
 
-async def test_real_audio_length_over_the_model_limit_is_refused_before_any_upload(cdn, queue, fal_env, temp_dirs, tmp_path):
+async def test_real_audio_length_over_the_model_limit_is_refused_before_any_upload(
+    cdn, queue, fal_env, temp_dirs, tmp_path
+):
     long_wav = media_corpus.make(tmp_path, next(s for s in media_corpus.ACCEPTED_SAMPLES if s.name == "ima-adpcm.wav"))
     cdn.files["long.wav"] = long_wav.read_bytes()  # 90 s of ADPCM, which a header-only reader took for 0.04 s
-    sources = {"image": attachment(cdn, "image", "portrait.png", "image/png"),
-               "audio": Source("audio", f"{cdn.base}/long.wav", True, "long.wav", "audio/x-wav", len(cdn.files["long.wav"]))}
+    sources = {
+        "image": attachment(cdn, "image", "portrait.png", "image/png"),
+        "audio": Source("audio", f"{cdn.base}/long.wav", True, "long.wav", "audio/x-wav", len(cdn.files["long.wav"])),
+    }
     spec = JobSpec(Command.TALKINGHEAD, model="fal-ai/bytedance/omnihuman/v1.5", image_url="i", audio_url="a")
     async with aiohttp.ClientSession() as session:
         with pytest.raises(BadInput, match=r"the audio lasts 90.1 s; OmniHuman 1.5 accepts at most 60 s"):

@@ -30,8 +30,15 @@ class FixedConfigs(Configs):
 
 def job(user: int = 1, seconds: float = 10.0, guild: int | None = GUILD, **changes) -> Job:
     spec = JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url="i", audio_url="a", audio_seconds=seconds)
-    j = Job(new_job_id(), Command.TALKINGHEAD, spec, channel_id=1, user_id=user, guild_id=guild,
-            cost_estimate=round(seconds * 0.08, 4))
+    j = Job(
+        new_job_id(),
+        Command.TALKINGHEAD,
+        spec,
+        channel_id=1,
+        user_id=user,
+        guild_id=guild,
+        cost_estimate=round(seconds * 0.08, 4),
+    )
     for key, value in changes.items():
         setattr(j, key, value)
     return j
@@ -53,7 +60,10 @@ def test_jobs_beyond_the_slots_wait_instead_of_being_refused():
     assert all(line.admit(j) is None for j in jobs)
     assert [j.stage for j in jobs] == [Stage.PENDING] * 2 + [Stage.WAITING] * 5
     refused = line.admit(job())
-    assert refused.limit == "user_waiting" and "5 job(s) waiting in line (the limit here is 5) and 2 running" in refused.message
+    assert (
+        refused.limit == "user_waiting"
+        and "5 job(s) waiting in line (the limit here is 5) and 2 running" in refused.message
+    )
 
 
 def test_a_hundred_members_at_once_fill_the_server_slots_and_the_rest_wait_in_order():
@@ -119,11 +129,15 @@ def test_cancelling_a_waiting_job_frees_its_place_and_its_quota_and_spend():
 
 
 def test_a_burst_never_spends_past_the_server_budget_even_while_jobs_wait():
-    line = line_with(GuildConfig(daily_budget=5.0, user_concurrent=1, guild_concurrent=1, user_waiting=100, user_daily=100))
+    line = line_with(
+        GuildConfig(daily_budget=5.0, user_concurrent=1, guild_concurrent=1, user_waiting=100, user_daily=100)
+    )
     results = [line.admit(job(user=u)) for u in range(40)]  # $0.80 each
     assert sum(r is None for r in results) == 6  # 6 × 0.80 = 4.80 ≤ 5.00 < 7 × 0.80
     refusal = next(r for r in results if r)
-    assert refusal.limit == "daily_budget" and "$4.80 of $5.00 committed" in refusal.message and "<t:" in refusal.message
+    assert (
+        refusal.limit == "daily_budget" and "$4.80 of $5.00 committed" in refusal.message and "<t:" in refusal.message
+    )
 
 
 def test_the_bot_wide_budget_holds_across_servers():
@@ -200,19 +214,33 @@ def test_an_unknown_length_counts_at_its_worst_case_against_the_budget():
 # ---- properties: whatever happens, no limit is passed and every admitted job ends up running
 
 
-EVENTS = st.lists(st.one_of(
-    st.tuples(st.just("admit"), st.integers(0, 2), st.integers(0, 4)),  # (guild, user)
-    st.tuples(st.just("finish"), st.integers(0, 50), st.sampled_from([Stage.DONE, Stage.FAILED, Stage.CANCELLED])),
-    st.tuples(st.just("cancel_waiting"), st.integers(0, 50), st.just(Stage.CANCELLED)),
-), max_size=120)
+EVENTS = st.lists(
+    st.one_of(
+        st.tuples(st.just("admit"), st.integers(0, 2), st.integers(0, 4)),  # (guild, user)
+        st.tuples(st.just("finish"), st.integers(0, 50), st.sampled_from([Stage.DONE, Stage.FAILED, Stage.CANCELLED])),
+        st.tuples(st.just("cancel_waiting"), st.integers(0, 50), st.just(Stage.CANCELLED)),
+    ),
+    max_size=120,
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(events=EVENTS, user_concurrent=st.integers(1, 3), guild_concurrent=st.integers(1, 5), max_running=st.integers(1, 6),
-       budget=st.one_of(st.none(), st.floats(0, 20)))
+@given(
+    events=EVENTS,
+    user_concurrent=st.integers(1, 3),
+    guild_concurrent=st.integers(1, 5),
+    max_running=st.integers(1, 6),
+    budget=st.one_of(st.none(), st.floats(0, 20)),
+)
 def test_no_sequence_of_events_passes_a_limit(events, user_concurrent, guild_concurrent, max_running, budget):
-    config = GuildConfig(user_concurrent=user_concurrent, guild_concurrent=guild_concurrent, user_waiting=3,
-                         guild_waiting=6, user_daily=1000, daily_budget=budget)
+    config = GuildConfig(
+        user_concurrent=user_concurrent,
+        guild_concurrent=guild_concurrent,
+        user_waiting=3,
+        guild_waiting=6,
+        user_daily=1000,
+        daily_budget=budget,
+    )
     line = Line(FixedConfigs(g0=config, g1=config, g2=config), max_running=max_running, bot_budget=30.0)
     admitted: list[Job] = []
     now = time.time()
@@ -232,7 +260,9 @@ def test_no_sequence_of_events_passes_a_limit(events, user_concurrent, guild_con
             assert sum(j.guild_id == guild for j in running) <= guild_concurrent
             for user in range(5):
                 assert sum(j.guild_id == guild and j.user_id == user for j in running) <= user_concurrent
-                assert sum(j.guild_id == guild and j.user_id == user and j.stage is Stage.WAITING for j in admitted) <= 3
+                assert (
+                    sum(j.guild_id == guild and j.user_id == user and j.stage is Stage.WAITING for j in admitted) <= 3
+                )
             spent, total = line.spent_today(guild, now)
             if budget is not None:
                 assert spent <= budget + 1e-6

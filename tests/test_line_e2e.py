@@ -31,8 +31,9 @@ def places_shown(interaction, message) -> list[str]:
 async def test_a_hundred_members_at_once_all_get_their_video_and_see_their_place(bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.3, run_time=0.7, logs=["go"]))
     users = [10_000 + i for i in range(100)]
-    crowd = await asyncio.gather(*(discord_standin.send_command("talkinghead", options(i), user_id=u)
-                                   for i, u in enumerate(users)))
+    crowd = await asyncio.gather(
+        *(discord_standin.send_command("talkinghead", options(i), user_id=u) for i, u in enumerate(users))
+    )
     await discord_standin.wait_for(lambda: all(i.callbacks for i in crowd), timeout=30)
     assert all(acknowledged(i) for i in crowd)  # nobody is turned away
     for interaction in crowd:
@@ -40,15 +41,19 @@ async def test_a_hundred_members_at_once_all_get_their_video_and_see_their_place
     waiting = [i for i in crowd if i.callbacks[0][1]["type"] == 4]  # acknowledged with their place in the line
     print(f"{len(waiting)} of 100 commands waited in the line")
     assert len(waiting) >= 80  # the default: 10 running on the server, the rest wait (a few find a slot just freed)
-    silent = [i.callbacks[0][1]["data"]["content"] for i in waiting
-              if not places_shown(i, discord_standin.messages[i.original_message_id])]
+    silent = [
+        i.callbacks[0][1]["data"]["content"]
+        for i in waiting
+        if not places_shown(i, discord_standin.messages[i.original_message_id])
+    ]
     assert not silent, silent[:3]
     assert fal_standin.count("submit") == 100 and len(fal_standin.jobs) == 100
     assert not discord_standin.rate_limited
 
 
 async def test_a_sigkill_with_fifty_waiting_and_ten_running_delivers_all_sixty_once_in_line_order(
-        bot, discord_standin, fal_standin):
+    bot, discord_standin, fal_standin
+):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[1, 0], queue_step=1.5, run_time=2.0, logs=["go"]))
     fal_standin.hold("result")  # no job may finish, and none start from the line, before the kill: 10 run, 50 wait
     sent = []
@@ -58,8 +63,9 @@ async def test_a_sigkill_with_fifty_waiting_and_ten_running_delivers_all_sixty_o
     assert all(acknowledged(i) for i in sent)
     await fal_standin.wait_for_submissions(10)
     # the bot follows a request (opens its status stream) only once it stored the request id: wait for those
-    await discord_standin.wait_for(lambda: len({r.request_id for r in fal_standin.requests if r.route == "stream"}) >= 10,
-                                   timeout=15)
+    await discord_standin.wait_for(
+        lambda: len({r.request_id for r in fal_standin.requests if r.route == "stream"}) >= 10, timeout=15
+    )
     assert len(fal_standin.jobs) == 10
     await bot.kill()
     fal_standin.release("result")

@@ -74,8 +74,12 @@ def test_formats_we_do_not_offer_are_named_in_every_slot(made, name):
 def broken_variants(made: Path, name: str, out: Path) -> list[Path]:
     good = path_of(made, name)
     sample = ACCEPTED[name]
-    variants = [corpus.truncated(good, out, 0.5), corpus.header_only(good, out), corpus.empty(name, out),
-                corpus.random_bytes(name, out)]
+    variants = [
+        corpus.truncated(good, out, 0.5),
+        corpus.header_only(good, out),
+        corpus.empty(name, out),
+        corpus.random_bytes(name, out),
+    ]
     if sample.kind != media.AUDIO or sample.name.endswith((".wav", ".aac", ".flac", ".m4a")) or "cbr" in sample.name:
         variants.append(corpus.truncated(good, out, 0.9))  # cut near the end: found where the format lets us
     return variants
@@ -132,7 +136,9 @@ def test_renamed_files_are_what_their_bytes_are(made, tmp_path):
 
 
 def test_cover_art_is_not_a_video(made):
-    with pytest.raises(media.Refused, match=r"is an MP3 audio file \(its picture is cover art, not a video\); a video is needed"):
+    with pytest.raises(
+        media.Refused, match=r"is an MP3 audio file \(its picture is cover art, not a video\); a video is needed"
+    ):
         media.inspect(path_of(made, "cover.mp3"), media.VIDEO)
 
 
@@ -143,26 +149,48 @@ def test_lengths_come_from_the_packets_not_the_header(made):
     assert media.inspect(path_of(made, "ms-adpcm.wav"), media.AUDIO).seconds == pytest.approx(90, abs=0.3)
 
 
-@pytest.mark.parametrize("name,kind,content_type,seconds", [
-    ("speech.wav", media.AUDIO, "audio/wav", 5.2), ("speech.mp3", media.AUDIO, "audio/mpeg", 5.3),
-    ("a_aac_adts.aac", media.AUDIO, "audio/aac", 6.0),  # a bitrate guess says 12.4 s
-    ("a_m4a_aac_isom.m4a", media.AUDIO, "audio/mp4", 6.0), ("a_ogg_opus_voicemsg.ogg", media.AUDIO, "audio/ogg", 6.0),
-    ("clip.mp4", media.VIDEO, "video/mp4", 7.1), ("v_webm_vp9_opus.webm", media.VIDEO, "video/webm", 6.0),
-    ("portrait.png", media.IMAGE, "image/png", None), ("portrait.jpg", media.IMAGE, "image/jpeg", None),
-])
+@pytest.mark.parametrize(
+    "name,kind,content_type,seconds",
+    [
+        ("speech.wav", media.AUDIO, "audio/wav", 5.2),
+        ("speech.mp3", media.AUDIO, "audio/mpeg", 5.3),
+        ("a_aac_adts.aac", media.AUDIO, "audio/aac", 6.0),  # a bitrate guess says 12.4 s
+        ("a_m4a_aac_isom.m4a", media.AUDIO, "audio/mp4", 6.0),
+        ("a_ogg_opus_voicemsg.ogg", media.AUDIO, "audio/ogg", 6.0),
+        ("clip.mp4", media.VIDEO, "video/mp4", 7.1),
+        ("v_webm_vp9_opus.webm", media.VIDEO, "video/webm", 6.0),
+        ("portrait.png", media.IMAGE, "image/png", None),
+        ("portrait.jpg", media.IMAGE, "image/jpeg", None),
+    ],
+)
 def test_files_made_by_other_tools(name, kind, content_type, seconds):
     info = media.inspect(FIXTURES / name, kind)
     assert info.content_type == content_type
     assert info.seconds == (None if seconds is None else pytest.approx(seconds, abs=0.3))
 
 
-@pytest.mark.parametrize("name,kind,message", [
-    ("photo.heic", media.IMAGE, "'photo.heic' is a HEIC photo; an image is needed: PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)"),
-    ("photo.heic", media.VIDEO, "'photo.heic' is a HEIC photo; a video is needed: MP4, QuickTime or WebM (up to 200 MB)"),
-    ("not-an-image.png", media.IMAGE, "'not-an-image.png' is a text file; an image is needed"),
-    ("truncated.mp4", media.VIDEO, "'truncated.mp4' looks like an MP4 or QuickTime file but it is damaged or incomplete; a video"),
-    ("a_m4a_aac_isom.m4a", media.VIDEO, "is an M4A audio file (an MP4 with sound only); a video is needed"),
-])
+@pytest.mark.parametrize(
+    "name,kind,message",
+    [
+        (
+            "photo.heic",
+            media.IMAGE,
+            "'photo.heic' is a HEIC photo; an image is needed: PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)",
+        ),
+        (
+            "photo.heic",
+            media.VIDEO,
+            "'photo.heic' is a HEIC photo; a video is needed: MP4, QuickTime or WebM (up to 200 MB)",
+        ),
+        ("not-an-image.png", media.IMAGE, "'not-an-image.png' is a text file; an image is needed"),
+        (
+            "truncated.mp4",
+            media.VIDEO,
+            "'truncated.mp4' looks like an MP4 or QuickTime file but it is damaged or incomplete; a video",
+        ),
+        ("a_m4a_aac_isom.m4a", media.VIDEO, "is an M4A audio file (an MP4 with sound only); a video is needed"),
+    ],
+)
 def test_refusals_say_what_the_file_really_is(name, kind, message):
     with pytest.raises(media.Refused) as caught:
         media.inspect(FIXTURES / name, kind)
@@ -179,14 +207,30 @@ def test_size_and_pixel_caps(tmp_path, monkeypatch):
         media.inspect(FIXTURES / "portrait.png", media.IMAGE)
 
 
-@pytest.mark.parametrize("slot,declared,ok", [
-    ("image", "image/png", True), ("image", "image/jpg", True), ("image", "IMAGE/JPEG", True), ("image", None, True),
-    ("image", "application/octet-stream", True), ("audio", "audio/x-wav", True), ("audio", "audio/ogg; codecs=opus", True),
-    ("audio", "audio/x-m4a", True), ("audio", "audio/mp3", True), ("audio", "video/mp4", True),  # an .mp4 with sound only
-    ("audio", "audio/x-flac", True), ("video", "video/quicktime", True), ("video", "video/webm", True),
-    ("image", "image/heic", False), ("image", "application/pdf", False), ("audio", "video/webm", False),
-    ("video", "video/x-matroska", False), ("video", "audio/mp4", False), ("audio", "image/png", False),
-])
+@pytest.mark.parametrize(
+    "slot,declared,ok",
+    [
+        ("image", "image/png", True),
+        ("image", "image/jpg", True),
+        ("image", "IMAGE/JPEG", True),
+        ("image", None, True),
+        ("image", "application/octet-stream", True),
+        ("audio", "audio/x-wav", True),
+        ("audio", "audio/ogg; codecs=opus", True),
+        ("audio", "audio/x-m4a", True),
+        ("audio", "audio/mp3", True),
+        ("audio", "video/mp4", True),  # an .mp4 with sound only
+        ("audio", "audio/x-flac", True),
+        ("video", "video/quicktime", True),
+        ("video", "video/webm", True),
+        ("image", "image/heic", False),
+        ("image", "application/pdf", False),
+        ("audio", "video/webm", False),
+        ("video", "video/x-matroska", False),
+        ("video", "audio/mp4", False),
+        ("audio", "image/png", False),
+    ],
+)
 def test_declared_content_types_clients_send(slot, declared, ok):
     if ok:
         media.check_declared(slot, declared, 1000, name="f")
@@ -198,7 +242,9 @@ def test_declared_content_types_clients_send(slot, declared, ok):
 
 
 def test_declared_messages_name_the_type():
-    with pytest.raises(media.Refused, match=r"^'cv.pdf' is a PDF document \(application/pdf\); an image is needed: PNG, JPEG"):
+    with pytest.raises(
+        media.Refused, match=r"^'cv.pdf' is a PDF document \(application/pdf\); an image is needed: PNG, JPEG"
+    ):
         media.check_declared(media.IMAGE, "application/pdf", 1000, name="cv.pdf")
     with pytest.raises(media.Refused, match=r"^'IMG_1.HEIC' is a HEIC photo \(image/heic\); an image is needed"):
         media.check_declared(media.IMAGE, "image/heic", 1000, name="IMG_1.HEIC")

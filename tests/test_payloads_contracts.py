@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
+from bot.errors import BadInput
 from bot.fal import catalog, payloads
 from bot.fal.catalog import Kind
-from bot.errors import BadInput
 from tests.standins.fal_queue import CONTRACTS_DIR, load_contracts
 
 CONTRACTS = load_contracts(CONTRACTS_DIR)
@@ -72,8 +72,16 @@ def test_minimax_26_takes_prompt_and_url_output_while_02_takes_text():
 @pytest.mark.parametrize(
     "build,field",
     [
-        (lambda: payloads.talking_head_payload(catalog.get_model(None, Kind.TALKING_HEAD), IMAGE, AUDIO, "1080p"), "resolution"),
-        (lambda: payloads.lipsync_payload(catalog.get_model("fal-ai/pixverse/lipsync", Kind.LIPSYNC), VIDEO, AUDIO, "loop"), "sync_mode"),
+        (
+            lambda: payloads.talking_head_payload(catalog.get_model(None, Kind.TALKING_HEAD), IMAGE, AUDIO, "1080p"),
+            "resolution",
+        ),
+        (
+            lambda: payloads.lipsync_payload(
+                catalog.get_model("fal-ai/pixverse/lipsync", Kind.LIPSYNC), VIDEO, AUDIO, "loop"
+            ),
+            "sync_mode",
+        ),
         (lambda: payloads.lipsync_payload(catalog.get_model(None, Kind.LIPSYNC), VIDEO, AUDIO, "stretch"), "sync_mode"),
         (lambda: payloads.tts_payload(catalog.get_model(None, Kind.TTS), "   "), "text"),
         (lambda: payloads.tts_payload(catalog.get_model(None, Kind.TTS), "x" * 10001), "text"),

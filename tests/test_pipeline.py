@@ -8,8 +8,8 @@ import pytest
 
 from bot.errors import BadInput
 from bot.fal.errors import FalError, SubmissionUnknown
-from bot.jobs.build import build_spec
 from bot.jobs import pipeline
+from bot.jobs.build import build_spec
 from bot.jobs.spec import Command, JobSpec, Stage
 from tests.standins.fal_queue import JobScript
 
@@ -68,9 +68,15 @@ def check(spec: JobSpec) -> JobSpec:
 
 
 async def test_spoken_text_longer_than_the_model_allows_is_refused_before_the_video_step(queue, fal_env):
-    fal_env.script("fal-ai/minimax/speech-2.6-turbo", JobScript(
-        queue_positions=[0], queue_step=0.05, run_time=0.05,
-        output={"audio": {"url": "https://cdn.example/long.mp3"}, "duration_ms": 45_000}))
+    fal_env.script(
+        "fal-ai/minimax/speech-2.6-turbo",
+        JobScript(
+            queue_positions=[0],
+            queue_step=0.05,
+            run_time=0.05,
+            output={"audio": {"url": "https://cdn.example/long.mp3"}, "duration_ms": 45_000},
+        ),
+    )
     # 500 characters: at least 20 s even spoken at the fastest pace, so TTS runs; it then lasts 45 s.
     spec = JobSpec(Command.LIPSYNC, model="fal-ai/pixverse/lipsync", video_url=VIDEO, text="long " * 100)
     check(spec)
@@ -79,11 +85,14 @@ async def test_spoken_text_longer_than_the_model_allows_is_refused_before_the_vi
     assert fal_env.count("submit") == 1
 
 
-@pytest.mark.parametrize("text,refused", [
-    ("x" * 749, False),  # 749 / 25 ≈ 30 s at the fastest pace: it may fit, so it is spoken and checked after
-    ("x" * 800, True),  # at least 32 s however fast it is spoken
-    ("Hello. <#20#> Goodbye. <#15#>", True),  # pause markers count as their own length
-])
+@pytest.mark.parametrize(
+    "text,refused",
+    [
+        ("x" * 749, False),  # 749 / 25 ≈ 30 s at the fastest pace: it may fit, so it is spoken and checked after
+        ("x" * 800, True),  # at least 32 s however fast it is spoken
+        ("Hello. <#20#> Goodbye. <#15#>", True),  # pause markers count as their own length
+    ],
+)
 def test_text_that_clearly_outlasts_the_model_is_refused_before_tts(text, refused):
     spec = JobSpec(Command.LIPSYNC, model="fal-ai/pixverse/lipsync", video_url=VIDEO, text=text)
     if not refused:
@@ -92,12 +101,19 @@ def test_text_that_clearly_outlasts_the_model_is_refused_before_tts(text, refuse
     with pytest.raises(BadInput) as caught:
         check(spec)
     assert caught.value.field == "text"
-    assert "takes at least" in str(caught.value) and "PixVerse Lipsync accepts at most 30 s of speech" in str(caught.value)
+    assert "takes at least" in str(caught.value) and "PixVerse Lipsync accepts at most 30 s of speech" in str(
+        caught.value
+    )
 
 
 async def test_a_refused_text_costs_no_tts_request(queue, fal_env):
-    spec = JobSpec(Command.TALKINGHEAD, model="fal-ai/bytedance/omnihuman/v1.5", resolution="1080p",
-                   image_url=PORTRAIT, text="word " * 200)  # 1000 characters: 40 s at least; 1080p takes under 30 s
+    spec = JobSpec(
+        Command.TALKINGHEAD,
+        model="fal-ai/bytedance/omnihuman/v1.5",
+        resolution="1080p",
+        image_url=PORTRAIT,
+        text="word " * 200,
+    )  # 1000 characters: 40 s at least; 1080p takes under 30 s
     with pytest.raises(BadInput, match="at most 30 s of speech"):
         await pipeline.run(queue, spec)
     assert fal_env.count("submit") == 0
@@ -109,8 +125,17 @@ async def test_a_refused_text_costs_no_tts_request(queue, fal_env):
         (JobSpec(Command.TALKINGHEAD, audio_url=AUDIO), "image"),
         (JobSpec(Command.TALKINGHEAD, image_url=PORTRAIT), "audio"),
         (JobSpec(Command.ANIMATE, image_url=PORTRAIT), "video"),
-        (JobSpec(Command.TALKINGHEAD, model="fal-ai/bytedance/omnihuman/v1.5", image_url=PORTRAIT,
-                 audio_url=AUDIO, resolution="1080p", audio_seconds=42), "audio"),
+        (
+            JobSpec(
+                Command.TALKINGHEAD,
+                model="fal-ai/bytedance/omnihuman/v1.5",
+                image_url=PORTRAIT,
+                audio_url=AUDIO,
+                resolution="1080p",
+                audio_seconds=42,
+            ),
+            "audio",
+        ),
     ],
 )
 def test_validation_names_what_is_missing_or_too_long(spec, field):
@@ -127,7 +152,9 @@ async def test_a_step_whose_submit_was_on_its_way_in_a_crash_is_not_sent_again(q
 
 
 async def test_a_submit_fal_refused_leaves_no_doubt_behind(queue, fal_env):
-    fal_env.fail_next("submit", 422, body={"detail": [{"loc": ["body", "image_url"], "msg": "bad", "type": "value_error"}]})
+    fal_env.fail_next(
+        "submit", 422, body={"detail": [{"loc": ["body", "image_url"], "msg": "bad", "type": "value_error"}]}
+    )
     spec = JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url=PORTRAIT, audio_url=AUDIO)
     state: dict = {}
     with pytest.raises(FalError):

@@ -10,17 +10,24 @@ from bot.jobs.store import Job
 
 
 def job(**changes) -> Job:
-    base = Job(id="3f9c2a1b", command=Command.TALKINGHEAD, channel_id=1, user_id=42, created_at=1_700_000_000.0,
-               spec=JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url="https://x/p.png", text="Hello there"),
-               sources={"image": {"name": "image", "url": "https://x/p.png", "attachment": True, "filename": "face.png"}})
+    base = Job(
+        id="3f9c2a1b",
+        command=Command.TALKINGHEAD,
+        channel_id=1,
+        user_id=42,
+        created_at=1_700_000_000.0,
+        spec=JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url="https://x/p.png", text="Hello there"),
+        sources={"image": {"name": "image", "url": "https://x/p.png", "attachment": True, "filename": "face.png"}},
+    )
     for key, value in changes.items():
         setattr(base, key, value)
     return base
 
 
 def test_queued_progress_shows_position_start_eta_cost_and_log():
-    text = render.render(job(stage=Stage.QUEUED, position=1, log="Loading model", cost_estimate=0.42),
-                         eta=4_000_000_000.0)
+    text = render.render(
+        job(stage=Stage.QUEUED, position=1, log="Loading model", cost_estimate=0.42), eta=4_000_000_000.0
+    )
     assert text.splitlines() == [
         "⏳ **Talking head** · VEED Fabric 1.0 · job `3f9c2a1b`",
         "**Queued on fal — position 2 in line**",
@@ -30,11 +37,14 @@ def test_queued_progress_shows_position_start_eta_cost_and_log():
     ]
 
 
-@pytest.mark.parametrize("stage,line", [
-    (Stage.UPLOADING, "**Uploading the inputs to fal**"),
-    (Stage.SPEAKING, "**Speaking the text with MiniMax Speech 2.6 Turbo**"),
-    (Stage.GENERATING, "**Generating with VEED Fabric 1.0**"),
-])
+@pytest.mark.parametrize(
+    "stage,line",
+    [
+        (Stage.UPLOADING, "**Uploading the inputs to fal**"),
+        (Stage.SPEAKING, "**Speaking the text with MiniMax Speech 2.6 Turbo**"),
+        (Stage.GENERATING, "**Generating with VEED Fabric 1.0**"),
+    ],
+)
 def test_each_stage_has_its_own_words(stage, line):
     assert render.render(job(stage=stage)).splitlines()[1] == line
 
@@ -80,6 +90,7 @@ def test_the_late_ending_of_a_job_without_a_video_mentions_only_where_it_should(
 
 def test_a_job_that_can_only_end_by_dm_says_so_up_front():
     from bot.jobs.store import DM
+
     assert "the result comes to your DMs" in render.render(job(stage=Stage.QUEUED, reach=DM))
     assert "DMs" not in render.render(job(stage=Stage.QUEUED))
 
@@ -89,9 +100,12 @@ def test_a_job_that_can_only_end_by_dm_says_so_up_front():
 
 def test_a_waiting_job_says_where_it_stands():
     from bot.jobs.line import Place, Wait
+
     waiting = job(stage=Stage.WAITING)
     assert render.render(waiting, place=Place(3, Wait.SLOT)).splitlines()[:2] == [
-        "🕒 **Talking head** · VEED Fabric 1.0 · job `3f9c2a1b`", "**Waiting for a free slot — 3 ahead of you**"]
+        "🕒 **Talking head** · VEED Fabric 1.0 · job `3f9c2a1b`",
+        "**Waiting for a free slot — 3 ahead of you**",
+    ]
     assert "you are next" in render.render(waiting, place=Place(0, Wait.SLOT))
     assert "about 140 ahead of you" in render.render(waiting, place=Place(137, Wait.SLOT))
     assert "Waiting for one of your 2 running jobs to finish" in render.render(waiting, place=Place(0, Wait.OWN, 2))
@@ -100,6 +114,7 @@ def test_a_waiting_job_says_where_it_stands():
 
 def test_cancel_replies_promise_only_what_fal_answered():
     from bot.jobs.runner import Cancelled
+
     replies = {outcome: render.cancel_reply(job(), outcome) for outcome in Cancelled}
     assert "nothing was sent to fal or charged" in replies[Cancelled.WAITING]
     assert "may still finish and fal may bill it" in replies[Cancelled.REQUESTED]
@@ -109,12 +124,19 @@ def test_cancel_replies_promise_only_what_fal_answered():
 
 
 def test_the_result_card_carries_the_video_and_a_download_link():
-    done = job(stage=Stage.DONE, finished_at=1_700_000_108.0, cost_estimate=0.42,
-               result={"video": {"url": "https://v3.fal.media/files/out.mp4"}})
+    done = job(
+        stage=Stage.DONE,
+        finished_at=1_700_000_108.0,
+        cost_estimate=0.42,
+        result={"video": {"url": "https://v3.fal.media/files/out.mp4"}},
+    )
     card = render.result_card(done, attached="talkinghead-3f9c2a1b.mp4")
     assert card.body.splitlines()[0] == "✅ **Talking head ready** · VEED Fabric 1.0 · job `3f9c2a1b` · took 1m 48s"
     assert card.media == "attachment://talkinghead-3f9c2a1b.mp4"
-    assert card.footer == "[Download the video from fal](https://v3.fal.media/files/out.mp4) (fal keeps its files for a limited time)"
+    assert (
+        card.footer
+        == "[Download the video from fal](https://v3.fal.media/files/out.mp4) (fal keeps its files for a limited time)"
+    )
     linked = render.result_card(done, attached=None, note="The video is 12.0 MB, more than …", mention=True)
     assert linked.media is None and linked.footer.startswith("The video is 12.0 MB")
     assert linked.body.startswith("<@42> your talking head video is ready\n✅")
@@ -123,4 +145,5 @@ def test_the_result_card_carries_the_video_and_a_download_link():
 def test_the_pointer_names_the_message_that_has_the_video():
     done = job(stage=Stage.DONE)
     assert render.pointer(done, "https://discord.com/channels/1/2/3") == (
-        "✅ **Talking head ready** · VEED Fabric 1.0 · job `3f9c2a1b` · the video is here: https://discord.com/channels/1/2/3")
+        "✅ **Talking head ready** · VEED Fabric 1.0 · job `3f9c2a1b` · the video is here: https://discord.com/channels/1/2/3"
+    )

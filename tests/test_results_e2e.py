@@ -28,7 +28,9 @@ async def test_a_video_over_the_limit_is_linked_and_the_card_says_why(bot, disco
     message = await finished(discord_standin, await discord_standin.send_command("talkinghead", URLS))
     text = shown_text(message)
     assert not message.attachments and not media_urls(message)
-    assert "The video is 11.0 MB, more than the 10.0 MB Discord accepts here, so it is linked instead of attached." in text
+    assert (
+        "The video is 11.0 MB, more than the 10.0 MB Discord accepts here, so it is linked instead of attached." in text
+    )
     (job,) = fal_standin.jobs.values()
     assert f"[Download the video from fal]({job.output['video']['url']})" in text
 
@@ -42,11 +44,17 @@ async def test_a_bigger_upload_limit_of_the_interaction_is_used(bot, discord_sta
     assert attachment["size"] == size and discord_standin.attachment_bytes(attachment) == media_bytes("mp4", size)
 
 
-@pytest.mark.parametrize("fault,why", [
-    ({"output_status": 404}, "The video could not be attached (fal's CDN answered HTTP 404)"),
-    ({"output_html": True}, "The video could not be attached (fal's CDN sent a text/html page instead of the video)"),
-    ({"output_truncated": True}, "Downloading the video from fal failed, so it is linked instead of attached."),
-])
+@pytest.mark.parametrize(
+    "fault,why",
+    [
+        ({"output_status": 404}, "The video could not be attached (fal's CDN answered HTTP 404)"),
+        (
+            {"output_html": True},
+            "The video could not be attached (fal's CDN sent a text/html page instead of the video)",
+        ),
+        ({"output_truncated": True}, "Downloading the video from fal failed, so it is linked instead of attached."),
+    ],
+)
 async def test_a_download_that_fails_falls_back_to_the_link(bot, discord_standin, fal_standin, fault, why):
     fal_standin.script("veed/fabric-1.0", quick(**fault))
     message = await finished(discord_standin, await discord_standin.send_command("talkinghead", URLS))
@@ -64,10 +72,17 @@ async def test_a_result_without_a_video_ends_as_a_clear_failure(bot, discord_sta
 async def test_discord_refusing_the_upload_leaves_the_link(bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.3, run_time=4.0, logs=[]))
     interaction = await discord_standin.send_command("talkinghead", URLS)
-    await discord_standin.wait_for(lambda: (m := discord_standin.messages.get(interaction.original_message_id or 0))
-                                   and "Generating" in m.content, timeout=15)
-    discord_standin.fail_next("PATCH", r"/webhooks/.*/messages/\d+$", 413, code=40005,
-                              body={"message": "Request entity too large", "code": 40005})
+    await discord_standin.wait_for(
+        lambda: (m := discord_standin.messages.get(interaction.original_message_id or 0)) and "Generating" in m.content,
+        timeout=15,
+    )
+    discord_standin.fail_next(
+        "PATCH",
+        r"/webhooks/.*/messages/\d+$",
+        413,
+        code=40005,
+        body={"message": "Request entity too large", "code": 40005},
+    )
     message = await finished(discord_standin, interaction)  # the next edit is the one that carries the video
     assert not message.attachments and not media_urls(message)
     assert "Discord refused the upload here, so the video is linked instead of attached." in shown_text(message)
@@ -86,26 +101,49 @@ async def test_a_sigkill_right_after_the_channel_post_posts_nothing_twice(bot, d
     assert len(channel_posts(discord_standin)) == 1 and len(post.attachments) == 1
 
 
-async def test_a_channel_that_cannot_be_written_sends_the_video_by_dm_and_else_jobs_keeps_it(bot, discord_standin, fal_standin):
+async def test_a_channel_that_cannot_be_written_sends_the_video_by_dm_and_else_jobs_keeps_it(
+    bot, discord_standin, fal_standin
+):
     fal_standin.script("veed/fabric-1.0", quick())
     channel = discord_standin.channel_id
-    discord_standin.fail_next("POST", rf"/channels/{channel}/messages", 403, code=50013, times=2,
-                              body={"message": "Missing Permissions", "code": 50013})
+    discord_standin.fail_next(
+        "POST",
+        rf"/channels/{channel}/messages",
+        403,
+        code=50013,
+        times=2,
+        body={"message": "Missing Permissions", "code": 50013},
+    )
     first = await discord_standin.send_command("talkinghead", URLS, age=840)
-    dm = await discord_standin.wait_for(lambda: next((m for m in discord_standin.messages.values()
-                                                      if m.source == "channel" and m.channel_id != channel), None), timeout=30)
+    dm = await discord_standin.wait_for(
+        lambda: next(
+            (m for m in discord_standin.messages.values() if m.source == "channel" and m.channel_id != channel), None
+        ),
+        timeout=30,
+    )
     assert "video is ready" not in shown_text(dm) and "Talking head ready" in shown_text(dm)
     assert len(dm.attachments) == 1
 
     discord_standin.close_dms(discord_standin.user_id)
-    discord_standin.fail_next("POST", rf"/channels/{channel}/messages", 403, code=50013, times=2,
-                              body={"message": "Missing Permissions", "code": 50013})
+    discord_standin.fail_next(
+        "POST",
+        rf"/channels/{channel}/messages",
+        403,
+        code=50013,
+        times=2,
+        body={"message": "Missing Permissions", "code": 50013},
+    )
     second = await discord_standin.send_command("talkinghead", URLS, age=840)
     job_id = None
     await discord_standin.wait_for(lambda: second.original_message_id, timeout=10)
     job_id = await discord_standin.wait_for(
-        lambda: (m := discord_standin.messages.get(second.original_message_id)) and "job `" in m.content
-        and m.content.split("job `")[1][:8], timeout=10)
+        lambda: (
+            (m := discord_standin.messages.get(second.original_message_id))
+            and "job `" in m.content
+            and m.content.split("job `")[1][:8]
+        ),
+        timeout=10,
+    )
     await asyncio.sleep(6)
     detail = await discord_standin.send_command("jobs", {"job_id": job_id})
     await discord_standin.wait_for(lambda: detail.callbacks)

@@ -59,18 +59,29 @@ async def session():
 
 def make_job(user: int = 2, **spec) -> Job:
     spec = JobSpec(Command.TALKINGHEAD, image_url=IMAGE, audio_url=AUDIO, **spec)
-    sources = {"image": Source("image", IMAGE, False, "face.png").to_dict(),
-               "audio": Source("audio", AUDIO, False, "voice.mp3").to_dict()}
-    return Job(new_job_id(), Command.TALKINGHEAD, spec, channel_id=1, user_id=user, guild_id=3, sources=sources,
-               cost_estimate=0.4)
+    sources = {
+        "image": Source("image", IMAGE, False, "face.png").to_dict(),
+        "audio": Source("audio", AUDIO, False, "voice.mp3").to_dict(),
+    }
+    return Job(
+        new_job_id(),
+        Command.TALKINGHEAD,
+        spec,
+        channel_id=1,
+        user_id=user,
+        guild_id=3,
+        sources=sources,
+        cost_estimate=0.4,
+    )
 
 
 async def make_runner(store, queue, session, delivery=None, **config) -> JobRunner:
     configs = await Configs.load(store)
     if config:
         await configs.update(3, lambda c: [setattr(c, k, v) for k, v in config.items()] and None)
-    runner = JobRunner(store, queue, delivery or Recorder(), Line(configs, max_running=100), session=session,
-                       follow_backoff=FAST)
+    runner = JobRunner(
+        store, queue, delivery or Recorder(), Line(configs, max_running=100), session=session, follow_backoff=FAST
+    )
     await runner.start_up()
     return runner
 
@@ -194,13 +205,25 @@ async def wait_request(store: Store, job_id: str) -> None:
 
 
 async def test_a_failed_job_records_an_actionable_error(store, queue, fal_env, session):
-    fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.05, run_time=0.05,
-                                                error={"status": 422, "detail": [{"loc": ["body", "image_url"], "msg": "No face found in the image", "type": "value_error"}]}))
+    fal_env.script(
+        "veed/fabric-1.0",
+        JobScript(
+            queue_positions=[0],
+            queue_step=0.05,
+            run_time=0.05,
+            error={
+                "status": 422,
+                "detail": [{"loc": ["body", "image_url"], "msg": "No face found in the image", "type": "value_error"}],
+            },
+        ),
+    )
     runner = await make_runner(store, queue, session)
     job = await submit(runner, make_job())
     saved = await settled(runner, job)
     await runner.close()
-    assert saved.stage is Stage.FAILED and saved.error == "fal rejected the input: image_url: No face found in the image"
+    assert (
+        saved.stage is Stage.FAILED and saved.error == "fal rejected the input: image_url: No face found in the image"
+    )
     assert saved.state["video"]["failed"] and inherited_state(saved).get("video") is None  # Retry submits afresh
 
 
@@ -221,7 +244,11 @@ async def test_retry_follows_the_earlier_request_instead_of_paying_again(store, 
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.1, run_time=0.2))
     sub = await queue.submit("veed/fabric-1.0", {"image_url": IMAGE, "audio_url": AUDIO, "resolution": "480p"})
     old = make_job()
-    old.stage, old.error, old.state = Stage.FAILED, "lost contact", {"hosted": True, "video": {"submission": sub.to_dict()}}
+    old.stage, old.error, old.state = (
+        Stage.FAILED,
+        "lost contact",
+        {"hosted": True, "video": {"submission": sub.to_dict()}},
+    )
     runner = await make_runner(store, queue, session)
     retry = make_job()
     retry.state = inherited_state(old)
@@ -233,10 +260,13 @@ async def test_retry_follows_the_earlier_request_instead_of_paying_again(store, 
 
 async def test_retry_of_a_request_fal_lost_submits_afresh(store, queue, fal_env, session):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.1, run_time=0.2))
-    gone = {"endpoint_id": "veed/fabric-1.0", "request_id": "00000000-0000-0000-0000-000000000000",
-            "status_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000/status",
-            "response_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000",
-            "cancel_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000/cancel"}
+    gone = {
+        "endpoint_id": "veed/fabric-1.0",
+        "request_id": "00000000-0000-0000-0000-000000000000",
+        "status_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000/status",
+        "response_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000",
+        "cancel_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000/cancel",
+    }
     retry = make_job()
     retry.state = {"hosted": True, "video": {"submission": gone, "inherited": True}}
     runner = await make_runner(store, queue, session)
@@ -302,11 +332,14 @@ async def test_the_store_migrates_an_older_database(tmp_path):
     import aiosqlite
 
     from bot.jobs.store import MIGRATIONS
+
     path = tmp_path / "old.db"
     async with aiosqlite.connect(path) as db:
         await db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
-        await db.execute("INSERT INTO jobs (id, command, spec, channel_id, user_id, stage, created_at) VALUES "
-                         "('0000abcd', 'talkinghead', '{\"command\": \"talkinghead\"}', 1, 2, 'queued', 5.0)")
+        await db.execute(
+            "INSERT INTO jobs (id, command, spec, channel_id, user_id, stage, created_at) VALUES "
+            "('0000abcd', 'talkinghead', '{\"command\": \"talkinghead\"}', 1, 2, 'queued', 5.0)"
+        )
         await db.commit()
     store = await Store.open(path)
     try:

@@ -18,14 +18,25 @@ async def test_the_scan_finds_a_secret_sent_where_it_does_not_belong(discord_sta
     discord_token, interaction_token = discord_standin.token, "aW50ZXJhY3Rpb246MTIzNDU2Nzg5"
     assert secrets_sent(discord_standin, fal_standin, fal_key=FAL_KEY, discord_token=discord_token) == []
     async with aiohttp.ClientSession() as session:
-        await session.post(f"{discord_standin.api_base}/channels/{discord_standin.channel_id}/messages",
-                           headers={"Authorization": f"Bot {discord_token}"}, json={"content": f"key {FAL_KEY}"})
+        await session.post(
+            f"{discord_standin.api_base}/channels/{discord_standin.channel_id}/messages",
+            headers={"Authorization": f"Bot {discord_token}"},
+            json={"content": f"key {FAL_KEY}"},
+        )
     verify = ssl.create_default_context(cafile=fal_standin.ca_path)
     async with httpx.AsyncClient(verify=verify) as client:
-        await client.post(f"{fal_standin.base_url}/veed/fabric-1.0", headers={
-            "Authorization": f"Key {FAL_KEY}", "X-Debug": interaction_token}, json={"image_url": "https://x.com/a.png", "audio_url": "https://x.com/a.mp3", "resolution": "480p"})
-    found = secrets_sent(discord_standin, fal_standin, fal_key=FAL_KEY, discord_token=discord_token,
-                         interaction_tokens=[interaction_token])
+        await client.post(
+            f"{fal_standin.base_url}/veed/fabric-1.0",
+            headers={"Authorization": f"Key {FAL_KEY}", "X-Debug": interaction_token},
+            json={"image_url": "https://x.com/a.png", "audio_url": "https://x.com/a.mp3", "resolution": "480p"},
+        )
+    found = secrets_sent(
+        discord_standin,
+        fal_standin,
+        fal_key=FAL_KEY,
+        discord_token=discord_token,
+        interaction_tokens=[interaction_token],
+    )
     assert any(f.startswith(FAL_KEY[:6]) and "Discord POST" in f and "body" in f for f in found), found
     assert any(f.startswith(interaction_token[:6]) and "fal POST" in f and "headers" in f for f in found), found
     assert not any("fal" in f and f.startswith(FAL_KEY[:6]) for f in found), found  # its Authorization header is fal's

@@ -29,8 +29,15 @@ def test_defaults_and_overrides():
     s = load_settings(BASE)
     assert s.discord_api_base == "https://discord.com/api/v10" and s.input_hosting == "fal"
     assert s.database_path == Path("data/bot.db") and s.discord_guild_id is None
-    s = load_settings(BASE | {"DISCORD_API_BASE": "http://127.0.0.1:9/api/v10/", "INPUT_HOSTING": "passthrough",
-                              "DISCORD_GUILD_ID": "123", "DATABASE_URL": "sqlite:////tmp/x.db"})
+    s = load_settings(
+        BASE
+        | {
+            "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10/",
+            "INPUT_HOSTING": "passthrough",
+            "DISCORD_GUILD_ID": "123",
+            "DATABASE_URL": "sqlite:////tmp/x.db",
+        }
+    )
     assert s.discord_api_base == "http://127.0.0.1:9/api/v10" and s.input_hosting == "passthrough"
     assert s.discord_guild_id == 123 and s.database_path == Path("/tmp/x.db")
 
@@ -42,8 +49,9 @@ def test_bad_values_say_what_is_accepted():
         load_settings(BASE | {"DISCORD_GUILD_ID": "my-server"})
 
 
-@pytest.mark.parametrize("bad", ["not a url", "ftp://x", "http://[::1", "http:///api", "http://x:99999/api",
-                                 "http://disc ord.com/api"])
+@pytest.mark.parametrize(
+    "bad", ["not a url", "ftp://x", "http://[::1", "http:///api", "http://x:99999/api", "http://disc ord.com/api"]
+)
 def test_a_malformed_api_base_is_refused_by_name(bad):
     with pytest.raises(SettingsError, match="DISCORD_API_BASE must be a URL starting with http:// or https://"):
         load_settings(BASE | {"DISCORD_API_BASE": bad})
@@ -52,8 +60,10 @@ def test_a_malformed_api_base_is_refused_by_name(bad):
 def test_a_malformed_gateway_url_is_refused_by_name():
     with pytest.raises(SettingsError, match="DISCORD_GATEWAY_URL must be a URL starting with ws:// or wss://"):
         load_settings(BASE | {"DISCORD_GATEWAY_URL": "https://gateway.discord.gg"})
-    assert load_settings(BASE | {"DISCORD_GATEWAY_URL": "ws://127.0.0.1:1/gateway"}).discord_gateway_url == \
-        "ws://127.0.0.1:1/gateway"
+    assert (
+        load_settings(BASE | {"DISCORD_GATEWAY_URL": "ws://127.0.0.1:1/gateway"}).discord_gateway_url
+        == "ws://127.0.0.1:1/gateway"
+    )
 
 
 def test_secrets_stay_out_of_repr():

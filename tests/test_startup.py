@@ -16,13 +16,18 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import FAL_KEY, REPO
-from tests.standins.discord_api import DiscordStandIn
 
 TIMEOUT = 30
 
 
-def start_env(tmp: Path, api_base: str, *, token: str = "test-discord-token", gateway: str = "ws://127.0.0.1:9/gateway",
-              database: Path | None = None) -> dict[str, str]:
+def start_env(
+    tmp: Path,
+    api_base: str,
+    *,
+    token: str = "test-discord-token",
+    gateway: str = "ws://127.0.0.1:9/gateway",
+    database: Path | None = None,
+) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp),
@@ -39,8 +44,9 @@ def start_env(tmp: Path, api_base: str, *, token: str = "test-discord-token", ga
 
 async def start_bot(env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run python -m bot until it exits; its exit code and stderr. (Async: the Discord stand-in answers meanwhile.)"""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=cwd,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=cwd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     try:
         _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     except TimeoutError:
@@ -109,8 +115,9 @@ async def test_a_malformed_api_base_is_refused_before_starting(tmp_path, api_bas
 
 
 async def test_a_rejected_token_names_discord_token(discord_standin, tmp_path):
-    env = start_env(tmp_path, discord_standin.api_base, token="not-the-stand-in-token",
-                    gateway=discord_standin.gateway_url)
+    env = start_env(
+        tmp_path, discord_standin.api_base, token="not-the-stand-in-token", gateway=discord_standin.gateway_url
+    )
     code, err = await start_bot(env, tmp_path)
     one_line_error(code, err, 1, "DISCORD_TOKEN")
     assert "not-the-stand-in-token" not in err  # the log masks it, as it does the right one
@@ -125,10 +132,18 @@ async def test_a_database_that_cannot_be_opened_names_database_url_and_the_path(
     (tmp_path / "file.txt").write_text("a file, not a folder\n")
     (tmp_path / "folder.db").mkdir()
     (tmp_path / "text.db").write_text("not SQLite\n" * 100)
-    database = {"parent is a file": tmp_path / "file.txt" / "bot.db", "is a folder": tmp_path / "folder.db",
-                "not a database": tmp_path / "text.db"}[where]
-    env = start_env(tmp_path, discord_standin.api_base, token=discord_standin.token,
-                    gateway=discord_standin.gateway_url, database=database)
+    database = {
+        "parent is a file": tmp_path / "file.txt" / "bot.db",
+        "is a folder": tmp_path / "folder.db",
+        "not a database": tmp_path / "text.db",
+    }[where]
+    env = start_env(
+        tmp_path,
+        discord_standin.api_base,
+        token=discord_standin.token,
+        gateway=discord_standin.gateway_url,
+        database=database,
+    )
     code, err = await start_bot(env, tmp_path)
     one_line_error(code, err, 1, "DATABASE_URL", str(database))
     assert discord_standin.identifies == 0  # it stopped in setup, before connecting to the gateway

@@ -15,9 +15,23 @@ PRICES_READ_ON = date(2026, 11, 24)
 SYNC_MODES = ("cut_off", "loop", "bounce", "silence", "remap")
 
 MINIMAX_VOICES = (
-    "Wise_Woman", "Friendly_Person", "Inspirational_girl", "Deep_Voice_Man", "Calm_Woman",
-    "Casual_Guy", "Lively_Girl", "Patient_Man", "Young_Knight", "Determined_Man", "Lovely_Girl",
-    "Decent_Boy", "Imposing_Manner", "Elegant_Man", "Abbess", "Sweet_Girl_2", "Exuberant_Girl",
+    "Wise_Woman",
+    "Friendly_Person",
+    "Inspirational_girl",
+    "Deep_Voice_Man",
+    "Calm_Woman",
+    "Casual_Guy",
+    "Lively_Girl",
+    "Patient_Man",
+    "Young_Knight",
+    "Determined_Man",
+    "Lovely_Girl",
+    "Decent_Boy",
+    "Imposing_Manner",
+    "Elegant_Man",
+    "Abbess",
+    "Sweet_Girl_2",
+    "Exuberant_Girl",
 )
 DEFAULT_VOICE = "Wise_Woman"
 
@@ -71,77 +85,110 @@ def _per_kchars(usd: float, source: str) -> Price:
     return Price(PriceUnit.KCHARS, {None: usd}, source)
 
 
+def _tts(endpoint_id: str, name: str, text_field: str, max_text_chars: int, price: Price) -> Model:
+    return Model(endpoint_id, name, Kind.TTS, text_field=text_field, max_text_chars=max_text_chars, price=price)
+
+
 MODELS: tuple[Model, ...] = (
     # Talking head: portrait + speech.
     Model(
-        "veed/fabric-1.0", "VEED Fabric 1.0", Kind.TALKING_HEAD,
+        "veed/fabric-1.0",
+        "VEED Fabric 1.0",
+        Kind.TALKING_HEAD,
         aliases=("fal-ai/veed/fabric-1.0",),
-        resolutions=("480p", "720p"), default_resolution="480p",
+        resolutions=("480p", "720p"),
+        default_resolution="480p",
         max_audio_seconds={None: 300.0},
         limit_source="fal states none; 300 s per the Comfy node (others say 60 s or 30 s)",
         price=_per_second({"480p": 0.08, "720p": 0.15}, "fal model page (llms.txt)"),
     ),
     Model(
-        "veed/fabric-1.0/fast", "VEED Fabric 1.0 Fast", Kind.TALKING_HEAD,
+        "veed/fabric-1.0/fast",
+        "VEED Fabric 1.0 Fast",
+        Kind.TALKING_HEAD,
         aliases=("fal-ai/veed/fabric-1.0/fast",),
-        resolutions=("480p", "720p"), default_resolution="480p",
+        resolutions=("480p", "720p"),
+        default_resolution="480p",
         max_audio_seconds={None: 300.0},
         limit_source="as Fabric 1.0",
         price=_per_second({"480p": 0.10, "720p": 0.20}, "third-party (clawhub veed-skill)"),
     ),
     Model(
-        "fal-ai/bytedance/omnihuman/v1.5", "OmniHuman 1.5", Kind.TALKING_HEAD,
-        resolutions=("720p", "1080p"), default_resolution="720p",
+        "fal-ai/bytedance/omnihuman/v1.5",
+        "OmniHuman 1.5",
+        Kind.TALKING_HEAD,
+        resolutions=("720p", "1080p"),
+        default_resolution="720p",
         max_audio_seconds={"720p": 60.0, "1080p": 30.0},
         limit_source="fal input schema: under 60 s at 720p, under 30 s at 1080p",
         price=_per_second({None: 0.16}, "fal model page (llms.txt)"),
     ),
     Model(
-        "fal-ai/creatify/aurora", "Creatify Aurora", Kind.TALKING_HEAD,
-        resolutions=("480p", "720p"), default_resolution="720p",
+        "fal-ai/creatify/aurora",
+        "Creatify Aurora",
+        Kind.TALKING_HEAD,
+        resolutions=("480p", "720p"),
+        default_resolution="720p",
         # Two copies of fal's page disagree on 480p (0.07 / 0.10): the higher one protects budgets.
         price=_per_second({"480p": 0.10, "720p": 0.14}, "fal model page (llms.txt), higher of two copies"),
     ),
     # Lip sync: video + speech.
     Model(
-        "fal-ai/sync-lipsync/v2", "Sync Lipsync 2.0", Kind.LIPSYNC,
+        "fal-ai/sync-lipsync/v2",
+        "Sync Lipsync 2.0",
+        Kind.LIPSYNC,
         sync_modes=SYNC_MODES,
-        max_audio_seconds={None: 600.0}, limit_source="sync.so API (fal states none)",
+        max_audio_seconds={None: 600.0},
+        limit_source="sync.so API (fal states none)",
         price=_per_second({None: 3.0 / 60}, "fal model page: $3 per minute"),
     ),
     Model(
-        "fal-ai/sync-lipsync/v2/pro", "Sync Lipsync 2.0 Pro", Kind.LIPSYNC,
+        "fal-ai/sync-lipsync/v2/pro",
+        "Sync Lipsync 2.0 Pro",
+        Kind.LIPSYNC,
         sync_modes=SYNC_MODES,
-        max_audio_seconds={None: 600.0}, limit_source="sync.so API (fal states none)",
+        max_audio_seconds={None: 600.0},
+        limit_source="sync.so API (fal states none)",
         price=_per_second({None: 3.0 / 60 * 1.67}, "fal v2 schema: pro ≈ 1.67× lipsync-2"),
     ),
     Model(
-        "fal-ai/pixverse/lipsync", "PixVerse Lipsync", Kind.LIPSYNC,
-        max_audio_seconds={None: 30.0}, limit_source="PixVerse native API: audio ≤ 30 s",
+        "fal-ai/pixverse/lipsync",
+        "PixVerse Lipsync",
+        Kind.LIPSYNC,
+        max_audio_seconds={None: 30.0},
+        limit_source="PixVerse native API: audio ≤ 30 s",
         price=_per_second({None: 0.04}, "fal model page (llms.txt)"),
     ),
     # Portrait animation: portrait + driving video.
     Model("fal-ai/live-portrait", "Live Portrait", Kind.ANIMATE),
     # Text to speech.
-    Model(
-        "fal-ai/minimax/speech-2.6-turbo", "MiniMax Speech 2.6 Turbo", Kind.TTS,
-        text_field="prompt", max_text_chars=10000,
-        price=_per_kchars(0.06, "third-party (WaveSpeed, Replicate); fal's own not found"),
+    _tts(
+        "fal-ai/minimax/speech-2.6-turbo",
+        "MiniMax Speech 2.6 Turbo",
+        "prompt",
+        10000,
+        _per_kchars(0.06, "third-party (WaveSpeed, Replicate); fal's own not found"),
     ),
-    Model(
-        "fal-ai/minimax/speech-2.6-hd", "MiniMax Speech 2.6 HD", Kind.TTS,
-        text_field="prompt", max_text_chars=10000,
-        price=_per_kchars(0.10, "fal speech-2.8-hd page (2.6-hd not found)"),
+    _tts(
+        "fal-ai/minimax/speech-2.6-hd",
+        "MiniMax Speech 2.6 HD",
+        "prompt",
+        10000,
+        _per_kchars(0.10, "fal speech-2.8-hd page (2.6-hd not found)"),
     ),
-    Model(
-        "fal-ai/minimax/speech-02-hd", "MiniMax Speech 02 HD", Kind.TTS,
-        text_field="text", max_text_chars=5000,
-        price=_per_kchars(0.10, "fal speech-2.8-hd page (02-hd not found)"),
+    _tts(
+        "fal-ai/minimax/speech-02-hd",
+        "MiniMax Speech 02 HD",
+        "text",
+        5000,
+        _per_kchars(0.10, "fal speech-2.8-hd page (02-hd not found)"),
     ),
-    Model(
-        "fal-ai/minimax/speech-02-turbo", "MiniMax Speech 02 Turbo", Kind.TTS,
-        text_field="text", max_text_chars=5000,
-        price=_per_kchars(0.06, "fal model page (llms.txt)"),
+    _tts(
+        "fal-ai/minimax/speech-02-turbo",
+        "MiniMax Speech 02 Turbo",
+        "text",
+        5000,
+        _per_kchars(0.06, "fal model page (llms.txt)"),
     ),
 )
 

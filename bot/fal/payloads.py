@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.fal.catalog import DEFAULT_VOICE, Kind, Model
 from bot.errors import BadInput
+from bot.fal.catalog import DEFAULT_VOICE, Kind, Model
 
 
 def _expect(model: Model, kind: Kind) -> None:
@@ -20,7 +20,9 @@ def resolve_resolution(model: Model, resolution: str | None) -> str | None:
         return None
     chosen = resolution or model.default_resolution
     if chosen not in model.resolutions:
-        raise BadInput("resolution", f"{model.name} accepts resolution {' or '.join(model.resolutions)}, not '{resolution}'")
+        raise BadInput(
+            "resolution", f"{model.name} accepts resolution {' or '.join(model.resolutions)}, not '{resolution}'"
+        )
     return chosen
 
 

@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import fal_client
@@ -104,9 +105,10 @@ class _LogCursor:
     def update(self, data: dict[str, Any]) -> QueueUpdate:
         logs = data.get("logs") or []
         lines = tuple(str(entry.get("message", "")) if isinstance(entry, dict) else str(entry) for entry in logs)
-        new, self.seen = lines[self.seen:], max(self.seen, len(lines))
-        return QueueUpdate(state=data.get("status", ""), position=data.get("queue_position"),
-                           logs=tuple(line for line in new if line))
+        new, self.seen = lines[self.seen :], max(self.seen, len(lines))
+        return QueueUpdate(
+            state=data.get("status", ""), position=data.get("queue_position"), logs=tuple(line for line in new if line)
+        )
 
 
 def _status_dict(status: fal_client.Status) -> dict[str, Any]:
@@ -198,17 +200,31 @@ class FalQueue:
                         else await fal_client.auth.fetch_auth_credentials_async()
                     )
                 except Exception as exc:  # fal_client's MissingCredentialsError and kin
-                    raise MissingKey("FAL_KEY is not set: get a key at https://fal.ai/dashboard/keys and put it in .env") from exc
+                    raise MissingKey(
+                        "FAL_KEY is not set: get a key at https://fal.ai/dashboard/keys and put it in .env"
+                    ) from exc
                 headers = {"Authorization": auth.header_value, "User-Agent": fal_client_core.USER_AGENT}
                 self._requests = httpx.AsyncClient(
-                    headers=headers, timeout=fal_client_core.QUEUE_POLL_TIMEOUT,
-                    limits=httpx.Limits(max_connections=self.request_connections,
-                                        max_keepalive_connections=self.request_connections))
+                    headers=headers,
+                    timeout=fal_client_core.QUEUE_POLL_TIMEOUT,
+                    limits=httpx.Limits(
+                        max_connections=self.request_connections, max_keepalive_connections=self.request_connections
+                    ),
+                )
                 sizes = [STREAMS_PER_CLIENT] * (self.stream_connections // STREAMS_PER_CLIENT)
-                sizes += [self.stream_connections % STREAMS_PER_CLIENT] if self.stream_connections % STREAMS_PER_CLIENT else []
-                self._streams = [httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0, read=self.stream_idle, pool=5.0),
-                                                   limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
-                                 for size in sizes]
+                sizes += (
+                    [self.stream_connections % STREAMS_PER_CLIENT]
+                    if self.stream_connections % STREAMS_PER_CLIENT
+                    else []
+                )
+                self._streams = [
+                    httpx.AsyncClient(
+                        headers=headers,
+                        timeout=httpx.Timeout(30.0, read=self.stream_idle, pool=5.0),
+                        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                    )
+                    for size in sizes
+                ]
                 self._stream_use = [0] * len(sizes)
                 self._stream_room = sizes
                 self._fal = fal_client.AsyncClient(key=auth.token if auth.scheme == "Key" else None)
@@ -224,8 +240,13 @@ class FalQueue:
         await asyncio.sleep(self.backoff * (2**attempt) * random.uniform(0.75, 1.25))
 
     def _handle(self, http: httpx.AsyncClient, sub: Submission) -> fal_client.AsyncRequestHandle:
-        return fal_client.AsyncRequestHandle(request_id=sub.request_id, response_url=sub.response_url,
-                                             status_url=sub.status_url, cancel_url=sub.cancel_url, client=http)
+        return fal_client.AsyncRequestHandle(
+            request_id=sub.request_id,
+            response_url=sub.response_url,
+            status_url=sub.status_url,
+            cancel_url=sub.cancel_url,
+            client=http,
+        )
 
     async def submission_for(self, endpoint_id: str, request_id: str) -> Submission:
         """A request known only by its id (the CLI's follow-ups), with the URLs fal_client builds for it."""
@@ -240,23 +261,27 @@ class FalQueue:
         for attempt in range(self.attempts):
             try:
                 async with self._request_slots:
-                    response = await requests.post(url, json=payload, timeout=httpx.Timeout(120.0, connect=15.0, pool=60.0))
+                    response = await requests.post(
+                        url, json=payload, timeout=httpx.Timeout(120.0, connect=15.0, pool=60.0)
+                    )
             except NEVER_SENT as exc:
                 log.warning("fal submit to %s was not sent (%s); retrying", endpoint_id, exc.__class__.__name__)
             except httpx.TransportError as exc:
-                raise SubmissionUnknown(
-                    "the connection to fal broke while the job was being sent"
-                ) from exc
+                raise SubmissionUnknown("the connection to fal broke while the job was being sent") from exc
             else:
                 if response.status_code < 300:
                     data = response.json()
-                    return Submission(endpoint_id, data["request_id"], data["status_url"], data["response_url"], data["cancel_url"])
+                    return Submission(
+                        endpoint_id, data["request_id"], data["status_url"], data["response_url"], data["cancel_url"]
+                    )
                 if not _retryable_status(response):
                     raise _error(response, f"the request to {endpoint_id}")
                 log.warning("fal submit to %s answered %s; retrying", endpoint_id, response.status_code)
             if attempt + 1 < self.attempts:
                 await self._pause(attempt)
-        raise FalUnavailable(f"fal did not accept the job for {endpoint_id} after {self.attempts} tries; try again later")
+        raise FalUnavailable(
+            f"fal did not accept the job for {endpoint_id} after {self.attempts} tries; try again later"
+        )
 
     async def updates(self, sub: Submission) -> AsyncIterator[QueueUpdate]:
         """Status changes until COMPLETED: from the status stream, else by polling with backoff.
@@ -278,8 +303,12 @@ class FalQueue:
                         if update.done:
                             return
                 except (httpx.HTTPError, SSEError, ValueError, KeyError) as exc:
-                    log.info("status stream for %s ended early (%s); %s", sub.request_id, exc.__class__.__name__,
-                             "following it again" if _ + 1 < self.stream_attempts else "polling instead")
+                    log.info(
+                        "status stream for %s ended early (%s); %s",
+                        sub.request_id,
+                        exc.__class__.__name__,
+                        "following it again" if _ + 1 < self.stream_attempts else "polling instead",
+                    )
         async for update in self._poll(sub, cursor):
             yield update
             if update.done:
@@ -381,7 +410,7 @@ class FalQueue:
         except httpx.TransportError as exc:
             raise FalUnavailable(f"could not reach fal to cancel request {sub.request_id}") from exc
         answer = _body(response).get("status") if isinstance(_body(response), dict) else None
-        if answer in CancelAnswer.__members__.values():
+        if isinstance(answer, str) and answer in CancelAnswer.__members__.values():
             return CancelAnswer(answer)
         if response.status_code < 300:
             return CancelAnswer.REQUESTED
@@ -400,7 +429,7 @@ class FalQueue:
     async def upload_file(self, path: str | PathLike[str]) -> str:
         fal = await self._storage()
         with _storage_errors(str(path)):
-            return str(await fal.upload_file(path))
+            return str(await fal.upload_file(Path(path)))
 
     async def _storage(self) -> fal_client.AsyncClient:
         await self._clients()

@@ -25,10 +25,20 @@ CUSTOM_EMOJI = re.compile(r"<a?:\w+:\d+>")
 TIMESTAMP = re.compile(r"<t:-?\d+(?::\w)?>")
 
 
-def build_spec(command: Command, *, image_url: str | None = None, video_url: str | None = None,
-               audio_url: str | None = None, text: str | None = None, model: str | None = None,
-               voice: str | None = None, tts_model: str | None = None, resolution: str | None = None,
-               sync_mode: str | None = None, audio_seconds: float | None = None) -> JobSpec:
+def build_spec(
+    command: Command,
+    *,
+    image_url: str | None = None,
+    video_url: str | None = None,
+    audio_url: str | None = None,
+    text: str | None = None,
+    model: str | None = None,
+    voice: str | None = None,
+    tts_model: str | None = None,
+    resolution: str | None = None,
+    sync_mode: str | None = None,
+    audio_seconds: float | None = None,
+) -> JobSpec:
     """The job these inputs ask for, or BadInput saying what is wrong and what is accepted."""
     chosen = _model(model, command.kind, "model")
     urls = {"image_url": image_url, "video_url": video_url, "audio_url": audio_url}
@@ -38,7 +48,9 @@ def build_spec(command: Command, *, image_url: str | None = None, video_url: str
     text = text or None  # an empty option is no option; a blank one is text with nothing to say
     if command is Command.ANIMATE:
         if audio_url or text:
-            raise BadInput("audio", f"/{command.value} takes no speech: the driving video's expressions move the portrait")
+            raise BadInput(
+                "audio", f"/{command.value} takes no speech: the driving video's expressions move the portrait"
+            )
     elif audio_url and text:
         raise BadInput("audio", "give the speech as an audio file or link, or as text to speak, not both")
     elif not audio_url and not text:
@@ -50,15 +62,27 @@ def build_spec(command: Command, *, image_url: str | None = None, video_url: str
     if voice and not text:
         raise BadInput("voice", "a voice only applies to `text`; leave it out with an audio file")
     if voice and voice not in catalog.MINIMAX_VOICES:
-        raise BadInput("voice", f"unknown voice '{voice}'; pick one from the list (e.g. {', '.join(catalog.MINIMAX_VOICES[:4])})")
+        raise BadInput(
+            "voice", f"unknown voice '{voice}'; pick one from the list (e.g. {', '.join(catalog.MINIMAX_VOICES[:4])})"
+        )
     if chosen.kind is Kind.TALKING_HEAD:
         payloads.resolve_resolution(chosen, resolution)
     if sync_mode and sync_mode not in chosen.sync_modes:
         accepted = ", ".join(chosen.sync_modes) or "none (this model has no sync mode)"
         raise BadInput("sync_mode", f"{chosen.name} sync_mode must be one of: {accepted}")
-    spec = JobSpec(command, model=chosen.endpoint_id, image_url=image_url, video_url=video_url, audio_url=audio_url,
-                   text=text, voice=voice, tts_model=speaker.endpoint_id if tts_model else None,
-                   resolution=resolution, sync_mode=sync_mode, audio_seconds=audio_seconds)
+    spec = JobSpec(
+        command,
+        model=chosen.endpoint_id,
+        image_url=image_url,
+        video_url=video_url,
+        audio_url=audio_url,
+        text=text,
+        voice=voice,
+        tts_model=speaker.endpoint_id if tts_model else None,
+        resolution=resolution,
+        sync_mode=sync_mode,
+        audio_seconds=audio_seconds,
+    )
     pipeline.check_audio_length(spec, audio_seconds)
     return spec
 
@@ -66,14 +90,22 @@ def build_spec(command: Command, *, image_url: str | None = None, video_url: str
 def check_speakable(text: str, speaker: catalog.Model) -> None:
     """Text a voice can say: words or numbers, no mentions (a TTS voice would read out their ids)."""
     if MENTION.search(text):
-        raise BadInput("text", "has a mention in it (@member, @role or #channel), which a voice would read out as "
-                               "a long number; write the name out instead")
+        raise BadInput(
+            "text",
+            "has a mention in it (@member, @role or #channel), which a voice would read out as "
+            "a long number; write the name out instead",
+        )
     words = TIMESTAMP.sub("", CUSTOM_EMOJI.sub("", text))
     if not any(unicodedata.category(c)[0] in "LN" for c in words):
-        raise BadInput("text", "has nothing a voice can say (only spaces, symbols, emoji or invisible characters); "
-                               "write the words to speak")
+        raise BadInput(
+            "text",
+            "has nothing a voice can say (only spaces, symbols, emoji or invisible characters); "
+            "write the words to speak",
+        )
     if speaker.max_text_chars and len(text) > speaker.max_text_chars:
-        raise BadInput("text", f"is {len(text)} characters long; {speaker.name} speaks at most {speaker.max_text_chars}")
+        raise BadInput(
+            "text", f"is {len(text)} characters long; {speaker.name} speaks at most {speaker.max_text_chars}"
+        )
 
 
 def _model(model: str | None, kind: Kind, option: str) -> catalog.Model:

@@ -116,8 +116,10 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 # Special-purpose blocks that Python's is_global still counts as global in some versions (IANA: not reachable
 # or not a place media lives): the IETF protocol block, benchmarking, shared address space, documentation.
-_NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "198.18.0.0/15", "100.64.0.0/10", "2001:db8::/32",
-                                                      "100::/64", "64:ff9b:1::/48"))
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.0.0/24", "198.18.0.0/15", "100.64.0.0/10", "2001:db8::/32", "100::/64", "64:ff9b:1::/48")
+)
 
 
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -125,9 +127,14 @@ def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
         if embedded is not None and not _public(embedded):
             return False
-    return (address.is_global and not address.is_multicast and not address.is_reserved
-            and not address.is_unspecified and not address.is_link_local
-            and not any(address in network for network in _NOT_PUBLIC if network.version == address.version))
+    return (
+        address.is_global
+        and not address.is_multicast
+        and not address.is_reserved
+        and not address.is_unspecified
+        and not address.is_link_local
+        and not any(address in network for network in _NOT_PUBLIC if network.version == address.version)
+    )
 
 
 def check_declared(source: Source) -> None:
@@ -151,14 +158,20 @@ async def _download(session: aiohttp.ClientSession, source: Source, directory: P
         try:
             async with session.get(source.url, timeout=aiohttp.ClientTimeout(total=120)) as response:
                 if response.status != 200:
-                    raise BadInput(source.name, f"Discord no longer serves '{label}' (HTTP {response.status}); attach it again")
+                    raise BadInput(
+                        source.name, f"Discord no longer serves '{label}' (HTTP {response.status}); attach it again"
+                    )
                 async for chunk in response.content.iter_chunked(CHUNK):
                     size += len(chunk)
                     if size > limit:
-                        raise BadInput(source.name, f"'{label}' is over {limit // 1024**2} MB; {media.needed(source.kind)}")
+                        raise BadInput(
+                            source.name, f"'{label}' is over {limit // 1024**2} MB; {media.needed(source.kind)}"
+                        )
                     file.write(chunk)
         except aiohttp.ClientError as exc:
-            raise BadInput(source.name, f"could not download '{label}' from Discord ({exc.__class__.__name__}); try again") from exc
+            raise BadInput(
+                source.name, f"could not download '{label}' from Discord ({exc.__class__.__name__}); try again"
+            ) from exc
     return path
 
 
@@ -170,8 +183,9 @@ async def check_file(source: Source, path: Path) -> media.MediaInfo:
         raise BadInput(source.name, str(exc)) from None
 
 
-async def host(spec: JobSpec, sources: dict[str, Source], *, queue: FalQueue, session: aiohttp.ClientSession,
-               mode: str) -> JobSpec:
+async def host(
+    spec: JobSpec, sources: dict[str, Source], *, queue: FalQueue, session: aiohttp.ClientSession, mode: str
+) -> JobSpec:
     """The spec with every input as a URL fal can read, after checking every input."""
     urls: dict[str, str] = {}
     audio_seconds = spec.audio_seconds
@@ -198,4 +212,4 @@ async def host(spec: JobSpec, sources: dict[str, Source], *, queue: FalQueue, se
             urls[name] = await queue.upload_file(path)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    return dataclasses.replace(checked, **{f"{name}_url": url for name, url in urls.items()})
+    return checked.at({f"{name}_url": url for name, url in urls.items()})

@@ -9,7 +9,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.jobs import cost
 from bot.jobs.spec import Stage
@@ -50,8 +50,13 @@ UNLIMITED = 10**9
 def personal_config(running: int = 2, waiting: int = 5, daily: int = 20) -> GuildConfig:
     """The limits of a member's jobs where no server's settings apply (user installs, DMs): their own slots, line
     and daily quota; nothing shared between members but the bot-wide slots and budget."""
-    return GuildConfig(user_concurrent=running, user_waiting=waiting, user_daily=daily,
-                       guild_concurrent=UNLIMITED, guild_waiting=UNLIMITED)
+    return GuildConfig(
+        user_concurrent=running,
+        user_waiting=waiting,
+        user_daily=daily,
+        guild_concurrent=UNLIMITED,
+        guild_waiting=UNLIMITED,
+    )
 
 
 class Configs:
@@ -90,7 +95,7 @@ class Refusal:
 
 
 def day_start(now: float) -> float:
-    day = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return day.timestamp()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -53,7 +53,7 @@ class Place:
 @dataclass
 class _Day:
     quota: Counter[Member] = field(default_factory=Counter)
-    spend: Counter[int | None] = field(default_factory=Counter)  # per server
+    spend: defaultdict[int | None, float] = field(default_factory=lambda: defaultdict(float))  # per server
     total: float = 0.0  # the whole bot
 
 
@@ -145,33 +145,50 @@ class Line:
             return Refusal("user_daily", f"you have used today's {config.user_daily} jobs; the quota resets {resets}")
         last = self._last.get(member)
         if config.user_cooldown and last is not None and now - last < config.user_cooldown:
-            return Refusal("user_cooldown", f"please wait between jobs ({config.user_cooldown} s here); "
-                                            f"you can start the next one <t:{int(last + config.user_cooldown) + 1}:R>")
+            return Refusal(
+                "user_cooldown",
+                f"please wait between jobs ({config.user_cooldown} s here); "
+                f"you can start the next one <t:{int(last + config.user_cooldown) + 1}:R>",
+            )
         price = budget_estimate(job)
         if config.daily_budget is not None and day.spend[scope] + price > config.daily_budget + BUDGET_SLACK:
-            return Refusal("daily_budget", f"this job (about ${price:.2f}) would take today's spending past the server's "
-                                           f"budget (${day.spend[scope]:.2f} of ${config.daily_budget:.2f} committed); "
-                                           f"it resets {resets}")
+            return Refusal(
+                "daily_budget",
+                f"this job (about ${price:.2f}) would take today's spending past the server's "
+                f"budget (${day.spend[scope]:.2f} of ${config.daily_budget:.2f} committed); "
+                f"it resets {resets}",
+            )
         if self.bot_budget is not None and day.total + price > self.bot_budget + BUDGET_SLACK:
-            return Refusal("bot_budget", f"this job (about ${price:.2f}) would take the bot past the daily budget its "
-                                         f"owner set for all servers; it resets {resets}")
+            return Refusal(
+                "bot_budget",
+                f"this job (about ${price:.2f}) would take the bot past the daily budget its "
+                f"owner set for all servers; it resets {resets}",
+            )
         if not self._can_start(job):
             if self._waiting_member[member] >= config.user_waiting:
-                return Refusal("user_waiting", f"you already have {self._waiting_member[member]} job(s) waiting in line "
-                                               f"(the limit here is {config.user_waiting}) and {self._running_member[member]} "
-                                               "running; try again when one of them starts — see /jobs")
+                return Refusal(
+                    "user_waiting",
+                    f"you already have {self._waiting_member[member]} job(s) waiting in line "
+                    f"(the limit here is {config.user_waiting}) and {self._running_member[member]} "
+                    "running; try again when one of them starts — see /jobs",
+                )
             if self._waiting_scope[scope] >= config.guild_waiting:
-                return Refusal("guild_waiting", f"the line on this server is full ({self._waiting_scope[scope]} jobs waiting, "
-                                                "the limit here); try again in a little while")
+                return Refusal(
+                    "guild_waiting",
+                    f"the line on this server is full ({self._waiting_scope[scope]} jobs waiting, "
+                    "the limit here); try again in a little while",
+                )
         return None
 
     # ---- slots
 
     def _can_start(self, job: Job) -> bool:
         config = self.configs.get(job.guild_id)
-        return (len(self.running) < self.max_running
-                and self._running_scope[job.guild_id] < config.guild_concurrent
-                and self._running_member[member_of(job)] < config.user_concurrent)
+        return (
+            len(self.running) < self.max_running
+            and self._running_scope[job.guild_id] < config.guild_concurrent
+            and self._running_member[member_of(job)] < config.user_concurrent
+        )
 
     def _occupy(self, job: Job) -> None:
         self._served = max(self._served, job.turn or 0.0)
@@ -247,8 +264,12 @@ class Line:
         if job.id not in self.waiting_jobs:
             return None
         key = (*_order(job), job.id)
-        return self._place(job, bisect.bisect_left(self._order_in[job.guild_id], key),
-                           bisect.bisect_left(self._order, key), len(self.running) >= self.max_running)
+        return self._place(
+            job,
+            bisect.bisect_left(self._order_in[job.guild_id], key),
+            bisect.bisect_left(self._order, key),
+            len(self.running) >= self.max_running,
+        )
 
     def _place(self, job: Job, ahead_here: int, ahead_anywhere: int, bot_full: bool) -> Place:
         member = member_of(job)

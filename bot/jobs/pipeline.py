@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.errors import BadInput
 from bot.fal import payloads
 from bot.fal.catalog import Model
-from bot.errors import BadInput
 from bot.fal.errors import FalError, FalUnavailable, JobCancelled, JobFailed, SubmissionUnknown
 from bot.fal.queue import IN_QUEUE, FalQueue, Submission
 from bot.jobs import cost
@@ -81,14 +81,19 @@ def check_audio_length(spec: JobSpec, seconds: float | None) -> None:
     if seconds is None and from_text:
         least = cost.spoken_seconds(spec.text or "", FASTEST_SPOKEN_CHARS_PER_SECOND)
         if least > limit:
-            raise BadInput("text", f"the text is {len(spec.text or '')} characters long and takes at least {least:.0f} s to "
-                                   f"speak; {model.name} accepts at most {limit:.0f} s of speech — shorten it")
+            raise BadInput(
+                "text",
+                f"the text is {len(spec.text or '')} characters long and takes at least {least:.0f} s to "
+                f"speak; {model.name} accepts at most {limit:.0f} s of speech — shorten it",
+            )
         return
     if seconds is not None and seconds > limit:
         source = "the spoken text lasts" if from_text else "the audio lasts"
-        raise BadInput("text" if from_text else "audio",
-                       f"{source} {seconds:.1f} s; {model.name} accepts at most {limit:.0f} s — "
-                       f"{'shorten the text' if from_text else 'use a shorter clip'}")
+        raise BadInput(
+            "text" if from_text else "audio",
+            f"{source} {seconds:.1f} s; {model.name} accepts at most {limit:.0f} s — "
+            f"{'shorten the text' if from_text else 'use a shorter clip'}",
+        )
 
 
 def _payload(spec: JobSpec, step: Step, *, audio_url: str | None) -> dict[str, Any]:
@@ -133,8 +138,16 @@ async def run(
     started = started_at or time.time()
 
     async def report(stage: Stage, step: Step | None = None, **extra: Any) -> None:
-        await _call(on_progress, Progress(stage, step.name if step else None, step.model.endpoint_id if step else None,
-                                          elapsed=time.time() - started, **extra))
+        await _call(
+            on_progress,
+            Progress(
+                stage,
+                step.name if step else None,
+                step.model.endpoint_id if step else None,
+                elapsed=time.time() - started,
+                **extra,
+            ),
+        )
 
     async def save() -> None:
         await _call(on_state, state)
@@ -199,9 +212,16 @@ async def run(
     return result
 
 
-async def _follow(queue: FalQueue, sub: Submission, step: Step, entry: dict[str, Any],
-                  report: Callable[..., Awaitable[None]], save: Callable[[], Awaitable[None]],
-                  follow_for: float, backoff: tuple[float, float]) -> dict[str, Any]:
+async def _follow(
+    queue: FalQueue,
+    sub: Submission,
+    step: Step,
+    entry: dict[str, Any],
+    report: Callable[..., Awaitable[None]],
+    save: Callable[[], Awaitable[None]],
+    follow_for: float,
+    backoff: tuple[float, float],
+) -> dict[str, Any]:
     """The output of a submitted step, following it through fal's outages."""
     pause, unanswered_since = backoff[0], None
     stage = Stage.SPEAKING if step.name == SPEECH else Stage.QUEUED
@@ -220,10 +240,16 @@ async def _follow(queue: FalQueue, sub: Submission, step: Step, entry: dict[str,
             now = time.monotonic()
             unanswered_since = unanswered_since or now
             if now - unanswered_since > follow_for:
-                raise FalUnavailable(f"fal has not answered about request {sub.request_id} for "
-                                     f"{follow_for / 3600:.0f} h; it may still have the result") from exc
+                raise FalUnavailable(
+                    f"fal has not answered about request {sub.request_id} for "
+                    f"{follow_for / 3600:.0f} h; it may still have the result"
+                ) from exc
             log.warning("request %s: %s; following it again in %.0f s", sub.request_id, exc, pause)
-            await report(stage, step, log=f"fal is not answering right now; still following request {sub.request_id}",
-                         ran=bool(entry.get("ran")))
+            await report(
+                stage,
+                step,
+                log=f"fal is not answering right now; still following request {sub.request_id}",
+                ran=bool(entry.get("ran")),
+            )
             await asyncio.sleep(pause)
             pause = min(pause * 2, backoff[1])

@@ -50,15 +50,16 @@ class RecentInputs:
             found[url] = Offer(label, url)
         candidates = list(found.values())[:CHOICE_LIMIT]
         alive = await asyncio.gather(*(self._resolves(o.url) for o in candidates))
-        return [offer for offer, ok in zip(candidates, alive) if ok]
+        return [offer for offer, ok in zip(candidates, alive, strict=True) if ok]
 
     async def _resolves(self, url: str) -> bool:
         known = self._checked.get(url)
         if known is not None and time.monotonic() - known[1] < REMEMBER:
             return known[0]
         try:
-            async with self.session.head(url, allow_redirects=True,
-                                         timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT)) as response:
+            async with self.session.head(
+                url, allow_redirects=True, timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT)
+            ) as response:
                 ok = response.status < 400
         except (aiohttp.ClientError, TimeoutError):
             ok = False

@@ -48,8 +48,10 @@ class Video:
         return self.path is not None and self.size is not None and self.size <= limit
 
     def too_large_for(self, limit: int) -> str:
-        return (f"The video is {megabytes(self.size or 0)}, more than the {megabytes(limit)} Discord accepts here, "
-                "so it is linked instead of attached.")
+        return (
+            f"The video is {megabytes(self.size or 0)}, more than the {megabytes(limit)} Discord accepts here, "
+            "so it is linked instead of attached."
+        )
 
     def cleanup(self) -> None:
         if self.path is not None:
@@ -70,9 +72,12 @@ async def fetch(session: aiohttp.ClientSession, job: Job, limit: int) -> Video:
             shutil.rmtree(directory, ignore_errors=True)
             declared = _declared_size(job)
             video = Video(url, size=declared)
-            video.why_not_attached = (video.too_large_for(limit) if declared else
-                                      f"The video is larger than the {megabytes(limit)} Discord accepts here, "
-                                      "so it is linked instead of attached.")
+            video.why_not_attached = (
+                video.too_large_for(limit)
+                if declared
+                else f"The video is larger than the {megabytes(limit)} Discord accepts here, "
+                "so it is linked instead of attached."
+            )
             return video
         if not await asyncio.to_thread(media.has_video_stream, path):
             raise _Unusable("what fal's CDN sent does not open as a video")
@@ -84,7 +89,9 @@ async def fetch(session: aiohttp.ClientSession, job: Job, limit: int) -> Video:
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         log.warning("job %s: downloading the video from fal failed: %r", job.id, exc)
         shutil.rmtree(directory, ignore_errors=True)
-        return Video(url, why_not_attached="Downloading the video from fal failed, so it is linked instead of attached.")
+        return Video(
+            url, why_not_attached="Downloading the video from fal failed, so it is linked instead of attached."
+        )
 
 
 class _Unusable(Exception):

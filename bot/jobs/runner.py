@@ -28,8 +28,8 @@ from bot.fal.queue import CancelAnswer, FalQueue, Submission
 from bot.jobs import cost, inputs, pipeline, results
 from bot.jobs.limits import Refusal
 from bot.jobs.line import Line, Place
-from bot.jobs.results import Video
 from bot.jobs.pipeline import Progress
+from bot.jobs.results import Video
 from bot.jobs.spec import REFUSED, SPEECH, VIDEO, Stage
 from bot.jobs.store import Job, Store
 
@@ -41,8 +41,13 @@ SEND_GRACE = 15.0  # seconds a clean stop waits for submits on their way to fal
 HOSTED = "hosted"  # state key: the spec's inputs are URLs fal can read
 WATCH_EVERY = 1.0  # seconds between looks at the line (places to show) and at stuck jobs
 DELIVERY_TRIES = 8  # then the outcome waits for the next start (1 + 2 + … + 60 s ≈ 3 minutes of trying)
-EXPECTED_SECONDS = {Stage.PENDING: 300, Stage.UPLOADING: 600, Stage.SPEAKING: 900, Stage.QUEUED: 3600,
-                    Stage.GENERATING: 3600}  # a job longer than this in one stage is logged by the watchdog
+EXPECTED_SECONDS = {
+    Stage.PENDING: 300,
+    Stage.UPLOADING: 600,
+    Stage.SPEAKING: 900,
+    Stage.QUEUED: 3600,
+    Stage.GENERATING: 3600,
+}  # a job longer than this in one stage is logged by the watchdog
 
 
 class AcksFirst:
@@ -114,9 +119,17 @@ class _Watch:
 
 
 class JobRunner:
-    def __init__(self, store: Store, queue: FalQueue, delivery: Delivery, line: Line, *,
-                 session: aiohttp.ClientSession, input_hosting: str = "fal",
-                 follow_backoff: tuple[float, float] = pipeline.FOLLOW_BACKOFF) -> None:
+    def __init__(
+        self,
+        store: Store,
+        queue: FalQueue,
+        delivery: Delivery,
+        line: Line,
+        *,
+        session: aiohttp.ClientSession,
+        input_hosting: str = "fal",
+        follow_backoff: tuple[float, float] = pipeline.FOLLOW_BACKOFF,
+    ) -> None:
         self.store = store
         self.queue = queue
         self.delivery = delivery
@@ -140,8 +153,10 @@ class JobRunner:
         """Rebuild the line from the store and pick up every job whose outcome has not been delivered."""
         recent = {job.id: job for job in await self.store.since(time.time() - 86400)}
         undelivered = await self.store.undelivered()
-        live = self.line.load(sorted({**recent, **{j.id: j for j in undelivered}}.values(), key=lambda j: j.seq or 0),
-                              await self.store.last_seq())
+        live = self.line.load(
+            sorted({**recent, **{j.id: j for j in undelivered}}.values(), key=lambda j: j.seq or 0),
+            await self.store.last_seq(),
+        )
         for job in live:
             if job.id in self.line.running:
                 log.info("resuming job %s at stage %s", job.id, job.stage.value)
@@ -264,23 +279,33 @@ class JobRunner:
         except SubmissionUnknown as exc:
             log.warning("job %s: %s", job.id, exc)
             cause = str(exc)[:1].upper() + str(exc)[1:]
-            await self._end(job, Stage.FAILED, f"{cause}, so fal may or may not have it. It was not sent again, so it "
-                                               "cannot run twice; Retry sends it again (if fal did get the first one, "
-                                               "that one may be billed too).")
+            await self._end(
+                job,
+                Stage.FAILED,
+                f"{cause}, so fal may or may not have it. It was not sent again, so it "
+                "cannot run twice; Retry sends it again (if fal did get the first one, "
+                "that one may be billed too).",
+            )
         except FalError as exc:
             log.warning("job %s failed: %s (detail: %r)", job.id, exc, exc.detail)
             await self._end(job, Stage.FAILED, str(exc))
         except Exception:
             log.exception("job %s failed unexpectedly", job.id)
-            await self._end(job, Stage.FAILED, f"Something went wrong on our side. The details are in the bot's log under job {job.id}.")
+            await self._end(
+                job,
+                Stage.FAILED,
+                f"Something went wrong on our side. The details are in the bot's log under job {job.id}.",
+            )
         finally:
             self._cancel_wanted.discard(job.id)
         await self._deliver(job)
 
     def _cancel_text(self, job: Job) -> str:
         if job.ran_on_fal:
-            return ("Cancelled on fal. It had already started there, so fal may bill the time it ran "
-                    f"(about {_money(job.cost_estimate)} at most).")
+            return (
+                "Cancelled on fal. It had already started there, so fal may bill the time it ran "
+                f"(about {_money(job.cost_estimate)} at most)."
+            )
         if job.request_id:
             return "Cancelled while it waited in fal's queue; fal does not bill queued jobs."
         return "Cancelled before anything was sent to fal; nothing was charged."
@@ -292,7 +317,9 @@ class JobRunner:
             sources = {name: inputs.Source.from_dict(data) for name, data in job.sources.items()}
             if self.input_hosting == "fal" and any(s.attachment for s in sources.values()):
                 await self._set_stage(job, Stage.UPLOADING)
-            job.spec = await inputs.host(job.spec, sources, queue=self.queue, session=self.session, mode=self.input_hosting)
+            job.spec = await inputs.host(
+                job.spec, sources, queue=self.queue, session=self.session, mode=self.input_hosting
+            )
             job.state[HOSTED] = True
             self._reprice(job, cost.estimate(job.spec))
             await self.store.save(job, "spec", "cost_estimate", "state")
@@ -320,10 +347,16 @@ class JobRunner:
             job.state = state
             await self.store.save(job, "state", "ran_on_fal")
 
-        job.result = await pipeline.run(self.queue, job.spec, state=job.state, on_progress=on_progress,
-                                        on_state=on_state, started_at=job.created_at,
-                                        cancel_wanted=lambda: job.id in self._cancel_wanted,
-                                        follow_backoff=self.follow_backoff)
+        job.result = await pipeline.run(
+            self.queue,
+            job.spec,
+            state=job.state,
+            on_progress=on_progress,
+            on_state=on_state,
+            started_at=job.created_at,
+            cancel_wanted=lambda: job.id in self._cancel_wanted,
+            follow_backoff=self.follow_backoff,
+        )
         speech = job.state.get(SPEECH, {}).get("output") or {}
         if isinstance(speech.get("duration_ms"), (int, float)):
             job.spec = dataclasses.replace(job.spec, audio_seconds=speech["duration_ms"] / 1000)
@@ -347,10 +380,13 @@ class JobRunner:
         job.position = None
         self.line.finish(job)  # before any await: a waiting job cannot be started meanwhile
         self._watch.pop(job.id, None)
-        await self.store.save(job, "stage", "error", "finished_at", "result", "position", "spec", "cost_estimate",
-                              "ran_on_fal", "state")
+        await self.store.save(
+            job, "stage", "error", "finished_at", "result", "position", "spec", "cost_estimate", "ran_on_fal", "state"
+        )
         spent, total = self.line.spent_today(job.guild_id)
-        log.info("job %s %s; committed spend today: server %s, bot %s", job.id, stage.value, _money(spent), _money(total))
+        log.info(
+            "job %s %s; committed spend today: server %s, bot %s", job.id, stage.value, _money(spent), _money(total)
+        )
         await self._start_waiting()
 
     async def _start_waiting(self) -> None:
@@ -373,7 +409,9 @@ class JobRunner:
         video = None
         try:
             if job.stage is Stage.DONE:
-                video = await results.fetch(self.session, job, max(job.attachment_limit or 0, results.DISCORD_DEFAULT_LIMIT))
+                video = await results.fetch(
+                    self.session, job, max(job.attachment_limit or 0, results.DISCORD_DEFAULT_LIMIT)
+                )
             for attempt in range(DELIVERY_TRIES):
                 try:
                     await self.delivery.finish(job, video)
@@ -384,8 +422,12 @@ class JobRunner:
                     break
                 except Exception as exc:  # a 5xx, a timeout, a broken connection: Discord may answer later
                     if attempt + 1 == DELIVERY_TRIES:
-                        log.warning("job %s: delivery failed %d times (%s); trying again at the next start",
-                                    job.id, DELIVERY_TRIES, exc)
+                        log.warning(
+                            "job %s: delivery failed %d times (%s); trying again at the next start",
+                            job.id,
+                            DELIVERY_TRIES,
+                            exc,
+                        )
                         return
                     log.info("job %s: delivery failed (%r); retrying in %.0f s", job.id, exc, pause)
                     await asyncio.sleep(pause)
@@ -434,8 +476,13 @@ class JobRunner:
             if not watch.warned and now - watch.since > limit:
                 watch.warned = True
                 what = "delivering its outcome" if watch.stage.finished else f"at stage {watch.stage.value}"
-                log.warning("watchdog: job %s has been %s for %.0f s (expected under %.0f s)",
-                            job_id, what, now - watch.since, limit)
+                log.warning(
+                    "watchdog: job %s has been %s for %.0f s (expected under %.0f s)",
+                    job_id,
+                    what,
+                    now - watch.since,
+                    limit,
+                )
                 stuck.append(job_id)
         return stuck
 
@@ -467,8 +514,9 @@ def inherited_state(old: Job) -> dict:
 
 
 def _sent_to_fal(job: Job) -> bool:
-    return job.request_id is not None or any(isinstance(entry, dict) and "submission" in entry
-                                             for entry in job.state.values())
+    return job.request_id is not None or any(
+        isinstance(entry, dict) and "submission" in entry for entry in job.state.values()
+    )
 
 
 def _sending(job: Job) -> bool:

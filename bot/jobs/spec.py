@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -17,7 +18,9 @@ class Command(StrEnum):
 
     @property
     def kind(self) -> Kind:
-        return {Command.TALKINGHEAD: Kind.TALKING_HEAD, Command.LIPSYNC: Kind.LIPSYNC, Command.ANIMATE: Kind.ANIMATE}[self]
+        return {Command.TALKINGHEAD: Kind.TALKING_HEAD, Command.LIPSYNC: Kind.LIPSYNC, Command.ANIMATE: Kind.ANIMATE}[
+            self
+        ]
 
 
 SPEECH, VIDEO = "speech", "video"  # the pipeline's steps, as keys of a job's state
@@ -65,6 +68,15 @@ class JobSpec:
         if self.command is Command.ANIMATE or self.audio_url:
             return None
         return catalog.get_model(self.tts_model, Kind.TTS)
+
+    def at(self, urls: Mapping[str, str]) -> JobSpec:
+        """The same job with the inputs named in `urls` ("image_url", ...) at new URLs."""
+        return replace(
+            self,
+            image_url=urls.get("image_url", self.image_url),
+            video_url=urls.get("video_url", self.video_url),
+            audio_url=urls.get("audio_url", self.audio_url),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

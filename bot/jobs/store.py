@@ -130,7 +130,9 @@ class Job:
     attachment_limit: int | None = None  # bytes a file may have on this interaction's messages
     result_channel_id: int | None = None  # where the video went, when not on the job's message
     result_message_id: int | None = None
-    reach: str = CHANNEL  # after the interaction token: CHANNEL (the bot may write there) or DM (only the requester's DMs)
+    reach: str = (
+        CHANNEL  # after the interaction token: CHANNEL (the bot may write there) or DM (only the requester's DMs)
+    )
     ephemeral: bool = False  # only the requester sees the job's message
 
     @property
@@ -359,20 +361,27 @@ class Store:
 
     async def member_jobs(self, guild_id: int | None, user_id: int, limit: int) -> list[Job]:
         """A member's most recent jobs in one server (or outside servers, with None)."""
-        return await self._jobs("SELECT * FROM jobs WHERE guild_id IS ? AND user_id = ? ORDER BY created_at DESC LIMIT ?",
-                                (guild_id, user_id, limit))
+        return await self._jobs(
+            "SELECT * FROM jobs WHERE guild_id IS ? AND user_id = ? ORDER BY created_at DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        )
 
     async def unfinished_in_guild(self, guild_id: int) -> list[Job]:
-        return await self._jobs("SELECT * FROM jobs WHERE guild_id = ? AND finished_at IS NULL ORDER BY seq", (guild_id,))
+        return await self._jobs(
+            "SELECT * FROM jobs WHERE guild_id = ? AND finished_at IS NULL ORDER BY seq", (guild_id,)
+        )
 
     async def guild_jobs_since(self, guild_id: int, created_after: float) -> list[Job]:
-        return await self._jobs("SELECT * FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY seq",
-                                (guild_id, created_after))
+        return await self._jobs(
+            "SELECT * FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY seq", (guild_id, created_after)
+        )
 
     async def durations(self, endpoint_id: str, limit: int) -> list[float]:
         """How long the latest finished jobs of a model took, newest first."""
-        sql = ("SELECT finished_at - created_at FROM jobs WHERE stage = ? AND finished_at IS NOT NULL "
-               "AND json_extract(spec, '$.model') = ? ORDER BY finished_at DESC LIMIT ?")
+        sql = (
+            "SELECT finished_at - created_at FROM jobs WHERE stage = ? AND finished_at IS NOT NULL "
+            "AND json_extract(spec, '$.model') = ? ORDER BY finished_at DESC LIMIT ?"
+        )
         async with self.db.execute(sql, (Stage.DONE.value, endpoint_id, limit)) as cursor:
             return [row[0] for row in await cursor.fetchall()]
 
@@ -387,16 +396,21 @@ class Store:
         return row[0] if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                           (key, value))
+        await self.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     async def guild_configs(self) -> dict[int, str]:
         async with self.db.execute("SELECT guild_id, config FROM guild_config") as cursor:
             return {row[0]: row[1] for row in await cursor.fetchall()}
 
     async def save_guild_config(self, guild_id: int, config: str) -> None:
-        await self.execute("INSERT INTO guild_config (guild_id, config) VALUES (?, ?) "
-                           "ON CONFLICT(guild_id) DO UPDATE SET config = excluded.config", (guild_id, config))
+        await self.execute(
+            "INSERT INTO guild_config (guild_id, config) VALUES (?, ?) "
+            "ON CONFLICT(guild_id) DO UPDATE SET config = excluded.config",
+            (guild_id, config),
+        )
 
 
 def _column(name: str) -> str:

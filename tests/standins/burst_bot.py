@@ -22,8 +22,9 @@ def main() -> None:
     discord.http.Route.BASE = os.environ["STANDIN_API"]
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["STANDIN_GATEWAY"])
     logging.basicConfig(level=logging.WARNING)
-    bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default(),
-                       guild_ready_timeout=0.1)
+    bot = commands.Bot(
+        command_prefix=commands.when_mentioned, intents=discord.Intents.default(), guild_ready_timeout=0.1
+    )
 
     @bot.tree.command(name="burst", description="Defer, then edit once")
     async def burst(interaction: discord.Interaction) -> None:

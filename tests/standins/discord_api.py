@@ -51,7 +51,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import Message as _MimeHeaders
 from http import HTTPStatus
 from pathlib import Path
@@ -125,7 +125,7 @@ def snowflake_time(snowflake: int) -> float:
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="microseconds")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
 
 
 def _as_id(value: Any) -> int | None:
@@ -145,15 +145,23 @@ def _respond(status: int, body: Any = None, headers: dict[str, str] | None = Non
         return web.Response(status=status, headers=headers)
     # A bytes body keeps the header exactly "application/json". text= would add "; charset=utf-8", and then
     # discord.py does not parse the body as JSON.
-    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
-                        headers=headers)
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json", headers=headers)
 
 
 def _user_object(user_id: int, username: str, global_name: str | None, *, bot: bool = False) -> dict:
     user = {
-        "id": str(user_id), "username": username, "discriminator": "0", "global_name": global_name, "avatar": None,
-        "avatar_decoration_data": None, "collectibles": None, "primary_guild": None, "banner": None,
-        "accent_color": None, "public_flags": 0, "flags": 0,
+        "id": str(user_id),
+        "username": username,
+        "discriminator": "0",
+        "global_name": global_name,
+        "avatar": None,
+        "avatar_decoration_data": None,
+        "collectibles": None,
+        "primary_guild": None,
+        "banner": None,
+        "accent_color": None,
+        "public_flags": 0,
+        "flags": 0,
     }
     if bot:
         user["bot"] = True
@@ -162,10 +170,19 @@ def _user_object(user_id: int, username: str, global_name: str | None, *, bot: b
 
 def _role_object(role_id: int, name: str, permissions: int, position: int) -> dict:
     return {
-        "id": str(role_id), "name": name, "description": None, "color": 0,
+        "id": str(role_id),
+        "name": name,
+        "description": None,
+        "color": 0,
         "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
-        "hoist": False, "icon": None, "unicode_emoji": None, "position": position,
-        "permissions": str(permissions), "managed": False, "mentionable": False, "flags": 0,
+        "hoist": False,
+        "icon": None,
+        "unicode_emoji": None,
+        "position": position,
+        "permissions": str(permissions),
+        "managed": False,
+        "mentionable": False,
+        "flags": 0,
     }
 
 
@@ -190,11 +207,27 @@ def _unfurled(media: Any, attachments: dict[str, dict]) -> Any:
     url = media["url"]
     if url.startswith("attachment://") and url.removeprefix("attachment://") in attachments:
         attachment = attachments[url.removeprefix("attachment://")]
-        return {"id": attachment["id"], "url": attachment["url"], "proxy_url": attachment["proxy_url"],
-                "width": None, "height": None, "content_type": attachment.get("content_type"),
-                "attachment_id": attachment["id"], "flags": 0, "loading_state": 2}
-    return {"id": "0", "url": url, "proxy_url": url, "width": None, "height": None, "content_type": None,
-            "flags": 0, "loading_state": 0}
+        return {
+            "id": attachment["id"],
+            "url": attachment["url"],
+            "proxy_url": attachment["proxy_url"],
+            "width": None,
+            "height": None,
+            "content_type": attachment.get("content_type"),
+            "attachment_id": attachment["id"],
+            "flags": 0,
+            "loading_state": 2,
+        }
+    return {
+        "id": "0",
+        "url": url,
+        "proxy_url": url,
+        "width": None,
+        "height": None,
+        "content_type": None,
+        "flags": 0,
+        "loading_state": 0,
+    }
 
 
 def _components_response(components: list, attachments: Iterable[dict] = ()) -> list:
@@ -299,15 +332,22 @@ class Message:
 
     def to_api(self) -> dict:
         data = {
-            "id": str(self.id), "type": self.type, "channel_id": str(self.channel_id),
-            "author": dict(self.author), "content": self.content,  # author and attachments hold scalars only
+            "id": str(self.id),
+            "type": self.type,
+            "channel_id": str(self.channel_id),
+            "author": dict(self.author),
+            "content": self.content,  # author and attachments hold scalars only
             "timestamp": _iso(snowflake_time(self.id)),
             "edited_timestamp": _iso(self.edited_timestamp) if self.edited_timestamp else None,
-            "tts": self.tts, "mention_everyone": False, "mentions": [], "mention_roles": [],
+            "tts": self.tts,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
             "attachments": [dict(a) for a in self.attachments],
             "embeds": [_embed_response(embed) for embed in self.embeds],
             "components": _components_response(self.components, self.attachments) if self.components else [],
-            "pinned": False, "flags": self.flags,
+            "pinned": False,
+            "flags": self.flags,
         }
         if self.nonce is not None:
             data["nonce"] = self.nonce
@@ -317,8 +357,12 @@ class Message:
             meta = copy.deepcopy(self.interaction_metadata)
             data["interaction_metadata"] = meta
             if "name" in meta:  # the deprecated `interaction` field exists for application commands only
-                data["interaction"] = {"id": meta["id"], "type": meta["type"], "name": meta["name"],
-                                       "user": meta["user"]}
+                data["interaction"] = {
+                    "id": meta["id"],
+                    "type": meta["type"],
+                    "name": meta["name"],
+                    "user": meta["user"],
+                }
         return data
 
 
@@ -535,8 +579,11 @@ class _Simplifier:
             return result
         node = {key: (value if key in ("enum", "const", "required") else self(value)) for key, value in node.items()}
         branches = node.get("oneOf")
-        if isinstance(branches, list) and branches and all(
-                isinstance(b, dict) and "const" in b and set(b) - {"const"} <= _ANNOTATIONS for b in branches):
+        if (
+            isinstance(branches, list)
+            and branches
+            and all(isinstance(b, dict) and "const" in b and set(b) - {"const"} <= _ANNOTATIONS for b in branches)
+        ):
             values = [b["const"] for b in branches]
             del node["oneOf"]
             node["enum"] = [v for v in node["enum"] if v in values] if "enum" in node else values
@@ -659,8 +706,11 @@ def _media_urls(component: dict) -> list[tuple[tuple, Any]]:
     """(location, url) of the media a component points at: gallery items, a thumbnail, a file."""
     kind = component.get("type")
     if kind == 12 and isinstance(component.get("items"), list):
-        return [(("items", i, "media", "url"), _get(item, "media", "url"))
-                for i, item in enumerate(component["items"]) if isinstance(item, dict)]
+        return [
+            (("items", i, "media", "url"), _get(item, "media", "url"))
+            for i, item in enumerate(component["items"])
+            if isinstance(item, dict)
+        ]
     if kind == 11:
         return [(("media", "url"), _get(component, "media", "url"))]
     if kind == 13:
@@ -773,8 +823,9 @@ def callback_problems(body: dict, *, existing_flags: int | None = None) -> list[
         if isinstance(rows, list):
             if not 1 <= len(rows) <= 5:
                 problems.append((("data", "components"), f"{len(rows)} modal components (1-5)"))
-            problems += [p for p in component_problems(rows, v2=True, loc=("data", "components"))
-                         if p[1].startswith("custom_id")]
+            problems += [
+                p for p in component_problems(rows, v2=True, loc=("data", "components")) if p[1].startswith("custom_id")
+            ]
         return problems
     return []
 
@@ -802,9 +853,13 @@ def _form_errors(problems: list[tuple[tuple, str, str]]) -> dict:
     return errors
 
 
-_ERROR_CODES = {"maxLength": "BASE_TYPE_MAX_LENGTH", "maxItems": "BASE_TYPE_MAX_LENGTH",
-                "minLength": "BASE_TYPE_MIN_LENGTH", "minItems": "BASE_TYPE_MIN_LENGTH",
-                "required": "BASE_TYPE_REQUIRED"}
+_ERROR_CODES = {
+    "maxLength": "BASE_TYPE_MAX_LENGTH",
+    "maxItems": "BASE_TYPE_MAX_LENGTH",
+    "minLength": "BASE_TYPE_MIN_LENGTH",
+    "minItems": "BASE_TYPE_MIN_LENGTH",
+    "required": "BASE_TYPE_REQUIRED",
+}
 
 
 # --------------------------------------------------------------------------- multipart bodies
@@ -827,8 +882,14 @@ def _parse_multipart(content_type: str, raw: bytes) -> list[_Upload]:
             name, _, value = line.partition(":")
             headers[name.strip()] = value.strip()
         ctype = headers.get("content-type")
-        parts.append(_Upload(headers.get_param("name", header="content-disposition"),
-                             headers.get_filename() or "", ctype.split(";")[0].strip() if ctype else None, data))
+        parts.append(
+            _Upload(
+                headers.get_param("name", header="content-disposition"),
+                headers.get_filename() or "",
+                ctype.split(";")[0].strip() if ctype else None,
+                data,
+            )
+        )
     return parts
 
 
@@ -901,8 +962,14 @@ class DiscordStandIn:
     changed at any time.
     """
 
-    def __init__(self, *, token: str = "test-discord-token", openapi_path: Path = OPENAPI_PATH,
-                 token_ttl: float = 900.0, ack_deadline: float = 3.0) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "test-discord-token",
+        openapi_path: Path = OPENAPI_PATH,
+        token_ttl: float = 900.0,
+        ack_deadline: float = 3.0,
+    ) -> None:
         self.token = token
         self.openapi_path = Path(openapi_path)
         self.token_ttl = token_ttl
@@ -944,7 +1011,9 @@ class DiscordStandIn:
         }
         self._member_roles: dict[int, list[int]] = {uid: [] for uid in self._users}
         self._channels: dict[int, dict] = {}
-        self._guilds: dict[int, _Guild] = {self.guild_id: _Guild(self.guild_id, "Stand-in Guild", True, self.channel_id)}
+        self._guilds: dict[int, _Guild] = {
+            self.guild_id: _Guild(self.guild_id, "Stand-in Guild", True, self.channel_id)
+        }
         self._add_text_channel(self.channel_id, "general")
         self._dm_by_user: dict[int, int] = {}
         self._nonces: dict[tuple[int, str], Message] = {}  # (channel, nonce) -> the latest message with it
@@ -968,8 +1037,11 @@ class DiscordStandIn:
     async def start(self) -> None:
         shapes = frozenset((r.method, _path_shape(r.template)) for r in ROUTES if r.api)
         by_shape = load_request_schemas(str(self.openapi_path), shapes)
-        self._schemas = {r: by_shape[(r.method, _path_shape(r.template))]
-                         for r in ROUTES if (r.method, _path_shape(r.template)) in by_shape}
+        self._schemas = {
+            r: by_shape[(r.method, _path_shape(r.template))]
+            for r in ROUTES
+            if (r.method, _path_shape(r.template)) in by_shape
+        }
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._on_gateway)
         app.router.add_route("*", "/{tail:.*}", self._on_http)
@@ -1010,14 +1082,24 @@ class DiscordStandIn:
 
     # ---- test controls
 
-    def fail_next(self, method: str, path_pattern: str, status: int = 429, *, times: int = 1,
-                  retry_after: float = 0.2, code: int | None = None, via: bool = True,
-                  body: dict | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int = 429,
+        *,
+        times: int = 1,
+        retry_after: float = 0.2,
+        code: int | None = None,
+        via: bool = True,
+        body: dict | None = None,
+    ) -> None:
         """Answer the next ``times`` requests whose method matches ("*": any) and whose path after /api/v10
         matches ``path_pattern`` (re.search) with ``status``. A 429 has Discord's body, X-RateLimit-* headers
         and, unless ``via`` is False, the ``Via`` header discord.py needs to retry."""
-        self._faults.append(_Fault(method.upper(), re.compile(path_pattern), status, times, retry_after, code, via,
-                                   body))
+        self._faults.append(
+            _Fault(method.upper(), re.compile(path_pattern), status, times, retry_after, code, via, body)
+        )
 
     def disconnect_gateway(self) -> None:
         """Close the live gateway socket with 4000; discord.py reconnects and RESUMEs."""
@@ -1025,13 +1107,21 @@ class DiscordStandIn:
         if conn is not None and not conn.ws.closed:
             self._spawn(conn.ws.close(code=4000, message=b"Unknown error."))
 
-    def add_attachment(self, filename: str, data: bytes, content_type: str | None = None, *,
-                       ephemeral: bool = True) -> dict:
+    def add_attachment(
+        self, filename: str, data: bytes, content_type: str | None = None, *, ephemeral: bool = True
+    ) -> dict:
         """Store ``data`` on the CDN and return its attachment object, usable as a ``send_command`` option value."""
         return self._store_file(self.channel_id, filename, data, content_type, ephemeral=ephemeral)
 
-    def add_user_message(self, content: str, *, user_id: int | None = None, channel_id: int | None = None,
-                         attachments: Iterable[dict] = (), embeds: Iterable[dict] = ()) -> Message:
+    def add_user_message(
+        self,
+        content: str,
+        *,
+        user_id: int | None = None,
+        channel_id: int | None = None,
+        attachments: Iterable[dict] = (),
+        embeds: Iterable[dict] = (),
+    ) -> Message:
         """Store a message written by a member (alice by default); it is not dispatched on the gateway.
         ``attachments`` are ``add_attachment`` dicts (CDN-servable), ``embeds`` Discord embed objects (say
         ``{"type": "video", "url": ..., "video": {"url": ...}}``)."""
@@ -1044,8 +1134,16 @@ class DiscordStandIn:
             if _as_id(attachment.get("id")) not in self._files:
                 raise ValueError(f"attachment {attachment.get('id')} was not made with add_attachment")
             kept.append({k: v for k, v in copy.deepcopy(attachment).items() if k != "ephemeral"})
-        message = Message(self._mint(), channel_id, user_id, "channel", content=content, author=self._user(user_id),
-                          attachments=kept, embeds=[copy.deepcopy(e) for e in embeds])
+        message = Message(
+            self._mint(),
+            channel_id,
+            user_id,
+            "channel",
+            content=content,
+            author=self._user(user_id),
+            attachments=kept,
+            embeds=[copy.deepcopy(e) for e in embeds],
+        )
         self.messages[message.id] = message
         return message
 
@@ -1106,8 +1204,9 @@ class DiscordStandIn:
                 return result
             if time.monotonic() >= deadline:
                 recent = [f"{r.method} {r.path} -> {r.status}" for r in self.requests[-8:]]
-                raise TimeoutError(f"waited {timeout}s for {what}; last requests: {recent}; "
-                                   f"violations: {self.violations}")
+                raise TimeoutError(
+                    f"waited {timeout}s for {what}; last requests: {recent}; violations: {self.violations}"
+                )
             await asyncio.sleep(0.02)
 
     # ---- interactions a test sends
@@ -1117,32 +1216,58 @@ class DiscordStandIn:
     # 2 a group DM or a DM between users; for 2, ``private_channel`` is "group" or "dm") and ``installs`` (0: the
     # app's server install, 1: its user install). ``attachment_size_limit`` overrides the interaction's upload limit.
 
-    async def send_command(self, name: str, options: dict[str, Any] | None = None, *, user_id: int | None = None,
-                           permissions: int | None = None, roles: Iterable[int] = (), age: float = 0.0,
-                           channel_id: int | None = None, subcommand: str | None = None,
-                           group: str | None = None, guild_id: int | None = None, context: int = 0,
-                           installs: int = 0, attachment_size_limit: int | None = None,
-                           private_channel: str = "group") -> Interaction:
+    async def send_command(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user_id: int | None = None,
+        permissions: int | None = None,
+        roles: Iterable[int] = (),
+        age: float = 0.0,
+        channel_id: int | None = None,
+        subcommand: str | None = None,
+        group: str | None = None,
+        guild_id: int | None = None,
+        context: int = 0,
+        installs: int = 0,
+        attachment_size_limit: int | None = None,
+        private_channel: str = "group",
+    ) -> Interaction:
         """Dispatch a chat-input command. Option values: str, bool, int, float, an ``add_attachment`` dict, or a
         raw option dict with a "type". ``age`` seconds shift the interaction's creation into the past.
         ``permissions`` defaults to the owner's or an Admins member's (everything) or else @everyone's."""
-        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
-                              attachment_size_limit, private_channel)
+        origin = self._origin(
+            user_id, guild_id, channel_id, context, installs, permissions, roles, attachment_size_limit, private_channel
+        )
         built, resolved = self._build_options(options or {})
         data = self._command_data(name, self._wrap_options(built, subcommand, group), resolved, origin)
         return await self._send_interaction(APPLICATION_COMMAND, data, origin, age=age)
 
-    async def send_autocomplete(self, name: str, options: dict[str, Any], focused: str, *,
-                                user_id: int | None = None, permissions: int | None = None,
-                                roles: Iterable[int] = (), age: float = 0.0, channel_id: int | None = None,
-                                subcommand: str | None = None, group: str | None = None,
-                                guild_id: int | None = None, context: int = 0, installs: int = 0,
-                                private_channel: str = "group") -> Interaction:
+    async def send_autocomplete(
+        self,
+        name: str,
+        options: dict[str, Any],
+        focused: str,
+        *,
+        user_id: int | None = None,
+        permissions: int | None = None,
+        roles: Iterable[int] = (),
+        age: float = 0.0,
+        channel_id: int | None = None,
+        subcommand: str | None = None,
+        group: str | None = None,
+        guild_id: int | None = None,
+        context: int = 0,
+        installs: int = 0,
+        private_channel: str = "group",
+    ) -> Interaction:
         """Dispatch an autocomplete interaction with ``options`` typed so far; ``focused`` names the one in focus."""
         if focused not in options:
             raise ValueError(f"focused option {focused!r} is not among {list(options)}")
-        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles, None,
-                              private_channel)
+        origin = self._origin(
+            user_id, guild_id, channel_id, context, installs, permissions, roles, None, private_channel
+        )
         built, _ = self._build_options(options)
         for option in built:
             if option["name"] == focused:
@@ -1150,26 +1275,48 @@ class DiscordStandIn:
         data = self._command_data(name, self._wrap_options(built, subcommand, group), {}, origin)
         return await self._send_interaction(AUTOCOMPLETE, data, origin, age=age)
 
-    async def send_message_command(self, name: str, message: Message | int, *, user_id: int | None = None,
-                                   permissions: int | None = None, roles: Iterable[int] = (), age: float = 0.0,
-                                   guild_id: int | None = None, channel_id: int | None = None, context: int = 0,
-                                   installs: int = 0, attachment_size_limit: int | None = None) -> Interaction:
+    async def send_message_command(
+        self,
+        name: str,
+        message: Message | int,
+        *,
+        user_id: int | None = None,
+        permissions: int | None = None,
+        roles: Iterable[int] = (),
+        age: float = 0.0,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        context: int = 0,
+        installs: int = 0,
+        attachment_size_limit: int | None = None,
+    ) -> Interaction:
         """Dispatch a message context-menu command (data.type 3) on ``message``, which Discord sends resolved."""
         message = self._message_or_id(message)
         if channel_id is None and guild_id is None and context == 0:
             channel_id = message.channel_id
-        origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
-                              attachment_size_limit, "group")
+        origin = self._origin(
+            user_id, guild_id, channel_id, context, installs, permissions, roles, attachment_size_limit, "group"
+        )
         resolved = {"messages": {str(message.id): message.to_api()}}
         data = self._command_data(name, [], resolved, origin, kind=3)
         data["target_id"] = str(message.id)
         return await self._send_interaction(APPLICATION_COMMAND, data, origin, age=age)
 
-    async def send_component(self, message_id: int, custom_id: str, *, user_id: int | None = None,
-                             permissions: int | None = None, roles: Iterable[int] = (), component_type: int = 2,
-                             values: list[str] | None = None, guild_id: int | None = None,
-                             channel_id: int | None = None, context: int | None = None,
-                             installs: int | None = None) -> Interaction:
+    async def send_component(
+        self,
+        message_id: int,
+        custom_id: str,
+        *,
+        user_id: int | None = None,
+        permissions: int | None = None,
+        roles: Iterable[int] = (),
+        component_type: int = 2,
+        values: list[str] | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        context: int | None = None,
+        installs: int | None = None,
+    ) -> Interaction:
         """Dispatch a click on (or a selection in) the component ``custom_id`` of message ``message_id``. Where it
         comes from defaults to where the message is (and, for an interaction's response, how that was installed)."""
         message = self._message_or_id(message_id)
@@ -1199,8 +1346,9 @@ class DiscordStandIn:
         if unknown:
             raise ValueError(f"the modal {modal.get('custom_id')!r} has no input {sorted(unknown)}")
         attachments: dict[str, dict] = {}
-        components = [self._submitted(c, values, attachments)
-                      for c in _components_response(modal.get("components") or [])]
+        components = [
+            self._submitted(c, values, attachments) for c in _components_response(modal.get("components") or [])
+        ]
         data: dict[str, Any] = {"custom_id": modal.get("custom_id"), "components": components}
         if attachments:
             data["resolved"] = {"attachments": attachments}
@@ -1212,11 +1360,19 @@ class DiscordStandIn:
         """One modal component as Discord sends it back on submit."""
         kind, ident = component.get("type"), component.get("id")
         if kind == 1:
-            return {"type": 1, "id": ident, "components": [
-                DiscordStandIn._submitted(c, values, attachments) for c in component.get("components", [])]}
+            return {
+                "type": 1,
+                "id": ident,
+                "components": [
+                    DiscordStandIn._submitted(c, values, attachments) for c in component.get("components", [])
+                ],
+            }
         if kind == 18:
-            return {"type": 18, "id": ident,
-                    "component": DiscordStandIn._submitted(component["component"], values, attachments)}
+            return {
+                "type": 18,
+                "id": ident,
+                "component": DiscordStandIn._submitted(component["component"], values, attachments),
+            }
         custom_id = component.get("custom_id")
         if custom_id is None:
             return {"type": kind, "id": ident}
@@ -1277,12 +1433,15 @@ class DiscordStandIn:
         """The command's data; a synced command keeps its id, and one Discord would not offer here is a ValueError."""
         command, scope = None, None
         if origin.guild_id is not None and origin.context == 0:
-            command = next((c for c in self.commands.get(origin.guild_id, [])
-                            if c["name"] == name and c.get("type", 1) == kind), None)
+            command = next(
+                (c for c in self.commands.get(origin.guild_id, []) if c["name"] == name and c.get("type", 1) == kind),
+                None,
+            )
             scope = origin.guild_id if command is not None else None
         if command is None:
-            command = next((c for c in self.commands.get(None, [])
-                            if c["name"] == name and c.get("type", 1) == kind), None)
+            command = next(
+                (c for c in self.commands.get(None, []) if c["name"] == name and c.get("type", 1) == kind), None
+            )
             if command is not None:
                 contexts = command.get("contexts")
                 if contexts is None and command.get("dm_permission") is False:
@@ -1290,8 +1449,9 @@ class DiscordStandIn:
                 if contexts is not None and origin.context not in contexts:
                     raise ValueError(f"command {name!r} allows contexts {contexts}, not {origin.context}")
                 if origin.installs not in (command.get("integration_types") or [0]):
-                    raise ValueError(f"command {name!r} is installable as {command.get('integration_types')}, "
-                                     f"not {origin.installs}")
+                    raise ValueError(
+                        f"command {name!r} is installable as {command.get('integration_types')}, not {origin.installs}"
+                    )
         data: dict[str, Any] = {"id": command["id"] if command else str(self._mint()), "name": name, "type": kind}
         if options:
             data["options"] = options
@@ -1301,9 +1461,18 @@ class DiscordStandIn:
             data["guild_id"] = str(scope)
         return data
 
-    def _origin(self, user_id: int | None, guild_id: int | None, channel_id: int | None, context: int,
-                installs: int, permissions: int | None, roles: Iterable[int], size_limit: int | None,
-                private_channel: str) -> _Origin:
+    def _origin(
+        self,
+        user_id: int | None,
+        guild_id: int | None,
+        channel_id: int | None,
+        context: int,
+        installs: int,
+        permissions: int | None,
+        roles: Iterable[int],
+        size_limit: int | None,
+        private_channel: str,
+    ) -> _Origin:
         user_id = self.user_id if user_id is None else user_id
         self._user(user_id)
         if context not in (0, 1, 2) or installs not in (0, 1):
@@ -1341,8 +1510,16 @@ class DiscordStandIn:
         if permissions is None:
             admin = user_id == self.owner_id or self.admin_role_id in roles
             permissions = ALL_PERMISSIONS if admin else EVERYONE_PERMISSIONS
-        return _Origin(user_id, guild_id, channel_id, context, installs, permissions, roles,
-                       ATTACHMENT_SIZE_LIMIT if size_limit is None else size_limit)
+        return _Origin(
+            user_id,
+            guild_id,
+            channel_id,
+            context,
+            installs,
+            permissions,
+            roles,
+            ATTACHMENT_SIZE_LIMIT if size_limit is None else size_limit,
+        )
 
     def _interaction_payload(self, kind: int, interaction_id: int, token: str, data: dict, origin: _Origin) -> dict:
         user = self._user(origin.user_id)
@@ -1354,44 +1531,79 @@ class DiscordStandIn:
         if origin.installs == 1:
             owners["1"] = str(origin.user_id)
         payload: dict[str, Any] = {
-            "id": str(interaction_id), "application_id": str(self.application_id), "type": kind,
-            "token": token, "version": 1, "channel_id": str(origin.channel_id),
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "token": token,
+            "version": 1,
+            "channel_id": str(origin.channel_id),
         }
         if guild is not None:
             member = self._member(origin.user_id)
             member.update(roles=[str(r) for r in origin.roles], permissions=str(origin.permissions))
             listed = {k: v for k, v in channel.items() if k != "permission_overwrites"}
             app_permissions = EVERYONE_PERMISSIONS if guild.member else EVERYONE_PERMISSIONS & RESPONSE_PERMISSIONS
-            payload.update({
-                "guild_id": str(guild.id), "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-                "channel": {**listed, "permissions": str(origin.permissions)}, "member": member,
-                "app_permissions": str(app_permissions), "guild_locale": "en-US",
-            })
+            payload.update(
+                {
+                    "guild_id": str(guild.id),
+                    "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+                    "channel": {**listed, "permissions": str(origin.permissions)},
+                    "member": member,
+                    "app_permissions": str(app_permissions),
+                    "guild_locale": "en-US",
+                }
+            )
         else:
-            payload.update({"channel": copy.deepcopy(channel), "user": user,
-                            "app_permissions": str(EVERYONE_PERMISSIONS & RESPONSE_PERMISSIONS)})
-        payload.update({
-            "locale": "en-US", "entitlements": [], "authorizing_integration_owners": owners,
-            "context": origin.context, "attachment_size_limit": origin.attachment_size_limit, "data": data,
-        })
+            payload.update(
+                {
+                    "channel": copy.deepcopy(channel),
+                    "user": user,
+                    "app_permissions": str(EVERYONE_PERMISSIONS & RESPONSE_PERMISSIONS),
+                }
+            )
+        payload.update(
+            {
+                "locale": "en-US",
+                "entitlements": [],
+                "authorizing_integration_owners": owners,
+                "context": origin.context,
+                "attachment_size_limit": origin.attachment_size_limit,
+                "data": data,
+            }
+        )
         return payload
 
-    async def _send_interaction(self, kind: int, data: dict, origin: _Origin, *, age: float = 0.0,
-                                message: Message | None = None) -> Interaction:
+    async def _send_interaction(
+        self, kind: int, data: dict, origin: _Origin, *, age: float = 0.0, message: Message | None = None
+    ) -> Interaction:
         created = time.time() - age
         interaction_id = self._mint(created)
-        token = base64.urlsafe_b64encode(
-            f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}".encode()).decode().rstrip("=")
+        token = (
+            base64.urlsafe_b64encode(f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}".encode())
+            .decode()
+            .rstrip("=")
+        )
         payload = self._interaction_payload(kind, interaction_id, token, data, origin)
         if message is not None:
             payload["message"] = message.to_api()
         conn = self._live_connection() or await self._poll(
-            self._live_connection, LIVE_CONNECTION_WAIT, "a live gateway connection to dispatch INTERACTION_CREATE on")
-        interaction = Interaction(interaction_id, token, kind, snowflake_time(interaction_id), payload,
-                                  origin.user_id, message_id=message.id if message else None,
-                                  guild_id=origin.guild_id, channel_id=origin.channel_id, context=origin.context,
-                                  installs=origin.installs, attachment_size_limit=origin.attachment_size_limit,
-                                  origin=origin)
+            self._live_connection, LIVE_CONNECTION_WAIT, "a live gateway connection to dispatch INTERACTION_CREATE on"
+        )
+        interaction = Interaction(
+            interaction_id,
+            token,
+            kind,
+            snowflake_time(interaction_id),
+            payload,
+            origin.user_id,
+            message_id=message.id if message else None,
+            guild_id=origin.guild_id,
+            channel_id=origin.channel_id,
+            context=origin.context,
+            installs=origin.installs,
+            attachment_size_limit=origin.attachment_size_limit,
+            origin=origin,
+        )
         self.interactions[interaction_id] = interaction
         self._by_token[token] = interaction
 
@@ -1409,10 +1621,18 @@ class DiscordStandIn:
     def _add_text_channel(self, channel_id: int, name: str, guild_id: int | None = None) -> None:
         guild_id = self.guild_id if guild_id is None else guild_id
         self._channels[channel_id] = {
-            "id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": name,
+            "id": str(channel_id),
+            "type": 0,
+            "guild_id": str(guild_id),
+            "name": name,
             "position": sum(1 for c in self._channels.values() if c.get("guild_id") == str(guild_id)),
-            "permission_overwrites": [], "parent_id": None, "topic": None,
-            "nsfw": False, "rate_limit_per_user": 0, "last_message_id": None, "flags": 0,
+            "permission_overwrites": [],
+            "parent_id": None,
+            "topic": None,
+            "nsfw": False,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+            "flags": 0,
         }
 
     def _new_guild(self, name: str | None, *, member: bool) -> tuple[int, int]:
@@ -1427,8 +1647,13 @@ class DiscordStandIn:
         channel_id = self._dm_by_user.get(user_id)
         if channel_id is None:
             channel_id = self._dm_by_user[user_id] = self._mint()
-            self._channels[channel_id] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
-                                          "recipients": [self._user(user_id)]}
+            self._channels[channel_id] = {
+                "id": str(channel_id),
+                "type": 1,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [self._user(user_id)],
+            }
         return channel_id
 
     def _private_channel(self, user_id: int, *, group: bool) -> int:
@@ -1437,12 +1662,24 @@ class DiscordStandIn:
         recipients = [self._user(friend)]
         if group:
             recipients.insert(0, self._user(user_id))
-            self._channels[channel_id] = {"id": str(channel_id), "type": 3, "name": None, "icon": None,
-                                          "owner_id": str(user_id), "last_message_id": None, "flags": 0,
-                                          "recipients": recipients}
+            self._channels[channel_id] = {
+                "id": str(channel_id),
+                "type": 3,
+                "name": None,
+                "icon": None,
+                "owner_id": str(user_id),
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": recipients,
+            }
         else:
-            self._channels[channel_id] = {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
-                                          "recipients": recipients}
+            self._channels[channel_id] = {
+                "id": str(channel_id),
+                "type": 1,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": recipients,
+            }
         self._outside.add(channel_id)
         return channel_id
 
@@ -1460,40 +1697,90 @@ class DiscordStandIn:
     def _member(self, user_id: int) -> dict:
         user = self._user(user_id)
         return {
-            "user": user, "roles": [str(r) for r in self._member_roles[user_id]], "joined_at": JOINED_AT,
-            "premium_since": None, "deaf": False, "mute": False, "flags": 0, "pending": False, "nick": None,
-            "avatar": None, "banner": None, "communication_disabled_until": None,
+            "user": user,
+            "roles": [str(r) for r in self._member_roles[user_id]],
+            "joined_at": JOINED_AT,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "nick": None,
+            "avatar": None,
+            "banner": None,
+            "communication_disabled_until": None,
         }
 
     def _bot_user(self) -> dict:
-        return {**self._user(self.bot_user_id), "mfa_enabled": False, "verified": True, "email": None,
-                "locale": "en-US", "bio": ""}
+        return {
+            **self._user(self.bot_user_id),
+            "mfa_enabled": False,
+            "verified": True,
+            "email": None,
+            "locale": "en-US",
+            "bio": "",
+        }
 
     def _guild_create(self, guild_id: int | None = None) -> dict:
         guild = self._guilds[self.guild_id if guild_id is None else guild_id]
         members = [self._member(uid) for uid in (self.bot_user_id, self.user_id, self.owner_id)]
-        channels = [copy.deepcopy(c) for c in self._channels.values()
-                    if c["type"] == 0 and c.get("guild_id") == str(guild.id)]
+        channels = [
+            copy.deepcopy(c) for c in self._channels.values() if c["type"] == 0 and c.get("guild_id") == str(guild.id)
+        ]
         for channel in channels:
             channel.pop("guild_id")
         roles = [_role_object(guild.id, "@everyone", EVERYONE_PERMISSIONS, 0)]
         if guild.id == self.guild_id:
             roles.append(_role_object(self.admin_role_id, "Admins", EVERYONE_PERMISSIONS | ADMINISTRATOR, 1))
         return {
-            "id": str(guild.id), "name": guild.name, "icon": None, "splash": None,
-            "discovery_splash": None, "banner": None, "description": None, "owner_id": str(self.owner_id),
-            "application_id": None, "afk_channel_id": None, "afk_timeout": 300, "verification_level": 1,
-            "default_message_notifications": 1, "explicit_content_filter": 2, "mfa_level": 0, "nsfw_level": 0,
-            "nsfw": False, "premium_tier": 0, "premium_subscription_count": 0, "premium_progress_bar_enabled": False,
-            "preferred_locale": "en-US", "system_channel_id": str(guild.system_channel_id), "system_channel_flags": 0,
-            "rules_channel_id": None, "public_updates_channel_id": None, "safety_alerts_channel_id": None,
-            "vanity_url_code": None, "max_members": 500000, "max_video_channel_users": 25,
-            "max_stage_video_channel_users": 50, "features": [],
+            "id": str(guild.id),
+            "name": guild.name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner_id),
+            "application_id": None,
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 1,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 2,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "nsfw": False,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": "en-US",
+            "system_channel_id": str(guild.system_channel_id),
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "vanity_url_code": None,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "max_stage_video_channel_users": 50,
+            "features": [],
             "roles": roles,
-            "emojis": [], "stickers": [], "joined_at": JOINED_AT, "large": False, "unavailable": False,
-            "member_count": len(members), "members": members, "channels": channels, "threads": [],
-            "voice_states": [], "presences": [], "stage_instances": [], "guild_scheduled_events": [],
-            "soundboard_sounds": [], "embedded_activities": [], "incidents_data": None,
+            "emojis": [],
+            "stickers": [],
+            "joined_at": JOINED_AT,
+            "large": False,
+            "unavailable": False,
+            "member_count": len(members),
+            "members": members,
+            "channels": channels,
+            "threads": [],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "embedded_activities": [],
+            "incidents_data": None,
         }
 
     # ---- gateway
@@ -1507,8 +1794,9 @@ class DiscordStandIn:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _dispatch_event(self, conn: _Connection, event: str, data: dict,
-                              before_write: Callable[[], None] | None = None) -> None:
+    async def _dispatch_event(
+        self, conn: _Connection, event: str, data: dict, before_write: Callable[[], None] | None = None
+    ) -> None:
         await conn.dispatch(event, data, before_write)
         if conn.session_id is not None:
             self._sessions[conn.session_id] = conn.seq
@@ -1566,12 +1854,21 @@ class DiscordStandIn:
         self.identifies += 1
         conn.session_id = secrets.token_hex(16)
         ready = {
-            "v": 10, "user": self._bot_user(),
+            "v": 10,
+            "user": self._bot_user(),
             "guilds": [{"id": str(g.id), "unavailable": True} for g in self._guilds.values() if g.member],
-            "session_id": conn.session_id, "session_type": "normal", "resume_gateway_url": self.gateway_url,
-            "application": {"id": str(self.application_id), "flags": 0}, "private_channels": [],
-            "relationships": [], "presences": [], "guild_join_requests": [], "user_settings": {},
-            "geo_ordered_rtc_regions": ["us-east"], "auth": {}, "_trace": ['["gateway-standin",{"micros":0}]'],
+            "session_id": conn.session_id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": str(self.application_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "user_settings": {},
+            "geo_ordered_rtc_regions": ["us-east"],
+            "auth": {},
+            "_trace": ['["gateway-standin",{"micros":0}]'],
         }
         await self._dispatch_event(conn, "READY", ready)
         for guild in [g for g in self._guilds.values() if g.member]:
@@ -1609,10 +1906,18 @@ class DiscordStandIn:
     async def _on_http(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         api = request.path.startswith(API_PREFIX + "/")
-        path = request.path[len(API_PREFIX):] if api else request.path
+        path = request.path[len(API_PREFIX) :] if api else request.path
         route, params, allowed = self._match(api, request.method, path)
-        record = Recorded(request.method, path, route.name if route else None, dict(request.query),
-                          CIMultiDict(request.headers), None, [], time.monotonic())
+        record = Recorded(
+            request.method,
+            path,
+            route.name if route else None,
+            dict(request.query),
+            CIMultiDict(request.headers),
+            None,
+            [],
+            time.monotonic(),
+        )
         self.requests.append(record)
         try:
             response = await self._answer(request, record, route, params, allowed, raw)
@@ -1621,8 +1926,15 @@ class DiscordStandIn:
         record.status = response.status
         return response
 
-    async def _answer(self, request: web.Request, record: Recorded, route: Route | None, params: dict[str, str],
-                      allowed: list[str], raw: bytes) -> web.StreamResponse:
+    async def _answer(
+        self,
+        request: web.Request,
+        record: Recorded,
+        route: Route | None,
+        params: dict[str, str],
+        allowed: list[str],
+        raw: bytes,
+    ) -> web.StreamResponse:
         if route is None:
             if allowed:
                 raise self._reject(record, 405, 0, "405: Method Not Allowed", f"method not allowed (use {allowed})")
@@ -1632,8 +1944,9 @@ class DiscordStandIn:
         if route.bot_auth:
             given = request.headers.get("Authorization")
             if given != f"Bot {self.token}":
-                raise self._reject(record, 401, 0, "401: Unauthorized", f"needs 'Authorization: Bot <token>', "
-                                                                          f"got {given!r}")
+                raise self._reject(
+                    record, 401, 0, "401: Unauthorized", f"needs 'Authorization: Bot <token>', got {given!r}"
+                )
         fault = self._take_fault(record)
         if fault is not None:
             return self._fault_response(record, fault)
@@ -1673,8 +1986,7 @@ class DiscordStandIn:
         self.refused_bot_writes.append(f"{call.where}: {why} ({status}, code {code})")
         return _Rejected(_respond(status, {"message": message, "code": code}))
 
-    def _reject(self, record: Recorded, status: int, code: int, message: str,
-                problem: str | None = None) -> _Rejected:
+    def _reject(self, record: Recorded, status: int, code: int, message: str, problem: str | None = None) -> _Rejected:
         """A Discord error answer to raise, recorded as a violation."""
         self.violations.append(f"{record.method} {record.path}: {problem or message} ({status}, code {code})")
         return _Rejected(_respond(status, {"message": message, "code": code}))
@@ -1725,16 +2037,24 @@ class DiscordStandIn:
         limit = self._upload_limit(route, call)
         for upload in call.uploads:
             if len(upload.data) > limit:
-                raise self._reject(call.record, 413, 40005, "Request entity too large",
-                                   f"file {upload.filename!r} is {len(upload.data)} bytes (limit {limit})")
+                raise self._reject(
+                    call.record,
+                    413,
+                    40005,
+                    "Request entity too large",
+                    f"file {upload.filename!r} is {len(upload.data)} bytes (limit {limit})",
+                )
         if call.body is None:
             return
         limits: list[Problem] = []
         if isinstance(call.body, dict):
             existing = self._target_message(route, call)
             flags = existing.flags if existing is not None else None
-            limits = message_problems(call.body, existing_flags=flags) if route.body == "message" else (
-                callback_problems(call.body, existing_flags=flags) if route.body == "callback" else [])
+            limits = (
+                message_problems(call.body, existing_flags=flags)
+                if route.body == "message"
+                else (callback_problems(call.body, existing_flags=flags) if route.body == "callback" else [])
+            )
         problems = [(loc, "BASE_TYPE_MAX_LENGTH", text) for loc, text in limits]
         schema = self._schemas.get(route)
         if schema is not None:
@@ -1742,14 +2062,16 @@ class DiscordStandIn:
             for error in self._schema_errors(route, schema, call):
                 loc = tuple(error.absolute_path)
                 if loc not in limited:  # the documented limit already says it, more plainly
-                    problems.append((loc, _ERROR_CODES.get(str(error.validator), "BASE_TYPE_INVALID"),
-                                     _schema_message(error)))
+                    problems.append(
+                        (loc, _ERROR_CODES.get(str(error.validator), "BASE_TYPE_INVALID"), _schema_message(error))
+                    )
         if not problems:
             return
         for loc, _, text in problems:
             self.violations.append(f"{call.where}: body{_pointer(loc)}: {text} (400, code 50035)")
-        raise _Rejected(_respond(400, {"message": "Invalid Form Body", "code": 50035,
-                                       "errors": _form_errors(problems)}))
+        raise _Rejected(
+            _respond(400, {"message": "Invalid Form Body", "code": 50035, "errors": _form_errors(problems)})
+        )
 
     # ---- injected failures and rate limits
 
@@ -1765,13 +2087,25 @@ class DiscordStandIn:
     def _fault_response(self, record: Recorded, fault: _Fault) -> web.Response:
         if fault.status == 429:
             return self._too_many(record, fault.retry_after, via=fault.via, code=fault.code, body=fault.body)
-        body = fault.body if fault.body is not None else {
-            "message": f"{fault.status}: {HTTPStatus(fault.status).phrase}", "code": fault.code or 0}
+        body = (
+            fault.body
+            if fault.body is not None
+            else {"message": f"{fault.status}: {HTTPStatus(fault.status).phrase}", "code": fault.code or 0}
+        )
         return _respond(fault.status, copy.deepcopy(body))
 
-    def _too_many(self, record: Recorded, retry_after: float, *, via: bool = True, code: int | None = None,
-                  body: dict | None = None, limit: int = 5, bucket: str | None = None,
-                  is_global: bool = False) -> web.Response:
+    def _too_many(
+        self,
+        record: Recorded,
+        retry_after: float,
+        *,
+        via: bool = True,
+        code: int | None = None,
+        body: dict | None = None,
+        limit: int = 5,
+        bucket: str | None = None,
+        is_global: bool = False,
+    ) -> web.Response:
         self.rate_limited.append(f"{record.method} {record.path}")
         retry_after = max(math.ceil(retry_after * 1000) / 1000, 0.001)
         if body is None:
@@ -1795,8 +2129,10 @@ class DiscordStandIn:
     def _limit_headers(cls, limit: int, remaining: int, reset_after: float, bucket: str) -> dict[str, str]:
         reset_after = math.ceil(reset_after * 1000) / 1000  # never earlier than the stand-in resets
         return {
-            "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
             "X-RateLimit-Bucket": cls._bucket_hash(bucket),
         }
 
@@ -1863,10 +2199,14 @@ class DiscordStandIn:
             message.interaction_id = interaction.id
             message.webhook_id = self.application_id
             data = interaction.payload.get("data", {})
-            meta = {"id": str(interaction.id), "type": interaction.type,
-                    "user": self._user(interaction.user_id),
-                    "authorizing_integration_owners": copy.deepcopy(
-                        interaction.payload.get("authorizing_integration_owners", {}))}
+            meta = {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "user": self._user(interaction.user_id),
+                "authorizing_integration_owners": copy.deepcopy(
+                    interaction.payload.get("authorizing_integration_owners", {})
+                ),
+            }
             if interaction.type == APPLICATION_COMMAND:
                 meta.update(name=data.get("name"), command_type=data.get("type", 1))
                 if source == "interaction":
@@ -1885,8 +2225,14 @@ class DiscordStandIn:
         attachments = self._attachments_for(call, message, body) or []
         self._apply_fields(message, body)
         message.attachments = attachments
-        if not (message.content or message.embeds or message.components or attachments or body.get("sticker_ids")
-                or body.get("poll")):
+        if not (
+            message.content
+            or message.embeds
+            or message.components
+            or attachments
+            or body.get("sticker_ids")
+            or body.get("poll")
+        ):
             raise self._reject(call.record, 400, 50006, "Cannot send an empty message")
         self.messages[message.id] = message
         return message
@@ -1950,12 +2296,22 @@ class DiscordStandIn:
                 elif key.isdigit() and int(key) in by_index:
                     plan.append((by_index.pop(int(key)), item))
                 else:
-                    self._invalid(call, [(("attachments", i, "id"), f"attachment id {key} is neither on the message "
-                                                                     "nor an uploaded files[n]")])
+                    self._invalid(
+                        call,
+                        [
+                            (
+                                ("attachments", i, "id"),
+                                f"attachment id {key} is neither on the message nor an uploaded files[n]",
+                            )
+                        ],
+                    )
         names = {self._planned_name(entry) for entry in (message.attachments if plan is None else plan)}
         components = body["components"] if isinstance(body.get("components"), list) else message.components
-        missing = [(loc, f"attachment://{name} names no file of the message")
-                   for loc, name in attachment_references(components or []) if _safe_filename(name) not in names]
+        missing = [
+            (loc, f"attachment://{name} names no file of the message")
+            for loc, name in attachment_references(components or [])
+            if _safe_filename(name) not in names
+        ]
         if missing:
             self._invalid(call, missing)
         if plan is None:
@@ -1973,20 +2329,34 @@ class DiscordStandIn:
         """Answer 400 50035 with Discord's errors object; a violation each."""
         for loc, text in problems:
             self.violations.append(f"{call.where}: body{_pointer(loc)}: {text} (400, code 50035)")
-        raise _Rejected(_respond(400, {"message": "Invalid Form Body", "code": 50035,
-                                       "errors": _form_errors([(loc, "BASE_TYPE_INVALID", t) for loc, t in problems])}))
+        raise _Rejected(
+            _respond(
+                400,
+                {
+                    "message": "Invalid Form Body",
+                    "code": 50035,
+                    "errors": _form_errors([(loc, "BASE_TYPE_INVALID", t) for loc, t in problems]),
+                },
+            )
+        )
 
     def _store_upload(self, message: Message, upload: _Upload, item: dict) -> dict:
         content_type = None if upload.content_type == "application/octet-stream" else upload.content_type
-        attachment = self._store_file(message.channel_id, item.get("filename") or upload.filename, upload.data,
-                                      content_type, ephemeral=message.ephemeral)
+        attachment = self._store_file(
+            message.channel_id,
+            item.get("filename") or upload.filename,
+            upload.data,
+            content_type,
+            ephemeral=message.ephemeral,
+        )
         for key in ("description", "title"):
             if item.get(key):
                 attachment[key] = item[key]
         return attachment
 
-    def _store_file(self, channel_id: int, filename: str, data: bytes, content_type: str | None, *,
-                    ephemeral: bool) -> dict:
+    def _store_file(
+        self, channel_id: int, filename: str, data: bytes, content_type: str | None, *, ephemeral: bool
+    ) -> dict:
         attachment_id = self._mint()
         filename = _safe_filename(filename)
         content_type = content_type or mimetypes.guess_type(filename)[0]
@@ -1996,8 +2366,13 @@ class DiscordStandIn:
         signature = hmac.new(self._cdn_key, f"{path}?{query}".encode(), hashlib.sha256).hexdigest()
         url = f"{self.cdn_base}{path}?{query}&hm={signature}&"
         self._files[attachment_id] = _StoredFile(channel_id, filename, data, content_type, signature)
-        attachment: dict[str, Any] = {"id": str(attachment_id), "filename": filename, "size": len(data),
-                                      "url": url, "proxy_url": url}
+        attachment: dict[str, Any] = {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+        }
         if content_type:
             attachment["content_type"] = content_type
         if ephemeral:
@@ -2016,16 +2391,36 @@ class DiscordStandIn:
         return _respond(200, self._user(user_id))
 
     async def _on_get_application(self, call: _Call) -> web.Response:
-        return _respond(200, {
-            "id": str(self.application_id), "name": "Stand-in App", "icon": None, "description": "", "summary": "",
-            "type": None, "hook": True, "bot_public": True, "bot_require_code_grant": False,
-            "verify_key": self._verify_key, "flags": 0, "flags_new": "0", "team": None,
-            "owner": self._user(self.owner_id), "bot": self._user(self.bot_user_id), "redirect_uris": [],
-            "rpc_origins": [], "interactions_endpoint_url": None, "role_connections_verification_url": None,
-            "integration_types_config": {"0": {}}, "explicit_content_filter": 0,
-            "eligible_oauth2_scopes": ["bot", "applications.commands"], "approximate_guild_count": 1,
-            "approximate_user_install_count": 0, "approximate_user_authorization_count": 0,
-        })
+        return _respond(
+            200,
+            {
+                "id": str(self.application_id),
+                "name": "Stand-in App",
+                "icon": None,
+                "description": "",
+                "summary": "",
+                "type": None,
+                "hook": True,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": self._verify_key,
+                "flags": 0,
+                "flags_new": "0",
+                "team": None,
+                "owner": self._user(self.owner_id),
+                "bot": self._user(self.bot_user_id),
+                "redirect_uris": [],
+                "rpc_origins": [],
+                "interactions_endpoint_url": None,
+                "role_connections_verification_url": None,
+                "integration_types_config": {"0": {}},
+                "explicit_content_filter": 0,
+                "eligible_oauth2_scopes": ["bot", "applications.commands"],
+                "approximate_guild_count": 1,
+                "approximate_user_install_count": 0,
+                "approximate_user_authorization_count": 0,
+            },
+        )
 
     def _command_scope(self, call: _Call) -> int | None:
         if _as_id(call.params["application_id"]) != self.application_id:
@@ -2051,24 +2446,32 @@ class DiscordStandIn:
         items = call.body or []
         keys = [(c.get("name"), c.get("type", 1)) for c in items]
         if len(set(keys)) != len(keys):
-            raise self._reject(call.record, 400, 50035, "Invalid Form Body", "application command names must be "
-                                                                             "unique per type")
+            raise self._reject(
+                call.record, 400, 50035, "Invalid Form Body", "application command names must be unique per type"
+            )
         previous = {(c["name"], c["type"]): c for c in self.commands.get(scope, [])}
         stored = []
-        for item, key in zip(items, keys):
+        for item, key in zip(items, keys, strict=False):
             permissions = item.get("default_member_permissions")
             command = {
                 "id": previous[key]["id"] if key in previous else str(self._mint()),
-                "application_id": str(self.application_id), "version": str(self._mint()), "type": key[1],
-                "name": item["name"], "name_localizations": item.get("name_localizations"),
+                "application_id": str(self.application_id),
+                "version": str(self._mint()),
+                "type": key[1],
+                "name": item["name"],
+                "name_localizations": item.get("name_localizations"),
                 "description": item.get("description") or "",
                 "description_localizations": item.get("description_localizations"),
                 "default_member_permissions": None if permissions is None else str(permissions),
-                "nsfw": bool(item.get("nsfw", False)), "options": copy.deepcopy(item.get("options") or []),
+                "nsfw": bool(item.get("nsfw", False)),
+                "options": copy.deepcopy(item.get("options") or []),
             }
             if scope is None:
-                command.update(contexts=item.get("contexts"), integration_types=item.get("integration_types") or [0],
-                               dm_permission=item.get("dm_permission", True) is not False)
+                command.update(
+                    contexts=item.get("contexts"),
+                    integration_types=item.get("integration_types") or [0],
+                    dm_permission=item.get("dm_permission", True) is not False,
+                )
             else:
                 command["guild_id"] = str(scope)
             stored.append(command)
@@ -2084,28 +2487,45 @@ class DiscordStandIn:
             raise self._reject(call.record, 404, 10062, "Unknown interaction")
         elapsed = time.monotonic() - interaction.dispatched_at
         if interaction.acknowledged:
-            raise self._reject(call.record, 400, 40060, "Interaction has already been acknowledged.",
-                               "second callback for one interaction")
+            raise self._reject(
+                call.record,
+                400,
+                40060,
+                "Interaction has already been acknowledged.",
+                "second callback for one interaction",
+            )
         if elapsed > self.ack_deadline:
-            raise self._reject(call.record, 404, 10062, "Unknown interaction",
-                               f"callback {elapsed:.2f}s after dispatch (deadline {self.ack_deadline}s)")
+            raise self._reject(
+                call.record,
+                404,
+                10062,
+                "Unknown interaction",
+                f"callback {elapsed:.2f}s after dispatch (deadline {self.ack_deadline}s)",
+            )
         body = call.body if isinstance(call.body, dict) else {}
         kind = body.get("type")
         if kind not in _CALLBACK_TYPES[interaction.type]:
-            raise self._reject(call.record, 400, 50035, "Invalid Form Body",
-                               f"callback type {kind} is not valid for interaction type {interaction.type}")
+            raise self._reject(
+                call.record,
+                400,
+                50035,
+                "Invalid Form Body",
+                f"callback type {kind} is not valid for interaction type {interaction.type}",
+            )
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         message = None
         if kind == 4:
             fresh = self._new_message(self._interaction_channel(interaction), "interaction", interaction)
-            message = self._create_message(_Call(call.record, call.params, data, call.uploads), fresh,
-                                           _INTERACTION_FLAGS)
+            message = self._create_message(
+                _Call(call.record, call.params, data, call.uploads), fresh, _INTERACTION_FLAGS
+            )
             interaction.original_message_id = message.id
         elif kind == 5:
             flags = data.get("flags") if isinstance(data.get("flags"), int) else 0
             if flags & ~EPHEMERAL:
-                self.violations.append(f"{call.where}: a deferred response may only carry the EPHEMERAL flag, "
-                                       f"got flags={flags}")
+                self.violations.append(
+                    f"{call.where}: a deferred response may only carry the EPHEMERAL flag, got flags={flags}"
+                )
             message = self._new_message(self._interaction_channel(interaction), "interaction", interaction)
             message.flags = LOADING | (flags & EPHEMERAL) | (EPHEMERAL if self._forced_ephemeral(message) else 0)
             self.messages[message.id] = message
@@ -2113,8 +2533,9 @@ class DiscordStandIn:
         elif kind in (6, 7):
             message = self.messages.get(interaction.message_id or 0)
             if message is None or message.deleted:
-                raise self._reject(call.record, 404, 10008, "Unknown Message",
-                                   "update callback for an interaction without a message")
+                raise self._reject(
+                    call.record, 404, 10008, "Unknown Message", "update callback for an interaction without a message"
+                )
             if kind == 7:
                 self._edit_message(_Call(call.record, call.params, data, call.uploads), message, data)
             interaction.original_message_id = message.id
@@ -2130,8 +2551,11 @@ class DiscordStandIn:
     def _callback_response(interaction: Interaction, kind: int, message: Message | None) -> dict:
         info: dict[str, Any] = {"id": str(interaction.id), "type": interaction.type}
         if message is not None:
-            info.update(response_message_id=str(message.id), response_message_loading=message.loading,
-                        response_message_ephemeral=message.ephemeral)
+            info.update(
+                response_message_id=str(message.id),
+                response_message_loading=message.loading,
+                response_message_ephemeral=message.ephemeral,
+            )
         response: dict[str, Any] = {"interaction": info}
         if kind in (4, 7) and message is not None:
             response["resource"] = {"type": kind, "message": message.to_api()}
@@ -2146,8 +2570,9 @@ class DiscordStandIn:
         if interaction is None:
             raise self._reject(call.record, 401, 50027, "Invalid Webhook Token", "unknown interaction token")
         if time.time() >= interaction.created + self.token_ttl:
-            raise self._reject(call.record, 401, 50027, "Invalid Webhook Token",
-                               "webhook call with expired interaction token")
+            raise self._reject(
+                call.record, 401, 50027, "Invalid Webhook Token", "webhook call with expired interaction token"
+            )
         return interaction
 
     def _webhook_message(self, call: _Call, interaction: Interaction) -> Message:
@@ -2165,20 +2590,28 @@ class DiscordStandIn:
     async def _on_create_followup(self, call: _Call) -> web.Response:
         interaction = self._webhook_interaction(call)
         if not interaction.acknowledged:
-            raise self._reject(call.record, 404, 10015, "Unknown Webhook",
-                               "followup before the interaction was acknowledged")
+            raise self._reject(
+                call.record, 404, 10015, "Unknown Webhook", "followup before the interaction was acknowledged"
+            )
         original = self.messages.get(interaction.original_message_id or 0)
         if original is not None and original.loading and not original.deleted:
-            self.violations.append(f"{call.where}: deprecated: the first followup after a deferred response "
-                                   "completes the loading message; use PATCH .../messages/@original")
+            self.violations.append(
+                f"{call.where}: deprecated: the first followup after a deferred response "
+                "completes the loading message; use PATCH .../messages/@original"
+            )
             self._edit_message(call, original)
             return _respond(200, original.to_api())
         if interaction.user_installed_only and len(interaction.followup_ids) >= FOLLOWUP_CAP:
-            raise self._reject(call.record, 400, 40094, "This interaction has hit the maximum number of follow up "
-                               "messages", f"followup {FOLLOWUP_CAP + 1} of an interaction only the user install "
-                               f"authorized (max {FOLLOWUP_CAP})")
-        message = self._create_message(call, self._new_message(self._interaction_channel(interaction), "followup",
-                                                               interaction), _INTERACTION_FLAGS)
+            raise self._reject(
+                call.record,
+                400,
+                40094,
+                "This interaction has hit the maximum number of follow up messages",
+                f"followup {FOLLOWUP_CAP + 1} of an interaction only the user install authorized (max {FOLLOWUP_CAP})",
+            )
+        message = self._create_message(
+            call, self._new_message(self._interaction_channel(interaction), "followup", interaction), _INTERACTION_FLAGS
+        )
         interaction.followup_ids.append(message.id)
         return _respond(200, message.to_api())
 
@@ -2214,8 +2647,13 @@ class DiscordStandIn:
         channel_id = self._channel(call)
         message = self.messages.get(_as_id(call.params["message_id"]) or 0)
         if message is not None and message.ephemeral:
-            raise self._reject(call.record, 404, 10008, "Unknown Message",
-                               "ephemeral messages are not reachable through channel routes")
+            raise self._reject(
+                call.record,
+                404,
+                10008,
+                "Unknown Message",
+                "ephemeral messages are not reachable through channel routes",
+            )
         if message is None or message.deleted or message.channel_id != channel_id:
             raise self._reject(call.record, 404, 10008, "Unknown Message")
         return message
@@ -2230,8 +2668,7 @@ class DiscordStandIn:
         key = (channel_id, str(nonce))
         if nonce is not None and body.get("enforce_nonce"):
             earlier = self._nonces.get(key)
-            if (earlier is not None and not earlier.deleted
-                    and time.monotonic() - earlier.created <= NONCE_WINDOW):
+            if earlier is not None and not earlier.deleted and time.monotonic() - earlier.created <= NONCE_WINDOW:
                 return _respond(200, earlier.to_api())
         message = self._create_message(call, self._new_message(channel_id, "channel"), _CHANNEL_FLAGS)
         message.nonce = nonce
@@ -2275,8 +2712,11 @@ class DiscordStandIn:
 
     async def _on_get_attachment(self, call: _Call) -> web.Response:
         stored = self._files.get(_as_id(call.params["attachment_id"]) or 0)
-        if (stored is None or str(stored.channel_id) != call.params["channel_id"]
-                or stored.filename != call.params["filename"]):
+        if (
+            stored is None
+            or str(stored.channel_id) != call.params["channel_id"]
+            or stored.filename != call.params["filename"]
+        ):
             self.violations.append(f"{call.where}: no such attachment")
             return web.Response(status=404, text=_GONE)
         if not hmac.compare_digest(call.record.query.get("hm", ""), stored.signature):

@@ -39,7 +39,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -56,18 +56,37 @@ IN_QUEUE, IN_PROGRESS, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
 
 # Routes a request can be classified as. Faults can be injected on all but "unknown".
 ROUTES = (
-    "submit", "status", "stream", "result", "cancel",
-    "token", "upload", "upload_initiate", "upload_put",
-    "upload_multipart", "upload_part", "upload_complete",  # fal_client's multipart upload (over 100 MB)
-    "file", "unknown",
+    "submit",
+    "status",
+    "stream",
+    "result",
+    "cancel",
+    "token",
+    "upload",
+    "upload_initiate",
+    "upload_put",
+    "upload_multipart",
+    "upload_part",
+    "upload_complete",  # fal_client's multipart upload (over 100 MB)
+    "file",
+    "unknown",
 )
 QUEUE_ROUTES = ("submit", "status", "stream", "result", "cancel")
 _KEY_ROUTES = {"submit", "status", "stream", "result", "cancel", "token", "upload_initiate"}
 _METHODS = {
-    "status": {"GET"}, "stream": {"GET"}, "result": {"GET"}, "cancel": {"PUT"},
-    "token": {"POST"}, "upload": {"POST"}, "upload_initiate": {"POST"}, "upload_put": {"PUT"},
-    "upload_multipart": {"POST"}, "upload_part": {"PUT"}, "upload_complete": {"POST"},
-    "file": {"GET", "HEAD"}, "submit": {"POST"},
+    "status": {"GET"},
+    "stream": {"GET"},
+    "result": {"GET"},
+    "cancel": {"PUT"},
+    "token": {"POST"},
+    "upload": {"POST"},
+    "upload_initiate": {"POST"},
+    "upload_put": {"PUT"},
+    "upload_multipart": {"POST"},
+    "upload_part": {"PUT"},
+    "upload_complete": {"POST"},
+    "file": {"GET", "HEAD"},
+    "submit": {"POST"},
 }
 _CDN_ROUTES = {"upload", "upload_multipart", "upload_part", "upload_complete"}  # Bearer <CDN token>
 _MULTIPART_PATH = re.compile(r"(/files/.+)/multipart/([^/]+)/(\d+|complete)")
@@ -96,8 +115,11 @@ _FAILURES: dict[int, tuple[str, str | None]] = {
 #   "drop"         (not for result_failures) the connection is closed without an answer.
 _SPEC = re.compile(r"(\d{3})(?::(json|text|nginx))?")
 _INGRESS_CODES = (502, 503, 504)  # fal_client.client.INGRESS_ERROR_CODES
-_GATEWAY_TEXT = {502: "upstream connect error or disconnect/reset before headers", 503: "no healthy upstream",
-                 504: "upstream request timeout"}
+_GATEWAY_TEXT = {
+    502: "upstream connect error or disconnect/reset before headers",
+    503: "no healthy upstream",
+    504: "upstream request timeout",
+}
 
 
 def parse_failure(spec: int | str) -> tuple[int, str]:
@@ -125,8 +147,10 @@ def _check_fault_kind(kind: str) -> None:
 _MEDIA = {"mp4": ("clip.mp4", "video/mp4"), "mp3": ("speech.mp3", "audio/mpeg")}
 _SYNTH_FILE = re.compile(r"^/files/out-([^/]+)\.(mp4|mp3)$")
 _ZEROS = memoryview(bytes(1 << 20))
-_HTML_PAGE = ("<!DOCTYPE html>\n<html><head><title>fal.media</title></head>\n"
-              "<body><h1>Something went wrong</h1><p>Please try again later.</p></body></html>\n")
+_HTML_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>fal.media</title></head>\n"
+    "<body><h1>Something went wrong</h1><p>Please try again later.</p></body></html>\n"
+)
 
 
 # --------------------------------------------------------------------------- scripts and records
@@ -223,7 +247,7 @@ class Job:
     output: dict
     base_url: str
     submitted_at: float = field(default_factory=time.monotonic)
-    submitted_wall: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    submitted_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
     cancelled_at: float | None = None  # when it stopped because of a cancel
     cancel_asked: list[str] = field(default_factory=list)  # its status at each cancel request, in order
     pending_failures: list[int | str] = field(default_factory=list)
@@ -465,8 +489,12 @@ def media_size(ext: str = "mp4", size: int | None = None) -> int:
 
 def _synth_file(base_url: str, request_id: str, kind: str, size: int | None = None) -> dict:
     ext = "mp3" if kind == "audio" else "mp4"
-    return {"url": f"{base_url}/files/out-{request_id}.{ext}", "content_type": _MEDIA[ext][1],
-            "file_name": f"output.{ext}", "file_size": media_size(ext, size)}
+    return {
+        "url": f"{base_url}/files/out-{request_id}.{ext}",
+        "content_type": _MEDIA[ext][1],
+        "file_name": f"output.{ext}",
+        "file_size": media_size(ext, size),
+    }
 
 
 def _synth_value(name: str, prop: dict, base_url: str, request_id: str, size: int | None) -> Any:
@@ -515,8 +543,10 @@ def _failure(status: int, body: dict | str | None = None, headers: dict | None =
 
 def _nginx_page(status: int) -> str:
     title = f"{status} {HTTPStatus(status).phrase}"
-    return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
-            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
 
 
 def _spec_failure(spec: int | str, request_id: str | None, headers: dict | None = None) -> web.Response:
@@ -568,8 +598,9 @@ def _wants_logs(request: web.Request) -> bool:
 class FalStandIn:
     """fal's queue + storage API on 127.0.0.1 over TLS. See the module docstring."""
 
-    def __init__(self, *, key: str = "test-fal-key", contracts_dir: Path = CONTRACTS_DIR,
-                 keepalive: float = 15.0) -> None:
+    def __init__(
+        self, *, key: str = "test-fal-key", contracts_dir: Path = CONTRACTS_DIR, keepalive: float = 15.0
+    ) -> None:
         self.key = key
         self.keepalive = keepalive
         self.contracts = load_contracts(contracts_dir)
@@ -647,7 +678,8 @@ class FalStandIn:
         # Our own listener (not web.SockSite) so an outage can close it and open it again on the same port.
         # A deep backlog: a thousand clients connecting at once must not wait for SYN retries.
         self._listener = await asyncio.get_running_loop().create_server(
-            self._runner.server, sock=sock, ssl=self._ssl, backlog=4096)
+            self._runner.server, sock=sock, ssl=self._ssl, backlog=4096
+        )
 
     def _connection_opened(self, handler: Any) -> None:
         conn = Connection(len(self.connections) + 1, time.monotonic())
@@ -699,8 +731,14 @@ class FalStandIn:
         """Script for the next accepted submission only (FIFO), whatever its endpoint."""
         self._next_scripts.append(script)
 
-    def fail_next(self, route: str, status: int | str = 503, times: int = 1, body: dict | str | None = None,
-                  headers: dict | None = None) -> None:
+    def fail_next(
+        self,
+        route: str,
+        status: int | str = 503,
+        times: int = 1,
+        body: dict | str | None = None,
+        headers: dict | None = None,
+    ) -> None:
         """Answer the next ``times`` requests on ``route`` with ``status`` (a str body is sent as text/html).
 
         ``status`` may also be a failure spec such as "504:text" or "502:nginx" (see ``parse_failure``).
@@ -714,8 +752,13 @@ class FalStandIn:
         """Close the connection of the next ``times`` requests on ``route`` without answering."""
         self._add_faults(route, [_Fault("drop") for _ in range(times)])
 
-    def flaky(self, routes: tuple[str, ...] = ("status", "result"), rate: float = 0.2,
-              kinds: tuple[str, ...] = ("503", "drop"), seed: int | None = None) -> None:
+    def flaky(
+        self,
+        routes: tuple[str, ...] = ("status", "result"),
+        rate: float = 0.2,
+        kinds: tuple[str, ...] = ("503", "drop"),
+        seed: int | None = None,
+    ) -> None:
         """From now on answer about ``rate`` of the requests on ``routes`` with one of ``kinds`` (a failure spec
         such as "503" or "502:nginx", or "drop"), chosen at random (``seed`` makes it repeatable), until
         ``steady``. Replaces an earlier ``flaky``."""
@@ -843,8 +886,12 @@ class FalStandIn:
         asyncio.get_running_loop().call_later(delay, self._maybe_reopen)
 
     def _maybe_reopen(self) -> None:
-        if (self._listener is not None or self._runner is None or self._reopening is not None
-                or time.monotonic() < self._refused_until):
+        if (
+            self._listener is not None
+            or self._runner is None
+            or self._reopening is not None
+            or time.monotonic() < self._refused_until
+        ):
             return
         self._reopening = asyncio.get_running_loop().create_task(self._reopen())
 
@@ -905,9 +952,18 @@ class FalStandIn:
         conn = self._by_handler.get(request.protocol)
         if conn is not None:
             conn.routes[route] += 1
-        record = Recorded(route, request.method, request.path, dict(request.query),
-                          _Headers(request.headers.items()), body, request_id, time.monotonic(), raw,
-                          connection=conn.id if conn is not None else None)
+        record = Recorded(
+            route,
+            request.method,
+            request.path,
+            dict(request.query),
+            _Headers(request.headers.items()),
+            body,
+            request_id,
+            time.monotonic(),
+            raw,
+            connection=conn.id if conn is not None else None,
+        )
         self.requests.append(record)
         self._route_counts[route] += 1
         self._count(route, request_id)
@@ -972,31 +1028,48 @@ class FalStandIn:
         return errors
 
     def _new_job(self, contract: _Contract, payload: Any) -> Job:
-        script = self._next_scripts.pop(0) if self._next_scripts else self._scripts.get(contract.endpoint_id,
-                                                                                         JobScript())
+        script = (
+            self._next_scripts.pop(0) if self._next_scripts else self._scripts.get(contract.endpoint_id, JobScript())
+        )
         request_id = str(uuid.uuid4())
-        output = (copy.deepcopy(script.output) if script.output is not None
-                  else synthesise_output(contract, self.base_url, request_id, script.output_size))
+        output = (
+            copy.deepcopy(script.output)
+            if script.output is not None
+            else synthesise_output(contract, self.base_url, request_id, script.output_size)
+        )
         if script.output_without_video:  # a model answering without its file: only ever scripted
             for name in ("video", "audio"):
                 output.pop(name, None)
-        job = Job(request_id, contract.endpoint_id, payload, script, output, self.base_url,
-                  pending_failures=list(script.result_failures))
+        job = Job(
+            request_id,
+            contract.endpoint_id,
+            payload,
+            script,
+            output,
+            self.base_url,
+            pending_failures=list(script.result_failures),
+        )
         self.jobs[request_id] = job
         return job
 
     @staticmethod
     def _urls(job: Job) -> dict:
-        return {"request_id": job.request_id, "response_url": job.response_url,
-                "status_url": job.response_url + "/status", "cancel_url": job.response_url + "/cancel"}
+        return {
+            "request_id": job.request_id,
+            "response_url": job.response_url,
+            "status_url": job.response_url + "/status",
+            "cancel_url": job.response_url + "/cancel",
+        }
 
     # ---- queue: status, stream, result, cancel
 
     def _find_job(self, request: web.Request, request_id: str, prefix: str) -> Job | None:
         job = self.jobs.get(request_id)
         if job is not None and prefix != job.app_path:
-            self.violations.append(f"{request.method} {request.path}: built from the endpoint id; "
-                                   f"use the returned URLs under /{job.app_path}/requests/")
+            self.violations.append(
+                f"{request.method} {request.path}: built from the endpoint id; "
+                f"use the returned URLs under /{job.app_path}/requests/"
+            )
             return None
         return job
 
@@ -1018,15 +1091,15 @@ class FalStandIn:
         if error is None:
             return {}
         detail = error.get("detail")
-        message = error.get("error") or (detail if isinstance(detail, str) else
-                                         f"Invalid status code: {error.get('status', 500)}")
+        message = error.get("error") or (
+            detail if isinstance(detail, str) else f"Invalid status code: {error.get('status', 500)}"
+        )
         error_type = error.get("error_type")
         if error_type is None and isinstance(detail, list) and detail and isinstance(detail[0], dict):
             error_type = detail[0].get("type")
         return {"error": message, "error_type": error_type}
 
-    async def _on_status(self, request: web.Request, record: Recorded, request_id: str,
-                         prefix: str) -> web.Response:
+    async def _on_status(self, request: web.Request, record: Recorded, request_id: str, prefix: str) -> web.Response:
         job = self._find_job(request, request_id, prefix)
         if job is None:
             return _json(404, {"detail": "Request not found"})
@@ -1034,13 +1107,19 @@ class FalStandIn:
         code = 200 if phase.status == COMPLETED else 202
         return _json(code, self._status_body(job, phase, _wants_logs(request)), {"x-fal-request-id": job.request_id})
 
-    async def _on_stream(self, request: web.Request, record: Recorded, request_id: str,
-                         prefix: str) -> web.StreamResponse:
+    async def _on_stream(
+        self, request: web.Request, record: Recorded, request_id: str, prefix: str
+    ) -> web.StreamResponse:
         job = self._find_job(request, request_id, prefix)
         if job is None:
             return _json(404, {"detail": "Request not found"})
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                               "x-fal-request-id": job.request_id})
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "x-fal-request-id": job.request_id,
+            }
+        )
         stall_after = self._stalls.pop(0) if self._stalls else None
         if stall_after is not None:
             record.fault = "stall"
@@ -1055,8 +1134,14 @@ class FalStandIn:
             self._streams.discard(task)
         return response
 
-    async def _pump_stream(self, request: web.Request, response: web.StreamResponse, job: Job, with_logs: bool,
-                           stall_after: int | None = None) -> None:
+    async def _pump_stream(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        job: Job,
+        with_logs: bool,
+        stall_after: int | None = None,
+    ) -> None:
         last_body, last_write, sent = None, time.monotonic(), 0
         while True:
             if stall_after is not None and sent >= stall_after:
@@ -1087,8 +1172,7 @@ class FalStandIn:
         await conn.lost.wait()
         raise ConnectionResetError("client closed a stalled stream")
 
-    async def _on_result(self, request: web.Request, record: Recorded, request_id: str,
-                         prefix: str) -> web.Response:
+    async def _on_result(self, request: web.Request, record: Recorded, request_id: str, prefix: str) -> web.Response:
         job = self._find_job(request, request_id, prefix)
         if job is None:
             return _json(404, {"detail": "Request not found"})
@@ -1114,8 +1198,7 @@ class FalStandIn:
             body["error_type"] = error["error_type"]
         return _failure(int(error.get("status", 500)), body, headers)
 
-    async def _on_cancel(self, request: web.Request, record: Recorded, request_id: str,
-                         prefix: str) -> web.Response:
+    async def _on_cancel(self, request: web.Request, record: Recorded, request_id: str, prefix: str) -> web.Response:
         job = self._find_job(request, request_id, prefix)
         if job is None:
             return _json(404, {"status": "NOT_FOUND"})
@@ -1138,9 +1221,10 @@ class FalStandIn:
             return _json(400, {"detail": "Unsupported storage type"})
         token = uuid.uuid4().hex
         self._tokens.add(token)
-        expires = datetime.now(timezone.utc) + timedelta(hours=1)
-        return _json(200, {"token": token, "token_type": "Bearer", "base_url": self.base_url,
-                           "expires_at": expires.isoformat()})
+        expires = datetime.now(UTC) + timedelta(hours=1)
+        return _json(
+            200, {"token": token, "token_type": "Bearer", "base_url": self.base_url, "expires_at": expires.isoformat()}
+        )
 
     async def _on_upload(self, request: web.Request, record: Recorded) -> web.Response:
         if request.path != "/files/upload":
@@ -1293,7 +1377,7 @@ class FalStandIn:
             await response.write(head[:left])
             left -= min(left, len(head))
             while left > 0:
-                chunk = _ZEROS[:min(left, len(_ZEROS))]
+                chunk = _ZEROS[: min(left, len(_ZEROS))]
                 await response.write(chunk)
                 left -= len(chunk)
             if script.output_truncated:

@@ -59,16 +59,18 @@ def _serve(conn: Any, script: dict) -> None:
                     lags.clear()
                     conn.send(_cpu())
                 elif ask == "stats":
-                    conn.send({
-                        "cpu": _cpu(),
-                        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                        "peak_connections": standin.peak_connections,
-                        "open_connections": standin.open_connections,
-                        "requests": len(standin.requests),
-                        "violations": standin.violations[:5],
-                        "run_end": {rid: job.run_end for rid, job in standin.jobs.items()},
-                        "loop_lag": _quantiles(lags, 0.99),
-                    })
+                    conn.send(
+                        {
+                            "cpu": _cpu(),
+                            "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                            "peak_connections": standin.peak_connections,
+                            "open_connections": standin.open_connections,
+                            "requests": len(standin.requests),
+                            "violations": standin.violations[:5],
+                            "run_end": {rid: job.run_end for rid, job in standin.jobs.items()},
+                            "loop_lag": _quantiles(lags, 0.99),
+                        }
+                    )
             watcher.cancel()
 
     asyncio.run(main())
@@ -98,32 +100,42 @@ class Figures:
     def report(self) -> str:
         def q(d: dict) -> str:
             return " ".join(f"{k} {v * 1000:.0f} ms" for k, v in d.items())
+
         total_wall = self.submit_wall + self.streams_wall
         server_cpu = self.server_cpu_submits + self.server_cpu_streams
-        return "\n".join([
-            f"{self.jobs} jobs of {self.job_seconds:.1f} s from {self.clients} httpx clients; {self.completed} "
-            f"followed to COMPLETED over {self.events} SSE events; {self.requests} requests",
-            f"submits: all in {self.submit_wall:.2f} s; per submit {q(self.submit_latency)}",
-            f"streams: first event {q(self.first_event)}; completion lag {q(self.completion_lag)}",
-            f"stand-in CPU: {self.server_cpu_submits:.2f} s during submits, {self.server_cpu_streams:.2f} s during "
-            f"streams ({server_cpu / total_wall:.0%} of one core over {total_wall:.1f} s); "
-            f"max RSS {self.server_maxrss_mib:.0f} MiB; peak {self.peak_connections} connections; "
-            f"event-loop lag {q(self.server_loop_lag)}",
-            f"client CPU: {self.client_cpu:.2f} s",
-        ])
+        return "\n".join(
+            [
+                f"{self.jobs} jobs of {self.job_seconds:.1f} s from {self.clients} httpx clients; {self.completed} "
+                f"followed to COMPLETED over {self.events} SSE events; {self.requests} requests",
+                f"submits: all in {self.submit_wall:.2f} s; per submit {q(self.submit_latency)}",
+                f"streams: first event {q(self.first_event)}; completion lag {q(self.completion_lag)}",
+                f"stand-in CPU: {self.server_cpu_submits:.2f} s during submits, {self.server_cpu_streams:.2f} s during "
+                f"streams ({server_cpu / total_wall:.0%} of one core over {total_wall:.1f} s); "
+                f"max RSS {self.server_maxrss_mib:.0f} MiB; peak {self.peak_connections} connections; "
+                f"event-loop lag {q(self.server_loop_lag)}",
+                f"client CPU: {self.client_cpu:.2f} s",
+            ]
+        )
 
 
 def _quantiles(values: list[float], high: float = 0.95) -> dict:
     ordered = sorted(values)
     if not ordered:
         return {}
-    return {"p50": ordered[len(ordered) // 2],
-            f"p{high * 100:.0f}": ordered[min(len(ordered) - 1, int(len(ordered) * high))], "max": ordered[-1]}
+    return {
+        "p50": ordered[len(ordered) // 2],
+        f"p{high * 100:.0f}": ordered[min(len(ordered) - 1, int(len(ordered) * high))],
+        "max": ordered[-1],
+    }
 
 
 async def measure(jobs: int = 1000, run_time: float = 4.5, queue_step: float = 0.25, clients: int = 100) -> Figures:
-    script = {"queue_positions": [1, 0], "queue_step": queue_step, "run_time": run_time,
-              "logs": ["Loading model", "Generating"]}
+    script = {
+        "queue_positions": [1, 0],
+        "queue_step": queue_step,
+        "run_time": run_time,
+        "logs": ["Loading model", "Generating"],
+    }
     figures = Figures(jobs, 2 * queue_step + run_time, clients)
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
@@ -146,9 +158,17 @@ async def measure(jobs: int = 1000, run_time: float = 4.5, queue_step: float = 0
         limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
         verify = ssl.create_default_context(cafile=ca_path)
         async with contextlib.AsyncExitStack() as stack:
-            pool = [await stack.enter_async_context(httpx.AsyncClient(
-                verify=verify, limits=limits, timeout=httpx.Timeout(60.0),
-                headers={"Authorization": f"Key {KEY}"})) for _ in range(clients)]
+            pool = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        verify=verify,
+                        limits=limits,
+                        timeout=httpx.Timeout(60.0),
+                        headers={"Authorization": f"Key {KEY}"},
+                    )
+                )
+                for _ in range(clients)
+            ]
             client_cpu = time.process_time()
             cpu0 = await ask("cpu")
 
@@ -191,8 +211,9 @@ async def measure(jobs: int = 1000, run_time: float = 4.5, queue_step: float = 0
         figures.events = sum(n for *_, n in followed)
         figures.first_event = _quantiles([first - start for _, start, first, _, _ in followed if first])
         # CLOCK_MONOTONIC is one clock for every process on the machine, so the server's times compare.
-        figures.completion_lag = _quantiles([max(0.0, done - stats["run_end"][rid])
-                                             for rid, _, _, done, _ in followed if done is not None])
+        figures.completion_lag = _quantiles(
+            [max(0.0, done - stats["run_end"][rid]) for rid, _, _, done, _ in followed if done is not None]
+        )
         return figures
     finally:
         ours.send("stop")

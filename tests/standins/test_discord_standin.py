@@ -51,8 +51,9 @@ def discord_env(standin, monkeypatch):
 
 
 def make_bot() -> commands.Bot:
-    return commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default(),
-                        guild_ready_timeout=0.1)
+    return commands.Bot(
+        command_prefix=commands.when_mentioned, intents=discord.Intents.default(), guild_ready_timeout=0.1
+    )
 
 
 @asynccontextmanager
@@ -128,8 +129,11 @@ async def test_slash_command_defers_reads_attachment_edits_and_posts(discord_env
     assert abs(interaction.created - snowflake_time(interaction.id)) < 1e-9
 
     original = standin.messages[interaction.original_message_id]
-    assert (original.source, original.interaction_id, original.content) == ("interaction", interaction.id,
-                                                                           "Done: hello")
+    assert (original.source, original.interaction_id, original.content) == (
+        "interaction",
+        interaction.id,
+        "Done: hello",
+    )
     assert not original.loading and not original.ephemeral
     assert [body["content"] for _, body in original.edits] == ["Working… 50%", "Done: hello"]
     assert seen["edited"].id == original.id
@@ -217,7 +221,7 @@ async def test_edit_rate_spaces_out_edits(discord_env):
     edits = routes(standin, EDIT_ORIGINAL)
     # discord.py honours X-RateLimit-Remaining: 0 and waits for Reset-After, so it never sees the 429.
     assert [r.status for r in edits] == [200, 200, 200] and standin.rate_limited == []
-    assert all(later.time - earlier.time >= 0.25 for earlier, later in zip(edits, edits[1:]))
+    assert all(later.time - earlier.time >= 0.25 for earlier, later in zip(edits, edits[1:], strict=False))
 
 
 async def test_edit_after_token_expiry_gets_50027_and_is_a_violation(discord_env):
@@ -339,14 +343,17 @@ async def test_followup_upload_dm_and_channel_route_fallback(discord_env):
     assert followup.source == "followup" and followup.interaction_id == interaction.id
     assert interaction.followup_ids == [followup.id]
     assert [(a["filename"], a["size"], a["content_type"]) for a in followup.attachments] == [
-        ("result.mp4", 14, "video/mp4")]
+        ("result.mp4", 14, "video/mp4")
+    ]
     upload = routes(standin, "POST /webhooks/{application_id}/{token}")[0]
     assert upload.files == [("result.mp4", b"fake-mp4-bytes")] and upload.json["content"] == "Here it is"
     dm = standin.messages[out["dm"].id]
     assert dm.channel_id != standin.channel_id and dm.content == "Your video is ready"
     assert routes(standin, "POST /users/@me/channels")[0].json == {"recipient_id": standin.user_id}
-    assert standin.violations == [f"PATCH /channels/{standin.channel_id}/messages/{interaction.original_message_id}"
-                                  ": ephemeral messages are not reachable through channel routes (404, code 10008)"]
+    assert standin.violations == [
+        f"PATCH /channels/{standin.channel_id}/messages/{interaction.original_message_id}"
+        ": ephemeral messages are not reachable through channel routes (404, code 10008)"
+    ]
     standin.violations.clear()
 
 
@@ -390,8 +397,10 @@ async def test_autocomplete_over_25_choices_is_rejected(discord_env):
     assert interaction.payload["type"] == 4
     assert interaction.payload["data"]["options"] == [{"name": "voice", "type": 3, "value": "ali", "focused": True}]
     assert routes(standin, CALLBACK)[0].status == 400 and not interaction.callbacks
-    assert standin.violations == [f"POST /interactions/{interaction.id}/{interaction.token}/callback: "
-                                  "body/data/choices: 30 autocomplete choices (max 25) (400, code 50035)"]
+    assert standin.violations == [
+        f"POST /interactions/{interaction.id}/{interaction.token}/callback: "
+        "body/data/choices: 30 autocomplete choices (max 25) (400, code 50035)"
+    ]
     standin.violations.clear()
 
 
@@ -426,8 +435,16 @@ async def raw_gateway(standin: DiscordStandIn):
             assert hello == {"op": 10, "d": {"heartbeat_interval": 41250}}
             await ws.send_json({"op": 1, "d": None})
             assert await ws.receive_json(timeout=2) == {"op": 11}
-            await ws.send_json({"op": 2, "d": {"token": TOKEN, "intents": 53575421,
-                                               "properties": {"os": "linux", "browser": "raw", "device": "raw"}}})
+            await ws.send_json(
+                {
+                    "op": 2,
+                    "d": {
+                        "token": TOKEN,
+                        "intents": 53575421,
+                        "properties": {"os": "linux", "browser": "raw", "device": "raw"},
+                    },
+                }
+            )
             yield ws, session
 
 
@@ -438,25 +455,43 @@ async def test_raw_gateway_handshake_and_callback_protocol(standin):
         assert (ready["t"], ready["s"], guild["t"], guild["s"]) == ("READY", 1, "GUILD_CREATE", 2)
         assert ready["d"]["resume_gateway_url"] == standin.gateway_url
         roles = {r["name"]: r for r in guild["d"]["roles"]}
-        assert roles["@everyone"]["id"] == str(standin.guild_id) and roles["Admins"]["id"] == str(
-            standin.admin_role_id)
+        assert roles["@everyone"]["id"] == str(standin.guild_id) and roles["Admins"]["id"] == str(standin.admin_role_id)
         assert {m["user"]["id"] for m in guild["d"]["members"]} == {
-            str(standin.bot_user_id), str(standin.user_id), str(standin.owner_id)}
+            str(standin.bot_user_id),
+            str(standin.user_id),
+            str(standin.owner_id),
+        }
 
-        interaction = await standin.send_command("talk", {"text": "hi", "n": 2, "x": 0.5, "hd": True},
-                                                 subcommand="say", group="voice", age=60)
+        interaction = await standin.send_command(
+            "talk", {"text": "hi", "n": 2, "x": 0.5, "hd": True}, subcommand="say", group="voice", age=60
+        )
         event = await ws.receive_json(timeout=2)
         assert (event["t"], event["s"]) == ("INTERACTION_CREATE", 3)
         d = event["d"]
-        for key in ("id", "application_id", "type", "token", "version", "attachment_size_limit", "channel",
-                    "member", "guild", "app_permissions", "authorizing_integration_owners"):
+        for key in (
+            "id",
+            "application_id",
+            "type",
+            "token",
+            "version",
+            "attachment_size_limit",
+            "channel",
+            "member",
+            "guild",
+            "app_permissions",
+            "authorizing_integration_owners",
+        ):
             assert key in d
         assert d["member"]["flags"] == 0 and d["member"]["permissions"] == "1071698660929"
         assert d["channel"]["id"] == str(standin.channel_id) and d["channel"]["type"] == 0
         group = d["data"]["options"][0]
         assert (group["type"], group["name"], group["options"][0]["type"]) == (2, "voice", 1)
         assert [(o["name"], o["type"]) for o in group["options"][0]["options"]] == [
-            ("text", 3), ("n", 4), ("x", 10), ("hd", 5)]
+            ("text", 3),
+            ("n", 4),
+            ("x", 10),
+            ("hd", 5),
+        ]
         assert 59 < time.time() - interaction.created < 62
 
         base = f"{standin.api_base}/interactions/{interaction.id}/{interaction.token}/callback"
@@ -495,9 +530,17 @@ async def test_rest_responses_match_the_openapi_document(standin):
             assert app["owner"]["id"] == str(standin.owner_id)
             assert_matches(app, "/oauth2/applications/@me", "get")
         commands_url = f"{api}/applications/{standin.application_id}/commands"
-        payload = [{"name": "lipsync", "description": "Lip-sync a video", "type": 1, "options": [
-            {"type": 11, "name": "video", "description": "The video", "required": True}],
-            "default_member_permissions": 32768, "contexts": [0], "integration_types": [0]}]
+        payload = [
+            {
+                "name": "lipsync",
+                "description": "Lip-sync a video",
+                "type": 1,
+                "options": [{"type": 11, "name": "video", "description": "The video", "required": True}],
+                "default_member_permissions": 32768,
+                "contexts": [0],
+                "integration_types": [0],
+            }
+        ]
         async with http.put(commands_url, json=payload) as resp:
             stored = await resp.json()
             assert_matches(stored, "/applications/{application_id}/commands", "put")
@@ -506,9 +549,15 @@ async def test_rest_responses_match_the_openapi_document(standin):
         async with http.post(f"{api}/users/@me/channels", json={"recipient_id": str(standin.user_id)}) as resp:
             dm = await resp.json()
             assert_matches(dm, "/users/@me/channels", "post")
-        async with http.post(f"{api}/channels/{dm['id']}/messages", json={"content": "hi", "embeds": [
-                {"title": "Done", "description": "Your video", "fields": [{"name": "Model", "value": "fabric"}]}]}
-                ) as resp:
+        async with http.post(
+            f"{api}/channels/{dm['id']}/messages",
+            json={
+                "content": "hi",
+                "embeds": [
+                    {"title": "Done", "description": "Your video", "fields": [{"name": "Model", "value": "fabric"}]}
+                ],
+            },
+        ) as resp:
             message = await resp.json()
             assert_matches(message, "/channels/{channel_id}/messages", "post")
         async with http.get(f"{api}/guilds/{standin.guild_id}/members/{standin.user_id}") as resp:
@@ -527,51 +576,149 @@ def _long(n: int) -> str:
 
 REJECTED = [
     # (method, path (after /api/v10, with {channel}), body, headers, status, code, in the violation)
-    ("POST", "/channels/{channel}/messages", {"content": 123}, None, 400, 50035,
-     "body/content: 123 is not of type 'string', 'null'"),
-    ("POST", "/channels/{channel}/messages", {"content": "hi", "flags": "64"}, None, 400, 50035,
-     "body/flags: '64' is not of type 'integer', 'null'"),
-    ("POST", "/channels/{channel}/messages", {"content": _long(2001)}, None, 400, 50035,
-     "content is 2001 characters (max 2000)"),
-    ("POST", "/channels/{channel}/messages", {"embeds": [{"title": _long(257)}]}, None, 400, 50035,
-     "body/embeds/0/title"),
-    ("POST", "/channels/{channel}/messages", {"content": "x", "components": [{"type": 1, "components": [
-        {"type": 2, "style": 1, "label": "a", "custom_id": "same"},
-        {"type": 2, "style": 1, "label": "b", "custom_id": "same"}]}]}, None, 400, 50035, "used twice"),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"content": 123},
+        None,
+        400,
+        50035,
+        "body/content: 123 is not of type 'string', 'null'",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"content": "hi", "flags": "64"},
+        None,
+        400,
+        50035,
+        "body/flags: '64' is not of type 'integer', 'null'",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"content": _long(2001)},
+        None,
+        400,
+        50035,
+        "content is 2001 characters (max 2000)",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"embeds": [{"title": _long(257)}]},
+        None,
+        400,
+        50035,
+        "body/embeds/0/title",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {
+            "content": "x",
+            "components": [
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": 2, "style": 1, "label": "a", "custom_id": "same"},
+                        {"type": 2, "style": 1, "label": "b", "custom_id": "same"},
+                    ],
+                }
+            ],
+        },
+        None,
+        400,
+        50035,
+        "used twice",
+    ),
     ("POST", "/channels/{channel}/messages", {}, None, 400, 50006, "Cannot send an empty message"),
-    ("POST", "/channels/{channel}/messages", {"content": "hi"}, {"Authorization": "Bearer nope"}, 401, 0,
-     "needs 'Authorization: Bot <token>'"),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"content": "hi"},
+        {"Authorization": "Bearer nope"},
+        401,
+        0,
+        "needs 'Authorization: Bot <token>'",
+    ),
     ("POST", "/channels/1/messages", {"content": "hi"}, None, 404, 10003, "Unknown Channel"),
     ("GET", "/guilds/{guild}/bans", None, None, 404, 0, "unknown route"),
     ("GET", "/webhooks/{app}/not-a-token/messages/@original", None, None, 401, 50027, "unknown interaction token"),
-    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "content": "hi", "components": [
-        {"type": 10, "content": "card"}]}, None, 400, 50035, "content is not allowed with IS_COMPONENTS_V2"),
-    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "embeds": [{"title": "x"}], "components": [
-        {"type": 10, "content": "card"}]}, None, 400, 50035, "embeds are not allowed"),
-    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
-        {"type": 12, "items": [{"media": {"url": "ftp://x/y.mp4"}}]}]}, None, 400, 50035,
-     "neither http(s):// nor attachment://"),
-    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
-        {"type": 12, "items": [{"media": {"url": "attachment://missing.mp4"}}]}]}, None, 400, 50035,
-     "attachment://missing.mp4 names no file of the message"),
-    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
-        {"type": 12, "items": [{"media": {"url": f"https://x/{i}.png"}} for i in range(11)]}]}, None, 400, 50035,
-     "a media gallery holds 1-10 items, not 11"),
-    ("POST", "/channels/{channel}/messages", {"flags": 1 << 15, "components": [
-        {"type": 17, "components": [{"type": 10, "content": _long(2500)}, {"type": 10, "content": _long(2000)}]}]},
-     None, 400, 50035, "text displays hold 4500 characters in all (max 4000)"),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"flags": 1 << 15, "content": "hi", "components": [{"type": 10, "content": "card"}]},
+        None,
+        400,
+        50035,
+        "content is not allowed with IS_COMPONENTS_V2",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"flags": 1 << 15, "embeds": [{"title": "x"}], "components": [{"type": 10, "content": "card"}]},
+        None,
+        400,
+        50035,
+        "embeds are not allowed",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"flags": 1 << 15, "components": [{"type": 12, "items": [{"media": {"url": "ftp://x/y.mp4"}}]}]},
+        None,
+        400,
+        50035,
+        "neither http(s):// nor attachment://",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {"flags": 1 << 15, "components": [{"type": 12, "items": [{"media": {"url": "attachment://missing.mp4"}}]}]},
+        None,
+        400,
+        50035,
+        "attachment://missing.mp4 names no file of the message",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {
+            "flags": 1 << 15,
+            "components": [{"type": 12, "items": [{"media": {"url": f"https://x/{i}.png"}} for i in range(11)]}],
+        },
+        None,
+        400,
+        50035,
+        "a media gallery holds 1-10 items, not 11",
+    ),
+    (
+        "POST",
+        "/channels/{channel}/messages",
+        {
+            "flags": 1 << 15,
+            "components": [
+                {"type": 17, "components": [{"type": 10, "content": _long(2500)}, {"type": 10, "content": _long(2000)}]}
+            ],
+        },
+        None,
+        400,
+        50035,
+        "text displays hold 4500 characters in all (max 4000)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("method,path,body,headers,status,code,problem", REJECTED,
-                         ids=[f"{c[4]}-{c[5]}-{i}" for i, c in enumerate(REJECTED)])
-async def test_requests_discord_would_reject_are_violations(standin, method, path, body, headers, status, code,
-                                                            problem):
-    url = standin.api_base + path.format(channel=standin.channel_id, guild=standin.guild_id,
-                                         app=standin.application_id)
+@pytest.mark.parametrize(
+    "method,path,body,headers,status,code,problem", REJECTED, ids=[f"{c[4]}-{c[5]}-{i}" for i, c in enumerate(REJECTED)]
+)
+async def test_requests_discord_would_reject_are_violations(
+    standin, method, path, body, headers, status, code, problem
+):
+    url = standin.api_base + path.format(channel=standin.channel_id, guild=standin.guild_id, app=standin.application_id)
     async with aiohttp.ClientSession() as http:
-        async with http.request(method, url, json=body,
-                                headers=headers or {"Authorization": f"Bot {TOKEN}"}) as resp:
+        async with http.request(method, url, json=body, headers=headers or {"Authorization": f"Bot {TOKEN}"}) as resp:
             assert resp.status == status
             assert resp.headers["Content-Type"] == "application/json"
             assert (await resp.json())["code"] == code
@@ -607,8 +754,7 @@ async def test_injected_failures_have_discords_shape(standin):
     async with aiohttp.ClientSession(headers=auth) as http:
         async with http.get(f"{standin.api_base}/users/@me") as resp:
             assert resp.status == 429 and "Via" not in resp.headers
-            assert await resp.json() == {"message": "You are being rate limited.", "retry_after": 1.5,
-                                         "global": False}
+            assert await resp.json() == {"message": "You are being rate limited.", "retry_after": 1.5, "global": False}
             assert resp.headers["X-RateLimit-Remaining"] == "0" and resp.headers["Retry-After"] == "2"
         for expected in (503, 503, 200):
             async with http.get(f"{standin.api_base}/oauth2/applications/@me") as resp:
@@ -679,11 +825,15 @@ async def test_user_install_contexts_parse_in_discord_py(discord_env):
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def gen(interaction: discord.Interaction) -> None:
         seen[interaction.id] = {
-            "guild": interaction.guild.id if interaction.guild else None, "guild_id": interaction.guild_id,
+            "guild": interaction.guild.id if interaction.guild else None,
+            "guild_id": interaction.guild_id,
             "context": (interaction.context.guild, interaction.context.dm_channel, interaction.context.private_channel),
-            "guild_install": interaction.is_guild_integration(), "user_install": interaction.is_user_integration(),
-            "channel": interaction.channel.type, "member": isinstance(interaction.user, discord.Member),
-            "attach": interaction.app_permissions.attach_files, "manage": interaction.app_permissions.manage_messages,
+            "guild_install": interaction.is_guild_integration(),
+            "user_install": interaction.is_user_integration(),
+            "channel": interaction.channel.type,
+            "member": isinstance(interaction.user, discord.Member),
+            "attach": interaction.app_permissions.attach_files,
+            "manage": interaction.app_permissions.manage_messages,
         }
         await interaction.response.send_message("ok")
 
@@ -703,14 +853,33 @@ async def test_user_install_contexts_parse_in_discord_py(discord_env):
         with pytest.raises(ValueError):
             await standin.send_command("gen", context=2)
 
-    assert seen[home.id] == {"guild": standin.guild_id, "guild_id": standin.guild_id, "context": (True, False, False),
-                             "guild_install": True, "user_install": False, "channel": discord.ChannelType.text,
-                             "member": True, "attach": True, "manage": False}
-    assert seen[away.id] == {"guild": foreign_guild, "guild_id": foreign_guild, "context": (True, False, False),
-                             "guild_install": False, "user_install": True, "channel": discord.ChannelType.text,
-                             "member": True, "attach": True, "manage": False}
-    for interaction, kind in ((bot_dm, discord.ChannelType.private), (group, discord.ChannelType.group),
-                              (other_dm, discord.ChannelType.private)):
+    assert seen[home.id] == {
+        "guild": standin.guild_id,
+        "guild_id": standin.guild_id,
+        "context": (True, False, False),
+        "guild_install": True,
+        "user_install": False,
+        "channel": discord.ChannelType.text,
+        "member": True,
+        "attach": True,
+        "manage": False,
+    }
+    assert seen[away.id] == {
+        "guild": foreign_guild,
+        "guild_id": foreign_guild,
+        "context": (True, False, False),
+        "guild_install": False,
+        "user_install": True,
+        "channel": discord.ChannelType.text,
+        "member": True,
+        "attach": True,
+        "manage": False,
+    }
+    for interaction, kind in (
+        (bot_dm, discord.ChannelType.private),
+        (group, discord.ChannelType.group),
+        (other_dm, discord.ChannelType.private),
+    ):
         assert seen[interaction.id]["guild"] is None and seen[interaction.id]["guild_id"] is None
         assert seen[interaction.id]["channel"] is kind and not seen[interaction.id]["member"]
         assert seen[interaction.id]["user_install"] and not seen[interaction.id]["guild_install"]
@@ -782,8 +951,9 @@ async def test_bot_token_writes_where_the_bot_cannot_reach_are_refused(discord_e
     assert out["codes"] == [50001, 50001, 50007, 50007] and out["dm"] is True
     assert out["caps"] == [(400, 40094, 5)] * 3
     assert len(away.followup_ids) == 5 and len(standin.refused_bot_writes) == 4
-    assert standin.refused_bot_writes[0] == (f"POST /channels/{foreign_channel}/messages: the bot is not in guild "
-                                             f"{foreign_guild} (403, code 50001)")
+    assert standin.refused_bot_writes[0] == (
+        f"POST /channels/{foreign_channel}/messages: the bot is not in guild {foreign_guild} (403, code 50001)"
+    )
     assert f"/channels/{group.channel_id}/" in standin.refused_bot_writes[1]
     assert "DMs are closed" in standin.refused_bot_writes[-1]
     assert len(standin.violations) == 3 and all("40094" in v for v in standin.violations)
@@ -903,8 +1073,11 @@ async def test_rate_limit_headers_and_429s_have_discords_shape(standin):
             assert "X-RateLimit-Limit" not in resp.headers
         standin.violations.clear()  # the CDN miss
 
-    assert standin.rate_limited == [f"POST /channels/{standin.channel_id}/messages", "GET /users/@me",
-                                    f"PATCH /webhooks/{standin.application_id}/{interaction.token}/messages/@original"]
+    assert standin.rate_limited == [
+        f"POST /channels/{standin.channel_id}/messages",
+        "GET /users/@me",
+        f"PATCH /webhooks/{standin.application_id}/{interaction.token}/messages/@original",
+    ]
     standin.rate_limits = False
     async with aiohttp.ClientSession(headers=auth) as http:
         async with http.post(messages, json={"content": "free"}) as resp:
@@ -933,13 +1106,13 @@ async def test_burst_of_1000_commands_over_50_guilds(standin):
         await standin.wait_ready(timeout=30)
         await asyncio.sleep(0.5)  # let the client settle after its GUILD_CREATEs
         cpu, wall = time.process_time(), time.monotonic()
-        sent = await asyncio.gather(*(standin.send_command("burst", guild_id=guilds[i % 50][0])
-                                      for i in range(1000)))
+        sent = await asyncio.gather(*(standin.send_command("burst", guild_id=guilds[i % 50][0]) for i in range(1000)))
         dispatched = time.monotonic() - wall
         await standin.wait_for(lambda: all(i.callbacks for i in sent), timeout=60)
         acked = time.monotonic() - wall
-        await standin.wait_for(lambda: all(not standin.messages[i.original_message_id].loading for i in sent),
-                               timeout=60)
+        await standin.wait_for(
+            lambda: all(not standin.messages[i.original_message_id].loading for i in sent), timeout=60
+        )
         finished = time.monotonic() - wall
         cpu = time.process_time() - cpu
     finally:
@@ -949,11 +1122,15 @@ async def test_burst_of_1000_commands_over_50_guilds(standin):
     latencies = [i.callbacks[0][0] * 1000 for i in sent]
     spread = max(i.dispatched_at for i in sent) - min(i.dispatched_at for i in sent)
     edits = len(routes(standin, EDIT_ORIGINAL))
-    print(f"\nburst: 1000 commands over 50 guilds dispatched in {dispatched:.2f} s (frames written over {spread:.2f} s); "
-          f"all acked after {acked:.2f} s, all edited after {finished:.2f} s ({edits / finished:.0f} edits/s)")
-    print(f"burst: ack latency p50 {_percentile(latencies, 0.5):.0f} ms, p99 {_percentile(latencies, 0.99):.0f} ms, "
-          f"max {max(latencies):.0f} ms; stand-in CPU {cpu:.2f} s "
-          f"({cpu / (2000 + edits) * 1e6:.0f} µs per dispatch or request)")
+    print(
+        f"\nburst: 1000 commands over 50 guilds dispatched in {dispatched:.2f} s (frames written over {spread:.2f} s); "
+        f"all acked after {acked:.2f} s, all edited after {finished:.2f} s ({edits / finished:.0f} edits/s)"
+    )
+    print(
+        f"burst: ack latency p50 {_percentile(latencies, 0.5):.0f} ms, p99 {_percentile(latencies, 0.99):.0f} ms, "
+        f"max {max(latencies):.0f} ms; stand-in CPU {cpu:.2f} s "
+        f"({cpu / (2000 + edits) * 1e6:.0f} µs per dispatch or request)"
+    )
     assert len({i.guild_id for i in sent}) == 50 and edits == 1000
     assert _percentile(latencies, 0.5) < 3000  # Discord's deadline
     assert not standin.rate_limited
@@ -1045,24 +1222,29 @@ async def test_layout_view_with_a_video_gallery_and_a_button(discord_env):
     class Card(discord.ui.LayoutView):
         def __init__(self) -> None:
             super().__init__(timeout=None)
-            self.add_item(discord.ui.Container(
-                discord.ui.TextDisplay("## Your video is ready"),
-                discord.ui.MediaGallery(discord.MediaGalleryItem("attachment://result.mp4", description="result")),
-                discord.ui.Separator(),
-                discord.ui.TextDisplay("-# fal-ai/sync-lipsync · 12 s"),
-                accent_colour=discord.Colour.green()))
+            self.add_item(
+                discord.ui.Container(
+                    discord.ui.TextDisplay("## Your video is ready"),
+                    discord.ui.MediaGallery(discord.MediaGalleryItem("attachment://result.mp4", description="result")),
+                    discord.ui.Separator(),
+                    discord.ui.TextDisplay("-# fal-ai/sync-lipsync · 12 s"),
+                    accent_colour=discord.Colour.green(),
+                )
+            )
             self.add_item(Again())
 
     @bot.tree.command(name="deliver", description="Deliver a result")
     async def deliver(interaction: discord.Interaction) -> None:
         await interaction.response.defer()
         await interaction.edit_original_response(
-            view=Card(), attachments=[discord.File(io.BytesIO(video), filename="result.mp4")])
+            view=Card(), attachments=[discord.File(io.BytesIO(video), filename="result.mp4")]
+        )
 
     async with running(bot):
         interaction = await standin.send_command("deliver")
-        await standin.wait_for(lambda: interaction.original_message_id
-                               and standin.messages[interaction.original_message_id].edits)
+        await standin.wait_for(
+            lambda: interaction.original_message_id and standin.messages[interaction.original_message_id].edits
+        )
         card = standin.messages[interaction.original_message_id]
         click = await standin.send_component(card.id, "job:again:7")
         await standin.wait_for(lambda: click.callbacks)
@@ -1102,12 +1284,11 @@ async def test_message_context_menu_opens_a_modal_with_a_file_upload(discord_env
     got: dict = {}
 
     class Redo(discord.ui.Modal, title="Redo with a new voice"):
-        text = discord.ui.Label(text="What should it say?",
-                                component=discord.ui.TextInput(custom_id="text", max_length=200))
-        note = discord.ui.Label(text="Anything else?",
-                                component=discord.ui.TextInput(custom_id="note", required=False))
-        audio = discord.ui.Label(text="Voice sample",
-                                 component=discord.ui.FileUpload(custom_id="audio", max_values=2))
+        text = discord.ui.Label(
+            text="What should it say?", component=discord.ui.TextInput(custom_id="text", max_length=200)
+        )
+        note = discord.ui.Label(text="Anything else?", component=discord.ui.TextInput(custom_id="note", required=False))
+        audio = discord.ui.Label(text="Voice sample", component=discord.ui.FileUpload(custom_id="audio", max_values=2))
 
         async def on_submit(self, interaction: discord.Interaction) -> None:
             got["text"], got["note"] = self.text.component.value, self.note.component.value
@@ -1116,8 +1297,13 @@ async def test_message_context_menu_opens_a_modal_with_a_file_upload(discord_env
 
     @app_commands.context_menu(name="Lip-sync this")
     async def lipsync_this(interaction: discord.Interaction, message: discord.Message) -> None:
-        got["target"] = (message.id, message.content, message.author.id, [a.filename for a in message.attachments],
-                         [e.video.url for e in message.embeds])
+        got["target"] = (
+            message.id,
+            message.content,
+            message.author.id,
+            [a.filename for a in message.attachments],
+            [e.video.url for e in message.embeds],
+        )
         got["clip"] = await message.attachments[0].read()
         await interaction.response.send_modal(Redo())
 
@@ -1127,8 +1313,9 @@ async def test_message_context_menu_opens_a_modal_with_a_file_upload(discord_env
         assert [(c["name"], c["type"]) for c in standin.commands[None]] == [("Lip-sync this", 3)]
         clip = standin.add_attachment("clip.mp4", b"mp4-bytes", "video/mp4")
         video = "https://media.example.com/v.mp4"
-        target = standin.add_user_message("use this one", attachments=[clip],
-                                          embeds=[{"type": "video", "url": video, "video": {"url": video}}])
+        target = standin.add_user_message(
+            "use this one", attachments=[clip], embeds=[{"type": "video", "url": video, "video": {"url": video}}]
+        )
         opened = await standin.send_message_command("Lip-sync this", target)
         await standin.wait_for(lambda: opened.callbacks)
         with pytest.raises(ValueError, match="no input"):
@@ -1149,7 +1336,6 @@ async def test_message_context_menu_opens_a_modal_with_a_file_upload(discord_env
     sent = submitted.payload["data"]
     assert submitted.type == 5 and sent["custom_id"] == opened.callbacks[0][1]["data"]["custom_id"]
     assert [c["type"] for c in sent["components"]] == [18, 18, 18]
-    assert sent["components"][2]["component"] == {"type": 19, "id": 6, "custom_id": "audio",
-                                                  "values": [sample["id"]]}
+    assert sent["components"][2]["component"] == {"type": 19, "id": 6, "custom_id": "audio", "values": [sample["id"]]}
     assert sent["resolved"]["attachments"] == {sample["id"]: sample}
     assert standin.messages[submitted.original_message_id].content == "redoing"

@@ -9,13 +9,13 @@ import json
 import ssl
 from pathlib import Path
 
+import av
 import fal_client
 import fal_client.client
 import httpx
 import pytest
 import pytest_asyncio
 from fal_client import Completed, FalClientHTTPError, InProgress, Queued
-import av
 from httpx_sse import aconnect_sse
 
 from tests.standins import fal_scale
@@ -29,8 +29,11 @@ KEY = "test-fal-key"
 LIPSYNC = "fal-ai/sync-lipsync/v2"
 LIPSYNC_ARGS = {"video_url": "https://example.com/face.mp4", "audio_url": "https://example.com/voice.mp3"}
 FABRIC = "veed/fabric-1.0"
-FABRIC_ARGS = {"image_url": "https://example.com/face.png", "audio_url": "https://example.com/voice.mp3",
-               "resolution": "480p"}
+FABRIC_ARGS = {
+    "image_url": "https://example.com/face.png",
+    "audio_url": "https://example.com/voice.mp3",
+    "resolution": "480p",
+}
 QUICK = JobScript(queue_positions=[1, 0], queue_step=0.1, run_time=0.2, logs=["Loading model", "Generating"])
 SLOW = JobScript(queue_positions=[3], queue_step=30, run_time=30)
 
@@ -163,8 +166,9 @@ async def test_unknown_endpoint_and_bad_key_are_violations(standin, fal):
 
 async def test_failed_job_completes_with_error_and_result_returns_it(standin, fal):
     detail = [{"loc": ["body", "audio_url"], "msg": "Audio duration exceeds 60s", "type": "audio_duration_too_long"}]
-    standin.script_next(JobScript(queue_positions=[0], queue_step=0.05, run_time=0.1,
-                                  error={"status": 422, "detail": detail}))
+    standin.script_next(
+        JobScript(queue_positions=[0], queue_step=0.05, run_time=0.1, error={"status": 422, "detail": detail})
+    )
     handle = await fal.submit(FABRIC, FABRIC_ARGS)
     done = (await poll_until_done(handle))[-1]
     assert done.error and done.error_type == "audio_duration_too_long"
@@ -379,13 +383,18 @@ async def test_result_failures_as_fal_gateway_text_and_as_nginx_ingress_pages(st
     assert not fal_client.client._is_ingress_error(response)
     assert (await handle.get())["video"]["url"]
 
-    standin.script_next(JobScript(queue_positions=[], run_time=0.05, logs=[],
-                                  result_failures=["502:nginx", "503:nginx", "504:nginx"]))
+    standin.script_next(
+        JobScript(queue_positions=[], run_time=0.05, logs=[], result_failures=["502:nginx", "503:nginx", "504:nginx"])
+    )
     handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
     assert (await handle.get())["video"]["url"]  # fal_client retried all three
     assert standin.count("result", handle.request_id) == 4
     assert [r.fault for r in standin.requests if r.route == "result" and r.request_id == handle.request_id] == [
-        "502:nginx", "503:nginx", "504:nginx", None]
+        "502:nginx",
+        "503:nginx",
+        "504:nginx",
+        None,
+    ]
 
     standin.fail_next("status", "503:nginx")
     async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
@@ -398,8 +407,9 @@ async def test_result_failures_as_fal_gateway_text_and_as_nginx_ingress_pages(st
     assert standin.violations == []
 
 
-async def submit_plain(http: httpx.AsyncClient, standin: FalStandIn, endpoint: str = LIPSYNC,
-                       args: dict = LIPSYNC_ARGS) -> dict:
+async def submit_plain(
+    http: httpx.AsyncClient, standin: FalStandIn, endpoint: str = LIPSYNC, args: dict = LIPSYNC_ARGS
+) -> dict:
     response = await http.post(f"{standin.base_url}/{endpoint}", json=args)
     assert response.status_code == 200, response.text
     return response.json()
@@ -412,8 +422,9 @@ async def test_stalled_stream_goes_silent_while_the_job_completes(standin):
         submitted = await submit_plain(http, standin)
         lines = []
         with pytest.raises(httpx.ReadTimeout):  # keep-alive comments would come every 0.2 s here
-            async with http.stream("GET", submitted["status_url"] + "/stream",
-                                   timeout=httpx.Timeout(5, read=1.0)) as response:
+            async with http.stream(
+                "GET", submitted["status_url"] + "/stream", timeout=httpx.Timeout(5, read=1.0)
+            ) as response:
                 async for line in response.aiter_lines():
                     lines.append(line)
         assert [line for line in lines if line] == [lines[0]] and '"IN_QUEUE"' in lines[0]
@@ -434,8 +445,9 @@ async def test_stalled_stream_after_zero_events_and_with_fal_client_polling_on(s
     async with https(standin, headers={"Authorization": f"Key {KEY}"}) as http:
         for _ in range(2):
             with pytest.raises(httpx.ReadTimeout):
-                async with http.stream("GET", handle.status_url + "/stream",
-                                       timeout=httpx.Timeout(5, read=0.5)) as response:
+                async with http.stream(
+                    "GET", handle.status_url + "/stream", timeout=httpx.Timeout(5, read=0.5)
+                ) as response:
                     assert response.status_code == 200
                     async for _line in response.aiter_lines():
                         pytest.fail("a stalled stream sent something")
@@ -511,7 +523,6 @@ async def test_a_running_model_may_ignore_cancel_and_complete(standin, fal):
     assert standin.violations == []
 
 
-
 async def scripted_result(standin, fal, **options) -> dict:
     standin.script_next(JobScript(queue_positions=[], run_time=0.02, logs=[], **options))
     return await (await fal.submit(LIPSYNC, LIPSYNC_ARGS)).get()
@@ -538,7 +549,7 @@ async def test_output_padded_to_a_size_stays_a_valid_mp4(standin, fal):
     padded = media_bytes("mp4", size)
     assert received == size and digest.digest() == hashlib.sha256(padded).digest()
     clip = (FIXTURES / "clip.mp4").read_bytes()
-    assert padded.startswith(clip) and padded[len(clip) + 4:len(clip) + 8] == b"free"
+    assert padded.startswith(clip) and padded[len(clip) + 4 : len(clip) + 8] == b"free"
     assert _seconds(padded) == pytest.approx(_seconds(clip))
     with pytest.raises(ValueError):
         JobScript(output_size=len(clip) + 3)  # no box fits in 3 bytes
@@ -622,19 +633,36 @@ async def test_multipart_upload_of_a_150_mb_file(standin, fal, tmp_path):
 
 async def test_multipart_complete_checks_the_etags(standin, fal):
     async with https(standin) as http:
-        token = (await http.post(f"{standin.base_url}/storage/auth/token", params={"storage_type": "fal-cdn-v3"},
-                                 json={}, headers={"Authorization": f"Key {KEY}"})).json()["token"]
+        token = (
+            await http.post(
+                f"{standin.base_url}/storage/auth/token",
+                params={"storage_type": "fal-cdn-v3"},
+                json={},
+                headers={"Authorization": f"Key {KEY}"},
+            )
+        ).json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
-        created = (await http.post(f"{standin.base_url}/files/upload/multipart",
-                                   headers={**auth, "Content-Type": "audio/wav", "X-Fal-File-Name": "v.wav"})).json()
+        created = (
+            await http.post(
+                f"{standin.base_url}/files/upload/multipart",
+                headers={**auth, "Content-Type": "audio/wav", "X-Fal-File-Name": "v.wav"},
+            )
+        ).json()
         base = f"{created['access_url']}/multipart/{created['uploadId']}"
-        etags = [(await http.put(f"{base}/{n}", content=bytes([n]) * 100, headers=auth)).headers["etag"]
-                 for n in (1, 2)]
-        bad = await http.post(f"{base}/complete", headers=auth,
-                              json={"parts": [{"partNumber": 1, "etag": etags[1]}, {"partNumber": 2, "etag": etags[1]}]})
+        etags = [
+            (await http.put(f"{base}/{n}", content=bytes([n]) * 100, headers=auth)).headers["etag"] for n in (1, 2)
+        ]
+        bad = await http.post(
+            f"{base}/complete",
+            headers=auth,
+            json={"parts": [{"partNumber": 1, "etag": etags[1]}, {"partNumber": 2, "etag": etags[1]}]},
+        )
         assert bad.status_code == 400 and len(standin.violations) == 1
-        good = await http.post(f"{base}/complete", headers=auth,
-                               json={"parts": [{"partNumber": 2, "etag": etags[1]}, {"partNumber": 1, "etag": etags[0]}]})
+        good = await http.post(
+            f"{base}/complete",
+            headers=auth,
+            json={"parts": [{"partNumber": 2, "etag": etags[1]}, {"partNumber": 1, "etag": etags[0]}]},
+        )
         assert good.status_code == 200 and good.json() == {"access_url": created["access_url"]}
     assert standin.uploads[created["access_url"]] == b"\x01" * 100 + b"\x02" * 100
     assert "etag" in standin.violations[0]
