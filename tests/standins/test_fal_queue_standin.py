@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import json
@@ -72,7 +73,8 @@ async def poll_until_done(handle) -> list:
 
 
 async def test_submit_poll_and_fetch_result(standin, fal):
-    standin.script(LIPSYNC, QUICK)
+    # each place lasts long enough for a poll to see it on a loaded machine
+    standin.script(LIPSYNC, dataclasses.replace(QUICK, queue_step=0.5))
     handle = await fal.submit(LIPSYNC, LIPSYNC_ARGS)
 
     # fal drops the endpoint's subpath from the queue URLs.
