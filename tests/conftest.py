@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from bot.fal.queue import FalQueue
 from tests.botproc import BotProcess, bot_env, secrets_in
-from tests.helpers import FAL_KEY, FIXTURES, REPO, attach, configure, fal_child_env, finished, secrets_sent  # noqa: F401
+from tests.helpers import FAL_KEY, fal_child_env, secrets_sent
 from tests.standins.discord_api import DiscordStandIn
 from tests.standins.fal_queue import FalStandIn
 

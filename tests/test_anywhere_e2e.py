@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.botproc import BotProcess, bot_env
-from tests.conftest import attach, finished
-from tests.helpers import media_urls, shown_text
+from tests.helpers import attach, finished, media_urls, shown_text
 from tests.standins.fal_queue import JobScript
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import FIXTURES, attach, finished
-from tests.helpers import media_urls, private_followup, shown_text
+from tests.helpers import FIXTURES, attach, finished, media_urls, private_followup, shown_text
 from tests.standins.fal_queue import JobScript, media_bytes
 
 QUICK = JobScript(queue_positions=[1, 0], queue_step=0.3, run_time=0.6, logs=["Loading model", "Rendering frames"])

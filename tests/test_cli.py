@@ -11,7 +11,7 @@ import pytest
 
 from tests import media_corpus
 from tests.botproc import python_cmd
-from tests.conftest import FIXTURES, REPO
+from tests.helpers import FIXTURES, REPO
 from tests.standins.fal_queue import JobScript
 
 IMAGE, VIDEO, AUDIO = "https://cdn.example/face.png", "https://cdn.example/face.mp4", "https://cdn.example/voice.mp3"

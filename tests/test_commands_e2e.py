@@ -6,8 +6,7 @@ import asyncio
 import sys
 
 from tests.botproc import BotProcess, bot_env
-from tests.conftest import REPO, attach, configure, finished
-from tests.helpers import acknowledged
+from tests.helpers import REPO, acknowledged, attach, configure, finished
 from tests.standins.fal_queue import JobScript
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}

@@ -8,8 +8,7 @@ import asyncio
 import pytest
 
 from tests.botproc import BotProcess
-from tests.conftest import FIXTURES, configure, finished
-from tests.helpers import acknowledged, custom_ids, shown_text
+from tests.helpers import FIXTURES, acknowledged, configure, custom_ids, finished, shown_text
 from tests.standins.fal_queue import IN_PROGRESS, JobScript
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}

@@ -9,7 +9,7 @@ import pytest
 
 from bot.fal.errors import FalUnavailable, InputRejected, JobCancelled, JobFailed, SubmissionUnknown
 from bot.fal.queue import COMPLETED, IN_PROGRESS, IN_QUEUE, CancelAnswer, FalQueue, Submission
-from tests.conftest import FAL_KEY
+from tests.helpers import FAL_KEY
 from tests.standins.fal_queue import JobScript
 
 LIPSYNC = "fal-ai/sync-lipsync/v2"

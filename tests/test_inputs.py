@@ -15,7 +15,7 @@ from bot.jobs import cost, inputs
 from bot.jobs.inputs import Source
 from bot.jobs.spec import Command, JobSpec
 from tests import media_corpus
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 @pytest.mark.parametrize(

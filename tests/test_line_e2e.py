@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.conftest import finished
-from tests.helpers import acknowledged, shown_text
+from tests.helpers import acknowledged, finished, shown_text
 from tests.standins.fal_queue import JobScript
 
 AUDIO = "https://cdn.example.com/a.mp3"

@@ -13,7 +13,7 @@ import pytest
 
 from bot import media
 from tests import media_corpus as corpus
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 SLOTS = (media.IMAGE, media.AUDIO, media.VIDEO)
 ACCEPTED = {s.name: s for s in corpus.ACCEPTED_SAMPLES}

@@ -8,8 +8,7 @@ import asyncio
 import pytest
 
 from bot.jobs.results import DISCORD_DEFAULT_LIMIT
-from tests.conftest import finished
-from tests.helpers import media_urls, shown_text
+from tests.helpers import finished, media_urls, shown_text
 from tests.standins.fal_queue import JobScript, media_bytes
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
