@@ -22,6 +22,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,16 +112,7 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
             gc.disable()  # the stand-ins time what they receive: their own collector must not pause them
             started = time.monotonic()
 
-            async def fire(i: int) -> Interaction:
-                await asyncio.sleep(max(0.0, started + spread * i / n - time.monotonic()))
-                guild, channel = places[i % servers]
-                return await discord.send_command(
-                    "talkinghead",
-                    {"image_url": f"https://cdn.example.com/bench-{i}.png", "audio_url": AUDIO},
-                    user_id=1_000_000 + i,
-                    guild_id=guild,
-                    channel_id=channel,
-                )
+            fire = firing(discord, places, started, spread / n, "bench", 1_000_000)
 
             lags: list[float] = []
 
@@ -300,16 +292,7 @@ async def run_beyond(n: int, running: int, job_seconds: float, servers: int, *, 
             cpu0 = proc.cpu()
             started = time.monotonic()
 
-            async def fire(i: int) -> Interaction:
-                await asyncio.sleep(max(0.0, started + spread * i / n - time.monotonic()))
-                guild, channel = places[i % servers]
-                return await discord.send_command(
-                    "talkinghead",
-                    {"image_url": f"https://cdn.example.com/far-{i}.png", "audio_url": AUDIO},
-                    user_id=2_000_000 + i,
-                    guild_id=guild,
-                    channel_id=channel,
-                )
+            fire = firing(discord, places, started, spread / n, "far", 2_000_000)
 
             sent = await asyncio.gather(*(fire(i) for i in range(n)))
             await discord.wait_for(lambda: all(i.callbacks for i in sent), timeout=300)
@@ -347,6 +330,26 @@ async def run_beyond(n: int, running: int, job_seconds: float, servers: int, *, 
         finally:
             await bot.stop()
     return figures
+
+
+def firing(
+    discord: DiscordStandIn, places: list[tuple[int, int]], started: float, gap: float, tag: str, first_user: int
+) -> Callable[[int], Awaitable[Interaction]]:
+    """The i-th /talkinghead of a burst: sent `gap` seconds after the one before, by its own member, in the
+    servers in turn."""
+
+    async def fire(i: int) -> Interaction:
+        await asyncio.sleep(max(0.0, started + gap * i - time.monotonic()))
+        guild, channel = places[i % len(places)]
+        return await discord.send_command(
+            "talkinghead",
+            {"image_url": f"https://cdn.example.com/{tag}-{i}.png", "audio_url": AUDIO},
+            user_id=first_user + i,
+            guild_id=guild,
+            channel_id=channel,
+        )
+
+    return fire
 
 
 def table(columns: list[Figures]) -> str:
