@@ -50,12 +50,16 @@ def talking_head_payload(model: Model, image_url: str, audio_url: str, resolutio
 def lipsync_payload(model: Model, video_url: str, audio_url: str, sync_mode: str | None = None) -> dict[str, Any]:
     _expect(model, Kind.LIPSYNC)
     payload: dict[str, Any] = {"video_url": video_url, "audio_url": audio_url}
+    check_sync_mode(model, sync_mode)
     if sync_mode:
-        if sync_mode not in model.sync_modes:
-            accepted = ", ".join(model.sync_modes) or "none (this model has no sync mode)"
-            raise BadInput("sync_mode", f"{model.name} sync_mode must be one of: {accepted}")
         payload["sync_mode"] = sync_mode
     return payload
+
+
+def check_sync_mode(model: Model, sync_mode: str | None) -> None:
+    if sync_mode and sync_mode not in model.sync_modes:
+        accepted = ", ".join(model.sync_modes) or "none (this model has no sync mode)"
+        raise BadInput("sync_mode", f"{model.name} sync_mode must be one of: {accepted}")
 
 
 def animate_payload(model: Model, image_url: str, video_url: str) -> dict[str, Any]:

@@ -67,9 +67,7 @@ def build_spec(
         )
     if chosen.kind is Kind.TALKING_HEAD:
         payloads.resolve_resolution(chosen, resolution)
-    if sync_mode and sync_mode not in chosen.sync_modes:
-        accepted = ", ".join(chosen.sync_modes) or "none (this model has no sync mode)"
-        raise BadInput("sync_mode", f"{chosen.name} sync_mode must be one of: {accepted}")
+    payloads.check_sync_mode(chosen, sync_mode)
     spec = JobSpec(
         command,
         model=chosen.endpoint_id,
