@@ -23,7 +23,7 @@ SNOWFLAKE_KINDS = {
     AppCommandOptionType.channel: ("channels", "a channel"),
     AppCommandOptionType.role: ("roles", "a role"),
     AppCommandOptionType.mentionable: (None, "a member or a role"),
-    AppCommandOptionType.attachment: ("attachments", "a file"),
+    AppCommandOptionType.attachment: ("attachments", "a file attached to the command"),
 }
 
 
@@ -112,7 +112,7 @@ def _out_of_range(parameter: app_commands.Parameter, measure: float, unit: str, 
             if low is not None and high is not None
             else (f"at least {low:g}" if low is not None else f"at most {high:g}")
         )
-        return f"is {shown}; {bounds} {plural}".rstrip() + " accepted"
+        return f"is {shown}; {bounds} {plural}".rstrip() + " are accepted"
     return None
 
 
