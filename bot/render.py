@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot.fal import catalog
 from bot.jobs.line import Place, Wait
 from bot.jobs.runner import Cancelled
-from bot.jobs.spec import Command, Stage
+from bot.jobs.spec import VIDEO, Command, Stage
 from bot.jobs.store import DM, Job
 
 MESSAGE_LIMIT = 2000  # characters of message content
@@ -85,6 +85,8 @@ def stage_line(job: Job, place: Place | None = None) -> str:
     if job.stage is Stage.WAITING:
         return waiting_line(place)
     if job.stage is Stage.QUEUED:
+        if not (job.state.get(VIDEO) or {}).get("submission"):
+            return "Sending the job to fal"  # not on fal's queue until fal answers the submit
         return "Queued on fal" + (f" — position {job.position + 1} in line" if job.position is not None else "")
     speech = job.spec.speech_model
     return {

@@ -25,7 +25,7 @@ async def restart(bot: BotProcess, discord) -> None:
 
 async def wait_stored_request(fal, discord, jobs: int = 1) -> None:
     """Until the bot has stored the request ids of `jobs` jobs: it follows a request (status stream or poll) only
-    after its id is stored. ("Queued on fal" shows before the submit, while it may still be on its way.)"""
+    after its id is stored (the message turns from "Sending the job to fal" to "Queued on fal" then too)."""
     await fal.wait_for_submissions(jobs)
     await discord.wait_for(
         lambda: len({r.request_id for r in fal.requests if r.route in ("stream", "status")}) >= jobs, timeout=15

@@ -24,9 +24,18 @@ def job(**changes) -> Job:
     return base
 
 
+SUBMITTED = {"video": {"submission": {"request_id": "764cabcf-b745-4b3e-ae38-1200304cf45b"}}}
+
+
+def test_a_job_is_queued_on_fal_only_once_fal_took_it():
+    assert "**Sending the job to fal**" in render.render(job(stage=Stage.QUEUED))
+    assert "**Queued on fal**" in render.render(job(stage=Stage.QUEUED, state=SUBMITTED))
+
+
 def test_queued_progress_shows_position_start_eta_cost_and_log():
     text = render.render(
-        job(stage=Stage.QUEUED, position=1, log="Loading model", cost_estimate=0.42), eta=4_000_000_000.0
+        job(stage=Stage.QUEUED, position=1, log="Loading model", cost_estimate=0.42, state=SUBMITTED),
+        eta=4_000_000_000.0,
     )
     assert text.splitlines() == [
         "⏳ **Talking head** · VEED Fabric 1.0 · job `3f9c2a1b`",
