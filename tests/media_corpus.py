@@ -215,30 +215,26 @@ def _image(fmt: str, **save: object) -> Callable[[Path, float], None]:
     return make
 
 
-def audio(name, content_type, what, kind=AUDIO, **kw) -> Sample:
+def _played(write, name, content_type, what, kind, kw) -> Sample:
+    """A sample that plays for `length` seconds (6 unless given), written by `write`."""
     length = kw.pop("length", 6.0)
     return Sample(
         name,
         kind,
         content_type if kind else None,
         length if kind else None,
-        lambda p, s: _write_audio(p, s, **kw),
+        lambda p, s: write(p, s, **kw),
         what,
         length,
     )
+
+
+def audio(name, content_type, what, kind=AUDIO, **kw) -> Sample:
+    return _played(_write_audio, name, content_type, what, kind, kw)
 
 
 def video(name, content_type, what, kind=VIDEO, **kw) -> Sample:
-    length = kw.pop("length", 6.0)
-    return Sample(
-        name,
-        kind,
-        content_type if kind else None,
-        length if kind else None,
-        lambda p, s: _write_video(p, s, **kw),
-        what,
-        length,
-    )
+    return _played(_write_video, name, content_type, what, kind, kw)
 
 
 ACCEPTED_SAMPLES: list[Sample] = [

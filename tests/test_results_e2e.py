@@ -100,12 +100,9 @@ async def test_a_sigkill_right_after_the_channel_post_posts_nothing_twice(bot, d
     assert len(channel_posts(discord_standin)) == 1 and len(post.attachments) == 1
 
 
-async def test_a_channel_that_cannot_be_written_sends_the_video_by_dm_and_else_jobs_keeps_it(
-    bot, discord_standin, fal_standin
-):
-    fal_standin.script("veed/fabric-1.0", quick())
-    channel = discord_standin.channel_id
-    discord_standin.fail_next(
+def refuse_channel_posts(discord, channel: int) -> None:
+    """The bot's next posts in `channel` (and their one retry) are refused: it lacks Send Messages there."""
+    discord.fail_next(
         "POST",
         rf"/channels/{channel}/messages",
         403,
@@ -113,6 +110,14 @@ async def test_a_channel_that_cannot_be_written_sends_the_video_by_dm_and_else_j
         times=2,
         body={"message": "Missing Permissions", "code": 50013},
     )
+
+
+async def test_a_channel_that_cannot_be_written_sends_the_video_by_dm_and_else_jobs_keeps_it(
+    bot, discord_standin, fal_standin
+):
+    fal_standin.script("veed/fabric-1.0", quick())
+    channel = discord_standin.channel_id
+    refuse_channel_posts(discord_standin, channel)
     first = await discord_standin.send_command("talkinghead", URLS, age=840)
     dm = await discord_standin.wait_for(
         lambda: next(
@@ -124,14 +129,7 @@ async def test_a_channel_that_cannot_be_written_sends_the_video_by_dm_and_else_j
     assert len(dm.attachments) == 1
 
     discord_standin.close_dms(discord_standin.user_id)
-    discord_standin.fail_next(
-        "POST",
-        rf"/channels/{channel}/messages",
-        403,
-        code=50013,
-        times=2,
-        body={"message": "Missing Permissions", "code": 50013},
-    )
+    refuse_channel_posts(discord_standin, channel)
     second = await discord_standin.send_command("talkinghead", URLS, age=840)
     job_id = None
     await discord_standin.wait_for(lambda: second.original_message_id, timeout=10)
