@@ -354,7 +354,9 @@ async def test_the_store_migrates_an_older_database(tmp_path):
         await store.close()
 
 
-async def test_a_clean_stop_lets_a_submit_on_its_way_finish_and_stores_its_request(store, queue, fal_env, session):
+async def test_a_clean_stop_lets_a_submit_on_its_way_finish_and_stores_its_request(
+    store, queue, fal_env, session, tmp_path
+):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=5, run_time=5))
     fal_env.hold("submit")
     runner = await make_runner(store, queue, session)
@@ -367,6 +369,13 @@ async def test_a_clean_stop_lets_a_submit_on_its_way_finish_and_stores_its_reque
     assert not closing.done()  # waiting for fal's answer rather than cutting the submit off
     fal_env.release("submit", drop=False)
     await asyncio.wait_for(closing, 10)
-    stored = await store.get(job.id)
-    assert stored.state["video"]["submission"]["request_id"] in fal_env.jobs
+    await store.close()  # as the app does after the runner: what is pending is written
+    reopened = await Store.open(tmp_path / "jobs.db")  # what the next start reads
+    stored = await reopened.get(job.id)
+    await reopened.close()
+    assert stored.state["video"].get("submission", {}).get("request_id") in fal_env.jobs, (
+        stored.stage,
+        stored.error,
+        stored.state,
+    )
     assert pipeline.SENDING not in stored.state["video"]  # the next start follows it instead of doubting it
