@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from urllib.parse import urlparse
 
@@ -14,8 +13,8 @@ import aiohttp
 import discord
 
 from bot import logs
-from bot.jobs.store import StoreUnavailable
 from bot.settings import Settings, SettingsError, load_env_file, load_settings
+from bot.store.base import StoreUnavailable
 
 
 def startup_error(exc: BaseException, settings: Settings) -> str | None:
@@ -24,7 +23,7 @@ def startup_error(exc: BaseException, settings: Settings) -> str | None:
     if isinstance(exc, discord.LoginFailure):
         return "Discord refused DISCORD_TOKEN; copy the bot token again from the Developer Portal"
     if isinstance(exc, StoreUnavailable):
-        return f"cannot open the database {exc.path} ({exc.reason}); check DATABASE_URL"
+        return f"cannot open the database {exc.where} ({exc.reason}); check DATABASE_URL"
     if isinstance(exc, aiohttp.ClientConnectorError) and exc.host == urlparse(settings.discord_api_base).hostname:
         where, error = f"{exc.host}:{exc.port}", exc.os_error
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -47,30 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
-    logs.setup(getattr(logging, settings.log_level, logging.INFO), settings.discord_token, settings.fal_key)
+    secrets = (settings.discord_token, settings.fal_key, settings.database.password or "")
+    logs.setup(getattr(logging, settings.log_level, logging.INFO), *secrets)
 
-    from bot.app import LipSyncBot, point_at
-
-    point_at(settings)
-
-    async def run() -> None:
-        async with LipSyncBot(settings, force_sync=args.sync) as bot:
-            # A stop request closes cleanly; unfinished jobs stay in the store and resume on the next start.
-            loop = asyncio.get_running_loop()
-            closing: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
-
-            def stop() -> None:
-                task = asyncio.ensure_future(bot.close())
-                closing.add(task)
-                task.add_done_callback(closing.discard)
-
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop)
-            await bot.start(settings.discord_token)
-            await bot.close()  # start() returns as soon as the gateway closes; the store must close too
+    from bot.discord_app.run import run
 
     try:
-        asyncio.run(run())  # a failed start propagates out of bot.start(); `async with` has closed what was opened
+        asyncio.run(run(settings, force_sync=args.sync))  # a failed start propagates; what was opened is closed
     except KeyboardInterrupt:
         pass
     except Exception as exc:

@@ -28,8 +28,10 @@ from bot.fal.errors import FalError
 from bot.fal.queue import CancelAnswer, FalQueue
 from bot.jobs import pipeline, results
 from bot.jobs.build import build_spec
+from bot.jobs.lifecycle import Status
+from bot.jobs.model import StepRecord
 from bot.jobs.pipeline import Progress
-from bot.jobs.spec import Command, JobSpec, Stage
+from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec
 from bot.settings import load_env_file
 
 DEFAULT_TIMEOUT = 600
@@ -142,25 +144,26 @@ async def _upload(queue: FalQueue, path: Path, info: media.MediaInfo, directory:
     return await queue.upload_file(named)
 
 
-class _Reporter:
+class _Reporter(pipeline.Hooks):
     """Prints a progress line to stderr when something a person would care about changes."""
 
     def __init__(self) -> None:
         self.last: tuple[Any, ...] | None = None
 
-    def __call__(self, event: Progress) -> None:
-        key = (event.stage, event.step, event.position)
+    async def progress(self, event: Progress) -> None:
+        key = (event.phase, event.step, event.position)
         if key != self.last:
             self.last = key
             elapsed = f"({event.elapsed:.0f}s elapsed)"
-            if event.stage is Stage.SPEAKING:
-                _say(f"Generating TTS audio with {event.endpoint_id}... {elapsed}")
-            elif event.stage is Stage.QUEUED:
+            if event.step == SPEECH:
+                if event.phase is Status.SENDING:
+                    _say(f"Generating TTS audio with {event.endpoint_id}... {elapsed}")
+            elif event.phase is Status.QUEUED:
                 where = "?" if event.position is None else event.position
                 _say(f"Submitted to {event.endpoint_id}; queue position: {where} {elapsed}")
-            elif event.stage is Stage.GENERATING:
+            elif event.phase is Status.RUNNING:
                 _say(f"Processing... {elapsed}")
-            elif event.stage is Stage.DONE:
+            elif event.phase is Status.FETCHING:
                 _say(f"Completed! {elapsed}")
         if event.log:
             _say(f"  [fal] {event.log}")
@@ -195,21 +198,22 @@ async def _run_job(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lipsync-cli-") as directory:
         hosted = {name: await _upload(queue, path, info, Path(directory)) for name, (path, info) in local.items()}
     spec = spec.at(hosted)
-    state: dict[str, Any] = {}
-    run = pipeline.run(queue, spec, state=state, on_progress=_Reporter(), submit_only=not args.wait)
+    steps: dict[str, StepRecord] = {}
+    run = pipeline.run(queue, spec, steps=steps, hooks=_Reporter(), submit_only=not args.wait)
     try:
         result = await asyncio.wait_for(run, timeout=args.timeout)
     except TimeoutError:
-        sub = state.get(pipeline.VIDEO, {}).get("submission")
-        if not sub:
+        sub = steps[VIDEO].submission if VIDEO in steps else None
+        if sub is None:
             raise CliError(f"timed out after {args.timeout:.0f}s before the video job was submitted") from None
         raise CliError(
-            f"timed out after {args.timeout:.0f}s; request {sub['request_id']} is still running on fal "
-            f"(python -m bot.cli result -m {sub['endpoint_id']} {sub['request_id']})"
+            f"timed out after {args.timeout:.0f}s; request {sub.request_id} is still running on fal "
+            f"(python -m bot.cli result -m {sub.endpoint_id} {sub.request_id})"
         ) from None
     if not args.wait:
-        sub = state[pipeline.VIDEO]["submission"]
-        return {"request_id": sub["request_id"], "model": sub["endpoint_id"]}
+        sub = steps[VIDEO].submission
+        assert sub is not None
+        return {"request_id": sub.request_id, "model": sub.endpoint_id}
     return result
 
 

@@ -37,10 +37,14 @@ _FORMATTER = logging.Formatter()
 
 
 def setup(level: int, *secrets: str) -> None:
-    import discord
-
+    """Log to stderr, every record cleaned of the secrets (and of interaction tokens, whoever logs them)."""
     handler = logging.StreamHandler()
     handler.addFilter(RedactSecrets(*secrets))
-    discord.utils.setup_logging(handler=handler, level=level)
-    # aiosqlite logs every statement with its parameters (interaction tokens among them) at DEBUG.
-    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiosqlite logs every statement with its parameters (interaction tokens among them) at DEBUG; asyncpg's
+    # connection URLs carry the database password.
+    for noisy in ("aiosqlite", "asyncpg"):
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))

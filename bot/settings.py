@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from dotenv import load_dotenv
 
@@ -26,14 +26,60 @@ def load_env_file(path: Path | None = None) -> None:
     load_dotenv(path or Path.cwd() / ".env", override=False)
 
 
-def database_path(url: str) -> Path:
-    """sqlite:///relative/path.db or sqlite:////absolute/path.db → a filesystem path."""
-    parsed = urlparse(url)
-    if parsed.scheme != "sqlite" or parsed.netloc or not parsed.path.startswith("/") or len(parsed.path) < 2:
-        raise SettingsError(
-            f"DATABASE_URL '{url}' is not an SQLite URL; use sqlite:///data/bot.db (relative) or sqlite:////abs/path/bot.db"
-        )
-    return Path(parsed.path[1:])  # "/data/bot.db" → relative; "//abs/bot.db" → "/abs/bot.db"
+@dataclass(frozen=True)
+class Database:
+    """Where jobs live: an SQLite file (one process) or a PostgreSQL server that several processes share."""
+
+    url: str = field(repr=False)
+    path: Path | None = None  # the SQLite file; None for PostgreSQL
+
+    @property
+    def shared(self) -> bool:
+        return self.path is None
+
+    @property
+    def shown(self) -> str:
+        """The URL without its password."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit((parts.scheme, f"{parts.username}:***@{netloc}", parts.path, parts.query, parts.fragment))
+
+    @property
+    def password(self) -> str | None:
+        return urlsplit(self.url).password
+
+    def __repr__(self) -> str:
+        return f"Database({self.shown!r})"
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+DATABASE_EXAMPLES = (
+    "sqlite:///data/bot.db (relative), sqlite:////abs/path/bot.db, or postgresql://user:password@host:5432/dbname"
+)
+
+
+def parse_database(url: str) -> Database:
+    """sqlite:///relative/path.db, sqlite:////absolute/path.db, or postgresql://user:password@host:port/dbname
+    (postgres:// too)."""
+    try:
+        parsed = urlsplit(url)
+        _ = parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise SettingsError(f"DATABASE_URL is not a valid URL; use {DATABASE_EXAMPLES}") from None
+    if parsed.scheme == "sqlite":
+        if parsed.netloc or not parsed.path.startswith("/") or len(parsed.path) < 2:
+            raise SettingsError(f"DATABASE_URL '{url}' is not a valid SQLite URL; use {DATABASE_EXAMPLES}")
+        return Database(url, Path(parsed.path[1:]))  # "/data/bot.db" → relative; "//abs/bot.db" → "/abs/bot.db"
+    if parsed.scheme in POSTGRES_SCHEMES:
+        if not parsed.hostname and "host=" not in parsed.query:
+            raise SettingsError(f"DATABASE_URL names no PostgreSQL host; use {DATABASE_EXAMPLES}")
+        if not parsed.path.strip("/"):
+            raise SettingsError(f"DATABASE_URL names no database (the /dbname at its end); use {DATABASE_EXAMPLES}")
+        return Database(url)
+    shown = Database(url).shown
+    raise SettingsError(f"DATABASE_URL '{shown}' is neither SQLite nor PostgreSQL; use {DATABASE_EXAMPLES}")
 
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], example: str, problems: list[str]) -> str | None:
@@ -62,7 +108,7 @@ class Settings:
     discord_api_base: str = DEFAULT_API_BASE
     discord_gateway_url: str | None = None
     discord_guild_id: int | None = None
-    database_path: Path = Path("data/bot.db")
+    database: Database = field(default_factory=lambda: Database(DEFAULT_DATABASE_URL, Path("data/bot.db")))
     input_hosting: str = "fal"
     log_level: str = "INFO"
     max_running_jobs: int = DEFAULT_MAX_RUNNING_JOBS
@@ -75,7 +121,7 @@ class Settings:
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
         return (
-            f"Settings(api_base={self.discord_api_base!r}, guild={self.discord_guild_id}, db={str(self.database_path)!r}, "
+            f"Settings(api_base={self.discord_api_base!r}, guild={self.discord_guild_id}, db={self.database.shown!r}, "
             f"input_hosting={self.input_hosting!r}, max_running_jobs={self.max_running_jobs}, "
             f"daily_budget_usd={self.daily_budget_usd})"
         )
@@ -115,10 +161,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if guild and not guild.isdigit():
         problems.append(f"DISCORD_GUILD_ID must be a server id (digits), not '{guild}'")
     try:
-        db = database_path(env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL)
+        db = parse_database(env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL)
     except SettingsError as exc:
         problems.append(str(exc))
-        db = Path()
+        db = Database(DEFAULT_DATABASE_URL)
     max_running = _number(env, "MAX_RUNNING_JOBS", int, problems, minimum=1, default=DEFAULT_MAX_RUNNING_JOBS)
     api_base = _url(env, "DISCORD_API_BASE", ("http", "https"), DEFAULT_API_BASE, problems)
     gateway = _url(env, "DISCORD_GATEWAY_URL", ("ws", "wss"), "wss://gateway.discord.gg/", problems)
@@ -139,7 +185,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         discord_api_base=(api_base or DEFAULT_API_BASE).rstrip("/"),
         discord_gateway_url=gateway,
         discord_guild_id=int(guild) if guild else None,
-        database_path=db,
+        database=db,
         input_hosting=hosting,
         log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         max_running_jobs=int(max_running or DEFAULT_MAX_RUNNING_JOBS),

@@ -10,12 +10,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import options, render
-from bot.app import LipSyncBot
+from bot.discord_app import options, render
+from bot.discord_app.services import Services, services_of
 from bot.fal import catalog
 from bot.jobs import limits
 from bot.jobs.limits import GuildConfig
-from bot.jobs.store import Job
+from bot.jobs.model import Job
 
 ACTIONS = [app_commands.Choice(name=n, value=n) for n in ("add", "remove", "clear")]
 MODEL_CHOICES = [
@@ -58,8 +58,8 @@ def edit_ids(ids: list[int], action: str, target: int | None) -> list[int]:
 @options.server_only
 @app_commands.default_permissions(manage_guild=True)
 class Config(commands.GroupCog, group_name="config", group_description="Server settings for the lip-sync bot (admins)"):
-    def __init__(self, bot: LipSyncBot) -> None:
-        self.bot = bot
+    def __init__(self, services: Services) -> None:
+        self.services = services
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -71,16 +71,18 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
     async def _update(self, interaction: discord.Interaction, change: Callable[[GuildConfig], None]) -> None:
         assert interaction.guild_id is not None  # guild_only
         try:
-            config = await self.bot.configs.update(interaction.guild_id, change)
+            config = await self.services.configs.update(interaction.guild_id, change)
         except ValueError as exc:
             await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
             return
-        await self.bot.runner.limits_changed()
+        await self.services.runner.limits_changed()
         await interaction.response.send_message(describe(config), ephemeral=True)
 
     @app_commands.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(describe(self.bot.configs.get(interaction.guild_id)), ephemeral=True)
+        await interaction.response.send_message(
+            describe(self.services.configs.get(interaction.guild_id)), ephemeral=True
+        )
 
     @app_commands.command(name="channels", description="Channels where jobs may run (none listed: every channel)")
     @app_commands.describe(action="add or remove a channel, or clear the list", channel="The channel")
@@ -161,18 +163,18 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
 
 
 class Usage(commands.Cog):
-    def __init__(self, bot: LipSyncBot) -> None:
-        self.bot = bot
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     @app_commands.command(name="usage", description="Today's spending on this server, the budget and jobs per model")
     @options.server_only
     async def usage(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
         now = time.time()
-        config = self.bot.configs.get(interaction.guild_id)
-        spent, bot_spent = self.bot.runner.line.spent_today(interaction.guild_id, now)
-        jobs = await self.bot.store.guild_jobs_since(interaction.guild_id, limits.day_start(now))
-        bot_budget = self.bot.settings.daily_budget_usd if interaction.permissions.manage_guild else None
+        config = self.services.configs.get(interaction.guild_id)
+        spent, bot_spent = self.services.runner.line.spent_today(interaction.guild_id, now)
+        jobs = await self.services.store.guild_jobs_since(interaction.guild_id, limits.day_start(now))
+        bot_budget = self.services.engine.settings.daily_budget_usd if interaction.permissions.manage_guild else None
         await interaction.response.send_message(
             usage_report(config, spent, jobs, now, bot_spent, bot_budget), ephemeral=True
         )
@@ -193,7 +195,7 @@ def usage_report(
     ]
     per_model: dict[str, Counter[str]] = {}
     for job in jobs:
-        per_model.setdefault(job.spec.main_model.name, Counter())[job.stage.value] += 1
+        per_model.setdefault(job.spec.main_model.name, Counter())[job.status.value] += 1
     for name, stages in sorted(per_model.items()):
         lines.append(f"{name}: " + ", ".join(f"{n} {stage}" for stage, n in sorted(stages.items())))
     if bot_budget is not None:
@@ -204,6 +206,6 @@ def usage_report(
     return render.fit("\n".join(lines))
 
 
-async def setup(bot: LipSyncBot) -> None:
-    await bot.add_cog(Config(bot))
-    await bot.add_cog(Usage(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Config(services_of(bot)))
+    await bot.add_cog(Usage(services_of(bot)))

@@ -6,15 +6,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import options
-from bot.app import LipSyncBot
-from bot.intake import Given
+from bot.discord_app import options
+from bot.discord_app.intake import Given
+from bot.discord_app.services import Services, services_of
 from bot.jobs.spec import Command
 
 
 class Animate(commands.Cog):
-    def __init__(self, bot: LipSyncBot) -> None:
-        self.bot = bot
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     @app_commands.command(name="animate", description="Drive a portrait with a video's expressions (live portrait)")
     @options.anywhere
@@ -34,7 +34,7 @@ class Animate(commands.Cog):
         video_url: str | None = None,
         private: bool | None = None,
     ) -> None:
-        await self.bot.intake.submit(
+        await self.services.intake.submit(
             interaction,
             Command.ANIMATE,
             [Given("image", image, image_url), Given("video", video, video_url)],
@@ -42,5 +42,5 @@ class Animate(commands.Cog):
         )
 
 
-async def setup(bot: LipSyncBot) -> None:
-    await bot.add_cog(Animate(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Animate(services_of(bot)))

@@ -6,16 +6,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import options
-from bot.app import LipSyncBot
+from bot.discord_app import options
+from bot.discord_app.intake import Given
+from bot.discord_app.services import Services, services_of
 from bot.fal.catalog import Kind
-from bot.intake import Given
 from bot.jobs.spec import Command
 
 
 class LipSync(commands.Cog):
-    def __init__(self, bot: LipSyncBot) -> None:
-        self.bot = bot
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     @app_commands.command(name="lipsync", description="Re-sync a video's lips to new speech (audio or text)")
     @options.anywhere
@@ -47,7 +47,7 @@ class LipSync(commands.Cog):
         sync_mode: str | None = None,
         private: bool | None = None,
     ) -> None:
-        await self.bot.intake.submit(
+        await self.services.intake.submit(
             interaction,
             Command.LIPSYNC,
             [Given("video", video, video_url), Given("audio", audio, audio_url)],
@@ -59,5 +59,5 @@ class LipSync(commands.Cog):
         )
 
 
-async def setup(bot: LipSyncBot) -> None:
-    await bot.add_cog(LipSync(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(LipSync(services_of(bot)))

@@ -13,10 +13,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import media, options
-from bot.app import LipSyncBot
+from bot import media
+from bot.discord_app import options
+from bot.discord_app.intake import Given
+from bot.discord_app.replies import refuse
+from bot.discord_app.services import Services, services_of
 from bot.fal import catalog
-from bot.intake import Given, refuse
 from bot.jobs.spec import Command
 
 TITLE_LIMIT = 45  # characters of a modal's title
@@ -80,9 +82,9 @@ def pick(found: list[Found], kind: str, menu: str) -> Found | str:
 class SpeechModal(discord.ui.Modal):
     """What to say: text for text-to-speech (and its voice), or an audio file."""
 
-    def __init__(self, bot: LipSyncBot, command: Command, given: Given, title: str) -> None:
+    def __init__(self, services: Services, command: Command, given: Given, title: str) -> None:
         super().__init__(title=title[:TITLE_LIMIT], timeout=900)
-        self.bot, self.command, self.given = bot, command, given
+        self.services, self.command, self.given = services, command, given
         self.text: discord.ui.TextInput[SpeechModal] = discord.ui.TextInput(
             custom_id="speech:text",
             style=discord.TextStyle.paragraph,
@@ -122,7 +124,7 @@ class SpeechModal(discord.ui.Modal):
             )
             return
         voice = self.voice.values[0] if self.voice.values and text else None
-        await self.bot.intake.submit(
+        await self.services.intake.submit(
             interaction,
             self.command,
             [self.given, Given("audio", files[0] if files else None, None)],
@@ -134,9 +136,9 @@ class SpeechModal(discord.ui.Modal):
 class PortraitModal(discord.ui.Modal):
     """The portrait to drive with the message's video."""
 
-    def __init__(self, bot: LipSyncBot, video: Given) -> None:
+    def __init__(self, services: Services, video: Given) -> None:
         super().__init__(title="Animate a portrait with this video", timeout=900)
-        self.bot, self.video = bot, video
+        self.services, self.video = services, video
         self.portrait: discord.ui.FileUpload[PortraitModal] = discord.ui.FileUpload(
             custom_id="portrait:image", required=True, max_values=1
         )
@@ -145,14 +147,14 @@ class PortraitModal(discord.ui.Modal):
         )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.bot.intake.submit(
+        await self.services.intake.submit(
             interaction, Command.ANIMATE, [Given("image", self.portrait.values[0], None), self.video]
         )
 
 
 class Menus(commands.Cog):
-    def __init__(self, bot: LipSyncBot) -> None:
-        self.bot = bot
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot, self.services = bot, services_of(bot)
         self.menus = [
             app_commands.ContextMenu(name="Make this talk", callback=self.make_this_talk),
             app_commands.ContextMenu(name="Lip-sync this video", callback=self.lipsync_this_video),
@@ -175,19 +177,19 @@ class Menus(commands.Cog):
     async def make_this_talk(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if image := await self._one(interaction, message, media.IMAGE):
             await interaction.response.send_modal(
-                SpeechModal(self.bot, Command.TALKINGHEAD, image.given("image"), "Make this picture talk")
+                SpeechModal(self.services, Command.TALKINGHEAD, image.given("image"), "Make this picture talk")
             )
 
     async def lipsync_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if video := await self._one(interaction, message, media.VIDEO):
             await interaction.response.send_modal(
-                SpeechModal(self.bot, Command.LIPSYNC, video.given("video"), "Lip-sync this video to new speech")
+                SpeechModal(self.services, Command.LIPSYNC, video.given("video"), "Lip-sync this video to new speech")
             )
 
     async def animate_with_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if video := await self._one(interaction, message, media.VIDEO):
-            await interaction.response.send_modal(PortraitModal(self.bot, video.given("video")))
+            await interaction.response.send_modal(PortraitModal(self.services, video.given("video")))
 
 
-async def setup(bot: LipSyncBot) -> None:
+async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(Menus(bot))

@@ -6,16 +6,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import options
-from bot.app import LipSyncBot
+from bot.discord_app import options
+from bot.discord_app.intake import Given
+from bot.discord_app.services import Services, services_of
 from bot.fal.catalog import Kind
-from bot.intake import Given
 from bot.jobs.spec import Command
 
 
 class TalkingHead(commands.Cog):
-    def __init__(self, bot: LipSyncBot) -> None:
-        self.bot = bot
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     @app_commands.command(
         name="talkinghead", description="Make a portrait speak: portrait + voice clip or text → video"
@@ -51,7 +51,7 @@ class TalkingHead(commands.Cog):
         resolution: str | None = None,
         private: bool | None = None,
     ) -> None:
-        await self.bot.intake.submit(
+        await self.services.intake.submit(
             interaction,
             Command.TALKINGHEAD,
             [Given("image", image, image_url), Given("audio", audio, audio_url)],
@@ -63,5 +63,5 @@ class TalkingHead(commands.Cog):
         )
 
 
-async def setup(bot: LipSyncBot) -> None:
-    await bot.add_cog(TalkingHead(bot))
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(TalkingHead(services_of(bot)))

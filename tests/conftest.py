@@ -1,7 +1,10 @@
-"""Shared fixtures: the fal stand-in over TLS and the environment that points fal_client at it."""
+"""Shared fixtures: the fal stand-in over TLS and the environment that points fal_client at it, the Discord
+stand-in and the real bot process, and the two job stores (SQLite in a temporary file; PostgreSQL on a private
+server the suite starts itself, one fresh database per test). See tests/README.md."""
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import fal_client.client
@@ -9,8 +12,12 @@ import pytest
 import pytest_asyncio
 
 from bot.fal.queue import FalQueue
+from bot.jobs.events import JobEvents
+from bot.settings import parse_database
+from bot.store import open_store
 from tests.botproc import BotProcess, bot_env, secrets_in
-from tests.helpers import FAL_KEY, fal_child_env, secrets_sent
+from tests.helpers import FAL_KEY, STORES, fal_child_env, secrets_sent
+from tests.postgres import PostgresServer
 from tests.standins.discord_api import DiscordStandIn
 from tests.standins.fal_queue import FalStandIn
 
@@ -71,8 +78,18 @@ async def discord_standin():
 
 
 @pytest_asyncio.fixture
-async def bot(discord_standin, fal_standin, subprocess_env, tmp_path):
-    process = BotProcess(bot_env(subprocess_env, discord_standin, tmp_path), tmp_path / "bot.log")
+async def bot_database(request, tmp_path) -> str:
+    """The bot process's DATABASE_URL: SQLite, unless a module runs its tests on each store with
+    `pytestmark = pytest.mark.parametrize("bot_database", STORES, indirect=True)`."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.db'}"
+    return await request.getfixturevalue("pg_server").create_database(f"bot_{os.getpid()}_{next(_databases)}")
+
+
+@pytest_asyncio.fixture
+async def bot(discord_standin, fal_standin, subprocess_env, tmp_path, bot_database):
+    env = bot_env(subprocess_env, discord_standin, tmp_path, DATABASE_URL=bot_database)
+    process = BotProcess(env, tmp_path / "bot.log")
     await process.start(discord_standin)
     yield process
     await process.stop()
@@ -83,3 +100,38 @@ async def bot(discord_standin, fal_standin, subprocess_env, tmp_path):
     )
     log = process.log
     assert "Traceback" not in log, log[log.index("Traceback") - 300 :][:3000]
+
+
+# ---- the job stores: every store test runs on SQLite and on PostgreSQL
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """One private PostgreSQL server for the whole run (it never skips: a machine without one fails here)."""
+    server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request) -> str:
+    return request.param
+
+
+@pytest_asyncio.fixture
+async def database_url(store_kind, request, tmp_path) -> str:
+    """A DATABASE_URL of the test's store kind, naming an empty database."""
+    if store_kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    server = request.getfixturevalue("pg_server")
+    return await server.create_database(f"test_{os.getpid()}_{next(_databases)}")
+
+
+@pytest_asyncio.fixture
+async def store(database_url):
+    """An open store of each kind, with its own events bus."""
+    opened = await open_store(parse_database(database_url), JobEvents())
+    yield opened
+    await opened.close()

@@ -11,6 +11,7 @@ from tests.standins.fal_queue import FalStandIn
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 FAL_KEY = "test-fal-key"
+STORES = ("sqlite", "postgres")  # every store test runs on both
 
 
 def fal_child_env(fal: FalStandIn, home: Path) -> dict[str, str]:

@@ -8,8 +8,10 @@ import asyncio
 import pytest
 
 from tests.botproc import BotProcess
-from tests.helpers import FIXTURES, acknowledged, configure, custom_ids, finished, shown_text
+from tests.helpers import FIXTURES, STORES, acknowledged, configure, custom_ids, finished, shown_text
 from tests.standins.fal_queue import IN_PROGRESS, JobScript
+
+pytestmark = pytest.mark.parametrize("bot_database", STORES, indirect=True)  # on SQLite and PostgreSQL
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
 

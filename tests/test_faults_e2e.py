@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.helpers import acknowledged, finished, shown_text
+import pytest
+
+from tests.helpers import STORES, acknowledged, finished, shown_text
 from tests.standins.fal_queue import JobScript
+
+pytestmark = pytest.mark.parametrize("bot_database", STORES, indirect=True)  # on SQLite and PostgreSQL
 
 AUDIO = "https://cdn.example.com/a.mp3"
 EDITS = r"^/webhooks/\d+/[^/]+/messages/"

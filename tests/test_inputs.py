@@ -9,11 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.discord_app.intake import Given, collect, spec_from
 from bot.errors import BadInput
-from bot.intake import Given, collect, spec_from
 from bot.jobs import cost, inputs
-from bot.jobs.inputs import Source
-from bot.jobs.spec import Command, JobSpec
+from bot.jobs.spec import Command, JobSpec, Source
 from tests import media_corpus
 from tests.helpers import FIXTURES
 

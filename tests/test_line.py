@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.jobs import limits
+from bot.jobs.lifecycle import Status
 from bot.jobs.limits import Configs, GuildConfig
 from bot.jobs.line import Line, Wait
-from bot.jobs.spec import Command, JobSpec, Stage
-from bot.jobs.store import Job, new_job_id
+from bot.jobs.model import Job, StepRecord, new_job_id
+from bot.jobs.spec import Command, JobSpec
 
 GUILD = 7
 
@@ -30,15 +31,7 @@ class FixedConfigs(Configs):
 
 def job(user: int = 1, seconds: float = 10.0, guild: int | None = GUILD, **changes) -> Job:
     spec = JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url="i", audio_url="a", audio_seconds=seconds)
-    j = Job(
-        new_job_id(),
-        Command.TALKINGHEAD,
-        spec,
-        channel_id=1,
-        user_id=user,
-        guild_id=guild,
-        cost_estimate=round(seconds * 0.08, 4),
-    )
+    j = Job(new_job_id(), spec, user_id=user, guild_id=guild, cost_estimate=round(seconds * 0.08, 4))
     for key, value in changes.items():
         setattr(j, key, value)
     return j
@@ -48,17 +41,21 @@ def line_with(config: GuildConfig, *, max_running: int = 100, bot_budget: float 
     return Line(FixedConfigs(**{f"g{GUILD}": config}), max_running=max_running, bot_budget=bot_budget)
 
 
-def end(line: Line, j: Job, stage: Stage = Stage.DONE) -> list[Job]:
-    j.stage = stage
-    line.finish(j)
-    return line.start_next()
+def end(line: Line, j: Job, outcome: Status = Status.DONE) -> list[Job]:
+    """The job ends with `outcome` (as the runner records it), and the line starts what it can."""
+    line.finish(j, outcome)
+    j.status = outcome
+    started = line.start_next()
+    for s in started:
+        s.status = Status.STARTING
+    return started
 
 
 def test_jobs_beyond_the_slots_wait_instead_of_being_refused():
     line = line_with(GuildConfig(user_concurrent=2, guild_concurrent=10))
     jobs = [job() for _ in range(7)]
     assert all(line.admit(j) is None for j in jobs)
-    assert [j.stage for j in jobs] == [Stage.PENDING] * 2 + [Stage.WAITING] * 5
+    assert [j.status for j in jobs] == [Status.STARTING] * 2 + [Status.WAITING] * 5
     refused = line.admit(job())
     assert (
         refused.limit == "user_waiting"
@@ -101,7 +98,7 @@ def test_a_member_waiting_for_own_jobs_is_told_so_and_does_not_block_others():
     assert line.places()[second.id].reason is Wait.OWN
     third = job(user=2)
     line.admit(third)
-    assert third.stage is Stage.PENDING  # a free server slot is not held back by someone else's own limit
+    assert third.status is Status.STARTING  # a free server slot is not held back by someone else's own limit
 
 
 def test_the_bot_wide_slots_are_shared_by_every_server():
@@ -111,7 +108,7 @@ def test_the_bot_wide_slots_are_shared_by_every_server():
     b = [job(user=u, guild=2) for u in range(2)]
     for j in a + b:
         line.admit(j)
-    assert len(line.running) == 3 and all(j.stage is Stage.WAITING for j in b)
+    assert len(line.running) == 3 and all(j.status is Status.WAITING for j in b)
     assert [line.places()[j.id].ahead for j in b] == [0, 1]
     assert [j.id for j in end(line, a[0])] == [b[0].id]
 
@@ -122,7 +119,7 @@ def test_cancelling_a_waiting_job_frees_its_place_and_its_quota_and_spend():
     line.admit(running)
     line.admit(waiting)
     assert line.spent_today(GUILD) == (1.6, 1.6)
-    end(line, waiting, Stage.CANCELLED)
+    end(line, waiting, Status.CANCELLED)
     assert line.spent_today(GUILD) == (0.8, 0.8) and not line.is_waiting(waiting.id)
     assert line.admit(job()) is None and line.admit(job()) is None  # the quota of 3 counts 2 so far
     assert line.admit(job()).limit == "user_daily"
@@ -153,9 +150,9 @@ def test_a_cancelled_job_that_ran_on_fal_still_counts_against_the_budget():
     ran, queued = job(), job(user=2)
     line.admit(ran)
     line.admit(queued)
-    ran.ran_on_fal = True
-    end(line, ran, Stage.CANCELLED)
-    end(line, queued, Stage.CANCELLED)
+    ran.steps = {"video": StepRecord(ran=True)}
+    end(line, ran, Status.CANCELLED)
+    end(line, queued, Status.CANCELLED)
     assert line.spent_today(GUILD)[0] == 0.8  # fal may bill the one that ran; the queued one cost nothing
 
 
@@ -217,8 +214,10 @@ def test_an_unknown_length_counts_at_its_worst_case_against_the_budget():
 EVENTS = st.lists(
     st.one_of(
         st.tuples(st.just("admit"), st.integers(0, 2), st.integers(0, 4)),  # (guild, user)
-        st.tuples(st.just("finish"), st.integers(0, 50), st.sampled_from([Stage.DONE, Stage.FAILED, Stage.CANCELLED])),
-        st.tuples(st.just("cancel_waiting"), st.integers(0, 50), st.just(Stage.CANCELLED)),
+        st.tuples(
+            st.just("finish"), st.integers(0, 50), st.sampled_from([Status.DONE, Status.FAILED, Status.CANCELLED])
+        ),
+        st.tuples(st.just("cancel_waiting"), st.integers(0, 50), st.just(Status.CANCELLED)),
     ),
     max_size=120,
 )
@@ -250,7 +249,7 @@ def test_no_sequence_of_events_passes_a_limit(events, user_concurrent, guild_con
             if line.admit(j, now) is None:
                 admitted.append(j)
         else:
-            live = [j for j in admitted if not j.stage.finished and (event[0] == "finish" or j.stage is Stage.WAITING)]
+            live = [j for j in admitted if not j.status.ended and (event[0] == "finish" or j.status is Status.WAITING)]
             if live:
                 target = live[event[1] % len(live)]
                 end(line, target, event[2])
@@ -261,17 +260,21 @@ def test_no_sequence_of_events_passes_a_limit(events, user_concurrent, guild_con
             for user in range(5):
                 assert sum(j.guild_id == guild and j.user_id == user for j in running) <= user_concurrent
                 assert (
-                    sum(j.guild_id == guild and j.user_id == user and j.stage is Stage.WAITING for j in admitted) <= 3
+                    sum(j.guild_id == guild and j.user_id == user and j.status is Status.WAITING for j in admitted) <= 3
                 )
             spent, total = line.spent_today(guild, now)
             if budget is not None:
                 assert spent <= budget + 1e-6
             assert total <= 30.0 + 1e-6
-            expected = sum(j.cost_estimate for j in admitted if j.guild_id == guild and limits.counts_for_budget(j))
+            expected = sum(
+                j.cost_estimate
+                for j in admitted
+                if j.guild_id == guild and limits.counts_for_budget(j.ending, j.ran_on_fal)
+            )
             assert spent == pytest.approx(expected, abs=1e-6)
         # eager: nothing waits while a slot it could use is free
         assert line.start_next() == []
         places = line.places()
         assert all(line.place_of(j) == places[j.id] for j in line.waiting())
     for j in admitted:
-        assert j.stage is Stage.WAITING or j.id in line.running or j.stage.finished
+        assert j.status is Status.WAITING or j.id in line.running or j.status.ended

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.helpers import acknowledged, finished, shown_text
+import pytest
+
+from tests.helpers import STORES, acknowledged, finished, shown_text
 from tests.standins.fal_queue import JobScript
+
+pytestmark = pytest.mark.parametrize("bot_database", STORES, indirect=True)  # on SQLite and PostgreSQL
 
 AUDIO = "https://cdn.example.com/a.mp3"
 AHEAD = re.compile(r"Waiting for a free slot — (you are next|(?:about )?\d+ ahead of you)")

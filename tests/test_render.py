@@ -4,37 +4,37 @@ from __future__ import annotations
 
 import pytest
 
-from bot import render
-from bot.jobs.spec import Command, JobSpec, Stage
-from bot.jobs.store import Job
+from bot.discord_app import render
+from bot.jobs.lifecycle import Status
+from bot.jobs.model import Job
+from bot.jobs.spec import Command, JobSpec, Source
 
 
 def job(**changes) -> Job:
     base = Job(
         id="3f9c2a1b",
-        command=Command.TALKINGHEAD,
-        channel_id=1,
         user_id=42,
         created_at=1_700_000_000.0,
         spec=JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", image_url="https://x/p.png", text="Hello there"),
-        sources={"image": {"name": "image", "url": "https://x/p.png", "attachment": True, "filename": "face.png"}},
+        sources={"image": Source("image", "https://x/p.png", True, "face.png")},
     )
     for key, value in changes.items():
         setattr(base, key, value)
     return base
 
 
-SUBMITTED = {"video": {"submission": {"request_id": "764cabcf-b745-4b3e-ae38-1200304cf45b"}}}
+def ended(outcome: Status, **changes) -> Job:
+    return job(status=Status.DELIVERING, outcome=outcome, **changes)
 
 
 def test_a_job_is_queued_on_fal_only_once_fal_took_it():
-    assert "**Sending the job to fal**" in render.render(job(stage=Stage.QUEUED))
-    assert "**Queued on fal**" in render.render(job(stage=Stage.QUEUED, state=SUBMITTED))
+    assert "**Sending the job to fal**" in render.render(job(status=Status.SENDING, step="video"))
+    assert "**Queued on fal**" in render.render(job(status=Status.QUEUED, step="video"))
 
 
 def test_queued_progress_shows_position_start_eta_cost_and_log():
     text = render.render(
-        job(stage=Stage.QUEUED, position=1, log="Loading model", cost_estimate=0.42, state=SUBMITTED),
+        job(status=Status.QUEUED, step="video", position=1, log="Loading model", cost_estimate=0.42),
         eta=4_000_000_000.0,
     )
     assert text.splitlines() == [
@@ -47,23 +47,26 @@ def test_queued_progress_shows_position_start_eta_cost_and_log():
 
 
 @pytest.mark.parametrize(
-    "stage,line",
+    "changes,line",
     [
-        (Stage.UPLOADING, "**Uploading the inputs to fal**"),
-        (Stage.SPEAKING, "**Speaking the text with MiniMax Speech 2.6 Turbo**"),
-        (Stage.GENERATING, "**Generating with VEED Fabric 1.0**"),
+        ({"status": Status.STARTING}, "**Starting**"),
+        ({"status": Status.STARTING, "uploading": True}, "**Uploading the inputs to fal**"),
+        ({"status": Status.SENDING, "step": "speech"}, "**Speaking the text with MiniMax Speech 2.6 Turbo**"),
+        ({"status": Status.RUNNING, "step": "speech"}, "**Speaking the text with MiniMax Speech 2.6 Turbo**"),
+        ({"status": Status.RUNNING, "step": "video"}, "**Generating with VEED Fabric 1.0**"),
+        ({"status": Status.FETCHING, "step": "video"}, "**Fetching the video from fal**"),
     ],
 )
-def test_each_stage_has_its_own_words(stage, line):
-    assert render.render(job(stage=stage)).splitlines()[1] == line
+def test_each_status_has_its_own_words(changes, line):
+    assert render.render(job(**changes)).splitlines()[1] == line
 
 
 def test_a_past_eta_is_not_shown():
-    assert "estimate" not in render.render(job(stage=Stage.GENERATING), eta=1.0)
+    assert "estimate" not in render.render(job(status=Status.RUNNING), eta=1.0)
 
 
 def test_result_has_the_link_inputs_and_duration():
-    done = job(stage=Stage.DONE, finished_at=1_700_000_108.0, result={"video": {"url": "https://v3.fal.media/o.mp4"}})
+    done = ended(Status.DONE, finished_at=1_700_000_108.0, result={"video": {"url": "https://v3.fal.media/o.mp4"}})
     lines = render.render(done).splitlines()
     assert lines[0] == "✅ **Talking head ready** · VEED Fabric 1.0 · job `3f9c2a1b` · took 1m 48s"
     assert lines[1] == "Inputs: image `face.png` · text (11 characters, voice `Wise_Woman`)"
@@ -71,17 +74,17 @@ def test_result_has_the_link_inputs_and_duration():
 
 
 def test_failure_shows_the_cause():
-    text = render.render(job(stage=Stage.FAILED, error="`audio`: too long"))
+    text = render.render(job(status=Status.FAILED, error="`audio`: too long"))
     assert text.startswith("❌ **Talking head failed**") and "`audio`: too long" in text
 
 
 def test_user_and_model_text_cannot_format_or_mention():
-    text = render.render(job(stage=Stage.GENERATING, log="@everyone `boom` **bold**\n<@&1>"))
+    text = render.render(job(status=Status.RUNNING, log="@everyone `boom` **bold**\n<@&1>"))
     assert "> `@everyone ˋboomˋ **bold** <@&1>`" in text
 
 
 def test_long_log_lines_and_messages_are_cut_to_discords_limits():
-    text = render.render(job(stage=Stage.GENERATING, log="x" * 5000))
+    text = render.render(job(status=Status.RUNNING, log="x" * 5000))
     assert len(text) < render.MESSAGE_LIMIT and "…" in text
     assert len(render.fit("y" * 3000)) == render.MESSAGE_LIMIT
 
@@ -92,16 +95,14 @@ def test_format_duration(seconds, shown):
 
 
 def test_the_late_ending_of_a_job_without_a_video_mentions_only_where_it_should():
-    failed = job(stage=Stage.FAILED, error="fal rejected the input")
+    failed = ended(Status.FAILED, error="fal rejected the input")
     assert render.render_ready_ping(failed) == "<@42> your talking head job `3f9c2a1b` failed: fal rejected the input"
     assert render.render_ready_ping(failed, mention=False).startswith("Your talking head job")
 
 
 def test_a_job_that_can_only_end_by_dm_says_so_up_front():
-    from bot.jobs.store import DM
-
-    assert "the result comes to your DMs" in render.render(job(stage=Stage.QUEUED, reach=DM))
-    assert "DMs" not in render.render(job(stage=Stage.QUEUED))
+    assert "the result comes to your DMs" in render.render(job(status=Status.QUEUED), ends_by_dm=True)
+    assert "DMs" not in render.render(job(status=Status.QUEUED))
 
 
 # ---- the waiting line, cancels and the result card
@@ -110,7 +111,7 @@ def test_a_job_that_can_only_end_by_dm_says_so_up_front():
 def test_a_waiting_job_says_where_it_stands():
     from bot.jobs.line import Place, Wait
 
-    waiting = job(stage=Stage.WAITING)
+    waiting = job(status=Status.WAITING)
     assert render.render(waiting, place=Place(3, Wait.SLOT)).splitlines()[:2] == [
         "🕒 **Talking head** · VEED Fabric 1.0 · job `3f9c2a1b`",
         "**Waiting for a free slot — 3 ahead of you**",
@@ -133,8 +134,8 @@ def test_cancel_replies_promise_only_what_fal_answered():
 
 
 def test_the_result_card_carries_the_video_and_a_download_link():
-    done = job(
-        stage=Stage.DONE,
+    done = ended(
+        Status.DONE,
         finished_at=1_700_000_108.0,
         cost_estimate=0.42,
         result={"video": {"url": "https://v3.fal.media/files/out.mp4"}},
@@ -152,7 +153,7 @@ def test_the_result_card_carries_the_video_and_a_download_link():
 
 
 def test_the_pointer_names_the_message_that_has_the_video():
-    done = job(stage=Stage.DONE)
+    done = job(status=Status.DONE)
     assert render.pointer(done, "https://discord.com/channels/1/2/3") == (
         "✅ **Talking head ready** · VEED Fabric 1.0 · job `3f9c2a1b` · the video is here: https://discord.com/channels/1/2/3"
     )

@@ -8,8 +8,10 @@ import asyncio
 import pytest
 
 from bot.jobs.results import DISCORD_DEFAULT_LIMIT
-from tests.helpers import finished, media_urls, shown_text
+from tests.helpers import STORES, finished, media_urls, shown_text
 from tests.standins.fal_queue import JobScript, media_bytes
+
+pytestmark = pytest.mark.parametrize("bot_database", STORES, indirect=True)  # on SQLite and PostgreSQL
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
 

@@ -1,5 +1,6 @@
-"""The job runner against the fal stand-in and a real SQLite store; Discord is replaced by a recorder
-of what the runner asks it to show (the Discord side has its own end-to-end tests)."""
+"""The job runner and the delivery worker against the fal stand-in and a real store, on SQLite and on PostgreSQL;
+Discord is replaced by a recorder of the outcomes it is asked to show (the Discord side has its own end-to-end
+tests)."""
 
 from __future__ import annotations
 
@@ -11,44 +12,70 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from bot.jobs import pipeline
-from bot.jobs.inputs import Source
-from bot.jobs.limits import Configs, GuildConfig, budget_estimate
+from bot.jobs.deliveries import Deliveries, DeliveryRefused
+from bot.jobs.events import Changed, JobEvents, Progressed
+from bot.jobs.lifecycle import Event, Status
+from bot.jobs.limits import Configs, budget_estimate
 from bot.jobs.line import Line
-from bot.jobs.runner import Cancelled, DeliveryRefused, JobRunner, inherited_state
-from bot.jobs.spec import Command, JobSpec, Stage
-from bot.jobs.store import Job, Store, new_job_id
+from bot.jobs.model import Job, StepRecord, new_job_id
+from bot.jobs.runner import Cancelled, JobRunner
+from bot.jobs.spec import Command, JobSpec, Source
+from bot.jobs.watchdog import Watchdog
+from bot.settings import parse_database
+from bot.store import open_store
 from tests.standins.fal_queue import JobScript
+from tests.test_store_contract import PATHS
 
 IMAGE, AUDIO = "https://cdn.example/face.png", "https://cdn.example/voice.mp3"
 FAST = (0.05, 0.2)  # follow-again backoff for tests
 
 
 class Recorder:
-    """A Delivery that records; `failures` makes the next finish() calls raise."""
+    """A Presenter that records what it is asked to show, and every status and progress notice on the bus;
+    `failures` makes the next finish() calls raise."""
 
-    def __init__(self) -> None:
-        self.shown: list[tuple[Stage, int | None]] = []
+    def __init__(self, events: JobEvents) -> None:
+        self.statuses: list[Status] = []
         self.places: dict[str, object] = {}
         self.finished: list[Job] = []
         self.failures: list[Exception] = []
+        events.subscribe(self.notice)
 
-    async def show(self, job: Job, *, eta: float | None = None, place=None) -> None:
-        self.shown.append((job.stage, job.position))
-        if place is not None:
-            self.places[job.id] = place
+    def notice(self, notice) -> None:
+        if isinstance(notice, Changed):
+            self.statuses.append(notice.job.status)
+        elif isinstance(notice, Progressed) and notice.place is not None:
+            self.places[notice.job.id] = notice.place
 
-    async def finish(self, job: Job, video=None) -> None:
+    async def finish(self, job: Job) -> None:
         if self.failures:
             raise self.failures.pop(0)
         self.finished.append(job)
 
 
-@pytest_asyncio.fixture
-async def store(tmp_path):
-    s = await Store.open(tmp_path / "jobs.db")
-    yield s
-    await s.close()
+class Harness:
+    """A runner and a delivery worker on one store, as the bot assembles them."""
+
+    def __init__(self, store, queue, session, **config) -> None:
+        self.store, self.queue, self.session, self.config = store, queue, session, config
+        self.presenter = Recorder(store.events)
+
+    async def start(self) -> Harness:
+        configs = await Configs.load(self.store)
+        if self.config:
+            await configs.update(3, lambda c: [setattr(c, k, v) for k, v in self.config.items()] and None)
+        self.runner = JobRunner(
+            self.store, self.queue, Line(configs, max_running=100), session=self.session, follow_backoff=FAST
+        )
+        self.deliveries = Deliveries(self.store, self.presenter, tries=3)
+        unfinished = await self.runner.start_up()
+        await self.deliveries.start_up(unfinished)
+        return self
+
+    async def close(self) -> None:
+        await self.runner.close()
+        await self.deliveries.close()
+        self.store.events.unsubscribe(self.presenter.notice)
 
 
 @pytest_asyncio.fixture
@@ -57,33 +84,24 @@ async def session():
         yield s
 
 
+@pytest_asyncio.fixture
+async def harness(store, queue, session):
+    opened: list[Harness] = []
+
+    async def start(**config) -> Harness:
+        h = await Harness(store, queue, session, **config).start()
+        opened.append(h)
+        return h
+
+    yield start
+    for h in opened:
+        await h.close()
+
+
 def make_job(user: int = 2, **spec) -> Job:
     spec = JobSpec(Command.TALKINGHEAD, image_url=IMAGE, audio_url=AUDIO, **spec)
-    sources = {
-        "image": Source("image", IMAGE, False, "face.png").to_dict(),
-        "audio": Source("audio", AUDIO, False, "voice.mp3").to_dict(),
-    }
-    return Job(
-        new_job_id(),
-        Command.TALKINGHEAD,
-        spec,
-        channel_id=1,
-        user_id=user,
-        guild_id=3,
-        sources=sources,
-        cost_estimate=0.4,
-    )
-
-
-async def make_runner(store, queue, session, delivery=None, **config) -> JobRunner:
-    configs = await Configs.load(store)
-    if config:
-        await configs.update(3, lambda c: [setattr(c, k, v) for k, v in config.items()] and None)
-    runner = JobRunner(
-        store, queue, delivery or Recorder(), Line(configs, max_running=100), session=session, follow_backoff=FAST
-    )
-    await runner.start_up()
-    return runner
+    sources = {"image": Source("image", IMAGE, False, "face.png"), "audio": Source("audio", AUDIO, False, "voice.mp3")}
+    return Job(new_job_id(), spec, user_id=user, guild_id=3, sources=sources, cost_estimate=0.4)
 
 
 async def submit(runner: JobRunner, job: Job) -> Job:
@@ -92,119 +110,126 @@ async def submit(runner: JobRunner, job: Job) -> Job:
     return job
 
 
-async def settled(runner: JobRunner, job: Job, timeout: float = 20) -> Job:
+async def settled(store, job: Job, timeout: float = 20) -> Job:
     async with asyncio.timeout(timeout):
         while True:
-            stored = await runner.store.get(job.id)
-            if stored and stored.delivered_at:
+            stored = await store.get(job.id)
+            if stored and stored.status.terminal:
                 return stored
             await asyncio.sleep(0.02)
 
 
-async def test_a_job_runs_to_the_end_and_is_delivered_once(store, queue, fal_env, session):
+async def stored_status(store, job: Job, status: Status, timeout: float = 10) -> Job:
+    async with asyncio.timeout(timeout):
+        while (stored := await store.get(job.id)).status is not status:
+            await asyncio.sleep(0.01)
+    return stored
+
+
+async def test_a_job_runs_to_the_end_and_is_delivered_once(store, harness, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[1, 0], queue_step=0.1, run_time=0.2, logs=["go"]))
-    delivery = Recorder()
-    runner = await make_runner(store, queue, session, delivery)
-    job = await submit(runner, make_job())
-    saved = await settled(runner, job)
-    await runner.close()
-    assert saved.stage is Stage.DONE and saved.video_url and saved.ran_on_fal
+    h = await harness()
+    job = await submit(h.runner, make_job())
+    saved = await settled(store, job)
+    assert saved.status is Status.DONE and saved.video_url and saved.ran_on_fal and saved.delivered_at
     assert saved.request_id == next(iter(fal_env.jobs))
-    assert [j.id for j in delivery.finished] == [job.id]
-    stages = [s for s, _ in delivery.shown]
-    assert Stage.QUEUED in stages and Stage.GENERATING in stages
+    assert [j.id for j in h.presenter.finished] == [job.id]
+    assert h.presenter.statuses == [
+        Status.SENDING,
+        Status.QUEUED,
+        Status.RUNNING,
+        Status.FETCHING,
+        Status.DELIVERING,
+        Status.DONE,
+    ]
     assert fal_env.count("status") == 0 and fal_env.count("result") == 1  # submit, stream, result: nothing more
 
 
-async def test_a_restarted_runner_resumes_without_submitting_again(store, queue, fal_env, session):
+async def test_a_restarted_runner_resumes_without_submitting_again(store, harness, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[2, 1, 0], queue_step=0.3, run_time=0.3))
-    first = await make_runner(store, queue, session)
-    job = await submit(first, make_job())
-    await fal_env.wait_for_submissions(1)
-    await asyncio.sleep(0.1)
+    first = await harness()
+    job = await submit(first.runner, make_job())
+    await stored_status(store, job, Status.QUEUED)
     await first.close()  # the process goes away while the job is queued on fal
     assert (await store.get(job.id)).request_id
 
-    delivery = Recorder()
-    second = await make_runner(store, queue, session, delivery)
-    saved = await settled(second, job)
+    second = await harness()
+    saved = await settled(store, job)
     assert fal_env.count("submit") == 1
-    assert saved.stage is Stage.DONE and len(delivery.finished) == 1
+    assert saved.status is Status.DONE and len(second.presenter.finished) == 1
     await second.close()
-    third = await make_runner(store, queue, session, delivery)
-    assert third.tasks == {} and len(delivery.finished) == 1  # delivered jobs are not picked up again
-    await third.close()
+    third = await harness()
+    assert third.runner.tasks == {} and third.presenter.finished == []  # delivered jobs are not picked up again
 
 
-async def test_waiting_jobs_keep_their_places_across_a_restart_and_start_in_order(store, queue, fal_env, session):
+async def test_an_outcome_decided_but_not_shown_is_shown_after_a_restart(store, harness, fal_env):
+    fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.05, run_time=0.05))
+    first = await harness()
+    first.presenter.failures = [ConnectionError("Discord is down")] * 10
+    job = await submit(first.runner, make_job())
+    await stored_status(store, job, Status.DELIVERING)
+    await first.close()  # the process goes away before the outcome could be shown
+    second = await harness()
+    saved = await settled(store, job)
+    assert saved.status is Status.DONE and [j.id for j in second.presenter.finished] == [job.id]
+    assert fal_env.count("submit") == 1 and fal_env.count("result") == 1  # the result was stored, not fetched again
+
+
+async def test_waiting_jobs_keep_their_places_across_a_restart_and_start_in_order(store, harness, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.2, run_time=0.3))
-    first = await make_runner(store, queue, session, user_concurrent=1, guild_concurrent=1)
+    first = await harness(user_concurrent=1, guild_concurrent=1)
     jobs = [make_job(user=u % 3) for u in range(5)]
     for job in jobs:
-        assert await first.admit(job) is None
-    order = [j.id for j in first.line.waiting()]
+        assert await first.runner.admit(job) is None
+    order = [j.id for j in first.runner.line.waiting()]
     await first.close()  # before any of them was launched: they are recorded, so nothing is lost
 
-    delivery = Recorder()
-    second = await make_runner(store, queue, session, delivery, user_concurrent=1, guild_concurrent=1)
+    second = await harness(user_concurrent=1, guild_concurrent=1)
     for job in jobs:
-        await settled(second, job)
-    await second.close()
+        await settled(store, job)
     started = [r.json["image_url"] for r in fal_env.requests if r.route == "submit"]
     assert len(started) == 5
-    finished = [j.id for j in delivery.finished]
+    finished = [j.id for j in second.presenter.finished]
     assert finished[1:] == order  # one was running; the rest left the line in its order
 
 
-async def test_cancelling_a_waiting_job_is_free_and_immediate(store, queue, fal_env, session):
+async def test_cancelling_a_waiting_job_is_free_and_immediate(store, harness, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=30, run_time=30))
-    delivery = Recorder()
-    runner = await make_runner(store, queue, session, delivery, user_concurrent=1)
-    running, waiting = await submit(runner, make_job()), await submit(runner, make_job())
-    assert waiting.stage is Stage.WAITING
-    assert await runner.cancel(waiting.id) is Cancelled.WAITING
-    saved = await store.get(waiting.id)
-    assert saved.stage is Stage.CANCELLED and saved.delivered_at and "nothing was sent to fal" in saved.error
-    assert delivery.finished[-1].id == waiting.id and fal_env.count("submit") <= 1
-    assert await runner.cancel(waiting.id) is Cancelled.FINISHED
-    await runner.cancel(running.id)
-    await settled(runner, running)
-    await runner.close()
+    h = await harness(user_concurrent=1)
+    running, waiting = await submit(h.runner, make_job()), await submit(h.runner, make_job())
+    assert waiting.status is Status.WAITING
+    assert await h.runner.cancel(waiting.id) is Cancelled.WAITING
+    saved = await settled(store, waiting)
+    assert saved.status is Status.CANCELLED and saved.delivered_at and "nothing was sent to fal" in saved.error
+    assert h.presenter.finished[-1].id == waiting.id and fal_env.count("submit") <= 1
+    assert await h.runner.cancel(waiting.id) is Cancelled.FINISHED
+    await h.runner.cancel(running.id)
+    await settled(store, running)
 
 
-async def test_cancelling_a_queued_job_says_fal_bills_nothing(store, queue, fal_env, session):
+async def test_cancelling_a_queued_job_says_fal_bills_nothing(store, harness, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[4], queue_step=30, run_time=30))
-    runner = await make_runner(store, queue, session)
-    job = await submit(runner, make_job())
-    await wait_request(store, job.id)
-    assert await runner.cancel(job.id) is Cancelled.QUEUED
-    saved = await settled(runner, job)
-    await runner.close()
-    assert saved.stage is Stage.CANCELLED and "fal does not bill queued jobs" in saved.error
-    assert fal_env.count("cancel") == 1 and not saved.ran_on_fal
+    h = await harness()
+    job = await submit(h.runner, make_job())
+    await stored_status(store, job, Status.QUEUED)
+    assert await h.runner.cancel(job.id) is Cancelled.QUEUED
+    saved = await settled(store, job)
+    assert saved.status is Status.CANCELLED and "fal does not bill queued jobs" in saved.error
+    assert fal_env.count("cancel") == 1 and not saved.ran_on_fal and saved.cancel_requested
 
 
-async def test_cancelling_a_running_job_promises_nothing_fal_does_not_guarantee(store, queue, fal_env, session):
+async def test_cancelling_a_running_job_promises_nothing_fal_does_not_guarantee(store, harness, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.1, run_time=30, logs=["a"]))
-    runner = await make_runner(store, queue, session)
-    job = await submit(runner, make_job())
-    async with asyncio.timeout(10):
-        while not job.ran_on_fal:
-            await asyncio.sleep(0.02)
-    assert await runner.cancel(job.id) is Cancelled.REQUESTED
-    saved = await settled(runner, job)
-    await runner.close()
-    assert saved.stage is Stage.CANCELLED and "may bill" in saved.error and "nothing" not in saved.error
-    assert runner.line.spent_today(3)[0] == pytest.approx(budget_estimate(saved))  # it still counts against the budget
+    h = await harness()
+    job = await submit(h.runner, make_job())
+    await stored_status(store, job, Status.RUNNING)
+    assert await h.runner.cancel(job.id) is Cancelled.REQUESTED
+    saved = await settled(store, job)
+    assert saved.status is Status.CANCELLED and "may bill" in saved.error and "nothing" not in saved.error
+    assert h.runner.line.spent_today(3)[0] == pytest.approx(budget_estimate(saved))  # it still counts
 
 
-async def wait_request(store: Store, job_id: str) -> None:
-    async with asyncio.timeout(10):
-        while not (await store.get(job_id)).request_id:
-            await asyncio.sleep(0.01)
-
-
-async def test_a_failed_job_records_an_actionable_error(store, queue, fal_env, session):
+async def test_a_failed_job_records_an_actionable_error(store, harness, fal_env):
     fal_env.script(
         "veed/fabric-1.0",
         JobScript(
@@ -217,165 +242,110 @@ async def test_a_failed_job_records_an_actionable_error(store, queue, fal_env, s
             },
         ),
     )
-    runner = await make_runner(store, queue, session)
-    job = await submit(runner, make_job())
-    saved = await settled(runner, job)
-    await runner.close()
+    h = await harness()
+    job = await submit(h.runner, make_job())
+    saved = await settled(store, job)
     assert (
-        saved.stage is Stage.FAILED and saved.error == "fal rejected the input: image_url: No face found in the image"
+        saved.status is Status.FAILED and saved.error == "fal rejected the input: image_url: No face found in the image"
     )
-    assert saved.state["video"]["failed"] and inherited_state(saved).get("video") is None  # Retry submits afresh
+    assert saved.steps["video"].failed and saved.inherited_steps() == {}  # Retry submits afresh
 
 
-async def test_a_paid_job_is_followed_through_an_outage_and_delivered(store, queue, fal_env, session):
+async def test_a_paid_job_is_followed_through_an_outage_and_delivered(store, harness, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.1, run_time=0.3))
     for route in ("stream", "status"):
         fal_env.fail_next(route, 503, times=6)
     fal_env.fail_next("result", 502, times=8)
-    runner = await make_runner(store, queue, session)
-    job = await submit(runner, make_job())
-    saved = await settled(runner, job, timeout=40)
-    await runner.close()
-    assert saved.stage is Stage.DONE and saved.video_url
+    h = await harness()
+    job = await submit(h.runner, make_job())
+    saved = await settled(store, job, timeout=40)
+    assert saved.status is Status.DONE and saved.video_url
     assert fal_env.count("submit") == 1
 
 
-async def test_retry_follows_the_earlier_request_instead_of_paying_again(store, queue, fal_env, session):
+async def test_retry_follows_the_earlier_request_instead_of_paying_again(store, harness, queue, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.1, run_time=0.2))
     sub = await queue.submit("veed/fabric-1.0", {"image_url": IMAGE, "audio_url": AUDIO, "resolution": "480p"})
     old = make_job()
-    old.stage, old.error, old.state = (
-        Stage.FAILED,
-        "lost contact",
-        {"hosted": True, "video": {"submission": sub.to_dict()}},
-    )
-    runner = await make_runner(store, queue, session)
+    old.status, old.steps = Status.FAILED, {"video": StepRecord(sub)}
+    h = await harness()
     retry = make_job()
-    retry.state = inherited_state(old)
-    saved = await settled(runner, await submit(runner, retry))
-    await runner.close()
-    assert saved.stage is Stage.DONE and saved.request_id == sub.request_id
+    retry.steps, retry.inputs_ready = old.inherited_steps(), True
+    saved = await settled(store, await submit(h.runner, retry))
+    assert saved.status is Status.DONE and saved.request_id == sub.request_id
     assert fal_env.count("submit") == 1  # only the original one
+    assert h.presenter.statuses[:2] == [Status.QUEUED, Status.RUNNING]  # FOLLOW, not SEND
 
 
-async def test_retry_of_a_request_fal_lost_submits_afresh(store, queue, fal_env, session):
-    fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.1, run_time=0.2))
-    gone = {
-        "endpoint_id": "veed/fabric-1.0",
-        "request_id": "00000000-0000-0000-0000-000000000000",
-        "status_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000/status",
-        "response_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000",
-        "cancel_url": f"{fal_env.base_url}/veed/fabric-1.0/requests/00000000-0000-0000-0000-000000000000/cancel",
-    }
-    retry = make_job()
-    retry.state = {"hosted": True, "video": {"submission": gone, "inherited": True}}
-    runner = await make_runner(store, queue, session)
-    saved = await settled(runner, await submit(runner, retry))
-    await runner.close()
-    assert saved.stage is Stage.DONE and saved.request_id != gone["request_id"] and fal_env.count("submit") == 1
-
-
-async def test_delivery_is_retried_while_discord_fails_and_given_up_when_it_refuses(store, queue, fal_env, session):
+async def test_delivery_is_retried_while_discord_fails_and_given_up_when_it_refuses(store, harness, fal_env):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.05, run_time=0.05))
-    delivery = Recorder()
-    delivery.failures = [ConnectionError("503 from Discord"), TimeoutError()]
-    runner = await make_runner(store, queue, session, delivery)
-    first = await settled(runner, await submit(runner, make_job()), timeout=20)
-    assert first.delivered_at and first.delivery_error is None and len(delivery.finished) == 1
+    h = await harness()
+    h.presenter.failures = [ConnectionError("503 from Discord"), TimeoutError()]
+    first = await settled(store, await submit(h.runner, make_job()), timeout=20)
+    assert first.delivered_at and first.delivery_error is None and len(h.presenter.finished) == 1
 
-    delivery.failures = [DeliveryRefused("403 Missing Access")]
-    second = await settled(runner, await submit(runner, make_job()), timeout=20)
-    await runner.close()
-    assert second.delivered_at and second.delivery_error == "403 Missing Access"
-    assert len(delivery.finished) == 1  # not shown, not retried on every start either
+    h.presenter.failures = [DeliveryRefused("403 Missing Access")]
+    second = await settled(store, await submit(h.runner, make_job()), timeout=20)
+    assert second.status is Status.DONE and second.delivery_error == "403 Missing Access"
+    assert len(h.presenter.finished) == 1  # not shown, not retried on every start either
 
 
-async def test_the_watchdog_names_a_job_stuck_in_a_stage(store, queue, fal_env, session, caplog):
+async def test_the_watchdog_names_a_job_stuck_in_a_status(store, harness, fal_env, caplog):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[3], queue_step=60, run_time=60))
-    runner = await make_runner(store, queue, session)
-    job = await submit(runner, make_job())
-    await wait_request(store, job.id)
-    await asyncio.sleep(0.1)
-    with caplog.at_level(logging.WARNING, "bot.jobs.runner"):
-        assert runner._check_stuck(time.monotonic() + 4000) == [job.id]
-        assert runner._check_stuck(time.monotonic() + 5000) == []  # once per stage
-    assert f"watchdog: job {job.id} has been at stage queued" in caplog.text
-    await runner.close()
+    watchdog = Watchdog(store.events)
+    h = await harness()
+    job = await submit(h.runner, make_job())
+    await stored_status(store, job, Status.QUEUED)
+    with caplog.at_level(logging.WARNING, "bot.jobs.watchdog"):
+        assert watchdog.check(time.monotonic() + 4000) == [job.id]
+        assert watchdog.check(time.monotonic() + 5000) == []  # once per status
+    assert f"watchdog: job {job.id} has been queued for" in caplog.text
 
 
-async def test_the_eta_is_the_median_duration_of_finished_jobs_of_the_same_model(store, queue, session):
+async def test_the_eta_is_the_median_duration_of_finished_jobs_of_the_same_model(store, harness):
     for model, seconds in (("veed/fabric-1.0", 100), ("veed/fabric-1.0", 140), ("veed/fabric-1.0/fast", 10)):
         done = make_job(model=model)
-        done.stage, done.created_at, done.finished_at, done.delivered_at = Stage.DONE, 1000.0, 1000.0 + seconds, 1.0
+        done.status, done.created_at = Status.WAITING, 1000.0
         await store.insert(done)
-    runner = await make_runner(store, queue, session)
+        for event in PATHS[Status.FETCHING]:
+            await store.transition(done, event)
+        await store.transition(done, Event.SUCCEED, finished_at=1000.0 + seconds)
+    h = await harness()
     fresh = make_job()
     fresh.created_at = 5000.0
-    assert await runner.eta(fresh) == 5120.0
-    assert await runner.eta(make_job(model="fal-ai/creatify/aurora")) is None
-    await runner.close()
-
-
-async def test_the_store_groups_a_burst_of_writes_into_a_few_commits(store):
-    before = store.commits
-    jobs = [make_job(user=u) for u in range(200)]
-    await asyncio.gather(*(store.insert(j) for j in jobs))
-    assert store.commits - before <= 3
-    for j in jobs:
-        j.log = "progress"
-        store.save_soon(j, "log")
-    await store.save(jobs[0], "stage")
-    assert all(j.log == "progress" for j in await store.since(0))
-
-
-async def test_the_store_migrates_an_older_database(tmp_path):
-    import aiosqlite
-
-    from bot.jobs.store import MIGRATIONS
-
-    path = tmp_path / "old.db"
-    async with aiosqlite.connect(path) as db:
-        await db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
-        await db.execute(
-            "INSERT INTO jobs (id, command, spec, channel_id, user_id, stage, created_at) VALUES "
-            "('0000abcd', 'talkinghead', '{\"command\": \"talkinghead\"}', 1, 2, 'queued', 5.0)"
-        )
-        await db.commit()
-    store = await Store.open(path)
-    try:
-        async with store.db.execute("PRAGMA user_version") as cursor:
-            assert (await cursor.fetchone())[0] == len(MIGRATIONS)
-        (old,) = await store.undelivered()
-        assert old.id == "0000abcd" and old.seq == 1 and not old.ran_on_fal
-        configs = await Configs.load(store)
-        await configs.update(9, lambda c: setattr(c, "daily_budget", 3.5))
-        assert (await Configs.load(store)).get(9) == GuildConfig(daily_budget=3.5)
-    finally:
-        await store.close()
+    assert await h.runner.eta(fresh) == 5120.0
+    assert await h.runner.eta(make_job(model="fal-ai/creatify/aurora")) is None
 
 
 async def test_a_clean_stop_lets_a_submit_on_its_way_finish_and_stores_its_request(
-    store, queue, fal_env, session, tmp_path
+    store, harness, fal_env, database_url
 ):
     fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=5, run_time=5))
     fal_env.hold("submit")
-    runner = await make_runner(store, queue, session)
-    job = await submit(runner, make_job())
+    h = await harness()
+    job = await submit(h.runner, make_job())
     async with asyncio.timeout(10):
         while fal_env.count("submit") == 0:
             await asyncio.sleep(0.02)
-    closing = asyncio.create_task(runner.close())
+    closing = asyncio.create_task(h.runner.close())
     await asyncio.sleep(0.3)
     assert not closing.done()  # waiting for fal's answer rather than cutting the submit off
     fal_env.release("submit", drop=False)
     await asyncio.wait_for(closing, 10)
-    await store.close()  # as the app does after the runner: what is pending is written
-    reopened = await Store.open(tmp_path / "jobs.db")  # what the next start reads
+    reopened = await open_store(parse_database(database_url))  # what the next start reads
     stored = await reopened.get(job.id)
     await reopened.close()
-    assert stored.state["video"].get("submission", {}).get("request_id") in fal_env.jobs, (
-        stored.stage,
-        stored.error,
-        stored.state,
-    )
-    assert pipeline.SENDING not in stored.state["video"]  # the next start follows it instead of doubting it
+    assert stored.status is Status.QUEUED, (stored.status, stored.error)
+    assert stored.steps["video"].submission.request_id in fal_env.jobs  # the next start follows it
+
+
+async def test_a_job_found_sending_after_a_crash_is_failed_and_not_sent_again(store, harness, fal_env):
+    job = make_job()
+    job.status = Status.STARTING
+    job.inputs_ready = True
+    await store.insert(job)
+    await store.transition(job, Event.SEND, step="video")  # the crash came while the submit was on its way
+    h = await harness()
+    saved = await settled(store, job)
+    assert saved.status is Status.FAILED and "stopped while it was sending the job to fal" in saved.error
+    assert fal_env.count("submit") == 0 and [j.id for j in h.presenter.finished] == [job.id]

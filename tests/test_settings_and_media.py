@@ -6,17 +6,32 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, database_path, load_settings
+from bot.settings import SettingsError, load_settings, parse_database
 
 BASE = {"DISCORD_TOKEN": "t0ken", "FAL_KEY": "k3y"}
 
 
-def test_database_url_takes_the_usual_sqlite_forms():
-    assert database_path("sqlite:///data/bot.db") == Path("data/bot.db")
-    assert database_path("sqlite:////var/lib/bot/bot.db") == Path("/var/lib/bot/bot.db")
-    for bad in ("postgres://db/x", "sqlite://host/x.db", "data/bot.db", "sqlite:///"):
-        with pytest.raises(SettingsError, match="sqlite:///data/bot.db"):
-            database_path(bad)
+def test_database_url_takes_the_usual_sqlite_and_postgresql_forms():
+    assert parse_database("sqlite:///data/bot.db").path == Path("data/bot.db")
+    assert parse_database("sqlite:////var/lib/bot/bot.db").path == Path("/var/lib/bot/bot.db")
+    for url in ("postgresql://bot:s3cret@db.internal:5432/lipsync", "postgres://bot@10.0.0.5/lipsync"):
+        database = parse_database(url)
+        assert database.shared and database.path is None and database.url == url
+    shown = parse_database("postgresql://bot:s3cret@db:5432/lipsync")
+    assert shown.shown == "postgresql://bot:***@db:5432/lipsync" and "s3cret" not in repr(shown)
+    assert shown.password == "s3cret"
+    for bad, why in (
+        ("mysql://db/x", "neither SQLite nor PostgreSQL"),
+        ("sqlite://host/x.db", "not a valid SQLite URL"),
+        ("data/bot.db", "neither SQLite nor PostgreSQL"),
+        ("sqlite:///", "not a valid SQLite URL"),
+        ("postgresql://bot:pw@db:99999/x", "not a valid URL"),
+        ("postgresql://bot:pw@db:5432", "names no database"),
+        ("postgresql:///lipsync", "names no PostgreSQL host"),
+    ):
+        with pytest.raises(SettingsError, match=why) as caught:
+            parse_database(bad)
+        assert "postgresql://user:password@host:5432/dbname" in str(caught.value) and "pw" not in str(caught.value)
 
 
 def test_missing_secrets_are_named_together():
@@ -28,7 +43,7 @@ def test_missing_secrets_are_named_together():
 def test_defaults_and_overrides():
     s = load_settings(BASE)
     assert s.discord_api_base == "https://discord.com/api/v10" and s.input_hosting == "fal"
-    assert s.database_path == Path("data/bot.db") and s.discord_guild_id is None
+    assert s.database.path == Path("data/bot.db") and s.discord_guild_id is None
     s = load_settings(
         BASE
         | {
@@ -39,7 +54,7 @@ def test_defaults_and_overrides():
         }
     )
     assert s.discord_api_base == "http://127.0.0.1:9/api/v10" and s.input_hosting == "passthrough"
-    assert s.discord_guild_id == 123 and s.database_path == Path("/tmp/x.db")
+    assert s.discord_guild_id == 123 and s.database.path == Path("/tmp/x.db")
 
 
 def test_bad_values_say_what_is_accepted():

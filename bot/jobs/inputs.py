@@ -17,9 +17,7 @@ import re
 import shutil
 import tempfile
 import unicodedata
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -28,37 +26,12 @@ from bot import media
 from bot.errors import BadInput
 from bot.fal.queue import FalQueue
 from bot.jobs import pipeline
-from bot.jobs.spec import JobSpec
+from bot.jobs.spec import JobSpec, Source
 
-KINDS = {"image": media.IMAGE, "video": media.VIDEO, "audio": media.AUDIO}
 MAX_BYTES = media.MAX_BYTES  # one table: bot.media
 URL_MAX_LENGTH = 2083  # fal's schemas cap input URLs here
 CHUNK = 64 * 1024
 _PRIVATE_NAMES = ("localhost", ".localhost", ".localdomain", ".local", ".internal", ".lan", ".home.arpa")
-
-
-@dataclass
-class Source:
-    """One input: a Discord attachment or a URL the user typed."""
-
-    name: str  # "image" | "video" | "audio"
-    url: str
-    attachment: bool
-    filename: str | None = None
-    content_type: str | None = None  # as declared by Discord
-    size: int | None = None
-    duration: float | None = None  # as declared by Discord (voice messages, some media)
-
-    @property
-    def kind(self) -> str:
-        return KINDS[self.name]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Source:
-        return cls(**data)
 
 
 def accepted(kind: str) -> str:

@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 from bot.jobs import cost
-from bot.jobs.spec import Stage
-from bot.jobs.store import Job, Store
+from bot.jobs.lifecycle import Status
+from bot.jobs.model import Job
+from bot.store.base import JobStore
 
 BUDGET_SLACK = 1e-9  # float sums must not refuse a job that fits to the cent
 
@@ -63,13 +64,13 @@ class Configs:
     """Every server's settings, in memory; changes are written through to the store. Server None holds the
     limits that apply outside servers (personal_config)."""
 
-    def __init__(self, store: Store, saved: dict[int, GuildConfig], personal: GuildConfig | None = None) -> None:
+    def __init__(self, store: JobStore, saved: dict[int, GuildConfig], personal: GuildConfig | None = None) -> None:
         self.store = store
         self._saved = saved
         self.personal = personal or personal_config()
 
     @classmethod
-    async def load(cls, store: Store, personal: GuildConfig | None = None) -> Configs:
+    async def load(cls, store: JobStore, personal: GuildConfig | None = None) -> Configs:
         saved = {guild: GuildConfig.from_json(text) for guild, text in (await store.guild_configs()).items()}
         return cls(store, saved, personal)
 
@@ -113,12 +114,12 @@ def budget_estimate(job: Job) -> float:
     return upper or 0.0
 
 
-def counts_for_quota(job: Job) -> bool:
-    """Failed and cancelled jobs do not use up a member's daily jobs."""
-    return job.stage not in (Stage.FAILED, Stage.CANCELLED)
+def counts_for_quota(outcome: Status | None) -> bool:
+    """Failed and cancelled jobs do not use up a member's daily jobs (`outcome` None: the job is still live)."""
+    return outcome not in (Status.FAILED, Status.CANCELLED)
 
 
-def counts_for_budget(job: Job) -> bool:
+def counts_for_budget(outcome: Status | None, ran_on_fal: bool) -> bool:
     """Waiting, running and finished jobs are committed spend; a failed or cancelled one only if it ran on fal,
     where it may have been billed (a cancel of a running job is only a request)."""
-    return counts_for_quota(job) or job.ran_on_fal
+    return counts_for_quota(outcome) or ran_on_fal

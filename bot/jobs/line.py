@@ -1,6 +1,8 @@
 """Admission, slots and the waiting line, decided in memory by the one process that owns the store.
 
-Every admitted job either holds a slot (it runs on fal) or waits in the line. Slots are limited per
+Every admitted job either holds a slot (it runs on fal) or waits in the line. The line decides; the runner
+records what it decides as lifecycle transitions (a job admitted as WAITING or STARTING; START when its turn
+comes). Slots are limited per
 member, per server and for the whole bot; quotas and budgets (per server and bot-wide) are counted
 from the moment of admission. All decisions here are synchronous — no await between a check and its
 effect — so a burst of commands cannot slip past a limit, and none costs a disk read.
@@ -20,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.jobs.lifecycle import Status
 from bot.jobs.limits import (
     BUDGET_SLACK,
     Configs,
@@ -30,8 +33,7 @@ from bot.jobs.limits import (
     day_start,
     next_day,
 )
-from bot.jobs.spec import Stage
-from bot.jobs.store import Job
+from bot.jobs.model import Job
 
 Member = tuple[int | None, int]  # (server or None, user)
 
@@ -90,32 +92,31 @@ class Line:
     # ---- rebuilding after a start
 
     def load(self, jobs: Iterable[Job], last_seq: int) -> list[Job]:
-        """Recount from stored jobs (recent and unfinished ones, in admission order); returns the unfinished ones."""
+        """Recount from stored jobs (recent and unfinished ones, in admission order); returns the live ones."""
         self.seq = last_seq
         live = []
         for job in jobs:
             member = member_of(job)
             self._last[member] = max(self._last.get(member, 0.0), job.created_at)
             self._count(job)
-            if job.stage is not Stage.WAITING and job.turn is not None:
+            if job.status is not Status.WAITING and job.turn is not None:
                 self._served = max(self._served, job.turn)
-            if job.stage.finished:
+            if job.ended:
                 continue
             live.append(job)
             if job.turn is not None:
                 self._last_turn[member] = max(self._last_turn.get(member, 0.0), job.turn)
-            if job.stage is Stage.WAITING and job.request_id is None:
+            if job.status is Status.WAITING:
                 self._enqueue(job)
             else:
-                if job.stage is Stage.WAITING:
-                    job.stage = Stage.PENDING  # it was leaving the line when the process stopped
-                self._occupy(job)  # already on fal (or on its way there): it keeps its slot
+                self._occupy(job)  # on fal, or on its way there: it keeps its slot
         return live
 
     # ---- admission
 
     def admit(self, job: Job, now: float | None = None) -> Refusal | None:
-        """Check every limit and record the job as running (stage PENDING) or waiting (WAITING), or refuse."""
+        """Check every limit and admit the job into a slot (its first status: STARTING) or the line (WAITING), or
+        refuse it."""
         now = time.time() if now is None else now
         refusal = self._refusal(job, now)
         if refusal is not None:
@@ -129,10 +130,10 @@ class Line:
         self._last[member] = now
         self._count(job)
         if self._can_start(job):
-            job.stage = Stage.PENDING
+            job.status = Status.STARTING
             self._occupy(job)
         else:
-            job.stage = Stage.WAITING
+            job.status = Status.WAITING
             self._enqueue(job)
         return None
 
@@ -226,7 +227,7 @@ class Line:
         return True
 
     def start_next(self) -> list[Job]:
-        """Move waiting jobs into free slots, in the line's order; returns them (stage PENDING)."""
+        """Move waiting jobs into free slots, in the line's order; returns them (the runner records START)."""
         started = []
         while len(self.running) < self.max_running:
             best: tuple[float, int] | None = None
@@ -239,7 +240,6 @@ class Line:
             if chosen is None:
                 break
             self._dequeue(chosen)
-            chosen.stage = Stage.PENDING
             self._occupy(chosen)
             started.append(chosen)
         return started
@@ -279,8 +279,8 @@ class Line:
 
     # ---- the end of a job, and changes on the way
 
-    def finish(self, job: Job) -> None:
-        """The job ended (or was cancelled while waiting): free its slot and correct what it is counted at."""
+    def finish(self, job: Job, outcome: Status) -> None:
+        """The job ended with `outcome` (or left the line, cancelled): free its slot and correct what it counts at."""
         if job.id not in self._priced:
             return  # already done
         member = member_of(job)
@@ -292,19 +292,22 @@ class Line:
             self._dequeue(job)
         if not self._running_member[member] and not self._waiting_member[member]:
             self._last_turn.pop(member, None)
-        if not counts_for_quota(job):
+        if not counts_for_quota(outcome):
             day = self._days.get(self._priced[job.id][0])
             if day is not None:
                 day.quota[member_of(job)] -= 1
-        self.reprice(job)
+        self._reprice(job, outcome)
         self._priced.pop(job.id, None)
 
     def reprice(self, job: Job) -> None:
-        """The job's estimate changed (its audio was measured, or it stopped counting): move the difference."""
+        """The job's estimate changed (its audio was measured, or it ran on fal): move the difference."""
+        self._reprice(job, job.ending)
+
+    def _reprice(self, job: Job, outcome: Status | None) -> None:
         if job.id not in self._priced:
             return
         day_key, counted = self._priced[job.id]
-        price = budget_estimate(job) if counts_for_budget(job) else 0.0
+        price = budget_estimate(job) if counts_for_budget(outcome, job.ran_on_fal) else 0.0
         day = self._days.get(day_key)
         if day is not None and price != counted:
             day.spend[job.guild_id] += price - counted
@@ -322,12 +325,12 @@ class Line:
     def _count(self, job: Job) -> None:
         key = day_start(job.created_at)
         day = self._day(key)
-        if counts_for_quota(job):
+        if counts_for_quota(job.ending):
             day.quota[member_of(job)] += 1
-        price = budget_estimate(job) if counts_for_budget(job) else 0.0
+        price = budget_estimate(job) if counts_for_budget(job.ending, job.ran_on_fal) else 0.0
         day.spend[job.guild_id] += price
         day.total += price
-        if not job.stage.finished:
+        if not job.ended:
             self._priced[job.id] = (key, price)
 
     def _day(self, key: float) -> _Day:

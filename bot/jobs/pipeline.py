@@ -1,8 +1,10 @@
-"""Pipelines: [speech from text] → the video model, reporting progress any front end can render.
+"""Pipelines: [speech from text] → the video model, run (or resumed) step by step on fal.
 
-A pipeline keeps its state (each step's fal submission and output) in a plain dict that the
-caller may persist after every change, so a job can be resumed in another process without
-submitting any step twice.
+The steps' records (typed, bot.jobs.model.StepRecord) are the caller's: the pipeline fills them in and tells
+the caller what happened through `Hooks` — a step is about to be sent, fal took it, a runner has it, the last
+one finished — so the caller can record each moment durably (the bot, as lifecycle transitions in its store)
+or just print it (the CLI). The pipeline itself never writes a status. A job resumed from its records in
+another process submits no step twice.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,30 +21,53 @@ from bot.errors import BadInput
 from bot.fal import payloads
 from bot.fal.catalog import Model
 from bot.fal.errors import FalError, FalUnavailable, JobCancelled, JobFailed, SubmissionUnknown
-from bot.fal.queue import IN_QUEUE, FalQueue, Submission
+from bot.fal.queue import IN_QUEUE, FalQueue
 from bot.jobs import cost
-from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec, Stage
+from bot.jobs.lifecycle import Status
+from bot.jobs.model import StepRecord
+from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec
 
 log = logging.getLogger(__name__)
 
-SENDING = "sending"  # a step's state while its submit is on the way: fal may or may not have it after a crash
 FOLLOW_FOR = 24 * 3600.0  # how long to keep following a submitted request that fal does not answer about
 FOLLOW_BACKOFF = (2.0, 300.0)  # first and longest pause between attempts to follow it
 
 
 @dataclass(frozen=True)
 class Progress:
-    stage: Stage
-    step: str | None = None
-    endpoint_id: str | None = None
+    """Where a step stands on fal, for people: its phase (SENDING, QUEUED, RUNNING, FETCHING), fal's queue position
+    and the latest log line."""
+
+    step: str
+    endpoint_id: str
+    phase: Status
     position: int | None = None
     log: str | None = None
     elapsed: float = 0.0
-    ran: bool = False  # a runner on fal has (had) the step: fal may bill it
 
 
-ProgressCallback = Callable[[Progress], Awaitable[None] | None]
-StateCallback = Callable[[dict[str, Any]], Awaitable[None]]
+class Hooks:
+    """What the pipeline tells its caller. These do nothing; the bot's runner records each as a transition."""
+
+    async def sending(self, step: str) -> None:
+        """A step's submit is about to leave: after a crash from here on, fal may or may not have it."""
+
+    async def accepted(self, step: str) -> None:
+        """fal answered the submit; the step's record has its submission."""
+
+    async def following(self, step: str) -> None:
+        """A step submitted earlier (by a previous run, or the job a Retry inherits from) is being followed."""
+
+    async def running(self, step: str) -> None:
+        """fal reports that a runner has the step (the record's `ran` is set): fal may bill it from now on."""
+
+    async def completed(self, step: str) -> None:
+        """fal finished the last step; its result is being fetched."""
+
+    async def progress(self, event: Progress) -> None:
+        """Fal's queue position or a log line changed."""
+
+
 StopCheck = Callable[[], bool]
 
 
@@ -106,135 +131,114 @@ def _payload(spec: JobSpec, step: Step, *, audio_url: str | None) -> dict[str, A
     return payloads.animate_payload(step.model, spec.image_url or "", spec.video_url or "")
 
 
-async def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
-    if callback is not None:
-        result = callback(*args)
-        if result is not None:
-            await result
-
-
 async def run(
     queue: FalQueue,
     spec: JobSpec,
     *,
-    state: dict[str, Any] | None = None,
-    on_progress: ProgressCallback | None = None,
-    on_state: StateCallback | None = None,
+    steps: dict[str, StepRecord] | None = None,
+    hooks: Hooks | None = None,
     started_at: float | None = None,
     submit_only: bool = False,
     cancel_wanted: StopCheck | None = None,
     follow_for: float = FOLLOW_FOR,
     follow_backoff: tuple[float, float] = FOLLOW_BACKOFF,
 ) -> dict[str, Any]:
-    """Run (or resume, given `state`) the job; returns the video model's result.
+    """Run (or resume, given the steps' records) the job; returns the video model's result.
 
-    A submitted step is followed until fal answers, through outages of up to `follow_for` seconds:
-    fal keeps the request, and paying for it again is never the fix. A step whose submission was
-    inherited from an earlier job (Retry) is submitted afresh if fal says that request failed. When
-    `cancel_wanted()` turns true, nothing more is submitted and a request sent meanwhile is cancelled.
-    With submit_only the last step is submitted but not followed; the result is then {}.
+    A submitted step is followed until fal answers, through outages of up to `follow_for` seconds: fal keeps the
+    request, and paying for it again is never the fix. A step inherited from an earlier job (Retry) is submitted
+    afresh if fal says that request failed. When `cancel_wanted()` turns true, nothing more is submitted and a
+    request sent meanwhile is cancelled. With submit_only the last step is submitted but not followed; the result
+    is then {}.
     """
-    state = state if state is not None else {}
+    steps = steps if steps is not None else {}
+    hooks = hooks or Hooks()
     started = started_at or time.time()
-
-    async def report(stage: Stage, step: Step | None = None, **extra: Any) -> None:
-        await _call(
-            on_progress,
-            Progress(
-                stage,
-                step.name if step else None,
-                step.model.endpoint_id if step else None,
-                elapsed=time.time() - started,
-                **extra,
-            ),
-        )
-
-    async def save() -> None:
-        await _call(on_state, state)
-
     audio_url = spec.audio_url
-    steps = plan(spec)
-    if not state.get(steps[0].name, {}).get("submission"):
+    planned = plan(spec)
+    first = steps.get(planned[0].name)
+    if first is None or first.submission is None:
         check_audio_length(spec, spec.audio_seconds)  # nothing paid for yet: a text that cannot fit stops here
-    for index, step in enumerate(steps):
-        entry = state.setdefault(step.name, {})
-        while "output" not in entry:
-            if "submission" not in entry:
-                if entry.get(SENDING):
-                    raise SubmissionUnknown("the bot stopped while it was sending the job to fal")
+    for index, step in enumerate(planned):
+        last = index == len(planned) - 1
+        record = steps.setdefault(step.name, StepRecord())
+        while record.output is None:
+            if record.submission is None:
                 if cancel_wanted is not None and cancel_wanted():
                     raise JobCancelled("cancelled before it was sent to fal")
-                await report(Stage.SPEAKING if step.name == SPEECH else Stage.QUEUED, step)
                 payload = _payload(spec, step, audio_url=audio_url)
-                entry[SENDING] = True  # durable before the submit: a crash now must not become a second job on fal
-                await save()
-                try:
-                    sub = await queue.submit(step.model.endpoint_id, payload)
-                except SubmissionUnknown:
-                    raise
-                except FalError:
-                    entry.pop(SENDING, None)  # fal answered: it has no job
-                    raise
-                entry.clear()
-                entry["submission"] = sub.to_dict()
-                await save()
+                await hooks.progress(
+                    Progress(step.name, step.model.endpoint_id, Status.SENDING, elapsed=_since(started))
+                )
+                await hooks.sending(step.name)  # durable before the submit: a crash now must not become a second job
+                record.submission = await queue.submit(step.model.endpoint_id, payload)
+                await hooks.accepted(step.name)
                 if cancel_wanted is not None and cancel_wanted():  # asked while the submit was on its way
                     with contextlib.suppress(FalError):
-                        await queue.cancel(sub)
-            sub = Submission.from_dict(entry["submission"])
-            if submit_only and index == len(steps) - 1:
+                        await queue.cancel(record.submission)
+            else:
+                await hooks.following(step.name)
+            if submit_only and last:
                 return {}
             try:
-                entry["output"] = await _follow(queue, sub, step, entry, report, save, follow_for, follow_backoff)
-                entry["ran"] = True
+                record.output = await _follow(queue, record, step, hooks, started, last, follow_for, follow_backoff)
+                record.ran = True
             except (FalUnavailable, SubmissionUnknown):
                 raise
             except FalError:
-                if entry.pop("inherited", False):
-                    log.info("inherited request %s ended without a result; submitting afresh", sub.request_id)
-                    entry.clear()
+                if record.inherited:
+                    log.info("inherited request %s ended without a result; submitting afresh", record.submission)
+                    record = steps[step.name] = StepRecord()
                     continue
-                entry["failed"] = True
-                await save()
+                record.failed = True
                 raise
-            await save()
         if step.name == SPEECH:
-            output = entry["output"]
-            audio_url = payloads.output_url(output, "audio")
-            if isinstance(output.get("duration_ms"), (int, float)):
-                check_audio_length(spec, output["duration_ms"] / 1000)
-    result: dict[str, Any] = state[VIDEO]["output"]
+            audio_url = payloads.output_url(record.output, "audio")
+            if isinstance(record.output.get("duration_ms"), (int, float)):
+                check_audio_length(spec, record.output["duration_ms"] / 1000)
+    result: dict[str, Any] = steps[VIDEO].output or {}
     try:
         payloads.output_url(result, "video")
     except ValueError:
         raise JobFailed("fal finished the job, but its result has no video file; nothing can be shown") from None
-    await report(Stage.DONE, steps[-1])
     return result
+
+
+def _since(started: float) -> float:
+    return time.time() - started
 
 
 async def _follow(
     queue: FalQueue,
-    sub: Submission,
+    record: StepRecord,
     step: Step,
-    entry: dict[str, Any],
-    report: Callable[..., Awaitable[None]],
-    save: Callable[[], Awaitable[None]],
+    hooks: Hooks,
+    started: float,
+    last: bool,
     follow_for: float,
     backoff: tuple[float, float],
 ) -> dict[str, Any]:
     """The output of a submitted step, following it through fal's outages."""
+    assert record.submission is not None
+    sub = record.submission
     pause, unanswered_since = backoff[0], None
-    stage = Stage.SPEAKING if step.name == SPEECH else Stage.QUEUED
+    phase = Status.RUNNING if record.ran else Status.QUEUED
     while True:
         try:
             async for update in queue.updates(sub):
-                if update.running and not entry.get("ran"):
-                    entry["ran"] = True
-                    await save()
-                if step.name == VIDEO:
-                    stage = Stage.QUEUED if update.state == IN_QUEUE else Stage.GENERATING
+                if update.running and not record.ran:
+                    record.ran = True
+                    await hooks.running(step.name)
+                if update.done:
+                    phase = Status.FETCHING
+                    if last:
+                        await hooks.completed(step.name)
+                else:
+                    phase = Status.QUEUED if update.state == IN_QUEUE else Status.RUNNING
                 for line in update.logs or (None,):
-                    await report(stage, step, position=update.position, log=line, ran=bool(entry.get("ran")))
+                    await hooks.progress(
+                        Progress(step.name, sub.endpoint_id, phase, update.position, line, _since(started))
+                    )
             return await queue.result(sub)
         except FalUnavailable as exc:
             now = time.monotonic()
@@ -245,11 +249,7 @@ async def _follow(
                     f"{follow_for / 3600:.0f} h; it may still have the result"
                 ) from exc
             log.warning("request %s: %s; following it again in %.0f s", sub.request_id, exc, pause)
-            await report(
-                stage,
-                step,
-                log=f"fal is not answering right now; still following request {sub.request_id}",
-                ran=bool(entry.get("ran")),
-            )
+            note = f"fal is not answering right now; still following request {sub.request_id}"
+            await hooks.progress(Progress(step.name, sub.endpoint_id, phase, None, note, _since(started)))
             await asyncio.sleep(pause)
             pause = min(pause * 2, backoff[1])

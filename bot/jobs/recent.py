@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bot.jobs.store import Store
+from bot.store.base import JobStore
 
 CHOICE_LIMIT = 25  # choices Discord shows
 VALUE_LIMIT = 100  # characters of a choice's name and of its value
@@ -29,7 +29,7 @@ class Offer:
 
 
 class RecentInputs:
-    def __init__(self, store: Store, session: aiohttp.ClientSession) -> None:
+    def __init__(self, store: JobStore, session: aiohttp.ClientSession) -> None:
         self.store = store
         self.session = session
         self._checked: dict[str, tuple[bool, float]] = {}
@@ -42,8 +42,8 @@ class RecentInputs:
             url = getattr(job.spec, f"{name}_url", None)
             if not url or not url.startswith("https://") or len(url) > VALUE_LIMIT or url in found:
                 continue
-            source = job.sources.get(name) or {}
-            filename = str(source.get("filename") or url.rsplit("/", 1)[-1])
+            source = job.sources.get(name)
+            filename = (source.filename if source else None) or url.rsplit("/", 1)[-1]
             label = f"{filename} · from job {job.id}"[:VALUE_LIMIT]
             if needle and needle not in label.lower() and needle not in url.lower():
                 continue

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 
 from bot import media
-from bot.jobs.store import Job
+from bot.jobs.model import Job
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
-"""Runs jobs in the background: admits them into slots or the waiting line, hosts inputs, drives the
-pipeline, records every step, and delivers each outcome once.
+"""Runs jobs in the background: admits them into slots or the waiting line, hosts their inputs and drives the
+pipeline, recording every step as a lifecycle transition in the store.
 
-The runner knows nothing of Discord: it talks to a Delivery, which shows progress and the outcome.
-Everything needed to continue is written to the store as it happens, so `start_up()` in a new
-process carries on where the old one stopped — waiting jobs keep their places in the line, and
+The runner knows nothing of Discord and shows nothing itself: each transition is announced by the store, and
+progress (fal's queue position and log lines, the estimate, places in the line) is published on the same
+events bus; the front end listens. Once a job's outcome is decided (DELIVERING), showing it is the delivery
+worker's (bot/jobs/deliveries.py). Everything needed to continue is in the store as it happens, so
+`start_up()` in a new process carries on where the old one stopped: waiting jobs keep their places, and
 nothing is submitted to fal twice.
 """
 
@@ -16,38 +18,31 @@ import logging
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any
 
 import aiohttp
 
 from bot.errors import BadInput
 from bot.fal.errors import FalError, JobCancelled, SubmissionUnknown
-from bot.fal.queue import CancelAnswer, FalQueue, Submission
-from bot.jobs import cost, inputs, pipeline, results
+from bot.fal.queue import CancelAnswer, FalQueue
+from bot.jobs import cost, inputs, pipeline
+from bot.jobs.events import Progressed
+from bot.jobs.lifecycle import TRANSITIONS, Event, IllegalTransition, Status
 from bot.jobs.limits import Refusal
 from bot.jobs.line import Line, Place
+from bot.jobs.model import Address, Job
 from bot.jobs.pipeline import Progress
-from bot.jobs.results import Video
-from bot.jobs.spec import REFUSED, SPEECH, VIDEO, Stage
-from bot.jobs.store import Job, Store
+from bot.jobs.spec import SPEECH
+from bot.store.base import JobStore, StaleJob
 
 log = logging.getLogger(__name__)
 
 ETA_SAMPLE = 20  # finished jobs of the same model that an estimate looks at
 ETA_TTL = 60.0  # seconds an estimate is reused for other jobs of the model
 SEND_GRACE = 15.0  # seconds a clean stop waits for submits on their way to fal
-HOSTED = "hosted"  # state key: the spec's inputs are URLs fal can read
-WATCH_EVERY = 1.0  # seconds between looks at the line (places to show) and at stuck jobs
-DELIVERY_TRIES = 8  # then the outcome waits for the next start (1 + 2 + … + 60 s ≈ 3 minutes of trying)
-EXPECTED_SECONDS = {
-    Stage.PENDING: 300,
-    Stage.UPLOADING: 600,
-    Stage.SPEAKING: 900,
-    Stage.QUEUED: 3600,
-    Stage.GENERATING: 3600,
-}  # a job longer than this in one stage is logged by the watchdog
+WATCH_EVERY = 1.0  # seconds between looks at the line (places to show)
+UNEXPECTED = "Something went wrong on our side. The details are in the bot's log under job {id}."
 
 
 class AcksFirst:
@@ -86,19 +81,6 @@ class AcksFirst:
             await asyncio.sleep(self._next - now)
 
 
-class DeliveryRefused(Exception):
-    """Discord refused the outcome for good (the channel, message or DM is gone or forbidden)."""
-
-
-class Delivery(Protocol):
-    async def show(self, job: Job, *, eta: float | None = None, place: Place | None = None) -> None:
-        """Progress changed (the delivery decides when to actually edit)."""
-
-    async def finish(self, job: Job, video: Video | None = None) -> None:
-        """Show the final state (a finished job with its video); safe to repeat. Raises DeliveryRefused when it
-        can never be shown."""
-
-
 class Cancelled(StrEnum):
     """What a cancel did, for the person who asked."""
 
@@ -111,19 +93,11 @@ class Cancelled(StrEnum):
     UNREACHABLE = "unreachable"  # fal could not be reached; nothing changed
 
 
-@dataclass
-class _Watch:
-    stage: Stage
-    since: float
-    warned: bool = False
-
-
 class JobRunner:
     def __init__(
         self,
-        store: Store,
+        store: JobStore,
         queue: FalQueue,
-        delivery: Delivery,
         line: Line,
         *,
         session: aiohttp.ClientSession,
@@ -131,68 +105,59 @@ class JobRunner:
         follow_backoff: tuple[float, float] = pipeline.FOLLOW_BACKOFF,
     ) -> None:
         self.store = store
+        self.events = store.events
         self.queue = queue
-        self.delivery = delivery
         self.line = line
         self.session = session
         self.input_hosting = input_hosting
         self.follow_backoff = follow_backoff
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self._cancel_wanted: set[str] = set()
         self._shown_places: dict[str, Place] = {}
         self._seen_version = -1
-        self._watch: dict[str, _Watch] = {}
         self._etas: dict[str, tuple[float, float | None]] = {}
         self._watcher: asyncio.Task[None] | None = None
-        self._delivering: set[asyncio.Task[None]] = set()
         self.acks = AcksFirst()
 
     # ---- start and stop
 
     async def start_up(self) -> list[Job]:
-        """Rebuild the line from the store and pick up every job whose outcome has not been delivered."""
+        """Rebuild the line from the store and carry on with every live job; returns the unfinished ones."""
         recent = {job.id: job for job in await self.store.since(time.time() - 86400)}
-        undelivered = await self.store.undelivered()
+        unfinished = await self.store.unfinished()
         live = self.line.load(
-            sorted({**recent, **{j.id: j for j in undelivered}}.values(), key=lambda j: j.seq or 0),
+            sorted({**recent, **{j.id: j for j in unfinished}}.values(), key=lambda j: j.seq or 0),
             await self.store.last_seq(),
         )
         for job in live:
             if job.id in self.line.running:
-                log.info("resuming job %s at stage %s", job.id, job.stage.value)
+                log.info("resuming job %s (%s)", job.id, job.status.value)
                 self._start_task(job)
-        for job in undelivered:
-            if job.stage.finished:
-                self._spawn_delivery(job)
         await self._start_waiting()
         self._watcher = asyncio.create_task(self._watch_loop(), name="line-watch")
-        return undelivered
+        return unfinished
 
     async def close(self) -> None:
         """Stop following jobs (they stay as stored and resume on the next start). A submit on its way is let
         finish first (for up to SEND_GRACE): cut off, fal might run the job while the bot could not know it."""
         deadline = time.monotonic() + SEND_GRACE
-        while time.monotonic() < deadline and any(_sending(job) for job in self.line.running.values()):
+        while time.monotonic() < deadline and any(j.status is Status.SENDING for j in self.line.running.values()):
             await asyncio.sleep(0.05)
-        if self._watcher is not None:
-            self._watcher.cancel()
-        tasks = [*self.tasks.values(), *self._delivering, *([self._watcher] if self._watcher else [])]
+        tasks = [*self.tasks.values(), *([self._watcher] if self._watcher else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # ---- admission
 
-    async def admit(self, job: Job) -> Refusal | None:
-        """Check the limits and record the job (durably) in a slot or in the line; or refuse it."""
+    async def admit(self, job: Job, address: Address | None = None) -> Refusal | None:
+        """Check the limits and record the job (durably) in a slot or in the line, with where it is shown; or refuse."""
         refusal = self.line.admit(job)
         if refusal is not None:
             return refusal
         try:
-            await self.store.insert(job)
+            await self.store.insert(job, address)
         except BaseException:
-            job.stage = Stage.FAILED
-            self.line.finish(job)
+            self.line.finish(job, Status.FAILED)
             raise
         return None
 
@@ -203,7 +168,7 @@ class JobRunner:
 
     async def launch(self, job: Job) -> None:
         """The job's message exists: start it; a waiting job's place is kept current by the line watcher."""
-        if job.stage is Stage.WAITING:
+        if job.status is Status.WAITING:
             self._seen_version = -1
         else:
             self._start_task(job)
@@ -215,10 +180,9 @@ class JobRunner:
 
     async def drop(self, job: Job, reason: str) -> None:
         """An admitted job that could not be acknowledged: it ends at once, costing nothing, shown nowhere."""
-        job.stage, job.error, job.finished_at = Stage.FAILED, reason, time.time()
-        job.delivered_at = job.finished_at
-        self.line.finish(job)
-        await self.store.save(job, "stage", "error", "finished_at", "delivered_at")
+        self.line.finish(job, Status.FAILED)
+        with contextlib.suppress(IllegalTransition):
+            await self.store.transition(job, Event.DROP, error=reason)
         await self._start_waiting()
 
     # ---- cancel
@@ -227,18 +191,17 @@ class JobRunner:
         job = self.live(job_id)
         if job is None:
             return Cancelled.FINISHED
-        if job.stage is Stage.WAITING:
-            await self._end(job, Stage.CANCELLED, "Cancelled before it started; nothing was sent to fal or charged.")
-            await self._deliver(job)
+        if job.status is Status.WAITING:
+            await self._end(job, Event.CANCEL, "Cancelled before it started; nothing was sent to fal or charged.")
             return Cancelled.WAITING
-        self._cancel_wanted.add(job_id)  # the job's task stops itself before anything (more) is sent to fal
-        sub = _following(job)
+        job.cancel_requested = True  # the job's task stops itself before anything (more) is sent to fal
+        await self.store.request_cancel(job_id)
+        sub = job.following()
         if sub is None:
             return Cancelled.BEFORE_FAL
         try:
             answer = await self.queue.cancel(sub)
         except FalError as exc:
-            self._cancel_wanted.discard(job_id)
             log.warning("job %s: fal did not take the cancel: %s", job_id, exc)
             return Cancelled.UNREACHABLE
         log.info("job %s: cancel of request %s answered %s", job_id, sub.request_id, answer.value)
@@ -271,34 +234,30 @@ class JobRunner:
         try:
             await self._work(job)
         except JobCancelled:
-            await self._end(job, Stage.CANCELLED, self._cancel_text(job))
+            await self._end(job, Event.CANCEL, self._cancel_text(job))
         except BadInput as exc:
-            if not _sent_to_fal(job):
-                job.state[REFUSED] = exc.field
-            await self._end(job, Stage.FAILED, f"`{exc.field}`: {exc}")
+            refused = None if job.sent_to_fal else exc.field
+            await self._end(job, Event.FAIL, f"`{exc.field}`: {exc}", refused_input=refused)
         except SubmissionUnknown as exc:
             log.warning("job %s: %s", job.id, exc)
             cause = str(exc)[:1].upper() + str(exc)[1:]
             await self._end(
                 job,
-                Stage.FAILED,
+                Event.FAIL,
                 f"{cause}, so fal may or may not have it. It was not sent again, so it "
                 "cannot run twice; Retry sends it again (if fal did get the first one, "
                 "that one may be billed too).",
             )
         except FalError as exc:
             log.warning("job %s failed: %s (detail: %r)", job.id, exc, exc.detail)
-            await self._end(job, Stage.FAILED, str(exc))
+            await self._end(job, Event.FAIL, str(exc))
+        except (IllegalTransition, StaleJob) as exc:
+            log.warning("job %s: another writer moved it (%s); this process lets it go", job.id, exc)
+            self.line.finish(job, job.ending or Status.FAILED)
+            await self._start_waiting()
         except Exception:
             log.exception("job %s failed unexpectedly", job.id)
-            await self._end(
-                job,
-                Stage.FAILED,
-                f"Something went wrong on our side. The details are in the bot's log under job {job.id}.",
-            )
-        finally:
-            self._cancel_wanted.discard(job.id)
-        await self._deliver(job)
+            await self._end(job, Event.FAIL, UNEXPECTED.format(id=job.id))
 
     def _cancel_text(self, job: Job) -> str:
         if job.ran_on_fal:
@@ -311,146 +270,102 @@ class JobRunner:
         return "Cancelled before anything was sent to fal; nothing was charged."
 
     async def _work(self, job: Job) -> None:
-        if job.request_id is None:
+        if job.status is Status.SENDING:
+            raise SubmissionUnknown("the bot stopped while it was sending the job to fal")
+        if not job.sent_to_fal:
             await self.acks.turn()  # nothing on fal yet: let the commands arriving now be acknowledged first
-        if not job.state.get(HOSTED) and job.sources:
-            sources = {name: inputs.Source.from_dict(data) for name, data in job.sources.items()}
-            if self.input_hosting == "fal" and any(s.attachment for s in sources.values()):
-                await self._set_stage(job, Stage.UPLOADING)
-            job.spec = await inputs.host(
-                job.spec, sources, queue=self.queue, session=self.session, mode=self.input_hosting
-            )
-            job.state[HOSTED] = True
-            self._reprice(job, cost.estimate(job.spec))
-            await self.store.save(job, "spec", "cost_estimate", "state")
-        if job.id in self._cancel_wanted:
+        if not job.inputs_ready:
+            await self._host(job)
+        if job.cancel_requested and not job.sent_to_fal:
             raise JobCancelled("cancelled before it was sent to fal")
         eta = await self.eta(job)
-
-        async def on_progress(event: Progress) -> None:
-            changed = (event.stage, event.position) != (job.stage, job.position) or event.log
-            stage_changed = event.stage is not job.stage
-            if event.ran and not job.ran_on_fal:
-                job.ran_on_fal = True
-                self.line.reprice(job)
-            if event.stage is not Stage.DONE:
-                self._observe(job, event.stage)
-                job.stage, job.position = event.stage, event.position
-            if event.log:
-                job.log = event.log
-            if changed and event.stage is not Stage.DONE:
-                if stage_changed:  # the queue position and the log are shown, not stored: fal repeats them
-                    self.store.save_soon(job, "stage", "ran_on_fal")
-                await self.delivery.show(job, eta=eta)
-
-        async def on_state(state: dict) -> None:
-            job.state = state
-            await self.store.save(job, "state", "ran_on_fal")
-
+        self.events.publish(Progressed(job, eta=eta))
         job.result = await pipeline.run(
             self.queue,
             job.spec,
-            state=job.state,
-            on_progress=on_progress,
-            on_state=on_state,
+            steps=job.steps,
+            hooks=_Recorder(self, job, eta),
             started_at=job.created_at,
-            cancel_wanted=lambda: job.id in self._cancel_wanted,
+            cancel_wanted=lambda: job.cancel_requested,
             follow_backoff=self.follow_backoff,
         )
-        speech = job.state.get(SPEECH, {}).get("output") or {}
-        if isinstance(speech.get("duration_ms"), (int, float)):
+        speech = job.steps[SPEECH].output if SPEECH in job.steps else None
+        if speech and isinstance(speech.get("duration_ms"), (int, float)):
             job.spec = dataclasses.replace(job.spec, audio_seconds=speech["duration_ms"] / 1000)
             self._reprice(job, cost.estimate(job.spec))
-        note = " It finished on fal before the cancel reached it." if job.id in self._cancel_wanted else None
-        await self._end(job, Stage.DONE, note)
+        if job.status is not Status.FETCHING:  # every step's output was inherited: nothing was followed
+            await self.store.transition(job, Event.COMPLETE, steps=job.steps)
+        note = " It finished on fal before the cancel reached it." if job.cancel_requested else None
+        await self._end(job, Event.SUCCEED, note)
+
+    async def _host(self, job: Job) -> None:
+        """Check the inputs and host them where fal can read them (nothing is paid for before this passes)."""
+        if job.sources:
+            job.uploading = self.input_hosting == "fal" and any(s.attachment for s in job.sources.values())
+            if job.uploading:
+                self.events.publish(Progressed(job))
+            try:
+                job.spec = await inputs.host(
+                    job.spec, job.sources, queue=self.queue, session=self.session, mode=self.input_hosting
+                )
+            finally:
+                job.uploading = False
+        job.inputs_ready = True
+        self._reprice(job, cost.estimate(job.spec))
+        await self.store.save(job, "spec", "cost_estimate", "inputs_ready")
 
     def _reprice(self, job: Job, estimate: float | None) -> None:
         job.cost_estimate = estimate
         self.line.reprice(job)
 
-    async def _set_stage(self, job: Job, stage: Stage) -> None:
-        self._observe(job, stage)
-        job.stage = stage
-        await self.store.save(job, "stage")
-        await self.delivery.show(job)
-
-    async def _end(self, job: Job, stage: Stage, error: str | None) -> None:
-        """Record the final state and free the job's slot for the next in line."""
-        job.stage, job.error, job.finished_at = stage, error, time.time()
+    async def _end(self, job: Job, event: Event, error: str | None, **changes: Any) -> None:
+        """Decide the outcome: free the job's slot for the next in line, and record it (the delivery worker shows
+        it once it is stored)."""
+        outcome = TRANSITIONS[event].outcome
+        assert outcome is not None
         job.position = None
-        self.line.finish(job)  # before any await: a waiting job cannot be started meanwhile
-        self._watch.pop(job.id, None)
-        await self.store.save(
-            job, "stage", "error", "finished_at", "result", "position", "spec", "cost_estimate", "ran_on_fal", "state"
-        )
+        self.line.finish(job, outcome)  # before any await: the slot is free for the next job at once
+        try:
+            await self.store.transition(
+                job,
+                event,
+                error=error,
+                result=job.result,
+                steps=job.steps,
+                spec=job.spec,
+                cost_estimate=job.cost_estimate,
+                **changes,
+            )
+        except IllegalTransition as exc:
+            log.warning("job %s: its outcome was decided elsewhere (%s)", job.id, exc)
         spent, total = self.line.spent_today(job.guild_id)
         log.info(
-            "job %s %s; committed spend today: server %s, bot %s", job.id, stage.value, _money(spent), _money(total)
+            "job %s %s; committed spend today: server %s, bot %s", job.id, outcome.value, _money(spent), _money(total)
         )
         await self._start_waiting()
 
     async def _start_waiting(self) -> None:
         for job in self.line.start_next():
             log.info("job %s leaves the line", job.id)
-            self.store.save_soon(job, "stage")
+            try:
+                await self.store.transition(job, Event.START)
+            except IllegalTransition as exc:
+                log.warning("job %s could not start: %s", job.id, exc)
+                self.line.finish(job, job.ending or Status.CANCELLED)
+                continue
             self._start_task(job)
 
-    # ---- delivery
-
-    def _spawn_delivery(self, job: Job) -> None:
-        task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
-        self._delivering.add(task)
-        task.add_done_callback(self._delivering.discard)
-
-    async def _deliver(self, job: Job) -> None:
-        """Show the outcome, retrying while Discord fails for a while; a refusal for good ends the tries."""
-        self._watch[job.id] = _Watch(job.stage, time.monotonic())
-        pause = 1.0
-        video = None
-        try:
-            if job.stage is Stage.DONE:
-                video = await results.fetch(
-                    self.session, job, max(job.attachment_limit or 0, results.DISCORD_DEFAULT_LIMIT)
-                )
-            for attempt in range(DELIVERY_TRIES):
-                try:
-                    await self.delivery.finish(job, video)
-                    break
-                except DeliveryRefused as exc:
-                    log.warning("job %s: Discord refused its outcome for good (%s); /jobs still shows it", job.id, exc)
-                    job.delivery_error = str(exc)
-                    break
-                except Exception as exc:  # a 5xx, a timeout, a broken connection: Discord may answer later
-                    if attempt + 1 == DELIVERY_TRIES:
-                        log.warning(
-                            "job %s: delivery failed %d times (%s); trying again at the next start",
-                            job.id,
-                            DELIVERY_TRIES,
-                            exc,
-                        )
-                        return
-                    log.info("job %s: delivery failed (%r); retrying in %.0f s", job.id, exc, pause)
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 60.0)
-            job.delivered_at = time.time()
-            await self.store.save(job, "delivered_at", "delivery_error")
-        finally:
-            self._watch.pop(job.id, None)
-            if video is not None:
-                video.cleanup()
-
-    # ---- the line's places, and the watchdog
+    # ---- the line's places
 
     async def _watch_loop(self) -> None:
         while True:
             await asyncio.sleep(WATCH_EVERY)
             try:
-                await self._show_places()
-                self._check_stuck()
+                self._show_places()
             except Exception:
                 log.exception("the line watcher failed; it keeps going")
 
-    async def _show_places(self) -> None:
+    def _show_places(self) -> None:
         if self.line.version == self._seen_version:
             return
         self._seen_version = self.line.version
@@ -458,66 +373,45 @@ class JobRunner:
         for job_id, place in places.items():
             if self._shown_places.get(job_id) != place:
                 self._shown_places[job_id] = place
-                await self.delivery.show(self.line.waiting_jobs[job_id], place=place)
+                self.events.publish(Progressed(self.line.waiting_jobs[job_id], place=place))
         for gone in set(self._shown_places) - set(places):
             del self._shown_places[gone]
 
-    def _observe(self, job: Job, stage: Stage) -> None:
-        watch = self._watch.get(job.id)
-        if watch is None or watch.stage is not stage:
-            self._watch[job.id] = _Watch(stage, time.monotonic())
 
-    def _check_stuck(self, now: float | None = None) -> list[str]:
-        """Log each job that stays in one stage longer than expected (once per stage); returns their ids."""
-        now = time.monotonic() if now is None else now
-        stuck = []
-        for job_id, watch in self._watch.items():
-            limit = 120.0 if watch.stage.finished else EXPECTED_SECONDS.get(watch.stage, 3600)
-            if not watch.warned and now - watch.since > limit:
-                watch.warned = True
-                what = "delivering its outcome" if watch.stage.finished else f"at stage {watch.stage.value}"
-                log.warning(
-                    "watchdog: job %s has been %s for %.0f s (expected under %.0f s)",
-                    job_id,
-                    what,
-                    now - watch.since,
-                    limit,
-                )
-                stuck.append(job_id)
-        return stuck
+class _Recorder(pipeline.Hooks):
+    """The pipeline's moments, recorded as the job's transitions (each one durable before the pipeline goes on)."""
 
+    def __init__(self, runner: JobRunner, job: Job, eta: float | None) -> None:
+        self.runner, self.store, self.job, self.eta = runner, runner.store, job, eta
 
-def _following(job: Job) -> Submission | None:
-    """The fal request the job is following now (submitted, no output yet)."""
-    for step in (SPEECH, VIDEO):
-        entry = job.state.get(step) or {}
-        if entry.get("submission") and "output" not in entry:
-            return Submission.from_dict(entry["submission"])
-    return None
+    async def sending(self, step: str) -> None:
+        await self.store.transition(self.job, Event.SEND, step=step, steps=self.job.steps)
+
+    async def accepted(self, step: str) -> None:
+        await self.store.transition(self.job, Event.ACCEPT, steps=self.job.steps)
+
+    async def following(self, step: str) -> None:
+        if self.job.status is Status.STARTING:  # a Retry following the earlier job's request
+            await self.store.transition(self.job, Event.FOLLOW, step=step, steps=self.job.steps)
+
+    async def running(self, step: str) -> None:
+        if self.job.status is Status.QUEUED:
+            await self.store.transition(self.job, Event.RUN, steps=self.job.steps)
+        self.runner.line.reprice(self.job)  # it may be billed now, even if cancelled
+
+    async def completed(self, step: str) -> None:
+        if self.job.status is not Status.FETCHING:
+            await self.store.transition(self.job, Event.COMPLETE, steps=self.job.steps)
+
+    async def progress(self, event: Progress) -> None:
+        job = self.job
+        position = event.position if event.phase is Status.QUEUED else None
+        if (position, event.log) == (job.position, None) or event.phase is Status.FETCHING:
+            return
+        job.position = position
+        job.log = event.log or job.log
+        self.runner.events.publish(Progressed(job, eta=self.eta))
 
 
 def _money(usd: float | None) -> str:
     return "unknown" if usd is None else f"${usd:.2f}"
-
-
-def inherited_state(old: Job) -> dict:
-    """What a Retry of a failed or cancelled job takes over: finished steps' outputs, and fal requests that may still
-    finish (followed instead of paid for again; submitted afresh if fal says they failed)."""
-    state: dict = {HOSTED: True} if old.state.get(HOSTED) else {}
-    for step in (SPEECH, VIDEO):
-        entry = old.state.get(step) or {}
-        if "output" in entry:
-            state[step] = {"submission": entry["submission"], "output": entry["output"]}
-        elif entry.get("submission") and not entry.get("failed"):
-            state[step] = {"submission": entry["submission"], "inherited": True}
-    return state
-
-
-def _sent_to_fal(job: Job) -> bool:
-    return job.request_id is not None or any(
-        isinstance(entry, dict) and "submission" in entry for entry in job.state.values()
-    )
-
-
-def _sending(job: Job) -> bool:
-    return any(isinstance(entry, dict) and entry.get(pipeline.SENDING) for entry in job.state.values())

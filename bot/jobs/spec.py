@@ -23,24 +23,33 @@ class Command(StrEnum):
         ]
 
 
-SPEECH, VIDEO = "speech", "video"  # the pipeline's steps, as keys of a job's state
-REFUSED = "refused"  # state key: the option whose input was refused before anything reached fal
+SPEECH, VIDEO = "speech", "video"  # the pipeline's steps
+INPUT_NAMES = ("image", "video", "audio")  # a job's inputs; each is also the media kind it must be
 
 
-class Stage(StrEnum):
-    WAITING = "waiting"  # admitted, waiting in the line for a free slot; nothing sent to fal
-    PENDING = "pending"
-    UPLOADING = "uploading"
-    SPEAKING = "speaking"
-    QUEUED = "queued"
-    GENERATING = "generating"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+@dataclass
+class Source:
+    """Where one input comes from: a Discord attachment or a URL the user typed."""
+
+    name: str  # "image" | "video" | "audio"
+    url: str
+    attachment: bool
+    filename: str | None = None
+    content_type: str | None = None  # as declared by Discord
+    size: int | None = None
+    duration: float | None = None  # as declared by Discord (voice messages, some media)
 
     @property
-    def finished(self) -> bool:
-        return self in (Stage.DONE, Stage.FAILED, Stage.CANCELLED)
+    def kind(self) -> str:
+        return self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Source:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)

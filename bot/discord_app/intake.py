@@ -1,27 +1,27 @@
-"""From a slash command's options to a running job: the checks that need no network, then
-defer, record and start. Shared by the command cogs, which only declare options."""
+"""From a slash command's options to a running job: the checks that need no network, then admit, acknowledge
+and start. Shared by the command cogs and the message menus, which only declare options."""
 
 from __future__ import annotations
 
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import discord
 
-from bot import render
+from bot.discord_app import render
+from bot.discord_app.notifier import DiscordNotifier
+from bot.discord_app.replies import is_manager, refuse, where
 from bot.errors import BadInput
 from bot.fal import catalog
 from bot.jobs import cost, inputs, limits
 from bot.jobs.build import build_spec
-from bot.jobs.inputs import Source
-from bot.jobs.spec import Command, JobSpec, Stage
-from bot.jobs.store import CHANNEL, DM, Job, new_job_id
-
-if TYPE_CHECKING:
-    from bot.app import LipSyncBot
+from bot.jobs.lifecycle import Status
+from bot.jobs.model import DM, Address, Job, StepRecord, new_job_id
+from bot.jobs.runner import JobRunner
+from bot.jobs.spec import Command, JobSpec, Source
+from bot.store.base import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,11 @@ class Given:
             return Source(self.name, a.url, True, a.filename, a.content_type, a.size, getattr(a, "duration", None))
         if self.url:
             url = self.url.strip()
-            return Source(self.name, url, False, os.path.basename(urlparse(url).path) or url)
+            try:
+                name = os.path.basename(urlparse(url).path) or url
+            except ValueError:  # an unclosed "[": the link check that follows refuses it, naming the option
+                name = url
+            return Source(self.name, url, False, name)
         return None
 
 
@@ -74,15 +78,6 @@ def spec_from(command: Command, sources: dict[str, Source], **choices: str | Non
     )
 
 
-def is_manager(interaction: discord.Interaction) -> bool:
-    """Manage Server in a server where the bot is installed (its settings are theirs to change)."""
-    return (
-        interaction.guild_id is not None
-        and interaction.is_guild_integration()
-        and bool(interaction.permissions.manage_guild)
-    )
-
-
 def permission_problem(interaction: discord.Interaction, config: limits.GuildConfig, spec: JobSpec) -> BadInput | None:
     """Server settings that keep this member, channel or model from running a job."""
     if is_manager(interaction):
@@ -108,8 +103,8 @@ def permission_problem(interaction: discord.Interaction, config: limits.GuildCon
 
 
 class Intake:
-    def __init__(self, bot: LipSyncBot) -> None:
-        self.bot = bot
+    def __init__(self, runner: JobRunner, configs: limits.Configs, store: JobStore, notifier: DiscordNotifier) -> None:
+        self.runner, self.configs, self.store, self.notifier = runner, configs, store, notifier
 
     async def submit(
         self,
@@ -132,103 +127,93 @@ class Intake:
         except BadInput as exc:
             await refuse(interaction, exc.field, str(exc))
             return None
-        job = self.new_job(interaction, spec, {name: s.to_dict() for name, s in sources.items()}, private=bool(private))
-        return await self.launch(interaction, job)
+        job, address = self.new_job(interaction, spec, sources, private=bool(private))
+        return await self.launch(interaction, job, address)
 
     def new_job(
         self,
         interaction: discord.Interaction,
         spec: JobSpec,
-        sources: dict,
-        state: dict | None = None,
+        sources: dict[str, Source],
+        steps: dict[str, StepRecord] | None = None,
         *,
+        inputs_ready: bool = False,
         private: bool = False,
-    ) -> Job:
+    ) -> tuple[Job, Address]:
+        """A job for this interaction, and where it is shown."""
         scope, reach = where(interaction)
-        return Job(
+        job = Job(
             id=new_job_id(),
-            command=spec.command,
             spec=spec,
-            channel_id=interaction.channel_id or 0,
             user_id=interaction.user.id,
             guild_id=scope,
             sources=sources,
-            state=state or {},
+            steps=steps or {},
+            inputs_ready=inputs_ready,
+            cost_estimate=cost.estimate(spec),
+        )
+        address = Address(
+            job.id,
+            channel_id=interaction.channel_id or 0,
+            application_id=interaction.application_id,
             interaction_token=interaction.token,
             token_expires_at=interaction.expires_at.timestamp(),
-            application_id=interaction.application_id,
             message_channel_id=interaction.channel_id,
-            cost_estimate=cost.estimate(spec),
             attachment_limit=interaction.filesize_limit,
             reach=DM if private else reach,
-            ephemeral=private,
+            private=private,
         )
+        return job, address
 
-    async def launch(self, interaction: discord.Interaction, job: Job) -> Job | None:
+    async def launch(self, interaction: discord.Interaction, job: Job, address: Address) -> Job | None:
         """Admit the job (into a slot or the line) or refuse it privately; acknowledge; start it.
 
-        Everything before the acknowledgement is decided in memory; only the job's record is written
-        (with others, in one commit), so a burst of commands is acknowledged in time.
+        Everything before the acknowledgement is decided in memory; only the job's record is written (with others,
+        in one commit on SQLite), so a burst of commands is acknowledged in time.
         """
-        with self.bot.runner.acks.acknowledging():
-            config = self.bot.configs.get(job.guild_id)
+        with self.runner.acks.acknowledging():
+            config = self.configs.get(job.guild_id)
             problem = permission_problem(interaction, config, job.spec)
             if problem is not None:
                 await refuse(interaction, problem.field, str(problem))
                 return None
-            refusal = await self.bot.runner.admit(job)
+            refusal = await self.runner.admit(job, address)
             if refusal is not None:
                 await refuse(interaction, refusal.limit, refusal.message)
                 return None
+            self.notifier.remember(address)
             try:
                 callback: discord.InteractionCallbackResponse[discord.Client] | None
-                if job.stage is Stage.WAITING:  # the acknowledgement itself says where it stands
+                if job.status is Status.WAITING:  # the acknowledgement itself says where it stands
                     view = discord.ui.View(timeout=None)
-                    for item in self.bot.delivery.buttons(job):
+                    for item in self.notifier.buttons(job):
                         view.add_item(item)
-                    place = self.bot.runner.line.place_of(job)
+                    place = self.runner.line.place_of(job)
                     callback = await interaction.response.send_message(
-                        render.render(job, place=place), view=view, ephemeral=job.ephemeral
+                        render.render(job, place=place, ends_by_dm=address.reach == DM),
+                        view=view,
+                        ephemeral=address.private,
                     )
-                    self.bot.runner.shown(job, place)
+                    self.runner.shown(job, place)
                 else:
-                    callback = await interaction.response.defer(thinking=True, ephemeral=job.ephemeral)
-                if callback is not None and callback.is_ephemeral() and not job.ephemeral:
-                    job.ephemeral, job.reach = True, DM  # the server turned off external apps' public replies
-                job.message_id = callback.message_id if callback else None
-                if job.message_id is None:
-                    job.message_id = (await interaction.original_response()).id
+                    callback = await interaction.response.defer(thinking=True, ephemeral=address.private)
+                if callback is not None and callback.is_ephemeral() and not address.private:
+                    address.private, address.reach = True, DM  # the server turned off external apps' public replies
+                address.message_id = callback.message_id if callback else None
+                if address.message_id is None:
+                    address.message_id = (await interaction.original_response()).id
             except discord.HTTPException as exc:
                 log.warning("job %s: could not acknowledge the command (%s); dropped", job.id, exc)
-                await self.bot.runner.drop(job, "not acknowledged")
+                await self.runner.drop(job, "not acknowledged")
                 return None
-        await self.bot.store.save(job, "message_id", "ephemeral", "reach")
+        await self.store.save_address(address, "message_id", "private", "reach")
         log.info(
             "job %s: %s by user %s in guild %s (%s)",
             job.id,
             job.command.value,
             job.user_id,
             job.guild_id,
-            job.stage.value,
+            job.status.value,
         )
-        await self.bot.runner.launch(job)
+        await self.runner.launch(job)
         return job
-
-
-def where(interaction: discord.Interaction) -> tuple[int | None, str]:
-    """(the server whose settings apply, how the bot reaches the requester once the interaction token is gone).
-
-    A server applies when the bot is installed there (not only to the member's account). The bot can write in
-    the channel with its own token in such a server and in its own DM with the member; elsewhere (a server that
-    never added it, a group DM) only the interaction token can, and then only the member's DMs are left."""
-    if interaction.guild_id is not None and interaction.is_guild_integration():
-        return interaction.guild_id, CHANNEL
-    if interaction.guild_id is None and interaction.context.dm_channel:
-        return None, CHANNEL
-    return None, DM
-
-
-async def refuse(interaction: discord.Interaction, what: str, message: str) -> None:
-    """A private answer saying what was wrong and what is accepted."""
-    text = render.render_bad_input(what, message)
-    await interaction.response.send_message(text, ephemeral=True)

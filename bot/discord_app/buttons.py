@@ -5,18 +5,15 @@ press them — checked in interaction_check, as discord.py's DynamicItem example
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
-from bot import render
-from bot.intake import is_manager, refuse
-from bot.jobs.runner import HOSTED, inherited_state
-from bot.jobs.spec import Stage
-from bot.jobs.store import Job
-
-if TYPE_CHECKING:
-    from bot.app import LipSyncBot
+from bot.discord_app import render
+from bot.discord_app.replies import is_manager, refuse
+from bot.discord_app.services import services_of
+from bot.jobs.lifecycle import Status
+from bot.jobs.model import Job
 
 CANCEL, AGAIN = "cancel", "again"
 VERBS = {CANCEL: "cancel", AGAIN: "rerun"}
@@ -46,8 +43,7 @@ class JobButton(
         return cls(match["action"], match["job_id"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        bot: LipSyncBot = interaction.client  # type: ignore[assignment]
-        self.job = await bot.store.get(self.job_id)
+        self.job = await services_of(interaction.client).store.get(self.job_id)
         if self.job is None:
             await refuse(interaction, "job", f"job {self.job_id} is not known here")
             return False
@@ -60,23 +56,31 @@ class JobButton(
         return True
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: LipSyncBot = interaction.client  # type: ignore[assignment]
+        services = services_of(interaction.client)
         job = self.job
         assert job is not None  # set by interaction_check
         if self.action == CANCEL:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            outcome = await bot.runner.cancel(job.id)
+            outcome = await services.runner.cancel(job.id)
             await interaction.edit_original_response(content=render.cancel_reply(job, outcome))
             return
-        if job.stage is Stage.DONE:
-            state = {HOSTED: True} if job.state.get(HOSTED) else {}  # Run again: a new take, paid anew
-        else:
-            state = inherited_state(job)  # Retry: whatever fal finished or may still finish is not paid twice
-        await bot.intake.launch(interaction, bot.intake.new_job(interaction, job.spec, job.sources, state))
+        # Run again (a finished job): a new take, paid anew. Retry: whatever fal finished or may still finish is
+        # taken over rather than paid for twice.
+        steps = {} if job.ending is Status.DONE else job.inherited_steps()
+        earlier = await services.notifier.address(job.id)
+        again, address = services.intake.new_job(
+            interaction,
+            job.spec,
+            job.sources,
+            steps,
+            inputs_ready=job.inputs_ready,
+            private=bool(earlier and earlier.private),
+        )
+        await services.intake.launch(interaction, again, address)
 
 
 def job_buttons(job: Job) -> list[discord.ui.Item]:
     """The buttons a job message carries at its current stage."""
-    if not job.stage.finished:
+    if job.ending is None:
         return [JobButton(CANCEL, job.id)]
-    return [JobButton(AGAIN, job.id, "Run again" if job.stage is Stage.DONE else "Retry")]
+    return [JobButton(AGAIN, job.id, "Run again" if job.ending is Status.DONE else "Retry")]

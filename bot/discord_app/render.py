@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass
 
 from bot.fal import catalog
+from bot.jobs.lifecycle import Status
 from bot.jobs.line import Place, Wait
+from bot.jobs.model import Job
 from bot.jobs.runner import Cancelled
-from bot.jobs.spec import VIDEO, Command, Stage
-from bot.jobs.store import DM, Job
+from bot.jobs.spec import INPUT_NAMES, SPEECH, Command
 
 MESSAGE_LIMIT = 2000  # characters of message content
 LOG_LINE_LIMIT = 200
@@ -23,16 +24,26 @@ NAME_LIMIT = 60
 TITLES = {Command.TALKINGHEAD: "Talking head", Command.LIPSYNC: "Lip sync", Command.ANIMATE: "Live portrait"}
 EXACT_PLACES = 20  # beyond this many jobs ahead, a place is shown rounded (fewer edits, same meaning)
 ICONS = {
-    Stage.WAITING: "🕒",
-    Stage.PENDING: "⏳",
-    Stage.UPLOADING: "📤",
-    Stage.SPEAKING: "🗣️",
-    Stage.QUEUED: "⏳",
-    Stage.GENERATING: "🎬",
-    Stage.DONE: "✅",
-    Stage.FAILED: "❌",
-    Stage.CANCELLED: "🚫",
+    Status.WAITING: "🕒",
+    Status.STARTING: "⏳",
+    Status.SENDING: "⏳",
+    Status.QUEUED: "⏳",
+    Status.RUNNING: "🎬",
+    Status.FETCHING: "🎬",
+    Status.DONE: "✅",
+    Status.FAILED: "❌",
+    Status.CANCELLED: "🚫",
 }
+
+
+def icon(job: Job) -> str:
+    if job.ending is not None:
+        return ICONS[job.ending]
+    if job.uploading:
+        return "📤"
+    if job.step == SPEECH and job.status.on_fal:
+        return "🗣️"
+    return ICONS[job.status]
 
 
 def quote(text: str, limit: int = LOG_LINE_LIMIT) -> str:
@@ -82,28 +93,31 @@ def waiting_line(place: Place | None) -> str:
 
 
 def stage_line(job: Job, place: Place | None = None) -> str:
-    if job.stage is Stage.WAITING:
+    """Where the job stands, in words."""
+    if job.status is Status.WAITING:
         return waiting_line(place)
-    if job.stage is Stage.QUEUED:
-        if not (job.state.get(VIDEO) or {}).get("submission"):
-            return "Sending the job to fal"  # not on fal's queue until fal answers the submit
+    if job.status is Status.STARTING:
+        return "Uploading the inputs to fal" if job.uploading else "Starting"
+    if job.step == SPEECH and job.status.on_fal:
+        speech = job.spec.speech_model
+        return f"Speaking the text with {speech.name if speech else 'TTS'}"
+    if job.status is Status.SENDING:
+        return "Sending the job to fal"  # not on fal's queue until fal answers the submit
+    if job.status is Status.QUEUED:
         return "Queued on fal" + (f" — position {job.position + 1} in line" if job.position is not None else "")
-    speech = job.spec.speech_model
-    return {
-        Stage.PENDING: "Starting",
-        Stage.UPLOADING: "Uploading the inputs to fal",
-        Stage.SPEAKING: f"Speaking the text with {speech.name if speech else 'TTS'}",
-        Stage.GENERATING: f"Generating with {model_name(job)}",
-    }.get(job.stage, job.stage.value.capitalize())
+    if job.status is Status.RUNNING:
+        return f"Generating with {model_name(job)}"
+    if job.status is Status.FETCHING:
+        return "Fetching the video from fal"
+    return job.status.value.capitalize()
 
 
 def input_summary(job: Job) -> str:
     parts = []
-    for name in ("image", "video", "audio"):
+    for name in INPUT_NAMES:
         source = job.sources.get(name)
         if source:
-            label = source.get("filename") or source.get("url", "")
-            parts.append(f"{name} {quote(label, NAME_LIMIT)}")
+            parts.append(f"{name} {quote(source.filename or source.url, NAME_LIMIT)}")
     if job.spec.text and "audio" not in job.sources:
         voice = job.spec.voice or catalog.DEFAULT_VOICE
         parts.append(f"text ({len(job.spec.text)} characters, voice {quote(voice, NAME_LIMIT)})")
@@ -113,10 +127,10 @@ def input_summary(job: Job) -> str:
 
 def header(job: Job, verb: str = "") -> str:
     title = TITLES[job.command] + (f" {verb}" if verb else "")
-    return f"{ICONS[job.stage]} **{title}** · {model_name(job)} · job `{job.id}`"
+    return f"{icon(job)} **{title}** · {model_name(job)} · job `{job.id}`"
 
 
-def render_progress(job: Job, *, eta: float | None = None, place: Place | None = None) -> str:
+def render_progress(job: Job, *, eta: float | None = None, place: Place | None = None, ends_by_dm: bool = False) -> str:
     lines = [header(job), f"**{stage_line(job, place)}**"]
     timing = f"Started {relative_time(job.created_at)}"
     if eta is not None and eta > time.time():
@@ -126,7 +140,7 @@ def render_progress(job: Job, *, eta: float | None = None, place: Place | None =
         lines.append(f"Estimated cost {format_cost(job.cost_estimate)}")
     if job.log:
         lines.append(f"> {quote(job.log)}")
-    if job.reach == DM:
+    if ends_by_dm:
         lines.append("-# If it takes longer than 15 minutes, the result comes to your DMs.")
     return fit("\n".join(lines))
 
@@ -188,21 +202,22 @@ def render_cancelled(job: Job) -> str:
     return fit("\n".join([header(job, "cancelled"), job.error or "Cancelled."]))
 
 
-def render(job: Job, *, eta: float | None = None, place: Place | None = None) -> str:
-    """The job message for the job's current stage."""
-    if job.stage is Stage.DONE:
+def render(job: Job, *, eta: float | None = None, place: Place | None = None, ends_by_dm: bool = False) -> str:
+    """The job message for where the job stands (its outcome, once decided)."""
+    if job.ending is Status.DONE:
         return render_result(job)
-    if job.stage is Stage.FAILED:
+    if job.ending is Status.FAILED:
         return render_failure(job)
-    if job.stage is Stage.CANCELLED:
+    if job.ending is Status.CANCELLED:
         return render_cancelled(job)
-    return render_progress(job, eta=eta, place=place)
+    return render_progress(job, eta=eta, place=place, ends_by_dm=ends_by_dm)
 
 
 def render_ready_ping(job: Job, *, mention: bool = True) -> str:
     """The message that tells the requester a long job ended without a video (the only text that mentions)."""
     who = f"<@{job.user_id}> your" if mention else "Your"
-    return fit(f"{who} {TITLES[job.command].lower()} job `{job.id}` {job.stage.value}: {job.error or ''}".rstrip(": "))
+    ending = (job.ending or job.status).value
+    return fit(f"{who} {TITLES[job.command].lower()} job `{job.id}` {ending}: {job.error or ''}".rstrip(": "))
 
 
 CANCEL_REPLIES = {
@@ -224,27 +239,25 @@ def cancel_reply(job: Job, outcome: Cancelled) -> str:
 
 
 def job_state(job: Job, place: Place | None = None) -> str:
-    if job.stage is Stage.WAITING:
+    if job.status is Status.WAITING:
         return "waiting" + (f" ({ahead_text(place.ahead)})" if place and place.reason is Wait.SLOT else "")
-    if job.stage is Stage.QUEUED and job.position is not None:
+    if job.status is Status.QUEUED and job.position is not None:
         return f"queued on fal (position {job.position + 1})"
-    return job.stage.value
+    return job.status.value
 
 
-def message_link(job: Job) -> str:
-    if job.message_id and job.guild_id:
-        return (
-            f"https://discord.com/channels/{job.guild_id}/{job.message_channel_id or job.channel_id}/{job.message_id}"
-        )
+def message_link(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str:
+    """A link to a message in a server (DMs have none that others can open)."""
+    if guild_id and channel_id and message_id:
+        return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
     return ""
 
 
-def job_line(job: Job, place: Place | None = None) -> str:
-    """One job in a /jobs listing."""
-    link = job.video_url or message_link(job)
+def job_line(job: Job, place: Place | None = None, link: str = "") -> str:
+    """One job in a /jobs listing: its video, else `link` (its message)."""
     return (
         f"`{job.id}` {TITLES[job.command]} · {model_name(job)} · {job_state(job, place)} · "
-        f"{relative_time(job.created_at)} {link}"
+        f"{relative_time(job.created_at)} {job.video_url or link}"
     ).rstrip()
 
 

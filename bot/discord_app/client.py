@@ -1,31 +1,26 @@
-"""The Discord bot: a commands.Bot subclass that wires settings, the job store, fal and the cogs."""
+"""The Discord client: a commands.Bot assembled from the engine's services (bot/discord_app/run.py opens them and
+passes them in). Its setup_hook only loads the cogs and syncs the commands."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import hashlib
 import json
 import logging
 from typing import Any, cast
 
-import aiohttp
 import discord
 import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
-from bot.buttons import JobButton, job_buttons
-from bot.delivery import DiscordDelivery
-from bot.fal.queue import FalQueue
-from bot.intake import Intake
-from bot.jobs.limits import Configs, personal_config
-from bot.jobs.line import Line
-from bot.jobs.recent import RecentInputs
-from bot.jobs.runner import JobRunner
-from bot.jobs.store import Store
-from bot.option_check import CheckedTree, leaf_options
+from bot.discord_app import render
+from bot.discord_app.buttons import JobButton, job_buttons
+from bot.discord_app.intake import Intake
+from bot.discord_app.notifier import DiscordNotifier
+from bot.discord_app.option_check import CheckedTree, leaf_options
+from bot.discord_app.services import Services
+from bot.engine import Engine
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +31,6 @@ PERMISSIONS = discord.Permissions(
 )
 SCOPES = ("bot", "applications.commands")
 GC_THRESHOLDS = (5_000, 20, 20)  # collections of the youngest objects every 5,000 allocations (default: 700, 10, 10)
-STREAM_MARGIN = 16  # status streams beyond the running slots (a job's TTS step and its video step may overlap)
 
 
 def point_at(settings: Settings) -> None:
@@ -71,15 +65,7 @@ def invite_url(application_id: int) -> str:
 
 
 class LipSyncBot(commands.Bot):
-    store: Store
-    configs: Configs
-    queue: FalQueue
-    runner: JobRunner
-    delivery: DiscordDelivery
-    recent_inputs: RecentInputs
-    session: aiohttp.ClientSession
-
-    def __init__(self, settings: Settings, *, force_sync: bool = False, guild_ready_timeout: float = 2.0) -> None:
+    def __init__(self, engine: Engine, *, force_sync: bool = False, guild_ready_timeout: float = 2.0) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents(guilds=True),  # slash commands need no privileged intents
@@ -89,37 +75,24 @@ class LipSyncBot(commands.Bot):
             guild_ready_timeout=guild_ready_timeout,
             max_messages=None,  # the bot never reads messages back from discord.py's cache
         )
-        self.settings = settings
+        self.settings = engine.settings
         self.force_sync = force_sync
-        self._closing: asyncio.Future[None] | None = None
-        self.intake = Intake(self)
+        notifier = DiscordNotifier(self, engine.store, engine.session, buttons=job_buttons)
+        self.services = Services(engine, notifier, Intake(engine.runner, engine.configs, engine.store, notifier))
         self.tree.error(self.on_app_command_error)
 
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        if self.is_closed():
+            return  # discord.py's ready delay can outlive close(), and its loop is gone by then
+        super().dispatch(event_name, *args, **kwargs)
+
     async def setup_hook(self) -> None:
-        self.session = aiohttp.ClientSession()
-        self.store = await Store.open(self.settings.database_path)
-        settings = self.settings
-        self.configs = await Configs.load(
-            self.store,
-            personal_config(settings.user_running_jobs, settings.user_waiting_jobs, settings.user_daily_jobs),
-        )
-        line = Line(self.configs, max_running=self.settings.max_running_jobs, bot_budget=self.settings.daily_budget_usd)
-        self.queue = FalQueue(self.settings.fal_key, stream_connections=self.settings.max_running_jobs + STREAM_MARGIN)
-        self.delivery = DiscordDelivery(self, self.store, buttons=job_buttons)
-        self.recent_inputs = RecentInputs(self.store, self.session)
-        self.runner = JobRunner(
-            self.store, self.queue, self.delivery, line, session=self.session, input_hosting=self.settings.input_hosting
-        )
         self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
         assert self.application_id is not None
         log.info("Invite the bot with: %s", invite_url(self.application_id))
-        undelivered = await self.runner.start_up()
-        if undelivered:
-            log.info("Picked up %d job(s) whose outcome was not delivered yet", len(undelivered))
-        settle_garbage_collector()
 
     async def sync_commands(self) -> None:
         """Sync only when the command set changed (Discord limits command creates per day), or when asked."""
@@ -129,11 +102,11 @@ class LipSyncBot(commands.Bot):
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"commands:{guild.id if guild else 'global'}:{self.application_id}"
-        if not self.force_sync and await self.store.get_meta(key) == digest:
+        if not self.force_sync and await self.services.store.get_meta(key) == digest:
             log.info("Application commands unchanged; not syncing")
             return
         synced = await self.tree.sync(guild=guild)
-        await self.store.set_meta(key, digest)
+        await self.services.store.set_meta(key, digest)
         log.info("Synced %d application command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
 
     async def on_ready(self) -> None:
@@ -160,21 +133,3 @@ class LipSyncBot(commands.Bot):
                 await interaction.response.send_message(text, ephemeral=True)
         except discord.HTTPException:
             pass
-
-    async def close(self) -> None:
-        """Stop following jobs (they resume on the next start) and release what setup_hook opened, however far it
-        got. A second call (discord.py's __aexit__ after a signal's) waits for the first."""
-        if self._closing is None:
-            self._closing = asyncio.ensure_future(self._close())
-        await asyncio.shield(self._closing)
-
-    async def _close(self) -> None:
-        if hasattr(self, "runner"):
-            await self.runner.close()
-        await super().close()  # no more interactions arrive after this
-        if hasattr(self, "queue"):
-            await self.queue.aclose()
-        if hasattr(self, "store"):
-            await self.store.close()
-        if hasattr(self, "session"):
-            await self.session.close()

@@ -14,7 +14,7 @@ from typing import Any, cast
 import discord
 from discord import AppCommandOptionType, app_commands
 
-from bot import render
+from bot.discord_app import render
 from bot.errors import BadInput
 
 GROUPS = (AppCommandOptionType.subcommand.value, AppCommandOptionType.subcommand_group.value)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
 
+from bot.discord_app.replies import where
+from bot.discord_app.services import services_of
 from bot.fal import catalog
 from bot.fal.catalog import Kind
-from bot.intake import where
-
-if TYPE_CHECKING:
-    from bot.app import LipSyncBot
 
 T = TypeVar("T")
 Autocomplete = Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]
@@ -61,9 +59,10 @@ def recent(name: str) -> Autocomplete:
     """An autocomplete offering the member's recent `name` inputs that still resolve."""
 
     async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        bot: LipSyncBot = interaction.client  # type: ignore[assignment]
         scope, _ = where(interaction)
-        offers = await bot.recent_inputs.offers(scope, interaction.user.id, name, current)
+        offers = await services_of(interaction.client).engine.recent_inputs.offers(
+            scope, interaction.user.id, name, current
+        )
         return [app_commands.Choice(name=o.label, value=o.url) for o in offers]
 
     return complete

@@ -1,0 +1,37 @@
+"""What every Discord handler asks about an interaction: where it comes from, whether the member manages the
+server, and how to refuse it privately."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.discord_app import render
+from bot.jobs.model import CHANNEL, DM
+
+
+def is_manager(interaction: discord.Interaction) -> bool:
+    """Manage Server in a server where the bot is installed (its settings are theirs to change)."""
+    return (
+        interaction.guild_id is not None
+        and interaction.is_guild_integration()
+        and bool(interaction.permissions.manage_guild)
+    )
+
+
+def where(interaction: discord.Interaction) -> tuple[int | None, str]:
+    """(the server whose settings apply, how the bot reaches the requester once the interaction token is gone).
+
+    A server applies when the bot is installed there (not only to the member's account). The bot can write in
+    the channel with its own token in such a server and in its own DM with the member; elsewhere (a server that
+    never added it, a group DM) only the interaction token can, and then only the member's DMs are left."""
+    if interaction.guild_id is not None and interaction.is_guild_integration():
+        return interaction.guild_id, CHANNEL
+    if interaction.guild_id is None and interaction.context.dm_channel:
+        return None, CHANNEL
+    return None, DM
+
+
+async def refuse(interaction: discord.Interaction, what: str, message: str) -> None:
+    """A private answer saying what was wrong and what is accepted."""
+    text = render.render_bad_input(what, message)
+    await interaction.response.send_message(text, ephemeral=True)
