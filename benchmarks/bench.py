@@ -1,11 +1,12 @@
 """The burst benchmark: the real bot process (python -m bot) against the Discord stand-in (many servers,
 per-route rate limits) and the fal stand-in (TLS), with N commands fired within one second.
 
-For each N it prints the bot's figures and, in the same run, the fal figures of a naive baseline written
-the way fal's examples do it (fal_client.subscribe with default polling, an edit on every update):
+For each N it prints the bot's figures on each job store (SQLite, and PostgreSQL on a private server the
+benchmark starts, as the tests do) and, in the same run, the fal figures of a naive baseline written the way
+fal's examples do it (fal_client.subscribe with default polling, an edit on every update):
 
-    python -m benchmarks.bench                      # N = 100 and 1,000 over 50 servers, 30 s jobs
-    python -m benchmarks.bench --n 1000 --servers 50 --job-seconds 30 --no-baseline
+    python -m benchmarks.bench                      # N = 100 and 1,000 over 50 servers, 30 s jobs, both stores
+    python -m benchmarks.bench --n 1000 --stores postgres --no-baseline
 
 Figures, not asserts: the README publishes them with the date and the machine.
 """
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.botproc import BotProcess, bot_env, python_cmd
-from tests.helpers import FAL_KEY, configure, fal_child_env, shown_text
+from tests.helpers import FAL_KEY, STORES, configure, fal_child_env, shown_text
+from tests.postgres import PostgresServer
 from tests.standins.discord_api import DiscordStandIn, Interaction
 from tests.standins.fal_queue import FalStandIn, JobScript
 
@@ -85,9 +87,15 @@ def carries_video(record, url: str) -> bool:
     return bool(record.files) or (record.json is not None and url in json.dumps(record.json))
 
 
-async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1.0, home: Path) -> Figures:
+STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+async def run_bot(
+    n: int, servers: int, job_seconds: float, *, spread: float = 1.0, home: Path, database_url: str | None = None
+) -> Figures:
     """N commands from N members across `servers` servers within `spread` seconds; every figure of one run."""
-    figures = Figures(f"bot, N = {n}")
+    store = "postgres" if database_url and database_url.startswith("postgres") else "sqlite"
+    figures = Figures(f"bot on {STORE_NAMES[store]}, N = {n}")
     async with FalStandIn(key=FAL_KEY, keepalive=15.0) as fal, DiscordStandIn() as discord:
         discord.ack_deadline = 60.0  # measure lateness instead of failing on it
         fal.script(ENDPOINT, job_script(job_seconds))
@@ -98,6 +106,7 @@ async def run_bot(n: int, servers: int, job_seconds: float, *, spread: float = 1
             home,
             LOG_LEVEL=os.environ.get("BENCH_LOG", "WARNING"),
             MAX_RUNNING_JOBS=str(n),
+            **({"DATABASE_URL": database_url} if database_url else {}),
         )
         env.pop("DISCORD_GUILD_ID")  # global commands, as a bot in many servers has
         bot = BotProcess(env, home / "bot.log")
@@ -369,6 +378,7 @@ async def main() -> int:
     parser.add_argument("--servers", type=int, default=50)
     parser.add_argument("--job-seconds", type=float, default=30.0)
     parser.add_argument("--spread", type=float, default=1.0, help="seconds over which the N commands arrive")
+    parser.add_argument("--stores", nargs="+", choices=STORES, default=list(STORES), help="job stores to run on")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
     parser.add_argument("--beyond", type=int, metavar="N", help="instead: N jobs in flight, what they cost, a restart")
     parser.add_argument("--running", type=int, default=1000, help="with --beyond: jobs running on fal at once")
@@ -386,13 +396,23 @@ async def main() -> int:
     columns = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = os.environ.get("BENCH_HOME", tmp)
-        for n in args.n:
-            home = Path(tmp) / f"bot-{n}"
-            home.mkdir()
-            columns.append(await run_bot(n, args.servers, args.job_seconds, spread=args.spread, home=home))
-            print(table(columns), "\n", flush=True)
-            if args.baseline:
-                columns.append(await run_naive(n, args.job_seconds, home=home))
+        postgres = PostgresServer.start(Path(tmp) / "postgres") if "postgres" in args.stores else None
+        try:
+            for n in args.n:
+                for store in args.stores:
+                    home = Path(tmp) / f"bot-{store}-{n}"
+                    home.mkdir()
+                    url = await postgres.create_database(f"bench_{n}") if store == "postgres" and postgres else None
+                    figures = await run_bot(
+                        n, args.servers, args.job_seconds, spread=args.spread, home=home, database_url=url
+                    )
+                    columns.append(figures)
+                    print(table(columns), "\n", flush=True)
+                if args.baseline:
+                    columns.append(await run_naive(n, args.job_seconds, home=Path(tmp) / f"bot-{args.stores[0]}-{n}"))
+        finally:
+            if postgres is not None:
+                postgres.stop()
     print(
         f"{time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
         f"{args.servers} servers · {args.job_seconds:.0f} s jobs · commands within {args.spread:.1f} s"
