@@ -73,7 +73,7 @@ def _raw(kind: int, value: Any) -> dict:
 # Values of the wrong JSON type, and values a choice does not offer: a raw interaction can carry any of them.
 WRONG_VALUES = st.one_of(
     st.integers(-2, 10**12),
-    st.floats(allow_nan=False),
+    st.floats(allow_nan=False, allow_infinity=False),  # JSON (and so Discord) has neither
     st.booleans(),
     st.none(),
     st.lists(st.integers(), max_size=2),

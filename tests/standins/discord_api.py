@@ -493,12 +493,12 @@ class _Connection:
 
     async def send(self, payload: dict) -> None:
         async with self.lock:
-            await self.ws.send_str(json.dumps(payload))
+            await self.ws.send_str(json.dumps(payload, allow_nan=False))  # Discord sends JSON: no NaN, no Infinity
 
     async def dispatch(self, event: str, data: dict, before_write: Callable[[], None] | None = None) -> None:
         async with self.lock:
             self.seq += 1
-            frame = json.dumps({"op": 0, "t": event, "s": self.seq, "d": data})
+            frame = json.dumps({"op": 0, "t": event, "s": self.seq, "d": data}, allow_nan=False)
             if before_write is not None:
                 before_write()
             await self.ws.send_str(frame)
