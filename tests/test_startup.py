@@ -147,3 +147,27 @@ async def test_a_database_that_cannot_be_opened_names_database_url_and_the_path(
     code, err = await start_bot(env, tmp_path)
     one_line_error(code, err, 1, "DATABASE_URL", str(database))
     assert discord_standin.identifies == 0  # it stopped in setup, before connecting to the gateway
+
+
+@pytest.mark.parametrize("problem", ["wrong password", "no such database", "nothing listening"])
+async def test_a_postgresql_database_that_cannot_be_opened_says_why_without_the_password(
+    discord_standin, pg_server, tmp_path, problem
+):
+    url = {
+        "wrong password": pg_server.url("postgres").replace(pg_server.password, "not-the-password"),
+        "no such database": pg_server.url("no_such_database"),
+        "nothing listening": f"postgresql://bot:secret-pw@127.0.0.1:{closed_port()}/bot",
+    }[problem]
+    env = start_env(
+        tmp_path, discord_standin.api_base, token=discord_standin.token, gateway=discord_standin.gateway_url
+    )
+    env["DATABASE_URL"] = url
+    code, err = await start_bot(env, tmp_path)
+    why = {
+        "wrong password": "the server refused the user name or password",
+        "no such database": "that database does not exist on the server",
+        "nothing listening": "nothing accepts connections at that host and port",
+    }[problem]
+    line = one_line_error(code, err, 1, "DATABASE_URL", why)
+    assert "***@" in line and "not-the-password" not in err and "secret-pw" not in err and pg_server.password not in err
+    assert discord_standin.identifies == 0
