@@ -7,11 +7,15 @@ It serves, over plain HTTP on 127.0.0.1 (port 0):
   application commands, ``POST /interactions/{id}/{token}/callback``, the interaction webhooks (followups with
   ``POST /webhooks/{app}/{token}``; ``GET``/``PATCH``/``DELETE`` of ``…/messages/@original`` and ``…/messages/{id}``),
   channel messages (``POST``, and ``GET``/``PATCH``/``DELETE`` by id), ``GET /channels/{id}``, DMs through
-  ``POST /users/@me/channels``, and ``GET /guilds/{guild}/members/{user}``;
+  ``POST /users/@me/channels``, ``GET /guilds/{guild}/members/{user}``, and ``GET /gateway`` and ``/gateway/bot``
+  (``recommended_shards``);
 * a gateway websocket at ``/gateway``: HELLO, heartbeat ACKs, IDENTIFY -> READY (every guild, unavailable) + one
   GUILD_CREATE per guild, RESUME -> RESUMED, GUILD_CREATE and CHANNEL_CREATE for what a test adds, and the
   INTERACTION_CREATE events a test sends with ``send_command``, ``send_autocomplete``, ``send_component``,
-  ``send_message_command`` and ``send_modal_submit``. Frames are plain JSON text, never compressed;
+  ``send_message_command`` and ``send_modal_submit``. Frames are plain JSON text, never compressed. It shards as
+  Discord does: an IDENTIFY's ``shard`` [id, count] (default [0, 1]) gets one live connection per shard id, READY
+  and GUILD_CREATE for the guilds with ``(guild_id >> 22) % count == id`` only, and each event goes to the shard of
+  its guild; DMs, group DMs and guilds the bot is not in go to shard 0;
 * a CDN route, ``/attachments/{channel}/{attachment}/{filename}?ex=&is=&hm=``, for attachment bytes (uploads included).
 
 Point discord.py at it with ``discord.http.Route.BASE = standin.api_base`` and
@@ -489,6 +493,7 @@ class _Connection:
     ws: web.WebSocketResponse
     session_id: str | None = None
     seq: int = 0
+    shard: tuple[int, int] = (0, 1)  # (shard id, shard count) of its session
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send(self, payload: dict) -> None:
@@ -940,6 +945,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/channels/{channel_id}", "get_channel", True),
     Route("POST", "/users/@me/channels", "create_dm", True),
     Route("GET", "/guilds/{guild_id}/members/{user_id}", "get_member", True),
+    Route("GET", "/gateway", "get_gateway", False),
+    Route("GET", "/gateway/bot", "get_bot_gateway", True),
     Route("GET", "/attachments/{channel_id}/{attachment_id}/{filename}", "get_attachment", False, api=False),
 )
 
@@ -952,14 +959,14 @@ class DiscordStandIn:
 
     What a test reads: ``requests`` (every REST/CDN call), ``messages``, ``interactions``, ``commands`` (scope ->
     commands as stored, with ``contexts``/``integration_types`` for global ones) and ``command_puts``,
-    ``violations``, ``rate_limited``, ``refused_bot_writes``, ``attachment_bytes()``, and the gateway counters
-    ``identifies`` and ``connections``. What it drives: ``send_command``, ``send_component``,
-    ``send_autocomplete``, ``send_message_command``, ``send_modal_submit``, ``add_attachment``,
-    ``add_user_message``, ``add_channel``, ``add_guild``, ``add_foreign_guild``, ``close_dms``,
-    ``disable_external_apps``, ``fail_next``, ``edit_rate``, ``disconnect_gateway``, ``wait_ready`` and
-    ``wait_for``. ``token_ttl`` and ``ack_deadline`` (seconds) and the rate limits (``rate_limits``,
-    ``webhook_rate``, ``message_create_rate``, ``message_edit_rate``, ``route_rate``, ``global_rate``) may be
-    changed at any time.
+    ``violations``, ``rate_limited``, ``refused_bot_writes``, ``attachment_bytes()``, and the gateway's
+    ``identifies``, ``identified_shards``, ``connections``, ``live_shards()`` and ``shard_of()``. What it drives:
+    ``send_command``, ``send_component``, ``send_autocomplete``, ``send_message_command``, ``send_modal_submit``,
+    ``add_attachment``, ``add_user_message``, ``add_channel``, ``add_guild``, ``add_foreign_guild``,
+    ``close_dms``, ``disable_external_apps``, ``fail_next``, ``edit_rate``, ``disconnect_gateway``,
+    ``wait_ready`` and ``wait_for``. ``token_ttl`` and ``ack_deadline`` (seconds), ``recommended_shards`` (what
+    ``/gateway/bot`` answers) and the rate limits (``rate_limits``, ``webhook_rate``, ``message_create_rate``,
+    ``message_edit_rate``, ``route_rate``, ``global_rate``) may be changed at any time.
     """
 
     def __init__(
@@ -984,6 +991,7 @@ class DiscordStandIn:
         self.message_edit_rate = (5, 5.0)  # PATCH and DELETE /channels/{id}/messages/{id}, per channel
         self.route_rate = (50, 1.0)  # every other bot-token route, per route and channel or guild
         self.global_rate = (50, 1.0)  # all bot-token routes together; callbacks and the CDN are not limited
+        self.recommended_shards = 1  # the shard count /gateway/bot recommends
 
         self.application_id = self.bot_user_id = APPLICATION_ID
         self.guild_id, self.channel_id, self.admin_role_id = GUILD_ID, CHANNEL_ID, ADMIN_ROLE_ID
@@ -998,6 +1006,7 @@ class DiscordStandIn:
         self.rate_limited: list[str] = []
         self.refused_bot_writes: list[str] = []
         self.identifies = 0
+        self.identified_shards: list[tuple[int, int]] = []  # (shard id, shard count) of each accepted IDENTIFY
         self.connections = 0
 
         self.host = ""
@@ -1026,8 +1035,9 @@ class DiscordStandIn:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._checked: dict[tuple[Route, bytes], list[ValidationError]] = {}
         self._sessions: dict[str, int] = {}  # session id -> last sequence number sent
+        self._session_shards: dict[str, tuple[int, int]] = {}  # session id -> (shard id, shard count)
         self._sockets: set[_Connection] = set()
-        self._live: _Connection | None = None
+        self._live: dict[int, _Connection] = {}  # shard id -> the connection its events go to
         self._tasks: set[asyncio.Task] = set()
         self._schemas: dict[Route, _BodySchema] = {}
         self._runner: web.AppRunner | None = None
@@ -1101,11 +1111,12 @@ class DiscordStandIn:
             _Fault(method.upper(), re.compile(path_pattern), status, times, retry_after, code, via, body)
         )
 
-    def disconnect_gateway(self) -> None:
-        """Close the live gateway socket with 4000; discord.py reconnects and RESUMEs."""
-        conn, self._live = self._live, None
-        if conn is not None and not conn.ws.closed:
-            self._spawn(conn.ws.close(code=4000, message=b"Unknown error."))
+    def disconnect_gateway(self, shard: int | None = None) -> None:
+        """Close the live gateway sockets (or only ``shard``'s) with 4000; discord.py reconnects and RESUMEs."""
+        for shard_id in list(self._live) if shard is None else [shard]:
+            conn = self._live.pop(shard_id, None)
+            if conn is not None and not conn.ws.closed:
+                self._spawn(conn.ws.close(code=4000, message=b"Unknown error."))
 
     def add_attachment(
         self, filename: str, data: bytes, content_type: str | None = None, *, ephemeral: bool = True
@@ -1155,16 +1166,27 @@ class DiscordStandIn:
             raise ValueError(f"no guild {guild_id}")
         channel_id = self._mint()
         self._add_text_channel(channel_id, name, guild.id)
-        conn = self._live_connection()
+        conn = self._guild_connection(guild.id)
         if conn is not None and guild.member:
             await self._dispatch_event(conn, "CHANNEL_CREATE", copy.deepcopy(self._channels[channel_id]))
         return channel_id
 
-    async def add_guild(self, name: str | None = None) -> tuple[int, int]:
-        """Add a guild the bot is a member of, with one text channel: (guild_id, channel_id). A connected client
-        is sent its GUILD_CREATE; later IDENTIFYs list it in READY."""
-        guild_id, channel_id = self._new_guild(name, member=True)
-        conn = self._live_connection()
+    async def add_guild(
+        self, name: str | None = None, *, shard: int | None = None, num_shards: int | None = None
+    ) -> tuple[int, int]:
+        """Add a guild the bot is a member of, with one text channel: (guild_id, channel_id). Its id maps to
+        ``shard`` of ``num_shards`` (default: see ``shard_of``) if given. Its shard's client, if connected, is sent
+        its GUILD_CREATE; later IDENTIFYs of that shard list it in READY."""
+        guild_id = None
+        if shard is not None:
+            num_shards = self._shard_count() if num_shards is None else num_shards
+            if not 0 <= shard < num_shards:
+                raise ValueError(f"shard {shard} is not one of {num_shards}")
+            guild_id = self._mint()
+            while self.shard_of(guild_id, num_shards) != shard:
+                guild_id -= 1 << 22  # minted a millisecond earlier
+        guild_id, channel_id = self._new_guild(name, member=True, guild_id=guild_id)
+        conn = self._guild_connection(guild_id)
         if conn is not None:
             await self._dispatch_event(conn, "GUILD_CREATE", self._guild_create(guild_id))
         return guild_id, channel_id
@@ -1188,15 +1210,34 @@ class DiscordStandIn:
         key = attachment.get("id") if isinstance(attachment, dict) else attachment
         return self._files[int(key)].data
 
-    async def wait_ready(self, timeout: float = 15) -> None:
-        """Wait until a live client has IDENTIFIED (or RESUMED) and been sent READY + GUILD_CREATE."""
-        await self._poll(self._live_connection, timeout, "a client to IDENTIFY on the gateway")
+    def shard_of(self, guild_id: int | None, num_shards: int | None = None) -> int:
+        """The shard whose connection gets ``guild_id``'s events (0 for None). ``num_shards`` defaults to the
+        shard count of the connected clients, else ``recommended_shards``."""
+        if guild_id is None:
+            return 0
+        return (guild_id >> 22) % (self._shard_count() if num_shards is None else num_shards)
+
+    def live_shards(self) -> set[int]:
+        """The shard ids that have a live (IDENTIFIED or RESUMED) connection."""
+        return {shard for shard, conn in self._live.items() if not conn.ws.closed}
+
+    async def wait_ready(self, timeout: float = 15, shards: Iterable[int] | None = None) -> None:
+        """Wait until ``shards`` (default: every shard of the count the clients IDENTIFY with; shard 0 if
+        unsharded) have a live client that has IDENTIFIED (or RESUMED) and been sent READY + GUILD_CREATE."""
+        wanted = None if shards is None else set(shards)
+
+        def ready() -> bool:
+            live = self.live_shards()
+            return bool(live) and (set(range(self._shard_count())) if wanted is None else wanted) <= live
+
+        what = f"shards {sorted(wanted)}" if wanted is not None else "every shard"
+        await self._poll(ready, timeout, f"{what} to IDENTIFY on the gateway")
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> Any:
         """Poll ``predicate`` every 20 ms until it returns something truthy, and return that."""
         return await self._poll(predicate, timeout, getattr(predicate, "__qualname__", repr(predicate)))
 
-    async def _poll(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    async def _poll(self, predicate: Callable[[], Any], timeout: float, what: str | Callable[[], str]) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             result = predicate()
@@ -1205,7 +1246,8 @@ class DiscordStandIn:
             if time.monotonic() >= deadline:
                 recent = [f"{r.method} {r.path} -> {r.status}" for r in self.requests[-8:]]
                 raise TimeoutError(
-                    f"waited {timeout}s for {what}; last requests: {recent}; violations: {self.violations}"
+                    f"waited {timeout}s for {what() if callable(what) else what}; last requests: {recent}; "
+                    f"violations: {self.violations}"
                 )
             await asyncio.sleep(0.02)
 
@@ -1586,9 +1628,8 @@ class DiscordStandIn:
         payload = self._interaction_payload(kind, interaction_id, token, data, origin)
         if message is not None:
             payload["message"] = message.to_api()
-        conn = self._live_connection() or await self._poll(
-            self._live_connection, LIVE_CONNECTION_WAIT, "a live gateway connection to dispatch INTERACTION_CREATE on"
-        )
+        guild = self._guilds.get(origin.guild_id or 0)
+        conn = await self._connection_for(origin.guild_id if guild is not None and guild.member else None)
         interaction = Interaction(
             interaction_id,
             token,
@@ -1635,8 +1676,8 @@ class DiscordStandIn:
             "flags": 0,
         }
 
-    def _new_guild(self, name: str | None, *, member: bool) -> tuple[int, int]:
-        guild_id, channel_id = self._mint(), self._mint()
+    def _new_guild(self, name: str | None, *, member: bool, guild_id: int | None = None) -> tuple[int, int]:
+        guild_id, channel_id = guild_id or self._mint(), self._mint()
         name = name or f"Guild {len(self._guilds) + 1}"
         self._guilds[guild_id] = _Guild(guild_id, name, member, channel_id)
         self._add_text_channel(channel_id, "general", guild_id)
@@ -1785,9 +1826,26 @@ class DiscordStandIn:
 
     # ---- gateway
 
-    def _live_connection(self) -> _Connection | None:
-        conn = self._live
+    def _shard_count(self) -> int:
+        """The shard count of the live connections (they all use one), else ``recommended_shards``."""
+        for conn in self._live.values():
+            if not conn.ws.closed:
+                return conn.shard[1]
+        return self.recommended_shards
+
+    def _guild_connection(self, guild_id: int | None) -> _Connection | None:
+        """The live connection of the shard that owns ``guild_id`` (None: shard 0), if there is one."""
+        conn = self._live.get(self.shard_of(guild_id))
         return conn if conn is not None and not conn.ws.closed else None
+
+    async def _connection_for(self, guild_id: int | None) -> _Connection:
+        """``_guild_connection``, waiting up to LIVE_CONNECTION_WAIT for it. The shard is worked out again on each
+        try: the shard count is known only while a client is connected."""
+        return self._guild_connection(guild_id) or await self._poll(
+            lambda: self._guild_connection(guild_id),
+            LIVE_CONNECTION_WAIT,
+            lambda: f"a live gateway connection on shard {self.shard_of(guild_id)} to dispatch INTERACTION_CREATE on",
+        )
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -1827,8 +1885,8 @@ class DiscordStandIn:
             pass
         finally:
             self._sockets.discard(conn)
-            if self._live is conn:
-                self._live = None
+            if self._live.get(conn.shard[0]) is conn:
+                del self._live[conn.shard[0]]
         return ws
 
     async def _on_gateway_payload(self, conn: _Connection, payload: dict) -> None:
@@ -1851,12 +1909,23 @@ class DiscordStandIn:
             self.violations.append("gateway: IDENTIFY twice on one connection")
             await conn.ws.close(code=4005, message=b"Already authenticated.")
             return
+        shard = data.get("shard", [0, 1])
+        problem = self._shard_problem(shard)
+        if problem:
+            self.violations.append(f"gateway: IDENTIFY with shard {shard!r}: {problem}")
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        conn.shard = (shard[0], shard[1])
+        shard_id, num_shards = conn.shard
         self.identifies += 1
+        self.identified_shards.append(conn.shard)
         conn.session_id = secrets.token_hex(16)
+        self._session_shards[conn.session_id] = conn.shard
+        guilds = [g for g in self._guilds.values() if g.member and self.shard_of(g.id, num_shards) == shard_id]
         ready = {
             "v": 10,
             "user": self._bot_user(),
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in self._guilds.values() if g.member],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": conn.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -1870,10 +1939,26 @@ class DiscordStandIn:
             "auth": {},
             "_trace": ['["gateway-standin",{"micros":0}]'],
         }
+        if "shard" in data:
+            ready["shard"] = [shard_id, num_shards]
         await self._dispatch_event(conn, "READY", ready)
-        for guild in [g for g in self._guilds.values() if g.member]:
+        for guild in guilds:
             await self._dispatch_event(conn, "GUILD_CREATE", self._guild_create(guild.id))
-        self._live = conn
+        self._live[shard_id] = conn
+
+    def _shard_problem(self, shard: Any) -> str | None:
+        """Why an IDENTIFY's ``shard`` is refused (4010), if it is."""
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(type(n) is int for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            return "not [shard_id, num_shards] with 0 <= shard_id < num_shards"
+        counts = {c.shard[1] for i, c in self._live.items() if i != shard[0] and not c.ws.closed}
+        if counts - {shard[1]}:
+            return f"the live connections use {sorted(counts)} shards"
+        return None
 
     async def _resume(self, conn: _Connection, data: dict) -> None:
         if data.get("token") != self.token:
@@ -1885,8 +1970,9 @@ class DiscordStandIn:
             await conn.send({"op": 9, "d": False})
             return
         conn.session_id, conn.seq = session_id, self._sessions[session_id]
+        conn.shard = self._session_shards[session_id]
         await self._dispatch_event(conn, "RESUMED", {"_trace": ['["gateway-standin",{"micros":0}]']})
-        self._live = conn
+        self._live[conn.shard[0]] = conn
 
     # ---- REST and CDN dispatch
 
@@ -2707,6 +2793,26 @@ class DiscordStandIn:
         if user_id not in self._member_roles:
             raise self._reject(call.record, 404, 10007, "Unknown Member")
         return _respond(200, self._member(user_id))
+
+    # ---- handlers: gateway
+
+    async def _on_get_gateway(self, call: _Call) -> web.Response:
+        return _respond(200, {"url": self.gateway_url})
+
+    async def _on_get_bot_gateway(self, call: _Call) -> web.Response:
+        return _respond(
+            200,
+            {
+                "url": self.gateway_url,
+                "shards": self.recommended_shards,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 1000,
+                    "reset_after": 86400000,
+                    "max_concurrency": 1,
+                },
+            },
+        )
 
     # ---- CDN
 

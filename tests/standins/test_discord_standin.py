@@ -56,8 +56,21 @@ def make_bot() -> commands.Bot:
     )
 
 
+class FastShardedBot(commands.AutoShardedBot):
+    """An AutoShardedBot that IDENTIFYs every shard at once (discord.py waits 5 s before each one after the first)."""
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        pass
+
+
+def make_sharded_bot(**shards) -> commands.AutoShardedBot:
+    return FastShardedBot(
+        command_prefix=commands.when_mentioned, intents=discord.Intents.default(), guild_ready_timeout=0.1, **shards
+    )
+
+
 @asynccontextmanager
-async def running(bot: commands.Bot):
+async def running(bot: discord.Client):
     """Run ``bot`` as a task until the block ends; a login or gateway failure is raised here."""
     task = asyncio.create_task(bot.start(TOKEN))
     try:
@@ -427,24 +440,22 @@ async def test_gateway_disconnect_resumes_and_interactions_still_arrive(discord_
 
 
 @asynccontextmanager
-async def raw_gateway(standin: DiscordStandIn):
-    """A bare websocket client that identifies the way discord.py does."""
+async def raw_gateway(standin: DiscordStandIn, shard: list[int] | None = None):
+    """A bare websocket client that identifies the way discord.py does (as ``shard`` [id, count] if given)."""
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(f"{standin.gateway_url}?v=10&encoding=json&compress=zlib-stream") as ws:
             hello = await ws.receive_json(timeout=2)
             assert hello == {"op": 10, "d": {"heartbeat_interval": 41250}}
             await ws.send_json({"op": 1, "d": None})
             assert await ws.receive_json(timeout=2) == {"op": 11}
-            await ws.send_json(
-                {
-                    "op": 2,
-                    "d": {
-                        "token": TOKEN,
-                        "intents": 53575421,
-                        "properties": {"os": "linux", "browser": "raw", "device": "raw"},
-                    },
-                }
-            )
+            identify = {
+                "token": TOKEN,
+                "intents": 53575421,
+                "properties": {"os": "linux", "browser": "raw", "device": "raw"},
+            }
+            if shard is not None:
+                identify["shard"] = shard
+            await ws.send_json({"op": 2, "d": identify})
             yield ws, session
 
 
@@ -1339,3 +1350,106 @@ async def test_message_context_menu_opens_a_modal_with_a_file_upload(discord_env
     assert sent["components"][2]["component"] == {"type": 19, "id": 6, "custom_id": "audio", "values": [sample["id"]]}
     assert sent["resolved"]["attachments"] == {sample["id"]: sample}
     assert standin.messages[submitted.original_message_id].content == "redoing"
+
+
+# --------------------------------------------------------------------------- sharding
+
+
+async def test_two_sharded_processes_each_get_their_shards_guilds_and_interactions(discord_env):
+    standin = discord_env
+    zero = await standin.add_guild("On shard 0", shard=0, num_shards=2)
+    one = await standin.add_guild("On shard 1", shard=1, num_shards=2)
+    foreign = await standin.add_foreign_guild()
+    while standin.shard_of(foreign[0], 2) != 1:  # its id maps to shard 1, yet the bot is not in it
+        foreign = await standin.add_foreign_guild()
+    guilds: dict[int, set[int]] = {0: set(), 1: set()}
+    for guild_id in (standin.guild_id, zero[0], one[0]):
+        guilds[standin.shard_of(guild_id, 2)].add(guild_id)
+    seen: dict[int, list[str]] = {}
+
+    def sharded_bot(name: str, shard_id: int) -> commands.AutoShardedBot:
+        bot = make_sharded_bot(shard_ids=[shard_id], shard_count=2)
+
+        @bot.tree.command(name="where", description="Say which process answers")
+        async def where(interaction: discord.Interaction) -> None:
+            seen.setdefault(interaction.id, []).append(name)
+            await interaction.response.send_message(name)
+
+        return bot
+
+    first, second = sharded_bot("first", 0), sharded_bot("second", 1)
+    async with running(first), running(second):
+        await standin.wait_ready(shards=[0, 1])
+        assert standin.live_shards() == {0, 1}
+        assert sorted(standin.identified_shards) == [(0, 2), (1, 2)]
+        assert {g.id for g in first.guilds} == guilds[0] and {g.id for g in second.guilds} == guilds[1]
+        in_one = await standin.send_command("where", guild_id=one[0])
+        in_zero = await standin.send_command("where", guild_id=zero[0])
+        in_dm = await standin.send_command("where", context=1)
+        away = await standin.send_command("where", guild_id=foreign[0], installs=1)
+        sent = [in_one, in_zero, in_dm, away]
+        await standin.wait_for(lambda: all(i.callbacks for i in sent))
+
+    assert seen == {in_one.id: ["second"], in_zero.id: ["first"], in_dm.id: ["first"], away.id: ["first"]}
+    assert [standin.messages[i.original_message_id].content for i in sent] == ["second", "first", "first", "first"]
+
+
+async def test_auto_sharded_bot_takes_the_recommended_shard_count_and_resumes_one_shard(discord_env):
+    standin = discord_env
+    standin.recommended_shards = 2
+    home_shard = standin.shard_of(standin.guild_id)
+    other, _ = await standin.add_guild("The other shard", shard=1 - home_shard)
+    bot = make_sharded_bot()
+    answered: list[int | None] = []
+
+    @bot.tree.command(name="ping", description="Check the bot is alive")
+    async def ping(interaction: discord.Interaction) -> None:
+        answered.append(interaction.guild_id)
+        await interaction.response.send_message("pong")
+
+    async with running(bot):
+        await standin.wait_ready()
+        assert bot.shard_count == 2 and set(bot.shards) == {0, 1}
+        assert {g.id for g in bot.guilds} == {standin.guild_id, other}
+        assert {bot.get_guild(standin.guild_id).shard_id, bot.get_guild(other).shard_id} == {0, 1}
+        standin.disconnect_gateway(shard=1)
+        assert standin.live_shards() == {0}
+        later = await standin.send_command("ping", guild_id=other if home_shard == 0 else standin.guild_id)
+        await standin.wait_for(lambda: later.callbacks)  # it waited for shard 1 to RESUME
+
+    assert answered == [later.guild_id]
+    assert (standin.identifies, standin.connections) == (2, 3)
+    assert sorted(standin.identified_shards) == [(0, 2), (1, 2)]
+    (gateway,) = routes(standin, "GET /gateway/bot")
+    assert gateway.status == 200 and gateway.headers["Authorization"] == f"Bot {TOKEN}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{standin.api_base}/gateway/bot", headers={"Authorization": f"Bot {TOKEN}"}) as resp:
+            body = await resp.json()
+        assert body["url"] == standin.gateway_url and body["shards"] == 2
+        assert_matches(body, "/gateway/bot", "get")
+        async with http.get(f"{standin.api_base}/gateway") as resp:
+            body = await resp.json()
+        assert body == {"url": standin.gateway_url}
+        assert_matches(body, "/gateway", "get")
+
+
+async def test_identify_with_an_invalid_shard_is_closed_with_4010(standin, monkeypatch):
+    on_one, _ = await standin.add_guild(shard=1, num_shards=2)
+    async with raw_gateway(standin, shard=[1, 2]) as (ws, _):
+        ready = await ws.receive_json(timeout=2)
+        created = await ws.receive_json(timeout=2)
+        listed = {g["id"] for g in ready["d"]["guilds"]}
+        assert ready["d"]["shard"] == [1, 2] and str(on_one) in listed
+        assert listed == {str(g) for g in (standin.guild_id, on_one) if standin.shard_of(g, 2) == 1}
+        assert created["t"] == "GUILD_CREATE" and created["d"]["id"] in listed
+
+        monkeypatch.setattr(standin_module, "LIVE_CONNECTION_WAIT", 0.1)
+        with pytest.raises(TimeoutError, match="on shard 0"):  # a DM goes to shard 0, which is not connected
+            await standin.send_command("ping", context=1)
+
+        for shard, why in (([2, 2], "0 <= shard_id < num_shards"), ([0, 3], "the live connections use [2] shards")):
+            async with raw_gateway(standin, shard=shard) as (refused, _):
+                closing = await refused.receive(timeout=2)
+                assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 4010)
+            assert why in standin.violations.pop()
+    assert standin.identifies == 1 and standin.identified_shards == [(1, 2)]
