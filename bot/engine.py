@@ -1,7 +1,8 @@
-"""The job engine, assembled from the settings: store, fal queue, limits, the waiting line and the runner.
+"""The job engine, assembled from the settings: store, fal queue, limits, the waiting line, this process's
+presence among the others, and the runner.
 
-Opened and closed here, outside any front end, and handed to it (the Discord bot in bot/discord_app/run.py).
-Nothing here imports discord.
+Opened and closed here, outside any front end, and handed to it (the Discord bot and the worker in
+bot/discord_app/run.py). Nothing here imports discord.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from bot.fal.queue import FalQueue
 from bot.jobs.events import JobEvents
 from bot.jobs.limits import Configs, personal_config
 from bot.jobs.line import Line
+from bot.jobs.presence import Presence
 from bot.jobs.recent import RecentInputs
 from bot.jobs.runner import JobRunner
 from bot.settings import Settings
 from bot.store import open_store
 from bot.store.base import JobStore
+from bot.store.sqlite import ProcessLock
 
 STREAM_MARGIN = 16  # status streams beyond the running slots (a job's TTS step and its video step may overlap)
 
@@ -32,26 +35,65 @@ class Engine:
     store: JobStore
     queue: FalQueue
     configs: Configs
+    line: Line
+    presence: Presence
     runner: JobRunner
     recent_inputs: RecentInputs
     session: aiohttp.ClientSession
 
 
 @asynccontextmanager
-async def open_engine(settings: Settings, session: aiohttp.ClientSession) -> AsyncIterator[Engine]:
-    """Open the store (migrating it) and build the engine on it; close what was opened, however far it got."""
-    events = JobEvents()
-    store = await open_store(settings.database, events)
+async def open_engine(
+    settings: Settings, session: aiohttp.ClientSession, *, role: str = "gateway", shards: str | None = None
+) -> AsyncIterator[Engine]:
+    """Open the store (migrating it) and build the engine on it; close what was opened, however far it got. On
+    SQLite, a second process is refused (StoreUnavailable naming DATABASE_URL's way out)."""
+    lock = ProcessLock(settings.database.path) if settings.database.path is not None else None
+    if lock is not None:
+        lock.acquire()
     try:
-        configs = await Configs.load(
-            store, personal_config(settings.user_running_jobs, settings.user_waiting_jobs, settings.user_daily_jobs)
-        )
-        line = Line(configs, max_running=settings.max_running_jobs, bot_budget=settings.daily_budget_usd)
-        queue = FalQueue(settings.fal_key, stream_connections=settings.max_running_jobs + STREAM_MARGIN)
+        events = JobEvents()
+        store = await open_store(settings.database, events)
         try:
-            runner = JobRunner(store, queue, line, session=session, input_hosting=settings.input_hosting)
-            yield Engine(settings, events, store, queue, configs, runner, RecentInputs(store, session), session)
+            configs = await Configs.load(
+                store, personal_config(settings.user_running_jobs, settings.user_waiting_jobs, settings.user_daily_jobs)
+            )
+            works = settings.work_jobs or role == "worker"
+            presence = Presence(store, role=role, shards=shards, takeover=settings.takeover_seconds)
+            line = Line(
+                store,
+                configs,
+                max_running=settings.max_running_jobs,
+                bot_budget=settings.daily_budget_usd,
+                owner=presence.id if works else None,
+            )
+            queue = FalQueue(settings.fal_key, stream_connections=settings.max_running_jobs + STREAM_MARGIN)
+            try:
+                runner = JobRunner(
+                    store,
+                    queue,
+                    line,
+                    presence,
+                    session=session,
+                    input_hosting=settings.input_hosting,
+                    works_jobs=works,
+                )
+                yield Engine(
+                    settings,
+                    events,
+                    store,
+                    queue,
+                    configs,
+                    line,
+                    presence,
+                    runner,
+                    RecentInputs(store, session),
+                    session,
+                )
+            finally:
+                await queue.aclose()
         finally:
-            await queue.aclose()
+            await store.close()
     finally:
-        await store.close()
+        if lock is not None:
+            lock.release()

@@ -172,7 +172,7 @@ class Usage(commands.Cog):
         assert interaction.guild_id is not None  # guild_only
         now = time.time()
         config = self.services.configs.get(interaction.guild_id)
-        spent, bot_spent = self.services.runner.line.spent_today(interaction.guild_id, now)
+        spent, bot_spent = await self.services.runner.line.spent_today(interaction.guild_id, now)
         jobs = await self.services.store.guild_jobs_since(interaction.guild_id, limits.day_start(now))
         bot_budget = self.services.engine.settings.daily_budget_usd if interaction.permissions.manage_guild else None
         await interaction.response.send_message(

@@ -10,6 +10,7 @@ from bot.discord_app import options, render
 from bot.discord_app.buttons import requester_or_manager
 from bot.discord_app.replies import is_manager, refuse, where
 from bot.discord_app.services import Services, services_of
+from bot.jobs.lifecycle import Status
 from bot.jobs.model import Job
 
 RECENT = 10
@@ -30,7 +31,8 @@ class Jobs(commands.Cog):
                 await refuse(interaction, "job_id", f"no job {render.quote(job_id, 20)} of yours; /jobs lists them")
                 return
             job = runner.live(job.id) or job
-            await interaction.response.send_message(render.job_detail(job, runner.line.place_of(job)), ephemeral=True)
+            place = await runner.line.place_of(job)
+            await interaction.response.send_message(render.job_detail(job, place), ephemeral=True)
             return
         scope, _ = where(interaction)
         mine = [runner.live(j.id) or j for j in await store.member_jobs(scope, interaction.user.id, RECENT)]
@@ -46,11 +48,13 @@ class Jobs(commands.Cog):
     async def _lines(self, jobs: list[Job], *, by: bool = False) -> list[str]:
         """One line per job, linking its video or else its message."""
         addresses = await self.services.store.addresses([j.id for j in jobs])
+        places = await self.services.runner.line.places() if any(j.status is Status.WAITING for j in jobs) else {}
         lines = []
         for job in jobs:
             a = addresses.get(job.id)
             link = render.message_link(job.guild_id, a.message_channel_id or a.channel_id, a.message_id) if a else ""
-            line = render.job_line(job, self.services.runner.line.place_of(job), link)
+            place = places.get(job.id)
+            line = render.job_line(job, place, link)
             lines.append(f"{line} · <@{job.user_id}>" if by else line)
         return lines
 

@@ -18,6 +18,7 @@ from bot.jobs.lifecycle import Event, Status
 from bot.jobs.limits import Configs, budget_estimate
 from bot.jobs.line import Line
 from bot.jobs.model import Job, StepRecord, new_job_id
+from bot.jobs.presence import Presence
 from bot.jobs.runner import Cancelled, JobRunner
 from bot.jobs.spec import Command, JobSpec, Source
 from bot.jobs.watchdog import Watchdog
@@ -54,7 +55,7 @@ class Recorder:
 
 
 class Harness:
-    """A runner and a delivery worker on one store, as the bot assembles them."""
+    """A process as the bot assembles one: its presence, line, runner and delivery worker, on one store."""
 
     def __init__(self, store, queue, session, **config) -> None:
         self.store, self.queue, self.session, self.config = store, queue, session, config
@@ -64,17 +65,19 @@ class Harness:
         configs = await Configs.load(self.store)
         if self.config:
             await configs.update(3, lambda c: [setattr(c, k, v) for k, v in self.config.items()] and None)
-        self.runner = JobRunner(
-            self.store, self.queue, Line(configs, max_running=100), session=self.session, follow_backoff=FAST
-        )
-        self.deliveries = Deliveries(self.store, self.presenter, tries=3)
-        unfinished = await self.runner.start_up()
-        await self.deliveries.start_up(unfinished)
+        self.presence = Presence(self.store, role="test", takeover=3.0)
+        await self.presence.start()
+        line = Line(self.store, configs, max_running=100, owner=self.presence.id)
+        self.runner = JobRunner(self.store, self.queue, line, self.presence, session=self.session, follow_backoff=FAST)
+        self.deliveries = Deliveries(self.store, self.presenter, self.presence.id, tries=3)
+        self.runner.on_claim = self.deliveries.start_up
+        await self.runner.start_up()
         return self
 
     async def close(self) -> None:
         await self.runner.close()
         await self.deliveries.close()
+        await self.presence.close()
         self.store.events.unsubscribe(self.presenter.notice)
 
 
@@ -181,7 +184,7 @@ async def test_waiting_jobs_keep_their_places_across_a_restart_and_start_in_orde
     jobs = [make_job(user=u % 3) for u in range(5)]
     for job in jobs:
         assert await first.runner.admit(job) is None
-    order = [j.id for j in first.runner.line.waiting()]
+    order = [j.id for j in await store.waiting()]
     await first.close()  # before any of them was launched: they are recorded, so nothing is lost
 
     second = await harness(user_concurrent=1, guild_concurrent=1)
@@ -226,7 +229,7 @@ async def test_cancelling_a_running_job_promises_nothing_fal_does_not_guarantee(
     assert await h.runner.cancel(job.id) is Cancelled.REQUESTED
     saved = await settled(store, job)
     assert saved.status is Status.CANCELLED and "may bill" in saved.error and "nothing" not in saved.error
-    assert h.runner.line.spent_today(3)[0] == pytest.approx(budget_estimate(saved))  # it still counts
+    assert (await h.runner.line.spent_today(3))[0] == pytest.approx(budget_estimate(saved))  # it still counts
 
 
 async def test_a_failed_job_records_an_actionable_error(store, harness, fal_env):
@@ -349,3 +352,66 @@ async def test_a_job_found_sending_after_a_crash_is_failed_and_not_sent_again(st
     saved = await settled(store, job)
     assert saved.status is Status.FAILED and "stopped while it was sending the job to fal" in saved.error
     assert fal_env.count("submit") == 0 and [j.id for j in h.presenter.finished] == [job.id]
+
+
+# ---- several processes on one store
+
+
+async def crash(h: Harness) -> None:
+    """The process stops answering: its tasks end, its heartbeat stops, and nothing is handed back."""
+    await h.runner.close()
+    await h.deliveries.close()
+    h.presence._task.cancel()  # noqa: SLF001 - a crash, not a clean stop
+    h.store.events.unsubscribe(h.presenter.notice)
+
+
+async def test_a_silent_processs_jobs_are_taken_over_from_their_stored_requests(store, queue, session, fal_env):
+    fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[2, 1, 0], queue_step=0.5, run_time=1.0))
+    first = await Harness(store, queue, session).start()
+    jobs = [await submit(first.runner, make_job(user=u)) for u in range(3)]
+    for job in jobs:
+        await stored_status(store, job, Status.QUEUED)
+    await crash(first)  # its row stays, its heartbeat stops: the others count it out after the takeover time
+    second = await Harness(store, queue, session).start()
+    try:
+        taken = time.monotonic()
+        for job in jobs:
+            saved = await settled(store, job, timeout=20)
+            assert saved.status is Status.DONE and saved.owner == second.presence.id
+        assert time.monotonic() - taken < 3.0 + 1.0  # within TAKEOVER_SECONDS (3 s here)
+        assert fal_env.count("submit") == 3  # followed from the stored requests, never sent again
+        assert sorted(j.id for j in second.presenter.finished) == sorted(j.id for j in jobs)
+        assert first.presence.id not in {p.id for p in await store.processes()}  # counted out and forgotten
+    finally:
+        await second.close()
+
+
+async def test_a_cancel_pressed_on_another_process_reaches_the_job_and_fal(store, queue, session, fal_env):
+    fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.1, run_time=30, logs=["a"]))
+    worker = await Harness(store, queue, session).start()
+    gateway = await Harness(store, queue, session).start()
+    try:
+        job = await submit(worker.runner, make_job())
+        await stored_status(store, job, Status.RUNNING)
+        assert await gateway.runner.cancel(job.id) is Cancelled.REQUESTED  # from the process that got the button
+        saved = await settled(store, job)
+        assert saved.status is Status.CANCELLED and "may bill" in saved.error and fal_env.count("cancel") == 1
+        assert [j.id for j in worker.presenter.finished] == [job.id] and gateway.presenter.finished == []
+    finally:
+        await gateway.close()
+        await worker.close()
+
+
+async def test_a_clean_stop_hands_its_jobs_to_the_next_process_at_once(store, queue, session, fal_env):
+    fal_env.script("veed/fabric-1.0", JobScript(queue_positions=[1, 0], queue_step=0.5, run_time=1.0))
+    first = await Harness(store, queue, session).start()
+    job = await submit(first.runner, make_job())
+    await stored_status(store, job, Status.QUEUED)
+    await first.close()
+    assert (await store.get(job.id)).owner is None  # handed back
+    second = await Harness(store, queue, session).start()
+    try:
+        saved = await settled(store, job)
+        assert saved.status is Status.DONE and fal_env.count("submit") == 1
+    finally:
+        await second.close()

@@ -255,3 +255,57 @@ async def test_two_processes_opening_one_new_database_at_once_migrate_it_once(da
         assert (await reopened.get(job.id)).status is Status.WAITING
     finally:
         await reopened.close()
+
+
+# ---- several processes: claims, owners, presence
+
+
+async def test_a_job_another_process_owns_cannot_be_moved_by_this_one(store):
+    job = await at(store, Status.QUEUED)
+    await store.claim("p-1")
+    mine = await store.get(job.id)
+    stale = copy.deepcopy(job)  # a process that still believes nobody works it
+    await store.transition(mine, Event.RUN)
+    with pytest.raises(IllegalTransition):
+        await store.transition(stale, Event.RUN)
+    assert stale.owner == "p-1"  # and it learns who does
+
+
+async def test_each_job_is_claimed_by_one_process_unless_its_process_is_counted_out(store, database_url):
+    for status in (Status.WAITING, Status.STARTING, Status.QUEUED, Status.DELIVERING, Status.DONE):
+        await at(store, status)
+    others = [await open_store(parse_database(database_url)) for _ in range(3)]
+    try:
+        claims = await asyncio.gather(*(s.claim(f"p-{i}") for i, s in enumerate(others)))
+        claimed = sorted(j.status.value for c in claims for j in c)
+        assert claimed == ["delivering", "queued", "starting"]  # not the waiting one, not the finished one; once each
+        owner = next(f"p-{i}" for i, c in enumerate(claims) if c)
+        assert await store.claim("p-9") == []  # all are owned
+        taken = await store.claim("p-9", dead=[owner])
+        assert {j.owner for j in taken} == {"p-9"} and len(taken) == sum(
+            len(c) for c in claims if c and c[0].owner == owner
+        )
+        assert await store.release("p-9") == len(taken) and {j.owner for j in await store.claim("p-8")} <= {"p-8"}
+    finally:
+        for s in others:
+            await s.close()
+
+
+async def test_nothing_more_is_sent_once_a_cancel_was_asked_for(store):
+    job = await at(store, Status.STARTING)
+    elsewhere = copy.deepcopy(job)
+    assert await store.request_cancel(job.id)
+    with pytest.raises(IllegalTransition):
+        await store.transition(elsewhere, Event.SEND, step=VIDEO)
+    assert elsewhere.cancel_requested and (await store.get(job.id)).status is Status.STARTING
+
+
+async def test_processes_say_they_are_alive_and_are_forgotten(store):
+    await store.register("p-1", "gateway", "0 of 2", "host-a", 123)
+    await store.register("p-2", "worker", None, "host-b", 456)
+    seen = {p.id: p for p in await store.processes()}
+    assert set(seen) == {"p-1", "p-2"} and seen["p-1"].shards == "0 of 2" and 0 <= seen["p-2"].quiet < 5
+    assert await store.heartbeat("p-1") is True
+    await store.forget(["p-2"])
+    assert await store.heartbeat("p-2") is False and [p.id for p in await store.processes()] == ["p-1"]
+    assert await store.lead("places") is True and await store.reachable() is True

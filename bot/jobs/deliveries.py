@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Protocol
 
+from bot import metrics
 from bot.jobs.events import Changed, Notice
 from bot.jobs.lifecycle import Event, IllegalTransition, Status
 from bot.jobs.model import Job
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 TRIES = 8  # then the outcome waits for the next start (1 + 2 + … + 60 s ≈ 3 minutes of trying)
 LONGEST_PAUSE = 60.0
+GRACE = 10.0  # seconds a clean stop waits for outcomes being shown
 
 
 class DeliveryRefused(Exception):
@@ -32,23 +34,29 @@ class Presenter(Protocol):
 
 
 class Deliveries:
-    def __init__(self, store: JobStore, presenter: Presenter, *, tries: int = TRIES) -> None:
-        self.store, self.presenter, self.tries = store, presenter, tries
+    """Shows the outcomes of the jobs this process works (`owner`: its presence id)."""
+
+    def __init__(self, store: JobStore, presenter: Presenter, owner: str, *, tries: int = TRIES) -> None:
+        self.store, self.presenter, self.owner, self.tries = store, presenter, owner, tries
         self._tasks: dict[str, asyncio.Task[None]] = {}
         store.events.subscribe(self._on_notice)
 
     def _on_notice(self, notice: Notice) -> None:
-        if isinstance(notice, Changed) and notice.job.status is Status.DELIVERING:
+        if isinstance(notice, Changed) and notice.job.status is Status.DELIVERING and notice.job.owner == self.owner:
             self._spawn(notice.job)
 
-    async def start_up(self, unfinished: list[Job]) -> None:
-        """Show the outcomes that were decided before the last stop but not shown."""
-        for job in unfinished:
-            if job.status is Status.DELIVERING:
+    async def start_up(self, claimed: list[Job]) -> None:
+        """Show the outcomes this process claimed: decided before a stop (its own, or another process's) but not shown."""
+        for job in claimed:
+            if job.status is Status.DELIVERING and job.owner == self.owner:
                 self._spawn(job)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = GRACE) -> None:
+        """Stop; an outcome being shown is let finish first (for up to `grace`), so the next process does not show
+        it again."""
         tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -66,12 +74,15 @@ class Deliveries:
         for attempt in range(self.tries):
             try:
                 await self.presenter.finish(job)
+                metrics.DELIVERIES.labels("shown").inc()
                 break
             except DeliveryRefused as exc:
                 log.warning("job %s: Discord refused its outcome for good (%s); /jobs still shows it", job.id, exc)
+                metrics.DELIVERIES.labels("refused").inc()
                 refused = str(exc)
                 break
             except Exception as exc:  # a 5xx, a timeout, a broken connection: Discord may answer later
+                metrics.DELIVERIES.labels("failed, retried").inc()
                 if attempt + 1 == self.tries:
                     log.warning(
                         "job %s: delivery failed %d times (%s); trying again at the next start", job.id, self.tries, exc

@@ -1,6 +1,7 @@
 """Per-server settings, the limits they set, and how a job is counted against them.
 
-The settings live in the store and in memory (`Configs`), so admitting a command reads no disk.
+The settings live in the store, and in each process's memory (`Configs`, read again every few seconds) for what
+is checked before a command is admitted; admission itself reads them from the store (bot/jobs/line.py).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class Configs:
     async def load(cls, store: JobStore, personal: GuildConfig | None = None) -> Configs:
         saved = {guild: GuildConfig.from_json(text) for guild, text in (await store.guild_configs()).items()}
         return cls(store, saved, personal)
+
+    async def reload(self) -> None:
+        """Read every server's settings again (another process may have changed them)."""
+        self._saved = {guild: GuildConfig.from_json(text) for guild, text in (await self.store.guild_configs()).items()}
 
     def get(self, guild_id: int | None) -> GuildConfig:
         if guild_id is None:

@@ -1,31 +1,35 @@
-"""Admission, slots and the waiting line, decided in memory by the one process that owns the store.
+"""The waiting line, kept in the job store: admission, slots, quotas, budgets and the fair order, the same for
+every process that shares the store.
 
-Every admitted job either holds a slot (it runs on fal) or waits in the line. The line decides; the runner
-records what it decides as lifecycle transitions (a job admitted as WAITING or STARTING; START when its turn
-comes). Slots are limited per
-member, per server and for the whole bot; quotas and budgets (per server and bot-wide) are counted
-from the moment of admission. All decisions here are synchronous — no await between a check and its
-effect — so a burst of commands cannot slip past a limit, and none costs a disk read.
+Every admitted job either holds a slot (it runs on fal) or waits in the line. Slots are limited per member, per
+server and for the whole bot; quotas and budgets (per server and bot-wide) are counted from the moment of
+admission. The counts live beside the jobs (tables line_slots and line_days) and change only inside a
+transaction that holds the line's lock (bot/store/), together with the jobs they count: a batch of commands is
+admitted in one short transaction, a job that ends frees its slot in the transaction that records its end, and
+the jobs that may then start are started in another. So no burst passes a limit, by even one job, whichever
+process each command reaches, and whichever process frees a slot starts the right next job.
 
-The line is fair between members (start-time fair queueing): each job gets a turn when it is admitted,
-one round after its member's previous live job, but never before the round now being served; a member
-with no job in the system gets the next half round. Jobs start in order of (turn, admission), so a
-member with five waiting jobs does not hold back the next member's first one, and nobody starves.
+The line is fair between members (start-time fair queueing): each job gets a turn when it is admitted, one
+round after its member's previous live job, but never before the round now being served; a member with no job
+in the system gets the next half round. Jobs start in order of (turn, admission), so a member with five waiting
+jobs does not hold back the next member's first one, and nobody starves.
 """
 
 from __future__ import annotations
 
-import bisect
+import asyncio
 import time
-from collections import Counter, defaultdict, deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
-from bot.jobs.lifecycle import Status
+from bot.jobs.lifecycle import LIVE, TRANSITIONS, Event, Status
 from bot.jobs.limits import (
     BUDGET_SLACK,
     Configs,
+    GuildConfig,
     Refusal,
     budget_estimate,
     counts_for_budget,
@@ -33,9 +37,25 @@ from bot.jobs.limits import (
     day_start,
     next_day,
 )
-from bot.jobs.model import Job
+from bot.jobs.model import Address, Job
+from bot.store.base import JobStore, StaleJob, Tx, Unchanged
+from bot.store.rows import job_from_row
 
-Member = tuple[int | None, int]  # (server or None, user)
+BOT = "bot"
+CANDIDATES = 500  # waiting jobs looked at, in the line's order, each time slots free up
+RUNNING = tuple(sorted(s.value for s in LIVE - {Status.WAITING}))
+
+
+def member_key(guild_id: int | None, user_id: int) -> str:
+    return f"m:{'-' if guild_id is None else guild_id}:{user_id}"
+
+
+def scope_key(guild_id: int | None) -> str:
+    return f"s:{'-' if guild_id is None else guild_id}"
+
+
+def keys_of(job: Job) -> tuple[str, str]:
+    return member_key(job.guild_id, job.user_id), scope_key(job.guild_id)
 
 
 class Wait(StrEnum):
@@ -53,98 +73,152 @@ class Place:
 
 
 @dataclass
-class _Day:
-    quota: Counter[Member] = field(default_factory=Counter)
-    spend: defaultdict[int | None, float] = field(default_factory=lambda: defaultdict(float))  # per server
-    total: float = 0.0  # the whole bot
+class Slots:
+    """A row of line_slots: what runs and waits for a member, a server (or outside servers), or the whole bot."""
+
+    running: int = 0
+    waiting: int = 0
+    turn: float | None = None  # a member's: the turn of its latest live job; the bot's: the latest turn served
+    last_at: float | None = None  # a member's: when its latest job was admitted (cooldowns)
+    seq: int = 0  # the bot's: the last place in the order of admission
 
 
-def member_of(job: Job) -> Member:
-    return (job.guild_id, job.user_id)
+@dataclass
+class Day:
+    """A row of line_days: a member's jobs today (quota), or a server's or the bot's committed spend today."""
+
+    jobs: int = 0
+    spend: float = 0.0
 
 
-def _order(job: Job) -> tuple[float, int]:
-    return (job.turn or 0.0, job.seq or 0)
+@dataclass
+class _Counts:
+    """The rows one transaction read and changes."""
+
+    day: float
+    slots: dict[str, Slots] = field(default_factory=dict)
+    days: dict[str, Day] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+
+    def slot(self, key: str) -> Slots:
+        self.changed.add(key)
+        return self.slots.setdefault(key, Slots())
+
+    def today(self, key: str) -> Day:
+        self.changed.add(key)
+        return self.days.setdefault(key, Day())
+
+
+@dataclass
+class _Admission:
+    job: Job
+    address: Address | None
+    now: float
+    done: asyncio.Future[Refusal | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Line:
-    def __init__(self, configs: Configs, *, max_running: int, bot_budget: float | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        configs: Configs,
+        *,
+        max_running: int,
+        bot_budget: float | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
         self.configs = configs
         self.max_running = max_running
         self.bot_budget = bot_budget
-        self.running: dict[str, Job] = {}
-        self._waiting: dict[Member, deque[Job]] = {}
-        self.waiting_jobs: dict[str, Job] = {}
-        self._order: list[tuple[float, int, str]] = []  # every waiting job's (turn, seq, id), sorted
-        self._order_in: dict[int | None, list[tuple[float, int, str]]] = {}  # the same, per server
-        self._running_member: Counter[Member] = Counter()
-        self._running_scope: Counter[int | None] = Counter()
-        self._waiting_member: Counter[Member] = Counter()
-        self._waiting_scope: Counter[int | None] = Counter()
-        self._days: dict[float, _Day] = {}
-        self._priced: dict[str, tuple[float, float]] = {}  # live job -> (its day, the price it is counted at)
-        self._last: dict[Member, float] = {}  # when each member's last job was admitted (cooldowns)
-        self._last_turn: dict[Member, float] = {}  # the turn of each member's latest live job
-        self._served = 0.0  # the turn of the latest job to start
-        self.seq = 0
-        self.version = 0  # bumped whenever a waiting job's place may have changed
-
-    # ---- rebuilding after a start
-
-    def load(self, jobs: Iterable[Job], last_seq: int) -> list[Job]:
-        """Recount from stored jobs (recent and unfinished ones, in admission order); returns the live ones."""
-        self.seq = last_seq
-        live = []
-        for job in jobs:
-            member = member_of(job)
-            self._last[member] = max(self._last.get(member, 0.0), job.created_at)
-            self._count(job)
-            if job.status is not Status.WAITING and job.turn is not None:
-                self._served = max(self._served, job.turn)
-            if job.ended:
-                continue
-            live.append(job)
-            if job.turn is not None:
-                self._last_turn[member] = max(self._last_turn.get(member, 0.0), job.turn)
-            if job.status is Status.WAITING:
-                self._enqueue(job)
-            else:
-                self._occupy(job)  # on fal, or on its way there: it keeps its slot
-        return live
+        self.owner = owner  # the process that runs the jobs this line starts; None: whichever claims them
+        self._pending: list[_Admission] = []
+        self._admitting: asyncio.Task[None] | None = None
 
     # ---- admission
 
-    def admit(self, job: Job, now: float | None = None) -> Refusal | None:
-        """Check every limit and admit the job into a slot (its first status: STARTING) or the line (WAITING), or
-        refuse it."""
-        now = time.time() if now is None else now
-        refusal = self._refusal(job, now)
+    async def admit(self, job: Job, address: Address | None = None, now: float | None = None) -> Refusal | None:
+        """Check every limit and record the job in a slot (its first status: STARTING) or in the line (WAITING),
+        with where it is shown; or refuse it. Commands that arrive together are admitted in one transaction."""
+        admission = _Admission(job, address, time.time() if now is None else now)
+        self._pending.append(admission)
+        if self._admitting is None or self._admitting.done():
+            self._admitting = asyncio.create_task(self._admit_waiting(), name="line-admit")
+        return await admission.done
+
+    async def _admit_waiting(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                refusals = await asyncio.shield(self._admit_batch(batch))
+            except BaseException as exc:
+                for admission in batch:
+                    if not admission.done.done():
+                        admission.done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for admission, refusal in zip(batch, refusals, strict=True):
+                if not admission.done.done():
+                    admission.done.set_result(refusal)
+
+    async def _admit_batch(self, batch: list[_Admission]) -> list[Refusal | None]:
+        async def work(tx: Tx) -> list[tuple[Job, Refusal | None]]:
+            now = batch[0].now
+            counts = await self._read(tx, [a.job for a in batch], day_start(now))
+            configs = await self._configs(tx, {a.job.guild_id for a in batch})
+            decided: list[tuple[Job, Refusal | None]] = []
+            for admission in batch:
+                job = replace(admission.job)  # decided on a copy: the job is the caller's until this commits
+                refusal = self._decide(job, counts, configs, admission.now)
+                decided.append((job, refusal))
+                if refusal is None:
+                    await self.store.insert_in(tx, job, admission.address)
+            await self._write(tx, counts)
+            return decided
+
+        decided = await self.store.transaction(work, line=True)
+        refusals = []
+        for admission, (job, refusal) in zip(batch, decided, strict=True):
+            if refusal is None:
+                admission.job.__dict__.update(
+                    {k: getattr(job, k) for k in ("status", "seq", "turn", "counted_day", "counted_price", "owner")}
+                )
+            refusals.append(refusal)
+        return refusals
+
+    def _decide(self, job: Job, counts: _Counts, configs: dict[int | None, GuildConfig], now: float) -> Refusal | None:
+        member, scope = keys_of(job)
+        config = configs[job.guild_id]
+        refusal = self._refusal(job, counts, config, now)
         if refusal is not None:
             return refusal
-        member = member_of(job)
-        self.seq += 1
-        job.seq = self.seq
-        previous = self._last_turn.get(member)
-        job.turn = max(previous + 1.0, self._served + 0.5) if previous is not None else self._served + 0.5
-        self._last_turn[member] = job.turn
-        self._last[member] = now
-        self._count(job)
-        if self._can_start(job):
-            job.status = Status.STARTING
-            self._occupy(job)
+        bot, mine, here = counts.slot(BOT), counts.slot(member), counts.slot(scope)
+        bot.seq += 1
+        job.seq = bot.seq
+        served = bot.turn or 0.0
+        job.turn = max(mine.turn + 1.0, served + 0.5) if mine.turn is not None else served + 0.5
+        mine.turn, mine.last_at = job.turn, now
+        job.counted_day, job.counted_price = counts.day, budget_estimate(job)
+        counts.today(member).jobs += 1
+        for key in (scope, BOT):
+            counts.today(key).spend += job.counted_price
+        if self._can_start(config, mine, here, bot):
+            job.status, job.owner = Status.STARTING, self.owner
+            _occupy(mine, here, bot, job.turn)
         else:
-            job.status = Status.WAITING
-            self._enqueue(job)
+            job.status, job.owner = Status.WAITING, None
+            mine.waiting += 1
+            here.waiting += 1
         return None
 
-    def _refusal(self, job: Job, now: float) -> Refusal | None:
-        config = self.configs.get(job.guild_id)
-        member, scope = member_of(job), job.guild_id
-        day = self._day(day_start(now))
+    def _refusal(self, job: Job, counts: _Counts, config: GuildConfig, now: float) -> Refusal | None:
+        member, scope = keys_of(job)
         resets = f"<t:{int(next_day(now))}:R>"
-        if day.quota[member] >= config.user_daily:
+        mine, here, bot = counts.slot(member), counts.slot(scope), counts.slot(BOT)
+        if counts.today(member).jobs >= config.user_daily:
             return Refusal("user_daily", f"you have used today's {config.user_daily} jobs; the quota resets {resets}")
-        last = self._last.get(member)
+        last = mine.last_at
         if config.user_cooldown and last is not None and now - last < config.user_cooldown:
             return Refusal(
                 "user_cooldown",
@@ -152,191 +226,282 @@ class Line:
                 f"you can start the next one <t:{int(last + config.user_cooldown) + 1}:R>",
             )
         price = budget_estimate(job)
-        if config.daily_budget is not None and day.spend[scope] + price > config.daily_budget + BUDGET_SLACK:
+        spent = counts.today(scope).spend
+        if config.daily_budget is not None and spent + price > config.daily_budget + BUDGET_SLACK:
             return Refusal(
                 "daily_budget",
                 f"this job (about ${price:.2f}) would take today's spending past the server's "
-                f"budget (${day.spend[scope]:.2f} of ${config.daily_budget:.2f} committed); "
-                f"it resets {resets}",
+                f"budget (${spent:.2f} of ${config.daily_budget:.2f} committed); it resets {resets}",
             )
-        if self.bot_budget is not None and day.total + price > self.bot_budget + BUDGET_SLACK:
+        if self.bot_budget is not None and counts.today(BOT).spend + price > self.bot_budget + BUDGET_SLACK:
             return Refusal(
                 "bot_budget",
                 f"this job (about ${price:.2f}) would take the bot past the daily budget its "
                 f"owner set for all servers; it resets {resets}",
             )
-        if not self._can_start(job):
-            if self._waiting_member[member] >= config.user_waiting:
+        if not self._can_start(config, mine, here, bot):
+            if mine.waiting >= config.user_waiting:
                 return Refusal(
                     "user_waiting",
-                    f"you already have {self._waiting_member[member]} job(s) waiting in line "
-                    f"(the limit here is {config.user_waiting}) and {self._running_member[member]} "
+                    f"you already have {mine.waiting} job(s) waiting in line "
+                    f"(the limit here is {config.user_waiting}) and {mine.running} "
                     "running; try again when one of them starts — see /jobs",
                 )
-            if self._waiting_scope[scope] >= config.guild_waiting:
+            if here.waiting >= config.guild_waiting:
                 return Refusal(
                     "guild_waiting",
-                    f"the line on this server is full ({self._waiting_scope[scope]} jobs waiting, "
-                    "the limit here); try again in a little while",
+                    f"the line on this server is full ({here.waiting} jobs waiting, the limit here); "
+                    "try again in a little while",
                 )
         return None
 
-    # ---- slots
-
-    def _can_start(self, job: Job) -> bool:
-        config = self.configs.get(job.guild_id)
+    def _can_start(self, config: GuildConfig, mine: Slots, here: Slots, bot: Slots) -> bool:
         return (
-            len(self.running) < self.max_running
-            and self._running_scope[job.guild_id] < config.guild_concurrent
-            and self._running_member[member_of(job)] < config.user_concurrent
+            bot.running < self.max_running
+            and here.running < config.guild_concurrent
+            and mine.running < config.user_concurrent
         )
 
-    def _occupy(self, job: Job) -> None:
-        self._served = max(self._served, job.turn or 0.0)
-        self.running[job.id] = job
-        self._running_member[member_of(job)] += 1
-        self._running_scope[job.guild_id] += 1
+    # ---- starting jobs from the line
 
-    def _enqueue(self, job: Job) -> None:
-        member = member_of(job)
-        self._waiting.setdefault(member, deque()).append(job)
-        self.waiting_jobs[job.id] = job
-        key = (*_order(job), job.id)
-        bisect.insort(self._order, key)
-        bisect.insort(self._order_in.setdefault(job.guild_id, []), key)
-        self._waiting_member[member] += 1
-        self._waiting_scope[job.guild_id] += 1
-        self.version += 1
+    async def start_next(self) -> list[Job]:
+        """Start waiting jobs in free slots, in the line's order (each as its START transition, for this line's
+        owner); returns them."""
 
-    def _dequeue(self, job: Job) -> bool:
-        member = member_of(job)
-        queue = self._waiting.get(member)
-        index = next((i for i, waiting in enumerate(queue or ()) if waiting.id == job.id), None)
-        if queue is None or index is None:
-            return False
-        del queue[index]
-        self.waiting_jobs.pop(job.id, None)
-        key = (*_order(job), job.id)
-        for order in (self._order, self._order_in[job.guild_id]):
-            del order[bisect.bisect_left(order, key)]
-        if not queue:
-            del self._waiting[member]
-        self._waiting_member[member] -= 1
-        self._waiting_scope[job.guild_id] -= 1
-        self.version += 1
-        return True
+        async def work(tx: Tx) -> list[tuple[Job, Job]]:
+            bot = await self._slots(tx, [BOT])
+            if bot.get(BOT, Slots()).running >= self.max_running:
+                return []
+            rows = await tx.fetch(
+                "SELECT * FROM jobs WHERE status = ? ORDER BY turn, seq LIMIT ?", (Status.WAITING.value, CANDIDATES)
+            )
+            waiting = [job_from_row(row) for row in rows]
+            if not waiting:
+                return []
+            counts = await self._read(tx, waiting, day_start(time.time()))
+            configs = await self._configs(tx, {j.guild_id for j in waiting})
+            started = []
+            for job in waiting:
+                member, scope = keys_of(job)
+                mine, here, top = counts.slot(member), counts.slot(scope), counts.slot(BOT)
+                if top.running >= self.max_running:
+                    break
+                if not self._can_start(configs[job.guild_id], mine, here, top):
+                    continue
+                moved = await self.store.move(tx, job, Event.START, owner=self.owner)
+                mine.waiting -= 1
+                here.waiting -= 1
+                _occupy(mine, here, top, job.turn or 0.0)
+                started.append((job, moved))
+            await self._write(tx, counts)
+            return started
 
-    def start_next(self) -> list[Job]:
-        """Move waiting jobs into free slots, in the line's order; returns them (the runner records START)."""
-        started = []
-        while len(self.running) < self.max_running:
-            best: tuple[float, int] | None = None
-            chosen: Job | None = None
-            for queue in self._waiting.values():
-                head = queue[0]
-                key = _order(head)
-                if (best is None or key < best) and self._can_start(head):
-                    best, chosen = key, head
-            if chosen is None:
-                break
-            self._dequeue(chosen)
-            self._occupy(chosen)
-            started.append(chosen)
-        return started
-
-    def waiting(self) -> list[Job]:
-        """Waiting jobs in the order they would start if every slot were free."""
-        return [self.waiting_jobs[job_id] for *_, job_id in self._order]
-
-    def places(self) -> dict[str, Place]:
-        """Where each waiting job stands: the waiting jobs of its server ahead of it (and of other servers too,
-        while the bot-wide slots are all taken), or that it waits for the member's own jobs."""
-        bot_full = len(self.running) >= self.max_running
-        before_in: Counter[int | None] = Counter()
-        places = {}
-        for total, job in enumerate(self.waiting()):
-            places[job.id] = self._place(job, before_in[job.guild_id], total, bot_full)
-            before_in[job.guild_id] += 1
-        return places
-
-    def place_of(self, job: Job) -> Place | None:
-        """One waiting job's place (a bisection, not a pass over the line)."""
-        if job.id not in self.waiting_jobs:
-            return None
-        key = (*_order(job), job.id)
-        return self._place(
-            job,
-            bisect.bisect_left(self._order_in[job.guild_id], key),
-            bisect.bisect_left(self._order, key),
-            len(self.running) >= self.max_running,
-        )
-
-    def _place(self, job: Job, ahead_here: int, ahead_anywhere: int, bot_full: bool) -> Place:
-        member = member_of(job)
-        if self._running_member[member] >= self.configs.get(job.guild_id).user_concurrent:
-            return Place(ahead_here, Wait.OWN, self._running_member[member])
-        return Place(ahead_anywhere if bot_full else ahead_here, Wait.SLOT)
+        started = await self.store.transaction(work, line=True)
+        for job, moved in started:
+            self.store.settle(job, moved, Event.START, ("owner",))
+        return [job for job, _ in started]
 
     # ---- the end of a job, and changes on the way
 
-    def finish(self, job: Job, outcome: Status) -> None:
-        """The job ended with `outcome` (or left the line, cancelled): free its slot and correct what it counts at."""
-        if job.id not in self._priced:
-            return  # already done
-        member = member_of(job)
-        if self.running.pop(job.id, None) is not None:
-            self._running_member[member] -= 1
-            self._running_scope[job.guild_id] -= 1
-            self.version += 1
-        else:
-            self._dequeue(job)
-        if not self._running_member[member] and not self._waiting_member[member]:
-            self._last_turn.pop(member, None)
-        if not counts_for_quota(outcome):
-            day = self._days.get(self._priced[job.id][0])
-            if day is not None:
-                day.quota[member_of(job)] -= 1
-        self._reprice(job, outcome)
-        self._priced.pop(job.id, None)
+    async def end(self, job: Job, event: Event, **changes: Any) -> None:
+        """Record how the job ends (SUCCEED, FAIL, CANCEL or DROP) and, in the same transaction, free its slot or its
+        place in the line and correct what it counts at. Raises IllegalTransition as store.transition does."""
+        outcome = TRANSITIONS[event].outcome or Status.FAILED
+        member, scope = keys_of(job)
+        held = "waiting" if job.status is Status.WAITING else "running"
+        ran = job.ran_on_fal or any(getattr(step, "ran", False) for step in (changes.get("steps") or {}).values())
+        price = budget_estimate(job) if counts_for_budget(outcome, ran) else 0.0
+        counted_day, counted = job.counted_day, job.counted_price
 
-    def reprice(self, job: Job) -> None:
-        """The job's estimate changed (its audio was measured, or it ran on fal): move the difference."""
-        self._reprice(job, job.ending)
+        async def then(tx: Tx) -> None:
+            keys = [member, scope] + ([BOT] if held == "running" else [])
+            await tx.execute(
+                f"UPDATE line_slots SET {held} = {held} - 1 WHERE key IN ({', '.join('?' * len(keys))})", keys
+            )
+            await tx.execute(
+                "UPDATE line_slots SET turn = NULL WHERE key = ? AND running = 0 AND waiting = 0", (member,)
+            )
+            if counted_day is None:
+                return
+            if not counts_for_quota(outcome):
+                await tx.execute(
+                    "UPDATE line_days SET jobs = jobs - 1 WHERE day = ? AND key = ?", (counted_day, member)
+                )
+            if price != counted:
+                await tx.execute(
+                    "UPDATE line_days SET spend = spend + ? WHERE day = ? AND key IN (?, ?)",
+                    (price - counted, counted_day, scope, BOT),
+                )
 
-    def _reprice(self, job: Job, outcome: Status | None) -> None:
-        if job.id not in self._priced:
-            return
-        day_key, counted = self._priced[job.id]
-        price = budget_estimate(job) if counts_for_budget(outcome, job.ran_on_fal) else 0.0
-        day = self._days.get(day_key)
-        if day is not None and price != counted:
-            day.spend[job.guild_id] += price - counted
-            day.total += price - counted
-        self._priced[job.id] = (day_key, price)
+        await self.store.transition(job, event, then=then, counted_price=price, **changes)
 
-    def spent_today(self, guild_id: int | None = None, now: float | None = None) -> tuple[float, float]:
+    async def reprice(self, job: Job, estimate: float | None) -> None:
+        """The job's estimate changed (its audio was measured, or its speech spoken): it counts at the new one."""
+        job.cost_estimate = estimate
+        price = budget_estimate(job)
+        delta, job.counted_price = price - job.counted_price, price
+        _, scope = keys_of(job)
+        day = job.counted_day
+
+        async def work(tx: Tx) -> None:
+            await self.store.save_in(tx, job, "cost_estimate", "counted_price")
+            if delta and day is not None:
+                await tx.execute(
+                    "UPDATE line_days SET spend = spend + ? WHERE day = ? AND key IN (?, ?)", (delta, day, scope, BOT)
+                )
+
+        try:
+            await self.store.transaction(work, line=True)
+        except Unchanged:
+            raise StaleJob(job.id, job.status, None) from None
+
+    async def recount(self, now: float | None = None) -> None:
+        """Count the line again from the jobs themselves (at every start: the counts are then exactly what the jobs
+        say, whatever happened before). Holds the line's lock, so processes that run meanwhile are not disturbed."""
+        now = time.time() if now is None else now
+        today = day_start(now)
+
+        async def work(tx: Tx) -> None:
+            rows = await tx.fetch(
+                f"SELECT * FROM jobs WHERE created_at >= ? OR status IN ({', '.join('?' * len(LIVE))})",
+                (now - 86400, *(s.value for s in LIVE)),
+            )
+            jobs = [job_from_row(row) for row in rows]
+            counts = _Counts(today)
+            last_seq = (await tx.fetch("SELECT MAX(seq) AS last FROM jobs"))[0]["last"]
+            counts.slot(BOT).seq = int(last_seq or 0)
+            for job in sorted(jobs, key=lambda j: j.seq or 0):
+                member, scope = keys_of(job)
+                mine, here, bot = counts.slot(member), counts.slot(scope), counts.slot(BOT)
+                mine.last_at = max(mine.last_at or 0.0, job.created_at)
+                if job.status is not Status.WAITING and job.turn is not None:
+                    bot.turn = max(bot.turn or 0.0, job.turn)
+                if job.counted_day is None:  # written before the counts were kept: counted now
+                    job.counted_day = day_start(job.created_at)
+                    job.counted_price = budget_estimate(job) if counts_for_budget(job.ending, job.ran_on_fal) else 0.0
+                    await tx.execute(
+                        "UPDATE jobs SET counted_day = ?, counted_price = ? WHERE id = ?",
+                        (job.counted_day, job.counted_price, job.id),
+                    )
+                if job.counted_day == today:
+                    if counts_for_quota(job.ending):
+                        counts.today(member).jobs += 1
+                    for key in (scope, BOT):
+                        counts.today(key).spend += job.counted_price
+                if job.ended:
+                    continue
+                if job.turn is not None:
+                    mine.turn = max(mine.turn or 0.0, job.turn)
+                if job.status is Status.WAITING:
+                    mine.waiting += 1
+                    here.waiting += 1
+                else:
+                    _occupy(mine, here, bot, job.turn or 0.0)
+            await tx.execute("DELETE FROM line_slots")
+            await tx.execute("DELETE FROM line_days WHERE day <= ?", (today,))
+            await self._write(tx, counts)
+
+        await self.store.transaction(work, line=True)
+
+    # ---- reading the line
+
+    async def places(self) -> dict[str, Place]:
+        """Where every waiting job stands: the waiting jobs of its server ahead of it (and of other servers too, while
+        the bot-wide slots are all taken), or that it waits for the member's own jobs."""
+        waiting = await self.store.waiting_order()
+        if not waiting:
+            return {}
+        keys = sorted({member_key(guild, user) for _, guild, user in waiting} | {BOT})
+        slots = {row["key"]: _slots_of(row) for row in await self.store.line_rows("line_slots", keys)}
+        bot_full = slots.get(BOT, Slots()).running >= self.max_running
+        before_in: Counter[int | None] = Counter()
+        places = {}
+        for total, (job_id, guild, user) in enumerate(waiting):
+            running_own = slots.get(member_key(guild, user), Slots()).running
+            if running_own >= self.configs.get(guild).user_concurrent:
+                places[job_id] = Place(before_in[guild], Wait.OWN, running_own)
+            else:
+                places[job_id] = Place(total if bot_full else before_in[guild], Wait.SLOT)
+            before_in[guild] += 1
+        return places
+
+    async def place_of(self, job: Job) -> Place | None:
+        """One waiting job's place (two counts in the store, not a pass over the line)."""
+        if job.status is not Status.WAITING or job.turn is None or job.seq is None:
+            return None
+        member = member_key(job.guild_id, job.user_id)
+        slots = {row["key"]: _slots_of(row) for row in await self.store.line_rows("line_slots", [member, BOT])}
+        running_own = slots.get(member, Slots()).running
+        here, anywhere = await self.store.waiting_ahead(job)
+        if running_own >= self.configs.get(job.guild_id).user_concurrent:
+            return Place(here, Wait.OWN, running_own)
+        bot_full = slots.get(BOT, Slots()).running >= self.max_running
+        return Place(anywhere if bot_full else here, Wait.SLOT)
+
+    async def spent_today(self, guild_id: int | None = None, now: float | None = None) -> tuple[float, float]:
         """(the server's committed spend today, the whole bot's)."""
-        day = self._day(day_start(time.time() if now is None else now))
-        return round(day.spend[guild_id], 4), round(day.total, 4)
+        day = day_start(time.time() if now is None else now)
+        rows = await self.store.line_rows("line_days", [scope_key(guild_id), BOT], day)
+        spent = {row["key"]: Day(int(row["jobs"]), float(row["spend"])) for row in rows}
+        return round(spent.get(scope_key(guild_id), Day()).spend, 4), round(spent.get(BOT, Day()).spend, 4)
 
-    def is_waiting(self, job_id: str) -> bool:
-        return job_id in self.waiting_jobs
+    # ---- the counts, read and written inside a transaction
 
-    def _count(self, job: Job) -> None:
-        key = day_start(job.created_at)
-        day = self._day(key)
-        if counts_for_quota(job.ending):
-            day.quota[member_of(job)] += 1
-        price = budget_estimate(job) if counts_for_budget(job.ending, job.ran_on_fal) else 0.0
-        day.spend[job.guild_id] += price
-        day.total += price
-        if not job.ended:
-            self._priced[job.id] = (key, price)
+    async def _read(self, tx: Tx, jobs: Iterable[Job], day: float) -> _Counts:
+        members = {member_key(j.guild_id, j.user_id) for j in jobs}
+        scopes = {scope_key(j.guild_id) for j in jobs}
+        counts = _Counts(day)
+        counts.slots = await self._slots(tx, sorted(members | scopes | {BOT}))
+        keys = sorted(members | scopes | {BOT})
+        rows = await tx.fetch(
+            f"SELECT key, jobs, spend FROM line_days WHERE day = ? AND key IN ({', '.join('?' * len(keys))})",
+            (day, *keys),
+        )
+        counts.days = {row["key"]: Day(int(row["jobs"]), float(row["spend"])) for row in rows}
+        return counts
 
-    def _day(self, key: float) -> _Day:
-        day = self._days.get(key)
-        if day is None:
-            day = self._days[key] = _Day()
-            for old in [k for k in self._days if k < key - 2 * 86400]:
-                del self._days[old]
-        return day
+    async def _slots(self, tx: Tx, keys: Sequence[str]) -> dict[str, Slots]:
+        rows = await tx.fetch(f"SELECT * FROM line_slots WHERE key IN ({', '.join('?' * len(keys))})", tuple(keys))
+        return {row["key"]: _slots_of(row) for row in rows}
+
+    async def _configs(self, tx: Tx, guilds: Iterable[int | None]) -> dict[int | None, GuildConfig]:
+        """Each server's settings as stored now (another process may have changed them a moment ago)."""
+        wanted = sorted({g for g in guilds if g is not None})
+        found: dict[int | None, GuildConfig] = {g: self.configs.get(g) for g in guilds}
+        if wanted:
+            rows = await tx.fetch(
+                f"SELECT guild_id, config FROM guild_config WHERE guild_id IN ({', '.join('?' * len(wanted))})",
+                wanted,
+            )
+            found.update({int(row["guild_id"]): GuildConfig.from_json(row["config"]) for row in rows})
+        return found
+
+    async def _write(self, tx: Tx, counts: _Counts) -> None:
+        slots = [
+            (k, s.running, s.waiting, s.turn, s.last_at, s.seq) for k, s in counts.slots.items() if k in counts.changed
+        ]
+        if slots:
+            await tx.executemany(
+                "INSERT INTO line_slots (key, running, waiting, turn, last_at, seq) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET running = excluded.running, waiting = excluded.waiting, "
+                "turn = excluded.turn, last_at = excluded.last_at, seq = excluded.seq",
+                slots,
+            )
+        days = [(counts.day, k, d.jobs, d.spend) for k, d in counts.days.items() if k in counts.changed]
+        if days:
+            await tx.executemany(
+                "INSERT INTO line_days (day, key, jobs, spend) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (day, key) DO UPDATE SET jobs = excluded.jobs, spend = excluded.spend",
+                days,
+            )
+
+
+def _slots_of(row: Mapping[str, Any]) -> Slots:
+    return Slots(int(row["running"]), int(row["waiting"]), row["turn"], row["last_at"], int(row["seq"] or 0))
+
+
+def _occupy(mine: Slots, here: Slots, bot: Slots, turn: float) -> None:
+    mine.running += 1
+    here.running += 1
+    bot.running += 1
+    bot.turn = max(bot.turn or 0.0, turn)

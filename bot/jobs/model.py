@@ -79,6 +79,9 @@ class Job:
     delivered_at: float | None = None  # when it reached a terminal status
     delivery_error: str | None = None  # why the outcome could not be shown, when it could not
     cancel_requested: bool = False
+    owner: str | None = None  # the process working it; None while it waits in the line or until a process claims it
+    counted_day: float | None = None  # the UTC day its quota and spend count against (see bot/jobs/line.py)
+    counted_price: float = 0.0  # what it is counted at in that day's spend
     # Shown, not stored: fal repeats them on every status update.
     position: int | None = field(default=None, compare=False)
     log: str | None = field(default=None, compare=False)

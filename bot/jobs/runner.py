@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -28,11 +28,12 @@ from bot.fal.errors import FalError, JobCancelled, SubmissionUnknown
 from bot.fal.queue import CancelAnswer, FalQueue
 from bot.jobs import cost, inputs, pipeline
 from bot.jobs.events import Progressed
-from bot.jobs.lifecycle import TRANSITIONS, Event, IllegalTransition, Status
+from bot.jobs.lifecycle import Event, IllegalTransition, Status
 from bot.jobs.limits import Refusal
 from bot.jobs.line import Line, Place
 from bot.jobs.model import Address, Job
 from bot.jobs.pipeline import Progress
+from bot.jobs.presence import Presence
 from bot.jobs.spec import SPEECH
 from bot.store.base import JobStore, StaleJob
 
@@ -42,6 +43,7 @@ ETA_SAMPLE = 20  # finished jobs of the same model that an estimate looks at
 ETA_TTL = 60.0  # seconds an estimate is reused for other jobs of the model
 SEND_GRACE = 15.0  # seconds a clean stop waits for submits on their way to fal
 WATCH_EVERY = 1.0  # seconds between looks at the line (places to show)
+CLAIM_LIMIT = 200  # jobs claimed at one look
 UNEXPECTED = "Something went wrong on our side. The details are in the bot's log under job {id}."
 
 
@@ -94,55 +96,68 @@ class Cancelled(StrEnum):
 
 
 class JobRunner:
+    """Works jobs in this process: the ones it admits or starts from the line (when it works jobs at all), and the
+    ones it claims: unclaimed jobs, and those of processes that stopped answering (bot/jobs/presence.py)."""
+
     def __init__(
         self,
         store: JobStore,
         queue: FalQueue,
         line: Line,
+        presence: Presence,
         *,
         session: aiohttp.ClientSession,
         input_hosting: str = "fal",
+        works_jobs: bool = True,
         follow_backoff: tuple[float, float] = pipeline.FOLLOW_BACKOFF,
     ) -> None:
         self.store = store
         self.events = store.events
         self.queue = queue
         self.line = line
+        self.presence = presence
         self.session = session
         self.input_hosting = input_hosting
+        self.works_jobs = works_jobs
         self.follow_backoff = follow_backoff
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.jobs: dict[str, Job] = {}  # the jobs this process works, as they stand
         self._shown_places: dict[str, Place] = {}
-        self._seen_version = -1
         self._etas: dict[str, tuple[float, float | None]] = {}
-        self._watcher: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._claimed = asyncio.Event()
         self.acks = AcksFirst()
+        self.on_claim: Callable[[list[Job]], Awaitable[None]] | None = None  # jobs claimed whose outcome is decided
+
+    @property
+    def owner(self) -> str:
+        return self.presence.id
 
     # ---- start and stop
 
     async def start_up(self) -> list[Job]:
-        """Rebuild the line from the store and carry on with every live job; returns the unfinished ones."""
-        recent = {job.id: job for job in await self.store.since(time.time() - 86400)}
-        unfinished = await self.store.unfinished()
-        live = self.line.load(
-            sorted({**recent, **{j.id: j for j in unfinished}}.values(), key=lambda j: j.seq or 0),
-            await self.store.last_seq(),
-        )
-        for job in live:
-            if job.id in self.line.running:
-                log.info("resuming job %s (%s)", job.id, job.status.value)
-                self._start_task(job)
+        """Count the line again, claim what this process works (its own jobs from before a restart, unclaimed ones,
+        those of processes that stopped answering) and carry on with them; returns the claimed jobs."""
+        await self.line.recount()
+        claimed = await self._claim(everyone_else=self.store.dialect == "sqlite")
         await self._start_waiting()
-        self._watcher = asyncio.create_task(self._watch_loop(), name="line-watch")
-        return unfinished
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="claims"),
+            asyncio.create_task(self._watch_loop(), name="line-watch"),
+        ]
+        if self.works_jobs:
+            await self.store.listen("jobs", self._wake.set)
+        return claimed
 
     async def close(self) -> None:
-        """Stop following jobs (they stay as stored and resume on the next start). A submit on its way is let
-        finish first (for up to SEND_GRACE): cut off, fal might run the job while the bot could not know it."""
+        """Stop following jobs (they stay as stored; Presence.close hands them back, and whoever claims them next,
+        this process after a restart or another one now, carries on). A submit on its way is let finish first (for up
+        to SEND_GRACE): cut off, fal might run the job while the bot could not know it."""
         deadline = time.monotonic() + SEND_GRACE
-        while time.monotonic() < deadline and any(j.status is Status.SENDING for j in self.line.running.values()):
+        while time.monotonic() < deadline and any(j.status is Status.SENDING for j in self.jobs.values()):
             await asyncio.sleep(0.05)
-        tasks = [*self.tasks.values(), *([self._watcher] if self._watcher else [])]
+        tasks = [*self.tasks.values(), *self._loops]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -151,15 +166,8 @@ class JobRunner:
 
     async def admit(self, job: Job, address: Address | None = None) -> Refusal | None:
         """Check the limits and record the job (durably) in a slot or in the line, with where it is shown; or refuse."""
-        refusal = self.line.admit(job)
-        if refusal is not None:
-            return refusal
-        try:
-            await self.store.insert(job, address)
-        except BaseException:
-            self.line.finish(job, Status.FAILED)
-            raise
-        return None
+        job.owner = None
+        return await self.line.admit(job, address)
 
     def shown(self, job: Job, place: Place | None) -> None:
         """The job's message already shows this place (the acknowledgement carried it)."""
@@ -167,35 +175,49 @@ class JobRunner:
             self._shown_places[job.id] = place
 
     async def launch(self, job: Job) -> None:
-        """The job's message exists: start it; a waiting job's place is kept current by the line watcher."""
+        """The job's message exists: start it here, or wake the processes that claim it; a waiting job's place is
+        kept current by the line watcher."""
         if job.status is Status.WAITING:
-            self._seen_version = -1
-        else:
+            return
+        if job.owner == self.owner:
             self._start_task(job)
+        else:
+            await self.store.notify("jobs")
 
     async def limits_changed(self) -> None:
         """A server's limits changed: jobs may leave the line, and places may move."""
-        self.line.version += 1
         await self._start_waiting()
 
     async def drop(self, job: Job, reason: str) -> None:
         """An admitted job that could not be acknowledged: it ends at once, costing nothing, shown nowhere."""
-        self.line.finish(job, Status.FAILED)
         with contextlib.suppress(IllegalTransition):
-            await self.store.transition(job, Event.DROP, error=reason)
+            await self.line.end(job, Event.DROP, error=reason)
         await self._start_waiting()
 
     # ---- cancel
 
     async def cancel(self, job_id: str) -> Cancelled:
-        job = self.live(job_id)
-        if job is None:
+        """Cancel a job, whichever process works it: a waiting one leaves the line here and now; one this process
+        works stops before anything more is sent to fal; one another process works is marked (that process sends
+        nothing more) and its fal request, if any, cancelled from here."""
+        job = self.jobs.get(job_id) or await self.store.get(job_id)
+        if job is None or job.ended:
             return Cancelled.FINISHED
         if job.status is Status.WAITING:
-            await self._end(job, Event.CANCEL, "Cancelled before it started; nothing was sent to fal or charged.")
+            try:
+                await self.line.end(
+                    job,
+                    Event.CANCEL,
+                    error="Cancelled before it started; nothing was sent to fal or charged.",
+                    owner=self.owner,  # this process shows the outcome
+                )
+            except IllegalTransition:
+                return await self.cancel(job_id)  # it left the line meanwhile
+            await self._start_waiting()
             return Cancelled.WAITING
-        job.cancel_requested = True  # the job's task stops itself before anything (more) is sent to fal
-        await self.store.request_cancel(job_id)
+        job.cancel_requested = True  # a task of this process stops itself before anything (more) is sent to fal
+        if not await self.store.request_cancel(job_id):
+            return Cancelled.FINISHED
         sub = job.following()
         if sub is None:
             return Cancelled.BEFORE_FAL
@@ -207,7 +229,7 @@ class JobRunner:
         log.info("job %s: cancel of request %s answered %s", job_id, sub.request_id, answer.value)
         if answer is CancelAnswer.ALREADY_COMPLETED:
             return Cancelled.TOO_LATE
-        return Cancelled.REQUESTED if job.ran_on_fal else Cancelled.QUEUED
+        return Cancelled.REQUESTED if job.ran_on_fal or job.status is Status.RUNNING else Cancelled.QUEUED
 
     # ---- estimates
 
@@ -219,16 +241,59 @@ class JobRunner:
             cached = self._etas[model] = (time.monotonic(), statistics.median(durations) if durations else None)
         return None if cached[1] is None else job.created_at + cached[1]
 
+    # ---- claims
+
+    async def _claim(self, *, everyone_else: bool = False) -> list[Job]:
+        """Claim what no live process works and carry on with it; returns the claimed jobs."""
+        if not self.works_jobs:
+            return []
+        dead = await self.presence.dead(everyone_else=everyone_else)
+        claimed = await self.store.claim(self.owner, dead=dead, limit=CLAIM_LIMIT)
+        if dead and len(claimed) < CLAIM_LIMIT:
+            await self.store.forget(dead)  # all their jobs are claimed now
+        for job in claimed:
+            if job.id in self.jobs:
+                continue
+            log.info(
+                "carrying on with job %s (%s)%s", job.id, job.status.value, " of a stopped process" if dead else ""
+            )
+            if job.status is Status.DELIVERING:
+                continue
+            self.jobs[job.id] = job
+            self._start_task(job)
+        delivering = [j for j in claimed if j.status is Status.DELIVERING]
+        if delivering and self.on_claim is not None:
+            await self.on_claim(delivering)
+        return claimed
+
+    async def _claim_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.presence.look_every):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._claim()
+                await self._start_waiting()  # a process that freed a slot may have stopped before starting the next
+            except Exception:
+                log.exception("claiming jobs failed; trying again shortly")
+
     # ---- running a job
 
     def live(self, job_id: str) -> Job | None:
-        """The job as it stands now, if it is running or waiting here (fresher than the store)."""
-        return self.line.running.get(job_id) or self.line.waiting_jobs.get(job_id)
+        """The job as it stands now, if this process works it (fresher than the store)."""
+        return self.jobs.get(job_id)
 
     def _start_task(self, job: Job) -> None:
+        self.jobs[job.id] = job
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
         self.tasks[job.id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(job.id, None))
+
+        def done(_: asyncio.Task[None]) -> None:
+            self.tasks.pop(job.id, None)
+            self.jobs.pop(job.id, None)
+
+        task.add_done_callback(done)
 
     async def _run(self, job: Job) -> None:
         try:
@@ -252,9 +317,7 @@ class JobRunner:
             log.warning("job %s failed: %s (detail: %r)", job.id, exc, exc.detail)
             await self._end(job, Event.FAIL, str(exc))
         except (IllegalTransition, StaleJob) as exc:
-            log.warning("job %s: another writer moved it (%s); this process lets it go", job.id, exc)
-            self.line.finish(job, job.ending or Status.FAILED)
-            await self._start_waiting()
+            log.warning("job %s: another process moved it (%s); this one lets it go", job.id, exc)
         except Exception:
             log.exception("job %s failed unexpectedly", job.id)
             await self._end(job, Event.FAIL, UNEXPECTED.format(id=job.id))
@@ -292,7 +355,7 @@ class JobRunner:
         speech = job.steps[SPEECH].output if SPEECH in job.steps else None
         if speech and isinstance(speech.get("duration_ms"), (int, float)):
             job.spec = dataclasses.replace(job.spec, audio_seconds=speech["duration_ms"] / 1000)
-            self._reprice(job, cost.estimate(job.spec))
+            await self.line.reprice(job, cost.estimate(job.spec))
         if job.status is not Status.FETCHING:  # every step's output was inherited: nothing was followed
             await self.store.transition(job, Event.COMPLETE, steps=job.steps)
         note = " It finished on fal before the cancel reached it." if job.cancel_requested else None
@@ -311,22 +374,15 @@ class JobRunner:
             finally:
                 job.uploading = False
         job.inputs_ready = True
-        self._reprice(job, cost.estimate(job.spec))
-        await self.store.save(job, "spec", "cost_estimate", "inputs_ready")
-
-    def _reprice(self, job: Job, estimate: float | None) -> None:
-        job.cost_estimate = estimate
-        self.line.reprice(job)
+        await self.store.save(job, "spec", "inputs_ready")
+        await self.line.reprice(job, cost.estimate(job.spec))
 
     async def _end(self, job: Job, event: Event, error: str | None, **changes: Any) -> None:
-        """Decide the outcome: free the job's slot for the next in line, and record it (the delivery worker shows
-        it once it is stored)."""
-        outcome = TRANSITIONS[event].outcome
-        assert outcome is not None
+        """Decide the outcome and record it, freeing the job's slot in the same transaction (the delivery worker
+        shows it once it is stored), then start the next jobs in line."""
         job.position = None
-        self.line.finish(job, outcome)  # before any await: the slot is free for the next job at once
         try:
-            await self.store.transition(
+            await self.line.end(
                 job,
                 event,
                 error=error,
@@ -338,42 +394,43 @@ class JobRunner:
             )
         except IllegalTransition as exc:
             log.warning("job %s: its outcome was decided elsewhere (%s)", job.id, exc)
-        spent, total = self.line.spent_today(job.guild_id)
-        log.info(
-            "job %s %s; committed spend today: server %s, bot %s", job.id, outcome.value, _money(spent), _money(total)
-        )
+        else:
+            spent, total = await self.line.spent_today(job.guild_id)
+            log.info(
+                "job %s %s; committed spend today: server %s, bot %s",
+                job.id,
+                (job.ending or job.status).value,
+                _money(spent),
+                _money(total),
+            )
         await self._start_waiting()
 
     async def _start_waiting(self) -> None:
-        for job in self.line.start_next():
+        for job in await self.line.start_next():
             log.info("job %s leaves the line", job.id)
-            try:
-                await self.store.transition(job, Event.START)
-            except IllegalTransition as exc:
-                log.warning("job %s could not start: %s", job.id, exc)
-                self.line.finish(job, job.ending or Status.CANCELLED)
-                continue
-            self._start_task(job)
+            if job.owner == self.owner:
+                self._start_task(job)
+            else:
+                await self.store.notify("jobs")
 
-    # ---- the line's places
+    # ---- the line's places (one process shows them: the one that leads "places")
 
     async def _watch_loop(self) -> None:
         while True:
             await asyncio.sleep(WATCH_EVERY)
             try:
-                self._show_places()
+                if await self.store.lead("places"):
+                    await self._show_places()
             except Exception:
                 log.exception("the line watcher failed; it keeps going")
 
-    def _show_places(self) -> None:
-        if self.line.version == self._seen_version:
-            return
-        self._seen_version = self.line.version
-        places = self.line.places()
-        for job_id, place in places.items():
-            if self._shown_places.get(job_id) != place:
-                self._shown_places[job_id] = place
-                self.events.publish(Progressed(self.line.waiting_jobs[job_id], place=place))
+    async def _show_places(self) -> None:
+        places = await self.line.places()
+        moved = {job_id: place for job_id, place in places.items() if self._shown_places.get(job_id) != place}
+        for job in await self.store.jobs(list(moved)):
+            if job.status is Status.WAITING:
+                self._shown_places[job.id] = moved[job.id]
+                self.events.publish(Progressed(job, place=moved[job.id]))
         for gone in set(self._shown_places) - set(places):
             del self._shown_places[gone]
 
@@ -385,7 +442,12 @@ class _Recorder(pipeline.Hooks):
         self.runner, self.store, self.job, self.eta = runner, runner.store, job, eta
 
     async def sending(self, step: str) -> None:
-        await self.store.transition(self.job, Event.SEND, step=step, steps=self.job.steps)
+        try:
+            await self.store.transition(self.job, Event.SEND, step=step, steps=self.job.steps)
+        except IllegalTransition:
+            if self.job.cancel_requested:  # asked from another process: the guard kept it from being sent
+                raise JobCancelled("cancelled before it was sent to fal") from None
+            raise
 
     async def accepted(self, step: str) -> None:
         await self.store.transition(self.job, Event.ACCEPT, steps=self.job.steps)
@@ -395,9 +457,8 @@ class _Recorder(pipeline.Hooks):
             await self.store.transition(self.job, Event.FOLLOW, step=step, steps=self.job.steps)
 
     async def running(self, step: str) -> None:
-        if self.job.status is Status.QUEUED:
+        if self.job.status is Status.QUEUED:  # from here on fal may bill it, even if it is cancelled
             await self.store.transition(self.job, Event.RUN, steps=self.job.steps)
-        self.runner.line.reprice(self.job)  # it may be billed now, even if cancelled
 
     async def completed(self, step: str) -> None:
         if self.job.status is not Status.FETCHING:

@@ -1,21 +1,25 @@
 """The job store's interface, and its SQL, shared by the SQLite and PostgreSQL implementations.
 
 Every change of a job's status is one guarded statement, `UPDATE jobs SET status = … WHERE id = ? AND status IN
-(the statuses the event may start from)`: a job that another writer moved first, or that is in the wrong status,
-is not touched and the caller gets IllegalTransition. Other writes to a job are guarded by the status the writer
-last saw (StaleJob otherwise). A transition is announced on the JobEvents bus once it is stored.
+(the statuses the event may start from) AND owner IS (the process the writer believes works it)`: a job that
+another writer moved first, that another process took over, or that is in the wrong status, is not touched and
+the caller gets IllegalTransition. Other writes to a job are guarded the same way (StaleJob otherwise). A
+transition is announced on the JobEvents bus once it is stored. Changes that touch the waiting line's counts run
+in a transaction that holds the line's lock (bot/jobs/line.py), so admissions, starts and ends are serialized
+across every process that shares the database.
 
-SQL is written once, with `?` placeholders; an implementation supplies `_write` (statements in one transaction,
-returning their row counts), `_read`, and the dialect's few differences.
+SQL is written once, with `?` placeholders; an implementation supplies `_transaction` (work in one transaction),
+`_read`, and the dialect's few differences.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import fields
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from bot.jobs.events import Changed, JobEvents
 from bot.jobs.lifecycle import LIVE, OUTCOME, TERMINAL, TRANSITIONS, Event, IllegalTransition, Status
@@ -33,6 +37,46 @@ from bot.store.rows import (
 )
 
 Statement = tuple[str, Sequence[Any]]
+T = TypeVar("T")
+
+
+class Tx(Protocol):
+    """One open transaction."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the rows it changed."""
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]: ...
+
+
+Work = Callable[[Tx], Awaitable[T]]
+
+
+class Unchanged(Exception):
+    """Raised by transaction work that changed nothing (a guard matched no row): only that work is given up."""
+
+
+class _Unmatched(Unchanged):
+    pass
+
+
+class _Stale(Unchanged):
+    pass
+
+
+@dataclass(frozen=True)
+class ProcessRow:
+    """A bot process as the others see it: what it does, where it runs, and how long since it was last heard."""
+
+    id: str
+    role: str
+    shards: str | None
+    host: str
+    pid: int
+    started_at: float
+    quiet: float  # seconds since its last heartbeat, by the database's clock
 
 
 class StaleJob(Exception):
@@ -61,7 +105,8 @@ _INSERT_JOB = f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({_placeholde
 _INSERT_ADDRESS = (
     f"INSERT INTO job_addresses ({', '.join(ADDRESS_COLUMNS)}) VALUES ({_placeholders(len(ADDRESS_COLUMNS))})"
 )
-_WRITABLE = frozenset(JOB_COLUMNS) - {"id", "command", "status", "outcome", "seq", "created_at"}
+_WRITABLE = frozenset(JOB_COLUMNS) - {"id", "command", "status", "outcome", "seq", "created_at", "owner"}
+_CLAIMABLE = tuple(sorted(s.value for s in set(Status) - TERMINAL - {Status.WAITING}))
 
 
 class JobStore(ABC):
@@ -72,15 +117,33 @@ class JobStore(ABC):
 
     def __init__(self, events: JobEvents | None = None) -> None:
         self.events = events or JobEvents()
+        self._writes: set[asyncio.Future[Any]] = set()  # transitions on their way, whoever waits for them
+
+    async def drain(self) -> None:
+        """Wait for the transitions on their way to land (their callers may have been cancelled)."""
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     # ---- what an implementation provides
 
+    now_sql: ClassVar[str]  # the database's clock, in seconds since the epoch
+    skip_locked: ClassVar[str]  # "FOR UPDATE SKIP LOCKED" where rows can be claimed by several processes
+
     @abstractmethod
-    async def _write(self, statements: Sequence[Statement]) -> list[int]:
-        """Run the statements in one transaction; their row counts."""
+    async def _transaction(self, work: Work[T], *, line: bool = False) -> T:
+        """Run `work` in one transaction, holding the line's lock when `line`; its result. When it raises, what it
+        did is rolled back (and only that)."""
 
     @abstractmethod
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]: ...
+
+    async def _write(self, statements: Sequence[Statement]) -> list[int]:
+        """Run the statements in one transaction; their row counts."""
+
+        async def work(tx: Tx) -> list[int]:
+            return [await tx.execute(sql, params) for sql, params in statements]
+
+        return await self._transaction(work)
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -92,60 +155,218 @@ class JobStore(ABC):
 
     # ---- jobs
 
+    async def transaction(self, work: Work[T], *, line: bool = False) -> T:
+        """Run `work` in one transaction (holding the line's lock when `line`); its result."""
+        return await self._transaction(work, line=line)
+
     async def insert(self, job: Job, address: Address | None = None) -> None:
         """Record an admitted job (WAITING or STARTING) and, from Discord, where it is shown."""
+
+        async def work(tx: Tx) -> None:
+            await self.insert_in(tx, job, address)
+
+        await self._transaction(work)
+
+    async def insert_in(self, tx: Tx, job: Job, address: Address | None = None) -> None:
         if job.status not in (Status.WAITING, Status.STARTING):
-            raise IllegalTransition(job.id, Event.START, job.status)
+            raise ValueError(f"job {job.id} is admitted as waiting or starting, not {job.status.value}")
         row = job_row(job)
-        statements: list[Statement] = [(_INSERT_JOB, tuple(row[c] for c in JOB_COLUMNS))]
+        await tx.execute(_INSERT_JOB, tuple(row[c] for c in JOB_COLUMNS))
         if address is not None:
             values = address_row(address)
-            statements.append((_INSERT_ADDRESS, tuple(values[c] for c in ADDRESS_COLUMNS)))
-        await self._write(statements)
+            await tx.execute(_INSERT_ADDRESS, tuple(values[c] for c in ADDRESS_COLUMNS))
 
-    async def transition(self, job: Job, event: Event, **changes: Any) -> Status:
-        """Move the job by `event`, in memory at once and in the store as one guarded statement, setting `changes`
-        (other columns of the job) with it; returns the status it left. Raises IllegalTransition when the lifecycle
-        does not allow it, in memory or in the store (the job in memory then shows what the store holds)."""
-        before = job.apply(event, **changes)
+    async def transition(self, job: Job, event: Event, *, then: Work[None] | None = None, **changes: Any) -> Status:
+        """Move the job by `event`, setting `changes` (other columns of the job) with it, as one guarded statement;
+        returns the status it left. `then` runs in the same transaction once the move is made (it must not raise
+        Unchanged), holding the line's lock: the line's counts change with the move. Raises IllegalTransition when
+        the lifecycle does not allow it, in memory or in the store; the job in memory then shows what the store
+        holds."""
+
+        if not TRANSITIONS[event].allows(job.status):
+            raise IllegalTransition(job.id, event, job.status)  # the job in memory already says no: nothing is sent
+
+        async def work(tx: Tx) -> Job:
+            moved = await self.move(tx, job, event, **changes)
+            if then is not None:
+                await then(tx)
+            return moved
+
+        # Shielded: once sent, the move lands even if the caller is cancelled now (a clean stop waits for it: drain).
+        write = asyncio.ensure_future(self._transaction(work, line=then is not None))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+        write.add_done_callback(_retrieved)
+        try:
+            moved = await asyncio.shield(write)
+        except _Unmatched:
+            stored = await self.get(job.id)
+            if stored is not None:
+                _refresh(job, stored)
+            raise IllegalTransition(job.id, event, stored.status if stored else None) from None
+        return self.settle(job, moved, event, changes)
+
+    async def move(self, tx: Tx, job: Job, event: Event, **changes: Any) -> Job:
+        """The guarded statement for `event`, inside `tx`: the job as moved (a copy; settle() it into the job once the
+        transaction is committed). Raises _Unmatched, having changed nothing, when the job may not move so: in memory
+        already, or in the store (another writer moved it first, or another process owns it)."""
         move = TRANSITIONS[event]
+        if not move.allows(job.status):
+            raise _Unmatched()
+        moved = copy.copy(job)
+        moved.apply(event, **changes)
         columns = set(changes) | {"finished_at", "delivered_at"}
         if move.outcome is not None:
             columns.add("outcome")
         sets = ["status = outcome" if move.target == OUTCOME else "status = ?"]
-        params: list[Any] = [] if move.target == OUTCOME else [job.status.value]
+        params: list[Any] = [] if move.target == OUTCOME else [moved.status.value]
         for column in sorted(columns):
             sets.append(f"{column} = ?")
-            params.append(job_value(job, column))
+            params.append(job_value(moved, column))
         sources = sorted(s.value for s in move.sources)
-        sql = f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND status IN ({_placeholders(len(sources))})"
-        # Shielded: the move is made in memory already, so a caller cancelled now (a clean stop) must not lose it.
-        (count,) = await asyncio.shield(self._write([(sql, (*params, job.id, *sources))]))
-        if count != 1:
-            stored = await self.get(job.id)
-            if stored is not None:
-                _refresh(job, stored)
-            raise IllegalTransition(job.id, event, stored.status if stored else None)
+        guard = f"id = ? AND status IN ({_placeholders(len(sources))}) AND owner {self.null_safe_equals} ?"
+        params += [job.id, *sources, job.owner]
+        if event is Event.SEND:  # nothing more goes to fal once a cancel was asked for, from whichever process
+            guard += " AND cancel_requested = ?"
+            params.append(False)
+        if await tx.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE {guard}", params) != 1:
+            raise _Unmatched()
+        return moved
+
+    def settle(self, job: Job, moved: Job, event: Event, changes: Iterable[str] = ()) -> Status:
+        """A move committed: the job in memory takes what it changed (its status, outcome, times and `changes`; other
+        fields may have changed in memory meanwhile), and the move is announced."""
+        before = job.status
+        for name in ("status", "outcome", "finished_at", "delivered_at", *changes):
+            setattr(job, name, getattr(moved, name))
         self.events.publish(Changed(job, event, before))
         return before
 
     async def save(self, job: Job, *columns: str) -> None:
-        """Write other columns of the job, while it is still in the status it has in memory (StaleJob otherwise)."""
+        """Write other columns of the job, while it is still in the status and with the owner it has in memory
+        (StaleJob otherwise)."""
+        statement = self._save_statement(job, columns)
+
+        async def work(tx: Tx) -> None:
+            if await tx.execute(*statement) != 1:
+                raise _Stale()
+
+        try:
+            await self._transaction(work)
+        except _Stale:
+            stored = await self.get(job.id)
+            raise StaleJob(job.id, job.status, stored.status if stored else None) from None
+
+    async def save_in(self, tx: Tx, job: Job, *columns: str) -> None:
+        """save(), inside `tx`; raises Unchanged (a StaleJob for save's callers) when the guard matches nothing."""
+        if await tx.execute(*self._save_statement(job, columns)) != 1:
+            raise _Stale()
+
+    def _save_statement(self, job: Job, columns: Sequence[str]) -> Statement:
         wrong = set(columns) - _WRITABLE
         if wrong or not columns:
             raise ValueError(f"save() cannot write {sorted(wrong) or 'nothing'}; statuses change through transition()")
         names = sorted(set(columns))
-        sql = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in names)} WHERE id = ? AND status = ?"
-        (count,) = await self._write([(sql, (*(job_value(job, c) for c in names), job.id, job.status.value))])
-        if count != 1:
-            stored = await self.get(job.id)
-            raise StaleJob(job.id, job.status, stored.status if stored else None)
+        sql = (
+            f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in names)} "
+            f"WHERE id = ? AND status = ? AND owner {self.null_safe_equals} ?"
+        )
+        return sql, (*(job_value(job, c) for c in names), job.id, job.status.value, job.owner)
 
     async def request_cancel(self, job_id: str) -> bool:
         """Mark a live job as to be cancelled; False when it has already ended."""
         sql = f"UPDATE jobs SET cancel_requested = ? WHERE id = ? AND status IN ({_placeholders(len(_LIVE))})"
         (count,) = await self._write([(sql, (True, job_id, *_LIVE))])
         return count == 1
+
+    # ---- who works which job
+
+    async def claim(self, owner: str, *, dead: Sequence[str] = (), limit: int = 100) -> list[Job]:
+        """Take, for `owner`, live jobs that no live process works: unclaimed ones, and those of the `dead` processes
+        (waiting jobs are not claimed: they start from the line). In admission order; each job goes to one claimer."""
+        whose = "owner IS NULL" + (f" OR owner IN ({_placeholders(len(dead))})" if dead else "")
+        pick = (
+            f"SELECT id FROM jobs WHERE status IN ({_placeholders(len(_CLAIMABLE))}) AND ({whose}) "
+            f"ORDER BY seq LIMIT ? {self.skip_locked}"
+        )
+
+        async def work(tx: Tx) -> list[Job]:
+            ids = [row["id"] for row in await tx.fetch(pick, (*_CLAIMABLE, *dead, limit))]
+            if not ids:
+                return []
+            marks = _placeholders(len(ids))
+            await tx.execute(f"UPDATE jobs SET owner = ? WHERE id IN ({marks})", (owner, *ids))
+            rows = await tx.fetch(f"SELECT * FROM jobs WHERE id IN ({marks}) ORDER BY seq", ids)
+            return [job_from_row(row) for row in rows]
+
+        return await self._transaction(work)
+
+    async def release(self, owner: str) -> int:
+        """Hand back the jobs a process works (a clean stop): the next claimer carries on with them at once."""
+        (count,) = await self._write(
+            [
+                (
+                    f"UPDATE jobs SET owner = NULL WHERE owner = ? AND status IN ({_placeholders(len(_CLAIMABLE))})",
+                    (owner, *_CLAIMABLE),
+                )
+            ]
+        )
+        return count
+
+    async def owned(self, owner: str) -> list[Job]:
+        """The jobs a process works (to resume them, or to count them)."""
+        return await self._jobs(f"owner = ? AND status IN ({_placeholders(len(_CLAIMABLE))})", (owner, *_CLAIMABLE))
+
+    async def register(self, process_id: str, role: str, shards: str | None, host: str, pid: int) -> None:
+        await self._write(
+            [
+                (
+                    "INSERT INTO processes (id, role, shards, host, pid, started_at, seen_at) "
+                    f"VALUES (?, ?, ?, ?, ?, {self.now_sql}, {self.now_sql})",
+                    (process_id, role, shards, host, pid),
+                )
+            ]
+        )
+
+    async def heartbeat(self, process_id: str) -> bool:
+        """Say this process is alive; False when the others already counted it out (its row is gone)."""
+        (count,) = await self._write([(f"UPDATE processes SET seen_at = {self.now_sql} WHERE id = ?", (process_id,))])
+        return count == 1
+
+    async def processes(self) -> list[ProcessRow]:
+        rows = await self._read(f"SELECT *, {self.now_sql} - seen_at AS quiet FROM processes ORDER BY started_at")
+        return [
+            ProcessRow(
+                r["id"], r["role"], r["shards"], r["host"], int(r["pid"]), float(r["started_at"]), float(r["quiet"])
+            )
+            for r in rows
+        ]
+
+    async def forget(self, process_ids: Sequence[str]) -> None:
+        if process_ids:
+            await self._write(
+                [(f"DELETE FROM processes WHERE id IN ({_placeholders(len(process_ids))})", tuple(process_ids))]
+            )
+
+    async def lead(self, name: str) -> bool:
+        """Whether this process holds the lead for `name` (one process at a time, until it stops); SQLite's one
+        process always does."""
+        return True
+
+    async def notify(self, channel: str) -> None:
+        """Wake the processes that listen on `channel` (SQLite has no others to wake)."""
+        return None
+
+    async def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        """Call `callback` when a process notifies `channel` (SQLite: never; its one process needs no wake-up)."""
+        return None
+
+    async def reachable(self) -> bool:
+        try:
+            await self._read("SELECT 1 AS one")
+        except Exception:
+            return False
+        return True
 
     # ---- addresses
 
@@ -200,6 +421,51 @@ class JobStore(ABC):
     async def guild_jobs_since(self, guild_id: int, created_after: float) -> list[Job]:
         return await self._jobs("guild_id = ? AND created_at >= ?", (guild_id, created_after))
 
+    async def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status that is not final, across every process."""
+        rows = await self._read(
+            f"SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ({_placeholders(len(_NOT_TERMINAL))}) "
+            "GROUP BY status",
+            _NOT_TERMINAL,
+        )
+        counts = dict.fromkeys(_NOT_TERMINAL, 0)
+        counts.update({row["status"]: int(row["n"]) for row in rows})
+        return counts
+
+    async def waiting_ahead(self, job: Job) -> tuple[int, int]:
+        """(waiting jobs ahead of this one in its server, in the whole line)."""
+        rows = await self._read(
+            f"SELECT COUNT(*) AS anywhere, COALESCE(SUM(CASE WHEN guild_id {self.null_safe_equals} ? THEN 1 ELSE 0 END), 0) "
+            "AS here FROM jobs WHERE status = ? AND (turn < ? OR (turn = ? AND seq < ?))",
+            (job.guild_id, Status.WAITING.value, job.turn, job.turn, job.seq),
+        )
+        return int(rows[0]["here"]), int(rows[0]["anywhere"])
+
+    async def waiting(self) -> list[Job]:
+        """The waiting line, in its order."""
+        return await self._jobs("status = ?", (Status.WAITING.value,), "ORDER BY turn, seq")
+
+    async def waiting_order(self) -> list[tuple[str, int | None, int]]:
+        """The waiting line, in its order, as (job id, server, member): what places are counted from."""
+        rows = await self._read(
+            "SELECT id, guild_id, user_id FROM jobs WHERE status = ? ORDER BY turn, seq", (Status.WAITING.value,)
+        )
+        return [(row["id"], row["guild_id"], int(row["user_id"])) for row in rows]
+
+    async def jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        if not job_ids:
+            return []
+        return await self._jobs(f"id IN ({_placeholders(len(job_ids))})", tuple(job_ids), "")
+
+    async def line_rows(self, table: str, keys: Sequence[str], day: float | None = None) -> list[Mapping[str, Any]]:
+        """Rows of the line's counts (line_slots, or line_days of one day) by key, as bot/jobs/line.py reads them."""
+        if table not in ("line_slots", "line_days"):
+            raise ValueError(table)
+        sql = f"SELECT * FROM {table} WHERE key IN ({_placeholders(len(keys))})"
+        if table == "line_days":
+            return await self._read(sql + " AND day = ?", (*keys, day))
+        return await self._read(sql, tuple(keys))
+
     async def durations(self, model: str, limit: int) -> list[float]:
         """How long the latest finished jobs of a model took, newest first."""
         rows = await self._read(
@@ -243,6 +509,12 @@ class JobStore(ABC):
                 )
             ]
         )
+
+
+def _retrieved(write: asyncio.Future[Any]) -> None:
+    """A transition's write is done: its outcome was given to its caller, or nobody waits for it any more."""
+    if not write.cancelled():
+        write.exception()
 
 
 def _refresh(job: Job, stored: Job) -> None:

@@ -2,27 +2,34 @@
 
 Each write is one transaction on a pooled connection; the guarded UPDATEs of base.JobStore are what keep two
 processes from moving one job twice (under READ COMMITTED, the second UPDATE waits for the first one's row lock
-and then re-checks its WHERE against the new row, so it matches nothing). Migrations run under an advisory
-lock, so processes that start together apply each one once.
+and then re-checks its WHERE against the new row, so it matches nothing). Changes to the waiting line take a
+transaction-scoped advisory lock, so admissions, starts and ends are serialized across processes. Claims skip
+rows another process is claiming (FOR UPDATE SKIP LOCKED). A lead (one process at a time does a chore, such as
+showing places in the line) is a session advisory lock held on a connection of its own: if the process dies,
+its connection closes and another process takes the lead. Migrations run under an advisory lock too, so
+processes that start together apply each one once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from bot.jobs.events import JobEvents
-from bot.store.base import JobStore, Statement, StoreUnavailable, migration_files, split_script
+from bot.store.base import JobStore, StoreUnavailable, Work, migration_files, split_script
 
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x6C697073  # "lips": the advisory lock key every process takes to migrate
+LINE_LOCK = 0x6C696E65  # "line": held by every transaction that changes the waiting line's counts
+T = TypeVar("T")
 POOL_SIZE = (2, 16)
 CONNECT_TIMEOUT = 10.0
 
@@ -47,13 +54,36 @@ def masked(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+class _Tx:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._c = connection
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        status = await self._c.execute(numbered(sql), *params)
+        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._c.executemany(numbered(sql), rows)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
+        return list(await self._c.fetch(numbered(sql), *params))
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 class PostgresStore(JobStore):
     dialect = "postgres"
     null_safe_equals = "IS NOT DISTINCT FROM"
+    now_sql = "extract(epoch from clock_timestamp())::double precision"
+    skip_locked = "FOR UPDATE SKIP LOCKED"
 
     def __init__(self, pool: asyncpg.Pool, url: str, events: JobEvents | None) -> None:
         super().__init__(events)
         self._pool, self._url = pool, url
+        self._leads: dict[str, asyncpg.Connection] = {}
+        self._listener: asyncpg.Connection | None = None
 
     @property
     def where(self) -> str:
@@ -80,18 +110,39 @@ class PostgresStore(JobStore):
         return cls(pool, url, events)
 
     async def close(self) -> None:
+        for connection in [*self._leads.values(), *([self._listener] if self._listener else [])]:
+            await connection.close()
+        self._leads.clear()
+        self._listener = None
         await self._pool.close()
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
         return list(await self._pool.fetch(numbered(sql), *params))
 
-    async def _write(self, statements: Sequence[Statement]) -> list[int]:
+    async def _transaction(self, work: Work[T], *, line: bool = False) -> T:
         async with self._pool.acquire() as connection, connection.transaction():
-            counts = []
-            for sql, params in statements:
-                status = await connection.execute(numbered(sql), *params)
-                counts.append(int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0)
-            return counts
+            if line:
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", LINE_LOCK)
+            return await work(_Tx(connection))
+
+    async def lead(self, name: str) -> bool:
+        held = self._leads.get(name)
+        if held is not None and not held.is_closed():
+            return True
+        connection = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
+        if await connection.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(name)):
+            self._leads[name] = connection
+            return True
+        await connection.close()
+        return False
+
+    async def notify(self, channel: str) -> None:
+        await self._pool.execute("SELECT pg_notify($1, '')", channel)
+
+    async def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        if self._listener is None or self._listener.is_closed():
+            self._listener = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT)
+        await self._listener.add_listener(channel, lambda *_: callback())
 
 
 async def _migrate(pool: asyncpg.Pool) -> None:

@@ -79,6 +79,9 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         delivered_at=row["delivered_at"],
         delivery_error=row["delivery_error"],
         cancel_requested=bool(row["cancel_requested"]),
+        owner=row["owner"],
+        counted_day=row["counted_day"],
+        counted_price=float(row["counted_price"] or 0.0),
     )
 
 

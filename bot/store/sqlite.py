@@ -2,39 +2,61 @@
 
 Writes go through one writer task that commits whatever is waiting in one transaction (group commit): a burst
 of commands costs a few commits, not one each, and no write lands inside someone else's transaction. Each
-caller's statements still form their own unit: if a batch fails, its groups are run again one transaction
-each, so one bad write fails alone. Reads use a second connection, which sees only committed data (WAL).
+caller's work still forms its own unit: work that changed nothing may give up alone (Unchanged), and if a batch
+fails otherwise, its pieces are run again one transaction each, so one bad write fails alone. The writer is the
+only one, so the line's lock is held by construction. Reads use a second connection, which sees only committed
+data (WAL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, TypeVar, cast
 
 import aiosqlite
 
 from bot.jobs.events import JobEvents
-from bot.store.base import JobStore, Statement, StoreUnavailable, migration_files, split_script
+from bot.store.base import JobStore, StoreUnavailable, Unchanged, Work, migration_files, split_script
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+T = TypeVar("T")
 
 
 @dataclass
 class _Group:
-    statements: Sequence[Statement]
-    done: asyncio.Future[list[int]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    work: Work[Any]
+    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class _Tx:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._db.executemany(sql, [tuple(r) for r in rows])
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            return cast(list[Mapping[str, Any]], list(await cursor.fetchall()))
 
 
 class SQLiteStore(JobStore):
     dialect = "sqlite"
     null_safe_equals = "IS"
+    now_sql = "((julianday('now') - 2440587.5) * 86400.0)"
+    skip_locked = ""  # one process: nobody else claims
 
     def __init__(
         self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: Path | str, events: JobEvents | None
@@ -55,6 +77,8 @@ class SQLiteStore(JobStore):
     async def open(cls, path: Path | str, events: JobEvents | None = None) -> SQLiteStore:
         """Open (creating its folder and file if need be) and migrate; StoreUnavailable says why it could not."""
         opened: list[aiosqlite.Connection] = []
+        if str(path) != ":memory:" and Path(path).is_dir():  # refused before aiosqlite's thread ever starts
+            raise StoreUnavailable(_shown(path), "it is a folder")
         try:
             if str(path) != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -92,13 +116,13 @@ class SQLiteStore(JobStore):
         async with self._reader.execute(sql, tuple(params)) as cursor:
             return cast(list[Mapping[str, Any]], list(await cursor.fetchall()))  # sqlite3.Row reads by column name
 
-    async def _write(self, statements: Sequence[Statement]) -> list[int]:
+    async def _transaction(self, work: Work[T], *, line: bool = False) -> T:
         if self._task is None or self._task.done():
             raise RuntimeError("the store is closed")
-        group = _Group(statements)
+        group = _Group(work)
         self._pending.append(group)
         self._wake.set()
-        return await group.done
+        return cast(T, await group.done)
 
     async def _write_loop(self) -> None:
         while True:
@@ -113,37 +137,41 @@ class SQLiteStore(JobStore):
 
     async def _commit(self, batch: list[_Group]) -> None:
         try:
-            counts = await self._run(batch)
-        except Exception:
-            if len(batch) > 1:  # find the group that failed: each alone
+            results = await self._run(batch)
+        except Exception as exc:
+            if len(batch) > 1:  # find the piece that failed: each alone
                 for group in batch:
                     await self._commit([group])
                 return
             log.exception("the job store could not write a change")
             if not batch[0].done.done():
-                batch[0].done.set_exception(RuntimeError("the job store could not write a change; see the log"))
+                batch[0].done.set_exception(RuntimeError(f"the job store could not write a change: {exc!r}"))
             return
-        for group, result in zip(batch, counts, strict=True):
-            if not group.done.done():
+        for group, (ok, result) in zip(batch, results, strict=True):
+            if group.done.done():
+                continue
+            if ok:
                 group.done.set_result(result)
+            else:
+                group.done.set_exception(result)
 
-    async def _run(self, batch: list[_Group]) -> list[list[int]]:
-        counts: list[list[int]] = []
+    async def _run(self, batch: list[_Group]) -> list[tuple[bool, Any]]:
+        results: list[tuple[bool, Any]] = []
+        tx = _Tx(self._db)
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             for group in batch:
-                done = []
-                for sql, params in group.statements:
-                    async with self._db.execute(sql, tuple(params)) as cursor:
-                        done.append(cursor.rowcount)
-                counts.append(done)
+                try:
+                    results.append((True, await group.work(tx)))
+                except Unchanged as exc:  # it changed nothing: the batch goes on without it
+                    results.append((False, exc))
             await self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 await self._db.execute("ROLLBACK")
             raise
         self.commits += 1
-        return counts
+        return results
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
@@ -166,6 +194,37 @@ async def _migrate(db: aiosqlite.Connection) -> None:
             if db.in_transaction:
                 await db.execute("ROLLBACK")
             raise
+
+
+class ProcessLock:
+    """One bot process per SQLite file: an exclusive lock on a file beside it, held while the process runs."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.database = path
+        self.path = Path(f"{path}.lock")
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = self.path.open("ab")
+        except OSError as exc:
+            raise StoreUnavailable(_shown(self.database), _reason(self.database, exc)) from exc
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            raise StoreUnavailable(
+                _shown(self.database),
+                "another bot process is using it; only one process can use an SQLite file — to run several, "
+                "share a PostgreSQL database: DATABASE_URL=postgresql://user:password@host:5432/dbname",
+            ) from None
+        self._file = file
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _shown(path: Path | str) -> str:

@@ -1,0 +1,32 @@
+-- Several processes over one database (PostgreSQL; SQLite keeps one process but the same tables): who works
+-- each job (claims), what each job is counted at, and the line's counts, kept beside the jobs so that admission
+-- is one short transaction per batch of commands, whichever process takes them.
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN counted_day REAL;
+ALTER TABLE jobs ADD COLUMN counted_price REAL NOT NULL DEFAULT 0;
+CREATE INDEX jobs_waiting ON jobs (turn, seq) WHERE status = 'waiting';
+CREATE INDEX jobs_owned ON jobs (owner, seq) WHERE status NOT IN ('waiting', 'done', 'failed', 'cancelled');
+CREATE TABLE line_slots (
+    key TEXT PRIMARY KEY,
+    running INTEGER NOT NULL DEFAULT 0,
+    waiting INTEGER NOT NULL DEFAULT 0,
+    turn REAL,
+    last_at REAL,
+    seq INTEGER
+);
+CREATE TABLE line_days (
+    day REAL NOT NULL,
+    key TEXT NOT NULL,
+    jobs INTEGER NOT NULL DEFAULT 0,
+    spend REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, key)
+);
+CREATE TABLE processes (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    shards TEXT,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    seen_at REAL NOT NULL
+);
