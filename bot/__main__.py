@@ -1,4 +1,5 @@
-"""python -m bot: run the Discord bot (settings from the environment or .env)."""
+"""python -m bot: run the Discord bot (settings from the environment or .env); python -m bot worker: a process that
+only works jobs, beside bot processes that share its PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def startup_error(exc: BaseException, settings: Settings) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run the lip-sync Discord bot.")
+    parser.add_argument(
+        "role",
+        nargs="?",
+        choices=("worker",),
+        help="worker: no gateway connection; only work jobs (needs a PostgreSQL DATABASE_URL shared with the bot)",
+    )
     parser.add_argument("--sync", action="store_true", help="sync slash commands with Discord even if unchanged")
     args = parser.parse_args(argv)
     load_env_file()
@@ -46,13 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
+    if args.role == "worker" and not settings.database.shared:
+        print(
+            "Error: a worker shares jobs with the bot through PostgreSQL; set DATABASE_URL=postgresql://… "
+            "(on SQLite, python -m bot works its jobs itself)",
+            file=sys.stderr,
+        )
+        return 2
     secrets = (settings.discord_token, settings.fal_key, settings.database.password or "")
     logs.setup(getattr(logging, settings.log_level, logging.INFO), *secrets)
 
-    from bot.discord_app.run import run
+    from bot.discord_app.run import run, run_worker
 
+    running = run_worker(settings) if args.role == "worker" else run(settings, force_sync=args.sync)
     try:
-        asyncio.run(run(settings, force_sync=args.sync))  # a failed start propagates; what was opened is closed
+        asyncio.run(running)  # a failed start propagates; what was opened is closed
     except KeyboardInterrupt:
         pass
     except Exception as exc:

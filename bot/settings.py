@@ -14,6 +14,8 @@ from dotenv import load_dotenv
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 DEFAULT_MAX_RUNNING_JOBS = 100
+DEFAULT_TAKEOVER_SECONDS = 30.0
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 INPUT_HOSTING = ("fal", "passthrough")
 
 
@@ -118,6 +120,12 @@ class Settings:
     user_running_jobs: int = 2
     user_waiting_jobs: int = 5
     user_daily_jobs: int = 20
+    # Running as a cluster (processes sharing one PostgreSQL database).
+    shard_count: int | None = None  # None: the count Discord recommends
+    shard_ids: tuple[int, ...] | None = None  # the shards this process connects; None: all of them
+    work_jobs: bool = True  # a gateway process also works jobs (python -m bot worker always does)
+    takeover_seconds: float = DEFAULT_TAKEOVER_SECONDS  # a silent process's jobs are taken over within this
+    health_port: int | None = None  # serve /healthz and /metrics on this port; None: off
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
         return (
@@ -151,6 +159,35 @@ def _number(
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool, problems: list[str]) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in TRUE + FALSE:
+        return text in TRUE
+    problems.append(f"{name} must be true or false, not '{text}'")
+    return default
+
+
+def _shards(env: Mapping[str, str], problems: list[str]) -> tuple[int | None, tuple[int, ...] | None]:
+    count = _number(env, "SHARD_COUNT", int, problems, minimum=1, default=None)
+    text = env.get("SHARD_IDS", "").strip()
+    if not text:
+        return (int(count) if count else None), None
+    try:
+        ids = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        problems.append(f"SHARD_IDS must be shard numbers separated by commas, such as 0,1, not '{text}'")
+        return None, None
+    if count is None:
+        problems.append("SHARD_IDS needs SHARD_COUNT (the total number of shards) beside it")
+    elif not ids or ids[0] < 0 or ids[-1] >= count:
+        problems.append(
+            f"SHARD_IDS must be numbers from 0 to {int(count) - 1} (SHARD_COUNT={int(count)}), not '{text}'"
+        )
+    return (int(count) if count else None), ids
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     problems = [f"{name} is not set" for name in ("DISCORD_TOKEN", "FAL_KEY") if not env.get(name, "").strip()]
@@ -177,6 +214,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             ("user_daily_jobs", 1, 20),
         )
     }
+    shard_count, shard_ids = _shards(env, problems)
+    work_jobs = _flag(env, "WORK_JOBS", True, problems)
+    takeover = _number(env, "TAKEOVER_SECONDS", float, problems, minimum=1, default=DEFAULT_TAKEOVER_SECONDS)
+    health_port = _number(env, "HEALTH_PORT", int, problems, minimum=1, default=None)
+    if health_port is not None and health_port > 65535:
+        problems.append(f"HEALTH_PORT must be a port from 1 to 65535, not '{int(health_port)}'")
     if problems:
         raise SettingsError("; ".join(problems) + " (copy .env.example to .env and fill it in)")
     return Settings(
@@ -191,4 +234,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_running_jobs=int(max_running or DEFAULT_MAX_RUNNING_JOBS),
         daily_budget_usd=budget,
         **{name: int(value or 0) for name, value in personal.items()},
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        work_jobs=work_jobs,
+        takeover_seconds=float(takeover or DEFAULT_TAKEOVER_SECONDS),
+        health_port=int(health_port) if health_port else None,
     )

@@ -16,27 +16,43 @@ def python_cmd(module: str, *args: str) -> list[str]:
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    """One bot process: `python -m bot` (its `shards` of a sharded bot, or all), or with args=("worker",) a worker,
+    which opens no gateway connection."""
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, args: tuple[str, ...] = (), shards: list[int] | None = None
+    ) -> None:
         self.env = env
         self.log_path = log_path
+        self.args = args
+        self.shards = shards
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, discord: DiscordStandIn) -> None:
         connections = discord.identifies
+        worker = "worker" in self.args
+        started = len(self.log.split("running as worker")) - 1
         log = open(self.log_path, "ab")
         self.proc = await asyncio.create_subprocess_exec(
-            *python_cmd("bot"), env=self.env, stdout=log, stderr=log, cwd=self.env["BOT_CWD"]
+            *python_cmd("bot", *self.args), env=self.env, stdout=log, stderr=log, cwd=self.env["BOT_CWD"]
         )
         log.close()
+
+        def up() -> bool:
+            if self.proc is None or self.proc.returncode is not None:
+                return True
+            if worker:
+                return len(self.log.split("running as worker")) - 1 > started
+            return discord.identifies > connections
+
         try:
-            await discord.wait_for(
-                lambda: discord.identifies > connections or self.proc.returncode is not None, timeout=30
-            )
+            await discord.wait_for(up, timeout=30)
         except TimeoutError:
-            raise TimeoutError(f"the bot never identified; its log:\n{self.log}") from None
+            raise TimeoutError(f"the bot never came up; its log:\n{self.log}") from None
         if self.proc.returncode is not None:
             raise RuntimeError(f"the bot exited with {self.proc.returncode}; its log:\n{self.log}")
-        await discord.wait_ready()
+        if not worker:
+            await discord.wait_ready(shards=self.shards)
 
     async def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc is None or self.proc.returncode is not None:

@@ -171,3 +171,23 @@ async def test_a_postgresql_database_that_cannot_be_opened_says_why_without_the_
     line = one_line_error(code, err, 1, "DATABASE_URL", why)
     assert "***@" in line and "not-the-password" not in err and "secret-pw" not in err and pg_server.password not in err
     assert discord_standin.identifies == 0
+
+
+async def test_a_second_bot_on_the_same_sqlite_file_is_refused_and_the_first_keeps_working(bot, discord_standin):
+    env = dict(bot.env, LOG_LEVEL="INFO")
+    code, err = await start_bot(env, bot.log_path.parent)
+    line = one_line_error(code, err, 1, "DATABASE_URL", "another bot process is using it", "postgresql://")
+    assert "bot.db" in line
+    interaction = await discord_standin.send_command("jobs")
+    await discord_standin.wait_for(lambda: interaction.callbacks, timeout=15)  # the first one still answers
+    assert "Your jobs" in interaction.callbacks[0][1]["data"]["content"]
+
+
+async def test_a_worker_needs_postgresql(tmp_path):
+    env = start_env(tmp_path, "http://127.0.0.1:9/api/v10")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "worker", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    line = one_line_error(proc.returncode, err.decode(), 2, "DATABASE_URL=postgresql://")
+    assert "worker" in line

@@ -1,5 +1,6 @@
-"""The Discord client: a commands.Bot assembled from the engine's services (bot/discord_app/run.py opens them and
-passes them in). Its setup_hook only loads the cogs and syncs the commands."""
+"""The Discord client: an AutoShardedBot assembled from the engine's services (bot/discord_app/run.py opens them
+and passes them in), connecting the shards SHARD_COUNT and SHARD_IDS name (by default all the shards Discord
+recommends). Its setup_hook only loads the cogs and syncs the commands."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import logging
 from typing import Any, cast
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -64,9 +66,23 @@ def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
 
 
-class LipSyncBot(commands.Bot):
-    def __init__(self, engine: Engine, *, force_sync: bool = False, guild_ready_timeout: float = 2.0) -> None:
+class LipSyncBot(commands.AutoShardedBot):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        force_sync: bool = False,
+        guild_ready_timeout: float = 2.0,
+        http_trace: aiohttp.TraceConfig | None = None,
+    ) -> None:
+        settings = engine.settings
+        options: dict[str, Any] = {"shard_count": settings.shard_count}  # None: the count Discord recommends
+        if settings.shard_ids is not None:
+            options["shard_ids"] = list(settings.shard_ids)
+        if http_trace is not None:
+            options["http_trace"] = http_trace
         super().__init__(
+            **options,
             command_prefix=commands.when_mentioned,
             intents=discord.Intents(guilds=True),  # slash commands need no privileged intents
             allowed_mentions=discord.AllowedMentions.none(),  # user text never pings; pings are opted into per message
@@ -77,7 +93,9 @@ class LipSyncBot(commands.Bot):
         )
         self.settings = engine.settings
         self.force_sync = force_sync
-        notifier = DiscordNotifier(self, engine.store, engine.session, buttons=job_buttons)
+        notifier = DiscordNotifier(
+            self, engine.store, engine.session, buttons=job_buttons, owner=engine.presence.id
+        )
         self.services = Services(engine, notifier, Intake(engine.runner, engine.configs, engine.store, notifier))
         self.tree.error(self.on_app_command_error)
 

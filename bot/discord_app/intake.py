@@ -3,13 +3,16 @@ and start. Shared by the command cogs and the message menus, which only declare 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import discord
 
+from bot import metrics
 from bot.discord_app import render
 from bot.discord_app.notifier import DiscordNotifier
 from bot.discord_app.replies import is_manager, refuse, where
@@ -24,6 +27,8 @@ from bot.jobs.spec import Command, JobSpec, Source
 from bot.store.base import JobStore
 
 log = logging.getLogger(__name__)
+
+ADMIT_WITHIN = 1.5  # seconds admission may take before the command is acknowledged first (Discord allows 3)
 
 
 @dataclass(frozen=True)
@@ -168,35 +173,29 @@ class Intake:
     async def launch(self, interaction: discord.Interaction, job: Job, address: Address) -> Job | None:
         """Admit the job (into a slot or the line) or refuse it privately; acknowledge; start it.
 
-        Everything before the acknowledgement is decided in memory; only the job's record is written (with others,
-        in one commit on SQLite), so a burst of commands is acknowledged in time.
+        Admission is one short transaction shared by the commands that arrive together. Should the store be slow
+        to answer, the command is acknowledged first (Discord drops one not acknowledged within 3 s) and the answer
+        follows: a refusal then comes as a private message, the public acknowledgement removed.
         """
         with self.runner.acks.acknowledging():
             config = self.configs.get(job.guild_id)
             problem = permission_problem(interaction, config, job.spec)
             if problem is not None:
-                await refuse(interaction, problem.field, str(problem))
+                await self._refuse(interaction, problem.field, str(problem))
                 return None
-            refusal = await self.runner.admit(job, address)
+            admission = asyncio.ensure_future(self.runner.admit(job, address))
+            done, _ = await asyncio.wait({admission}, timeout=ADMIT_WITHIN)
+            early: discord.InteractionCallbackResponse[discord.Client] | None = None
+            if not done:
+                log.info("job %s: admission is slow; acknowledging first", job.id)
+                early = await interaction.response.defer(thinking=True, ephemeral=address.private)
+            refusal = await admission
             if refusal is not None:
-                await refuse(interaction, refusal.limit, refusal.message)
+                await self._refuse(interaction, refusal.limit, refusal.message, after_ack=early is not None)
                 return None
             self.notifier.remember(address)
             try:
-                callback: discord.InteractionCallbackResponse[discord.Client] | None
-                if job.status is Status.WAITING:  # the acknowledgement itself says where it stands
-                    view = discord.ui.View(timeout=None)
-                    for item in self.notifier.buttons(job):
-                        view.add_item(item)
-                    place = self.runner.line.place_of(job)
-                    callback = await interaction.response.send_message(
-                        render.render(job, place=place, ends_by_dm=address.reach == DM),
-                        view=view,
-                        ephemeral=address.private,
-                    )
-                    self.runner.shown(job, place)
-                else:
-                    callback = await interaction.response.defer(thinking=True, ephemeral=address.private)
+                callback = early or await self._acknowledge(interaction, job, address)
                 if callback is not None and callback.is_ephemeral() and not address.private:
                     address.private, address.reach = True, DM  # the server turned off external apps' public replies
                 address.message_id = callback.message_id if callback else None
@@ -206,6 +205,7 @@ class Intake:
                 log.warning("job %s: could not acknowledge the command (%s); dropped", job.id, exc)
                 await self.runner.drop(job, "not acknowledged")
                 return None
+            self._acknowledged(interaction, job.status.value)
         await self.store.save_address(address, "message_id", "private", "reach")
         log.info(
             "job %s: %s by user %s in guild %s (%s)",
@@ -215,5 +215,37 @@ class Intake:
             job.guild_id,
             job.status.value,
         )
+        if early is not None and job.status is Status.WAITING:
+            self.notifier.show(job, place=await self.runner.line.place_of(job))  # the deferred reply shows its place
         await self.runner.launch(job)
         return job
+
+    async def _acknowledge(
+        self, interaction: discord.Interaction, job: Job, address: Address
+    ) -> discord.InteractionCallbackResponse[discord.Client] | None:
+        if job.status is not Status.WAITING:
+            return await interaction.response.defer(thinking=True, ephemeral=address.private)
+        view = discord.ui.View(timeout=None)  # a waiting job's acknowledgement itself says where it stands
+        for item in self.notifier.buttons(job):
+            view.add_item(item)
+        place = await self.runner.line.place_of(job)
+        callback = await interaction.response.send_message(
+            render.render(job, place=place, ends_by_dm=address.reach == DM), view=view, ephemeral=address.private
+        )
+        self.runner.shown(job, place)
+        return callback
+
+    async def _refuse(self, interaction: discord.Interaction, what: str, why: str, *, after_ack: bool = False) -> None:
+        if not after_ack:
+            await refuse(interaction, what, why)
+        else:  # acknowledged publicly already: the refusal goes privately, and the acknowledgement away
+            # The first followup after a deferral would replace the public loading message; an edit completes it.
+            await interaction.edit_original_response(content="⏳ Checking the limits…")
+            await interaction.followup.send(render.render_bad_input(what, why), ephemeral=True)
+            await interaction.delete_original_response()
+        self._acknowledged(interaction, "refused")
+
+    @staticmethod
+    def _acknowledged(interaction: discord.Interaction, outcome: str) -> None:
+        metrics.COMMANDS.labels(outcome).inc()
+        metrics.ACK_SECONDS.observe(max(0.0, time.time() - interaction.created_at.timestamp()))

@@ -42,6 +42,7 @@ EDITS_PER_SECOND = 100.0  # progress edits of all messages together; with many j
 TOKEN_MARGIN = 90.0  # stop using the interaction token this long before it expires
 EDIT_TIMEOUT = 20.0  # discord.py sleeps through webhook 429s without a cap; bound each edit
 UPLOAD_TIMEOUT = 120.0  # an edit that uploads the video
+IDLE = 600.0  # a job's edit loop ends after this long without news (a new notice starts another)
 
 Buttons = Callable[[Job], list[discord.ui.Item]]  # the buttons a job's message carries where it stands
 
@@ -81,10 +82,12 @@ class DiscordNotifier:
         *,
         buttons: Buttons | None = None,
         min_interval: float = MIN_EDIT_INTERVAL,
+        owner: str | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.session = session
+        self.owner = owner  # this process: it shows the jobs it works, and waiting ones
         self.buttons = buttons or (lambda job: [])
         self.min_interval = min_interval
         self._trackers: dict[str, _Tracker] = {}
@@ -120,6 +123,8 @@ class DiscordNotifier:
         if isinstance(notice, Changed):
             if notice.event is Event.DROP:
                 self._forget(job.id)  # dropped before it was acknowledged: there is no message to edit
+            elif self.owner is not None and job.owner != self.owner and job.status is not Status.WAITING:
+                self._forget(job.id)  # started here for a worker: whichever claims it shows it from now on
             elif not job.status.ended and job.status is not Status.FETCHING:  # the outcome follows in a moment
                 self.show(job)
         elif isinstance(notice, Progressed) and not job.status.ended:
@@ -302,7 +307,13 @@ class DiscordNotifier:
     async def _edit_loop(self, tracker: _Tracker) -> None:
         """Edits the message when its text changed, at most every interval(); stops when the job's outcome is decided."""
         while not tracker.closing.is_set():
-            await tracker.changed.wait()
+            try:
+                async with asyncio.timeout(IDLE):
+                    await tracker.changed.wait()
+            except TimeoutError:  # nothing new for long: another process shows this job now, or it will tell again
+                if self._trackers.get(tracker.job.id) is tracker:
+                    del self._trackers[tracker.job.id]
+                return
             wait = tracker.last_edit + self.interval() - time.monotonic()
             if wait > 0 and not tracker.closing.is_set():
                 with contextlib.suppress(TimeoutError):

@@ -36,6 +36,7 @@ import fal_client.client as fal_client_core
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
+from bot import metrics
 from bot.fal.errors import (
     AuthRejected,
     FalError,
@@ -260,6 +261,7 @@ class FalQueue:
         url = fal_client_core.QUEUE_URL_FORMAT + endpoint_id
         for attempt in range(self.attempts):
             try:
+                metrics.FAL_REQUESTS.labels("submit").inc()
                 async with self._request_slots:
                     response = await requests.post(
                         url, json=payload, timeout=httpx.Timeout(120.0, connect=15.0, pool=60.0)
@@ -331,6 +333,7 @@ class FalQueue:
                 self._stream_use[index] -= 1
 
     async def _stream(self, client: httpx.AsyncClient, sub: Submission) -> AsyncIterator[dict[str, Any]]:
+        metrics.FAL_REQUESTS.labels("stream").inc()
         async with aconnect_sse(client, "GET", sub.status_url + "/stream", params={"logs": "1"}) as source:
             if source.response.status_code >= 400:
                 await source.response.aread()
@@ -352,6 +355,7 @@ class FalQueue:
 
     async def _status(self, sub: Submission) -> dict[str, Any]:
         requests = await self._clients()
+        metrics.FAL_REQUESTS.labels("status").inc()
         try:
             async with self._request_slots:  # fal_client retries transient failures itself
                 status = await self._handle(requests, sub).status(with_logs=True)
@@ -371,6 +375,7 @@ class FalQueue:
         warm = self._warm.pop(sub.request_id, None)  # the stream's connection, just freed: no new TLS handshake
         what = f"the {sub.endpoint_id} job {sub.request_id}"
         for attempt in range(self.attempts):
+            metrics.FAL_REQUESTS.labels("result").inc()
             try:
                 if warm is not None:
                     response = await warm.get(sub.response_url, timeout=fal_client_core.QUEUE_POLL_TIMEOUT)
@@ -404,6 +409,7 @@ class FalQueue:
     async def cancel(self, sub: Submission) -> CancelAnswer:
         """Ask fal to cancel. A queued job is removed; a running one only gets a signal, and may still finish."""
         requests = await self._clients()
+        metrics.FAL_REQUESTS.labels("cancel").inc()
         try:
             async with self._request_slots:
                 response = await requests.put(sub.cancel_url)
@@ -422,11 +428,13 @@ class FalQueue:
 
     async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
         """Host bytes on fal's storage; returns the public URL."""
+        metrics.FAL_REQUESTS.labels("upload").inc()
         fal = await self._storage()
         with _storage_errors(file_name):
             return str(await fal.upload(data, content_type, file_name))
 
     async def upload_file(self, path: str | PathLike[str]) -> str:
+        metrics.FAL_REQUESTS.labels("upload").inc()
         fal = await self._storage()
         with _storage_errors(str(path)):
             return str(await fal.upload_file(Path(path)))
