@@ -170,10 +170,9 @@ class Line:
             decided: list[tuple[Job, Refusal | None]] = []
             for admission in batch:
                 job = replace(admission.job)  # decided on a copy: the job is the caller's until this commits
-                refusal = self._decide(job, counts, configs, admission.now)
-                decided.append((job, refusal))
-                if refusal is None:
-                    await self.store.insert_in(tx, job, admission.address)
+                decided.append((job, self._decide(job, counts, configs, admission.now)))
+            admitted = [(job, a.address) for (job, refusal), a in zip(decided, batch, strict=True) if refusal is None]
+            await self.store.insert_many(tx, admitted)
             await self._write(tx, counts)
             return decided
 
@@ -268,6 +267,9 @@ class Line:
         """Start waiting jobs in free slots, in the line's order (each as its START transition, for this line's
         owner); returns them."""
 
+        if not await self.store.any_waiting():
+            return []  # nothing to start: no need for the line's lock
+
         async def work(tx: Tx) -> list[tuple[Job, Job]]:
             bot = await self._slots(tx, [BOT])
             if bot.get(BOT, Slots()).running >= self.max_running:
@@ -337,6 +339,8 @@ class Line:
 
     async def reprice(self, job: Job, estimate: float | None) -> None:
         """The job's estimate changed (its audio was measured, or its speech spoken): it counts at the new one."""
+        if estimate == job.cost_estimate:
+            return  # nothing changes (a link's length stays unknown, say): no need for the line's lock
         job.cost_estimate = estimate
         price = budget_estimate(job)
         delta, job.counted_price = price - job.counted_price, price

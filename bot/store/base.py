@@ -168,13 +168,19 @@ class JobStore(ABC):
         await self._transaction(work)
 
     async def insert_in(self, tx: Tx, job: Job, address: Address | None = None) -> None:
-        if job.status not in (Status.WAITING, Status.STARTING):
-            raise ValueError(f"job {job.id} is admitted as waiting or starting, not {job.status.value}")
-        row = job_row(job)
-        await tx.execute(_INSERT_JOB, tuple(row[c] for c in JOB_COLUMNS))
-        if address is not None:
-            values = address_row(address)
-            await tx.execute(_INSERT_ADDRESS, tuple(values[c] for c in ADDRESS_COLUMNS))
+        await self.insert_many(tx, [(job, address)])
+
+    async def insert_many(self, tx: Tx, admitted: Sequence[tuple[Job, Address | None]]) -> None:
+        """Admitted jobs and their addresses, inside `tx`, each kind in one round trip."""
+        for job, _ in admitted:
+            if job.status not in (Status.WAITING, Status.STARTING):
+                raise ValueError(f"job {job.id} is admitted as waiting or starting, not {job.status.value}")
+        jobs = [tuple(row[c] for c in JOB_COLUMNS) for row in (job_row(job) for job, _ in admitted)]
+        if jobs:
+            await tx.executemany(_INSERT_JOB, jobs)
+        places = [tuple(v[c] for c in ADDRESS_COLUMNS) for v in (address_row(a) for _, a in admitted if a)]
+        if places:
+            await tx.executemany(_INSERT_ADDRESS, places)
 
     async def transition(self, job: Job, event: Event, *, then: Work[None] | None = None, **changes: Any) -> Status:
         """Move the job by `event`, setting `changes` (other columns of the job) with it, as one guarded statement;
@@ -431,6 +437,10 @@ class JobStore(ABC):
         counts = dict.fromkeys(_NOT_TERMINAL, 0)
         counts.update({row["status"]: int(row["n"]) for row in rows})
         return counts
+
+    async def any_waiting(self) -> bool:
+        rows = await self._read("SELECT 1 AS one FROM jobs WHERE status = ? LIMIT 1", (Status.WAITING.value,))
+        return bool(rows)
 
     async def waiting_ahead(self, job: Job) -> tuple[int, int]:
         """(waiting jobs ahead of this one in its server, in the whole line)."""

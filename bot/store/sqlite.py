@@ -88,7 +88,7 @@ class SQLiteStore(JobStore):
                 db.row_factory = aiosqlite.Row
                 await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             writer, reader = opened
-            await writer.execute("PRAGMA journal_mode=WAL")
+            await _wal(writer)
             await writer.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a crash of the process
             await _migrate(writer)
         except BaseException as exc:
@@ -172,6 +172,19 @@ class SQLiteStore(JobStore):
             raise
         self.commits += 1
         return results
+
+
+async def _wal(db: aiosqlite.Connection) -> None:
+    """Switch to WAL. Changing the journal mode needs the file to itself, and SQLite does not wait for that the
+    way it waits for a write lock: a process opening the file at the same moment is waited for here."""
+    for attempt in range(50):
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            await asyncio.sleep(0.1)
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
