@@ -17,7 +17,7 @@ from bot.fal.queue import FalQueue
 from bot.jobs.events import JobEvents
 from bot.jobs.limits import Configs, personal_config
 from bot.jobs.line import Line
-from bot.jobs.presence import Presence
+from bot.jobs.presence import GATEWAY_WORKING, WORKER, Presence
 from bot.jobs.recent import RecentInputs
 from bot.jobs.runner import JobRunner
 from bot.settings import Settings
@@ -58,8 +58,9 @@ async def open_engine(
             configs = await Configs.load(
                 store, personal_config(settings.user_running_jobs, settings.user_waiting_jobs, settings.user_daily_jobs)
             )
-            works = settings.work_jobs or role == "worker"
-            presence = Presence(store, role=role, shards=shards, takeover=settings.takeover_seconds)
+            works = settings.work_jobs or role == WORKER
+            shown = role if role == WORKER or not works else GATEWAY_WORKING
+            presence = Presence(store, role=shown, shards=shards, takeover=settings.takeover_seconds)
             line = Line(
                 store,
                 configs,

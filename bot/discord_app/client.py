@@ -94,7 +94,12 @@ class LipSyncBot(commands.AutoShardedBot):
         self.settings = engine.settings
         self.force_sync = force_sync
         notifier = DiscordNotifier(
-            self, engine.store, engine.session, buttons=job_buttons, owner=engine.presence.id
+            self,
+            engine.store,
+            engine.session,
+            buttons=job_buttons,
+            owner=engine.presence.id,
+            share=lambda: engine.runner.acks.share,
         )
         self.services = Services(engine, notifier, Intake(engine.runner, engine.configs, engine.store, notifier))
         self.tree.error(self.on_app_command_error)

@@ -83,11 +83,13 @@ class DiscordNotifier:
         buttons: Buttons | None = None,
         min_interval: float = MIN_EDIT_INTERVAL,
         owner: str | None = None,
+        share: Callable[[], int] = lambda: 1,
     ) -> None:
         self.client = client
         self.store = store
         self.session = session
         self.owner = owner  # this process: it shows the jobs it works, and waiting ones
+        self.share = share  # how many processes show jobs: the edit budget is the bot's, shared between them
         self.buttons = buttons or (lambda job: [])
         self.min_interval = min_interval
         self._trackers: dict[str, _Tracker] = {}
@@ -292,12 +294,12 @@ class DiscordNotifier:
 
     def interval(self) -> float:
         """Seconds between progress edits of one message: at least min_interval, longer when many jobs run."""
-        return max(self.min_interval, len(self._trackers) / EDITS_PER_SECOND)
+        return max(self.min_interval, len(self._trackers) * self.share() / EDITS_PER_SECOND)
 
     async def _edit_turn(self, tracker: _Tracker) -> bool:
         """Wait for this edit's place in the progress-edit budget; False when the job finished meanwhile."""
         now = time.monotonic()
-        self._next_edit = max(self._next_edit + 1 / EDITS_PER_SECOND, now)
+        self._next_edit = max(self._next_edit + self.share() / EDITS_PER_SECOND, now)
         if self._next_edit > now:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._next_edit - now):

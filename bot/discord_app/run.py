@@ -59,7 +59,14 @@ async def run_worker(settings: Settings) -> None:
             http_trace=count_rate_limits(),
         ) as client,
     ):
-        notifier = DiscordNotifier(client, engine.store, session, buttons=job_buttons, owner=engine.presence.id)
+        notifier = DiscordNotifier(
+            client,
+            engine.store,
+            session,
+            buttons=job_buttons,
+            owner=engine.presence.id,
+            share=lambda: engine.runner.acks.share,
+        )
         await _serve(engine, client, notifier, "worker", connect=None)
 
 

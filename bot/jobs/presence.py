@@ -20,6 +20,9 @@ from bot.store.base import JobStore, ProcessRow
 
 log = logging.getLogger(__name__)
 
+WORKER, GATEWAY, GATEWAY_WORKING = "worker", "gateway", "gateway, works jobs"
+WORKING = (WORKER, GATEWAY_WORKING)
+
 
 def pid_alive(pid: int) -> bool:
     try:
@@ -71,11 +74,14 @@ class Presence:
     async def others(self) -> list[ProcessRow]:
         return [p for p in await self.store.processes() if p.id != self.id]
 
-    async def dead(self, *, everyone_else: bool = False) -> list[str]:
-        """The processes counted out (with `everyone_else`, every other one: SQLite's one process at its start)."""
-        found = []
+    async def look(self, *, everyone_else: bool = False) -> tuple[list[str], int]:
+        """(the processes counted out, how many live ones work jobs, this one included). With `everyone_else`,
+        every other process is counted out: SQLite's one process, at its start."""
+        dead, working = [], 1
         for process in await self.others():
             gone = process.host == self.host and not pid_alive(process.pid)
             if everyone_else or gone or process.quiet > self.quiet_limit:
-                found.append(process.id)
-        return found
+                dead.append(process.id)
+            elif process.role in WORKING:
+                working += 1
+        return dead, working

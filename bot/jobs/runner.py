@@ -44,6 +44,7 @@ ETA_TTL = 60.0  # seconds an estimate is reused for other jobs of the model
 SEND_GRACE = 15.0  # seconds a clean stop waits for submits on their way to fal
 WATCH_EVERY = 1.0  # seconds between looks at the line (places to show)
 CLAIM_LIMIT = 200  # jobs claimed at one look
+NUDGE_AFTER = 0.005  # seconds the jobs of one moment wait to wake the workers together
 UNEXPECTED = "Something went wrong on our side. The details are in the bot's log under job {id}."
 
 
@@ -51,11 +52,12 @@ class AcksFirst:
     """Starting jobs yields to acknowledging commands: Discord drops a command not acknowledged within
     3 s, while a job started a second later loses nothing. A start waits until no command has been
     acknowledged for `quiet` seconds (at most `longest`, so a steady stream of commands starves nobody).
-    Starts are paced, at `rate` a second when calm and `busy_rate` while commands keep arriving: a burst
-    of starts would also become a burst of completions later."""
+    Starts are paced, at `rate` a second when calm and `busy_rate` while commands keep arriving, shared between
+    the `share` processes that start jobs: a burst of starts would also become a burst of completions later."""
 
     def __init__(self, quiet: float = 0.05, longest: float = 3.0, rate: float = 200.0, busy_rate: float = 20.0) -> None:
         self.quiet, self.longest, self.rate, self.busy_rate = quiet, longest, rate, busy_rate
+        self.share = 1
         self.active = 0
         self.last = 0.0
         self._next = 0.0
@@ -69,6 +71,11 @@ class AcksFirst:
             self.active -= 1
             self.last = time.monotonic()
 
+    def elsewhere(self) -> None:
+        """Another process is acknowledging commands (a worker hears of the jobs it admits): yield to it as well,
+        when it shares this machine's cores."""
+        self.last = time.monotonic()
+
     async def turn(self) -> None:
         deadline = time.monotonic() + self.longest
         while (now := time.monotonic()) < deadline:
@@ -78,7 +85,7 @@ class AcksFirst:
             await asyncio.sleep(max(self.quiet - calm, 0.01))
         now = time.monotonic()
         calm = not self.active and now - self.last >= self.quiet
-        self._next = max(self._next + 1 / (self.rate if calm else self.busy_rate), now)
+        self._next = max(self._next + self.share / (self.rate if calm else self.busy_rate), now)
         if self._next > now:
             await asyncio.sleep(self._next - now)
 
@@ -126,7 +133,7 @@ class JobRunner:
         self._etas: dict[str, tuple[float, float | None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
-        self._claimed = asyncio.Event()
+        self._nudging: asyncio.Task[None] | None = None
         self.acks = AcksFirst()
         self.on_claim: Callable[[list[Job]], Awaitable[None]] | None = None  # jobs claimed whose outcome is decided
 
@@ -147,8 +154,14 @@ class JobRunner:
             asyncio.create_task(self._watch_loop(), name="line-watch"),
         ]
         if self.works_jobs:
-            await self.store.listen("jobs", self._wake.set)
+            await self.store.listen("jobs", self._woken)
         return claimed
+
+    def _woken(self) -> None:
+        """Another process admitted or started jobs for whoever claims them: claim now, and pace the starts as
+        the process that took the commands would (they are being acknowledged right now)."""
+        self.acks.elsewhere()
+        self._wake.set()
 
     async def close(self) -> None:
         """Stop following jobs (they stay as stored; Presence.close hands them back, and whoever claims them next,
@@ -182,7 +195,19 @@ class JobRunner:
         if job.owner == self.owner:
             self._start_task(job)
         else:
+            self._nudge()
+
+    def _nudge(self) -> None:
+        """Wake the processes that claim jobs: once for the jobs of the next moment, not once per job."""
+        if self._nudging is None or self._nudging.done():
+            self._nudging = asyncio.create_task(self._notify_soon(), name="nudge")
+
+    async def _notify_soon(self) -> None:
+        await asyncio.sleep(NUDGE_AFTER)
+        try:
             await self.store.notify("jobs")
+        except Exception as exc:  # they look on their own every few seconds anyway
+            log.warning("could not wake the workers: %r", exc)
 
     async def limits_changed(self) -> None:
         """A server's limits changed: jobs may leave the line, and places may move."""
@@ -247,7 +272,8 @@ class JobRunner:
         """Claim what no live process works and carry on with it; returns the claimed jobs."""
         if not self.works_jobs:
             return []
-        dead = await self.presence.dead(everyone_else=everyone_else)
+        dead, working = await self.presence.look(everyone_else=everyone_else)
+        self.acks.share = max(1, working)
         claimed = await self.store.claim(self.owner, dead=dead, limit=CLAIM_LIMIT)
         if dead and len(claimed) < CLAIM_LIMIT:
             await self.store.forget(dead)  # all their jobs are claimed now
@@ -411,7 +437,7 @@ class JobRunner:
             if job.owner == self.owner:
                 self._start_task(job)
             else:
-                await self.store.notify("jobs")
+                self._nudge()
 
     # ---- the line's places (one process shows them: the one that leads "places")
 
