@@ -6,7 +6,12 @@ benchmark starts, as the tests do) and, in the same run, the fal figures of a na
 fal's examples do it (fal_client.subscribe with default polling, an edit on every update):
 
     python -m benchmarks.bench                      # N = 100 and 1,000 over 50 servers, 30 s jobs, both stores
-    python -m benchmarks.bench --n 1000 --stores postgres --no-baseline
+    python -m benchmarks.bench --n 1000 --stores postgres --no-baseline --no-cluster
+
+With PostgreSQL it also runs the cluster (2 gateway processes for 2 shards, taking commands only, and 2 workers)
+at the largest N, finds the highest rate of commands each setup holds with an acknowledgement p99 under 100 ms
+(--rates), and SIGKILLs one of the cluster's workers with 500 jobs in flight (--takeover) to time how long until
+the other one follows them all again.
 
 Figures, not asserts: the README publishes them with the date and the machine.
 """
@@ -90,16 +95,72 @@ def carries_video(record, url: str) -> bool:
 STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
+class Processes:
+    """The bot processes of one run: one `python -m bot`, or a cluster (2 gateway processes for the 2 shards, which
+    take commands only, and 2 workers)."""
+
+    def __init__(self, bots: list[BotProcess]) -> None:
+        self.bots = bots
+        self.procs: list[Proc] = []
+
+    @classmethod
+    async def start(
+        cls, discord: DiscordStandIn, env: dict[str, str], home: Path, *, cluster: bool, **extra: str
+    ) -> Processes:
+        env = {**env, **extra}
+        env.pop("DISCORD_GUILD_ID", None)  # global commands, as a bot in many servers has
+        if not cluster:
+            bots = [BotProcess(env, home / "bot.log")]
+        else:
+            shared = {**env, "SHARD_COUNT": "2", "WORK_JOBS": "false"}
+            bots = [
+                BotProcess({**shared, "SHARD_IDS": str(k)}, home / f"shard-{k}.log", shards=[k]) for k in (0, 1)
+            ] + [
+                BotProcess({**env, "BOT_HOST": f"worker-{k}"}, home / f"worker-{k}.log", args=("worker",))
+                for k in (0, 1)
+            ]
+        running = cls(bots)
+        for bot in bots:
+            await bot.start(discord)
+            running.procs.append(Proc(bot.proc.pid))  # type: ignore[union-attr]
+        return running
+
+    def cpu(self) -> float:
+        return sum(p.cpu() for p in self.procs)
+
+    def memory(self, key: str = "VmHWM") -> float:
+        return sum(p.memory(key) for p in self.procs)
+
+    async def stop(self) -> None:
+        for bot in self.bots:
+            await bot.stop()
+
+
+async def places_for(discord: DiscordStandIn, servers: int, *, cluster: bool) -> list[tuple[int, int]]:
+    """The servers of a run (spread over both shards for a cluster)."""
+    if not cluster:
+        return [(discord.guild_id, discord.channel_id)] + [await discord.add_guild() for _ in range(servers - 1)]
+    return [await discord.add_guild(shard=k % 2, num_shards=2) for k in range(servers)]
+
+
 async def run_bot(
-    n: int, servers: int, job_seconds: float, *, spread: float = 1.0, home: Path, database_url: str | None = None
+    n: int,
+    servers: int,
+    job_seconds: float,
+    *,
+    spread: float = 1.0,
+    home: Path,
+    database_url: str | None = None,
+    cluster: bool = False,
 ) -> Figures:
     """N commands from N members across `servers` servers within `spread` seconds; every figure of one run."""
     store = "postgres" if database_url and database_url.startswith("postgres") else "sqlite"
-    figures = Figures(f"bot on {STORE_NAMES[store]}, N = {n}")
+    label = "cluster (2 shards + 2 workers)" if cluster else "bot"
+    figures = Figures(f"{label} on {STORE_NAMES[store]}, N = {n}")
     async with FalStandIn(key=FAL_KEY, keepalive=15.0) as fal, DiscordStandIn() as discord:
         discord.ack_deadline = 60.0  # measure lateness instead of failing on it
         fal.script(ENDPOINT, job_script(job_seconds))
-        places = [(discord.guild_id, discord.channel_id)] + [await discord.add_guild() for _ in range(servers - 1)]
+        places = await places_for(discord, servers, cluster=cluster)
         env = bot_env(
             fal_child_env(fal, home),
             discord,
@@ -108,10 +169,8 @@ async def run_bot(
             MAX_RUNNING_JOBS=str(n),
             **({"DATABASE_URL": database_url} if database_url else {}),
         )
-        env.pop("DISCORD_GUILD_ID")  # global commands, as a bot in many servers has
-        bot = BotProcess(env, home / "bot.log")
-        await bot.start(discord)
-        proc = Proc(bot.proc.pid)  # type: ignore[union-attr]
+        bots = await Processes.start(discord, env, home, cluster=cluster)
+        proc = bots
         try:
             for guild, _ in places:  # each server's admins raise the limits so that all may run
                 await configure(discord, guild_id=guild, guild_concurrent=n, user_cooldown=0)
@@ -154,7 +213,7 @@ async def run_bot(
             rss = proc.memory()
         finally:
             gc.enable()
-            await bot.stop()
+            await bots.stop()
 
         acks = [i.callbacks[0][0] * 1000 for i in sent if i.callbacks]
         if os.environ.get("BENCH_TIMELINE"):
@@ -223,8 +282,8 @@ async def run_bot(
         edits = sum(1 for r in requests_after if r.method == "PATCH")
         figures.put("Discord requests / edits per job", f"{len(requests_after) / n:.1f} / {edits / n:.1f}")
         figures.put("429s from Discord", len(discord.rate_limited))
-        figures.put("bot peak RSS (MB)", f"{rss:.0f}")
-        figures.put("bot CPU per job (ms)", f"{cpu / n * 1000:.1f}")
+        figures.put("bot peak RSS (MB, all its processes)", f"{rss:.0f}")
+        figures.put("bot CPU per job (ms, all its processes)", f"{cpu / n * 1000:.1f}")
         figures.put("peak connections to fal", fal.peak_connections)
         figures.put("stand-ins' CPU per job (ms)", f"{harness / n * 1000:.1f}")
         figures.put("stand-ins' loop lag p99 / max (ms)", f"{percentile(lags, 0.99):.0f} / {max(lags, default=0):.0f}")
@@ -341,6 +400,118 @@ async def run_beyond(n: int, running: int, job_seconds: float, servers: int, *, 
     return figures
 
 
+async def run_sustained(
+    *, cluster: bool, database_url: str | None, home: Path, servers: int, rates: list[int], step: float, limit_ms: float
+) -> Figures:
+    """Commands at a steady rate, step after step of rising rates, until the acknowledgement p99 passes
+    `limit_ms`: the highest rate held."""
+    label = "cluster (2 shards + 2 workers)" if cluster else "bot"
+    store = "PostgreSQL" if database_url else "SQLite"
+    figures = Figures(f"{label} on {store}, sustained")
+    async with FalStandIn(key=FAL_KEY, keepalive=15.0) as fal, DiscordStandIn() as discord:
+        discord.ack_deadline = 60.0
+        fal.script(ENDPOINT, job_script(5.0))
+        places = await places_for(discord, servers, cluster=cluster)
+        env = bot_env(
+            fal_child_env(fal, home),
+            discord,
+            home,
+            LOG_LEVEL="WARNING",
+            MAX_RUNNING_JOBS="100000",
+            **({"DATABASE_URL": database_url} if database_url else {}),
+        )
+        bots = await Processes.start(discord, env, home, cluster=cluster)
+        try:
+            for guild, _ in places:
+                await configure(discord, guild_id=guild, guild_concurrent=10000, guild_waiting=100000, user_cooldown=0)
+            held, seen = 0, []
+            for number, rate in enumerate(rates):
+                n = int(rate * step)
+                fire = firing(discord, places, time.monotonic(), 1 / rate, f"rate{rate}", 3_000_000 + number * 100_000)
+                sent = await asyncio.gather(*(fire(i) for i in range(n)))
+                await discord.wait_for(lambda s=sent: all(i.callbacks for i in s), timeout=120)
+                p99 = percentile([i.callbacks[0][0] * 1000 for i in sent], 0.99)
+                seen.append(f"{rate}/s: {p99:.0f}")
+                if p99 > limit_ms:
+                    break
+                held = rate
+                await asyncio.sleep(2.0)
+            figures.put(f"commands per second held with ack p99 ≤ {limit_ms:.0f} ms", f"{held}")
+            figures.put("ack p99 at each rate (ms)", ", ".join(seen))
+        finally:
+            await bots.stop()
+    return figures
+
+
+async def run_takeover(in_flight: int, *, database_url: str, home: Path, servers: int) -> Figures:
+    """A cluster with `in_flight` long jobs followed by its two workers; one worker is SIGKILLed as if its machine
+    were gone (the workers say they run on machines of their own, so only its silence tells): how long until the
+    other one follows every job of the dead one again."""
+    figures = Figures(f"cluster on PostgreSQL, {in_flight} jobs in flight, a worker SIGKILLed")
+    import asyncpg
+
+    async with FalStandIn(key=FAL_KEY, keepalive=15.0) as fal, DiscordStandIn() as discord:
+        discord.ack_deadline = 60.0
+        fal.script(ENDPOINT, job_script(600.0))
+        places = await places_for(discord, servers, cluster=True)
+        env = bot_env(
+            fal_child_env(fal, home),
+            discord,
+            home,
+            LOG_LEVEL="WARNING",
+            MAX_RUNNING_JOBS=str(in_flight),
+            DATABASE_URL=database_url,
+        )
+        bots = await Processes.start(discord, env, home, cluster=True)
+        try:
+            for guild, _ in places:
+                await configure(discord, guild_id=guild, guild_concurrent=in_flight, user_cooldown=0)
+            fire = firing(discord, places, time.monotonic(), 5.0 / in_flight, "flight", 4_000_000)
+            sent = await asyncio.gather(*(fire(i) for i in range(in_flight)))
+            await discord.wait_for(lambda: all(i.callbacks for i in sent), timeout=120)
+            await fal.wait_for_submissions(in_flight, timeout=300)
+            await discord.wait_for(
+                lambda: len({r.request_id for r in fal.requests if r.route == "stream"}) >= in_flight, timeout=300
+            )
+            connection = await asyncpg.connect(database_url)
+            try:
+                owners = await connection.fetch(
+                    "SELECT owner, COUNT(*) AS n FROM jobs WHERE owner IS NOT NULL GROUP BY owner"
+                )
+                dead_worker = bots.bots[2]
+                dead_id = await connection.fetchval(
+                    "SELECT id FROM processes WHERE pid = $1",
+                    dead_worker.proc.pid,  # type: ignore[union-attr]
+                )
+                theirs = {r["id"] for r in await connection.fetch("SELECT id FROM jobs WHERE owner = $1", dead_id)}
+                requests = {
+                    r["id"]: r["rid"]
+                    for r in await connection.fetch(
+                        "SELECT id, steps::json->'video'->'submission'->>'request_id' AS rid FROM jobs WHERE owner = $1",
+                        dead_id,
+                    )
+                }
+            finally:
+                await connection.close()
+            streams_before = len(fal.requests)
+            await dead_worker.kill()
+            killed = time.monotonic()
+            wanted = set(requests.values())
+            await discord.wait_for(
+                lambda: (
+                    wanted <= {r.request_id for r in fal.requests[streams_before:] if r.route in ("stream", "status")}
+                ),
+                timeout=180,
+            )
+            figures.put("jobs per worker before", " / ".join(str(r["n"]) for r in owners))
+            figures.put("jobs the dead worker had", len(theirs))
+            figures.put("SIGKILL to all of them followed by the other worker (s)", f"{time.monotonic() - killed:.1f}")
+            figures.put("submits (none twice)", f"{fal.count('submit')} for {in_flight} jobs")
+        finally:
+            await bots.stop()
+    return figures
+
+
 def firing(
     discord: DiscordStandIn, places: list[tuple[int, int]], started: float, gap: float, tag: str, first_user: int
 ) -> Callable[[int], Awaitable[Interaction]]:
@@ -380,6 +551,14 @@ async def main() -> int:
     parser.add_argument("--spread", type=float, default=1.0, help="seconds over which the N commands arrive")
     parser.add_argument("--stores", nargs="+", choices=STORES, default=list(STORES), help="job stores to run on")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument(
+        "--no-cluster", dest="cluster", action="store_false", help="leave out the cluster (2 shards + 2 workers) runs"
+    )
+    parser.add_argument("--rates", type=int, nargs="+", default=[25, 50, 100, 200, 400], help="sustained rates (/s)")
+    parser.add_argument("--takeover", type=int, default=500, help="jobs in flight when a worker is SIGKILLed")
+    parser.add_argument(
+        "--bursts-only", dest="extra", action="store_false", help="leave out the sustained rates and the takeover"
+    )
     parser.add_argument("--beyond", type=int, metavar="N", help="instead: N jobs in flight, what they cost, a restart")
     parser.add_argument("--running", type=int, default=1000, help="with --beyond: jobs running on fal at once")
     args = parser.parse_args()
@@ -393,7 +572,8 @@ async def main() -> int:
         )
         print(table([figures]))
         return 0
-    columns = []
+    columns: list[Figures] = []
+    extra: list[Figures] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = os.environ.get("BENCH_HOME", tmp)
         postgres = PostgresServer.start(Path(tmp) / "postgres") if "postgres" in args.stores else None
@@ -408,8 +588,45 @@ async def main() -> int:
                     )
                     columns.append(figures)
                     print(table(columns), "\n", flush=True)
+                if args.cluster and postgres is not None and n == max(args.n):
+                    home = Path(tmp) / f"cluster-{n}"
+                    home.mkdir()
+                    url = await postgres.create_database(f"bench_cluster_{n}")
+                    columns.append(
+                        await run_bot(
+                            n,
+                            args.servers,
+                            args.job_seconds,
+                            spread=args.spread,
+                            home=home,
+                            database_url=url,
+                            cluster=True,
+                        )
+                    )
+                    print(table(columns), "\n", flush=True)
                 if args.baseline:
                     columns.append(await run_naive(n, args.job_seconds, home=Path(tmp) / f"bot-{args.stores[0]}-{n}"))
+            if args.cluster and args.extra and postgres is not None:
+                for cluster in (False, True):
+                    home = Path(tmp) / f"sustained-{cluster}"
+                    home.mkdir()
+                    url = await postgres.create_database(f"bench_sustained_{int(cluster)}")
+                    extra.append(
+                        await run_sustained(
+                            cluster=cluster,
+                            database_url=url,
+                            home=home,
+                            servers=args.servers,
+                            rates=args.rates,
+                            step=3.0,
+                            limit_ms=100.0,
+                        )
+                    )
+                    print(table(extra), "\n", flush=True)
+                home = Path(tmp) / "takeover"
+                home.mkdir()
+                url = await postgres.create_database("bench_takeover")
+                extra.append(await run_takeover(args.takeover, database_url=url, home=home, servers=args.servers))
         finally:
             if postgres is not None:
                 postgres.stop()
@@ -418,6 +635,9 @@ async def main() -> int:
         f"{args.servers} servers · {args.job_seconds:.0f} s jobs · commands within {args.spread:.1f} s"
     )
     print(table(columns))
+    if extra:
+        print()
+        print(table(extra))
     return 0
 
 
