@@ -31,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.botproc import BotProcess, bot_env, python_cmd
 from tests.helpers import FAL_KEY, STORES, configure, fal_child_env, shown_text
@@ -41,6 +42,11 @@ from tests.standins.fal_queue import FalStandIn, JobScript
 ENDPOINT = "veed/fabric-1.0"
 AUDIO = "https://cdn.example.com/a.mp3"
 FAL_ROUTES = ("submit", "stream", "status", "result", "cancel")
+
+
+def bench_env(*args: Any, **extra: str) -> dict[str, str]:
+    """The bot's environment; links (cdn.example.com) go to fal as they are, so no run depends on a DNS answer."""
+    return bot_env(*args, **{"INPUT_HOSTING": "passthrough", **extra})
 
 
 def job_script(seconds: float) -> JobScript:
@@ -161,7 +167,7 @@ async def run_bot(
         discord.ack_deadline = 60.0  # measure lateness instead of failing on it
         fal.script(ENDPOINT, job_script(job_seconds))
         places = await places_for(discord, servers, cluster=cluster)
-        env = bot_env(
+        env = bench_env(
             fal_child_env(fal, home),
             discord,
             home,
@@ -349,7 +355,7 @@ async def run_beyond(n: int, running: int, job_seconds: float, servers: int, *, 
         discord.ack_deadline = 60.0
         fal.script(ENDPOINT, job_script(job_seconds))
         places = [(discord.guild_id, discord.channel_id)] + [await discord.add_guild() for _ in range(servers - 1)]
-        env = bot_env(fal_child_env(fal, home), discord, home, LOG_LEVEL="WARNING", MAX_RUNNING_JOBS=str(running))
+        env = bench_env(fal_child_env(fal, home), discord, home, LOG_LEVEL="WARNING", MAX_RUNNING_JOBS=str(running))
         env.pop("DISCORD_GUILD_ID")
         bot = BotProcess(env, home / "bot.log")
         await bot.start(discord)
@@ -412,7 +418,7 @@ async def run_sustained(
         discord.ack_deadline = 60.0
         fal.script(ENDPOINT, job_script(5.0))
         places = await places_for(discord, servers, cluster=cluster)
-        env = bot_env(
+        env = bench_env(
             fal_child_env(fal, home),
             discord,
             home,
@@ -454,7 +460,7 @@ async def run_takeover(in_flight: int, *, database_url: str, home: Path, servers
         discord.ack_deadline = 60.0
         fal.script(ENDPOINT, job_script(600.0))
         places = await places_for(discord, servers, cluster=True)
-        env = bot_env(
+        env = bench_env(
             fal_child_env(fal, home),
             discord,
             home,

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from bot import media
+from bot import links, media
 from bot.errors import BadInput
 from bot.fal import catalog
 from bot.fal.catalog import Kind
@@ -189,8 +189,18 @@ def _spec(args: argparse.Namespace) -> JobSpec:
     return build_spec(command, **{name: getattr(args, name, None) for name in SPEC_FLAGS})
 
 
+def _checked_links(spec: JobSpec) -> JobSpec:
+    """Each link checked by the bot's own link parser (a public https link), in the form fal will fetch."""
+    checked = {}
+    for name in KIND_OF:
+        value = getattr(spec, name)
+        if value and value.startswith(("https://", "http://")):
+            checked[name] = links.parse(f"--{name.replace('_', '-')}", value).url
+    return spec.at(checked)
+
+
 async def _run_job(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
-    spec = _spec(args)  # refuse what is wrong before uploading or paying for anything
+    spec = _checked_links(_spec(args))  # refuse what is wrong before uploading or paying for anything
     local = {name: found for name in KIND_OF if (found := _inspect_local(getattr(spec, name), name))}
     if "audio_url" in local:
         spec = dataclasses.replace(spec, audio_seconds=local["audio_url"][1].seconds)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.fal.queue import FalQueue
+from bot.jobs import inputs
 from bot.jobs.events import JobEvents
 from bot.jobs.limits import Configs, personal_config
 from bot.jobs.line import Line
@@ -76,7 +77,7 @@ async def open_engine(
                     line,
                     presence,
                     session=session,
-                    input_hosting=settings.input_hosting,
+                    hosting=inputs.Hosting(settings.input_hosting, settings.private_link_hosts),
                     works_jobs=works,
                 )
                 yield Engine(

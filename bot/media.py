@@ -244,8 +244,12 @@ def declared_type(content_type: str | None) -> str | None:
     return None if bare in ("", "application/octet-stream", "binary/octet-stream") else bare
 
 
-def check_declared(kind: str, content_type: str | None, size: int | None, *, name: str) -> None:
-    """What a client declares about a file (type and size), before anything is downloaded; raises Refused."""
+def check_declared(
+    kind: str, content_type: str | None, size: int | None, *, name: str, named_only: bool = False
+) -> None:
+    """What a client declares about a file (type and size), before anything is downloaded; raises Refused.
+    `named_only`: nothing will look inside the file, so one that declares no type must say what it is by its
+    name (an accepted extension of this kind)."""
     declared = declared_type(content_type)
     if declared is not None and not any(declared in f.content_types for f in ACCEPTED[kind]):
         raise _refuse(name, f"is {describe_declared(declared)}", kind, "wrong_kind")
@@ -253,6 +257,14 @@ def check_declared(kind: str, content_type: str | None, size: int | None, *, nam
     known = {e for formats in ACCEPTED.values() for f in formats for e in f.extensions}
     if declared is None and extension and extension not in known:
         raise _refuse(name, f"is a .{extension} file by its name and declares no media type", kind, "wrong_kind")
+    if declared is None and named_only and extension not in {e for f in ACCEPTED[kind] for e in f.extensions}:
+        what = f"is a .{extension} file by its name" if extension else "has no file extension"
+        raise _refuse(
+            name,
+            f"declares no media type and {what}; name it for what it is ({extensions_text(kind)})",
+            kind,
+            "unknown",
+        )
     if size == 0:
         raise _refuse(name, "is empty (0 bytes)", kind, "empty")
     if size is not None and size > MAX_BYTES[kind]:

@@ -11,6 +11,8 @@ from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from dotenv import load_dotenv
 
+from bot import links
+
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 DEFAULT_MAX_RUNNING_JOBS = 100
@@ -112,6 +114,7 @@ class Settings:
     discord_guild_id: int | None = None
     database: Database = field(default_factory=lambda: Database(DEFAULT_DATABASE_URL, Path("data/bot.db")))
     input_hosting: str = "fal"
+    private_link_hosts: frozenset[str] = frozenset()  # hosts on a private network links may name (fal hosting)
     log_level: str = "INFO"
     max_running_jobs: int = DEFAULT_MAX_RUNNING_JOBS
     daily_budget_usd: float | None = None
@@ -188,6 +191,22 @@ def _shards(env: Mapping[str, str], problems: list[str]) -> tuple[int | None, tu
     return (int(count) if count else None), ids
 
 
+def _hosts(env: Mapping[str, str], problems: list[str]) -> frozenset[str]:
+    """PRIVATE_LINK_HOSTS: host names or addresses, separated by commas, in the form links are judged in."""
+    hosts = set()
+    for part in env.get("PRIVATE_LINK_HOSTS", "").split(","):
+        if not part.strip():
+            continue
+        key = links.host_key(part)
+        if not links.valid_host(key):
+            problems.append(
+                f"PRIVATE_LINK_HOSTS must be host names or addresses separated by commas (no https://, no port), "
+                f"not '{part.strip()}'"
+            )
+        hosts.add(key)
+    return frozenset(hosts)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     problems = [f"{name} is not set" for name in ("DISCORD_TOKEN", "FAL_KEY") if not env.get(name, "").strip()]
@@ -216,6 +235,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     }
     shard_count, shard_ids = _shards(env, problems)
     work_jobs = _flag(env, "WORK_JOBS", True, problems)
+    private_hosts = _hosts(env, problems)
     takeover = _number(env, "TAKEOVER_SECONDS", float, problems, minimum=1, default=DEFAULT_TAKEOVER_SECONDS)
     health_port = _number(env, "HEALTH_PORT", int, problems, minimum=1, default=None)
     if health_port is not None and health_port > 65535:
@@ -230,6 +250,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         discord_guild_id=int(guild) if guild else None,
         database=db,
         input_hosting=hosting,
+        private_link_hosts=private_hosts,
         log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         max_running_jobs=int(max_running or DEFAULT_MAX_RUNNING_JOBS),
         daily_budget_usd=budget,

@@ -20,6 +20,7 @@ from tests.helpers import FAL_KEY, STORES, fal_child_env, secrets_sent
 from tests.postgres import PostgresServer
 from tests.standins.discord_api import DiscordStandIn
 from tests.standins.fal_queue import FalStandIn
+from tests.standins.link_host import LinkHost
 
 # Nothing in the suite may reach the real services, whatever a test forgets to set.
 for _name in ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET", "DISCORD_TOKEN"):
@@ -34,6 +35,14 @@ async def fal_standin():
     await server.close()
     assert not server.violations, server.violations
     assert not secrets_sent(None, server, fal_key=FAL_KEY)
+
+
+@pytest_asyncio.fixture
+async def link_host(fal_standin):
+    """A web server on 127.0.0.1 that members' links point at (tests/standins/link_host.py); a bot reaches it with
+    PRIVATE_LINK_HOSTS=127.0.0.1."""
+    async with LinkHost(fal_standin.ca) as host:
+        yield host
 
 
 @pytest.fixture
@@ -86,9 +95,15 @@ async def bot_database(request, tmp_path) -> str:
     return await request.getfixturevalue("pg_server").create_database(f"bot_{os.getpid()}_{next(_databases)}")
 
 
+@pytest.fixture
+def bot_settings() -> dict[str, str]:
+    """Settings the `bot` fixture's process gets besides the stand-ins' (a module overrides this fixture)."""
+    return {}
+
+
 @pytest_asyncio.fixture
-async def bot(discord_standin, fal_standin, subprocess_env, tmp_path, bot_database):
-    env = bot_env(subprocess_env, discord_standin, tmp_path, DATABASE_URL=bot_database)
+async def bot(discord_standin, fal_standin, subprocess_env, tmp_path, bot_database, bot_settings):
+    env = bot_env(subprocess_env, discord_standin, tmp_path, DATABASE_URL=bot_database, **bot_settings)
     process = BotProcess(env, tmp_path / "bot.log")
     await process.start(discord_standin)
     yield process

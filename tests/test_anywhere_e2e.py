@@ -10,6 +10,15 @@ from tests.helpers import attach, finished, media_urls, shown_text
 from tests.standins.fal_queue import JobScript
 
 URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
+
+
+@pytest.fixture
+def bot_settings():
+    """The jobs here stand for any job; their links are handed to fal as they are (INPUT_HOSTING=passthrough).
+    The bot's own fetching of links has its tests in test_fetch.py and test_links_e2e.py."""
+    return {"INPUT_HOSTING": "passthrough"}
+
+
 QUICK = JobScript(queue_positions=[0], queue_step=0.2, run_time=0.5, logs=["go"])
 GUILD, USER, DM, GROUP_DM = 0, 1, 1, 2  # install types and contexts, as Discord numbers them
 EPHEMERAL = 1 << 6
@@ -99,7 +108,7 @@ async def test_a_server_without_external_apps_gets_private_replies_and_the_job_s
 async def test_commands_declare_where_they_can_be_installed_and_used(
     discord_standin, fal_standin, subprocess_env, tmp_path
 ):
-    env = bot_env(subprocess_env, discord_standin, tmp_path)
+    env = bot_env(subprocess_env, discord_standin, tmp_path, INPUT_HOSTING="passthrough")
     env.pop("DISCORD_GUILD_ID")  # global commands: contexts and installs apply to them only
     process = BotProcess(env, tmp_path / "bot.log")
     await process.start(discord_standin)
@@ -126,7 +135,14 @@ async def test_outside_servers_a_members_own_limits_come_from_the_settings(
 ):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=1.0, run_time=1.5))
     process = BotProcess(
-        bot_env(subprocess_env, discord_standin, tmp_path, USER_RUNNING_JOBS="1", USER_WAITING_JOBS="1"),
+        bot_env(
+            subprocess_env,
+            discord_standin,
+            tmp_path,
+            INPUT_HOSTING="passthrough",
+            USER_RUNNING_JOBS="1",
+            USER_WAITING_JOBS="1",
+        ),
         tmp_path / "bot.log",
     )
     await process.start(discord_standin)

@@ -13,8 +13,8 @@ from bot.errors import BadInput
 from bot.fal import catalog
 from bot.fal.catalog import Kind
 from bot.jobs.build import build_spec, check_speakable
-from bot.jobs.inputs import check_url
 from bot.jobs.spec import Command
+from bot.links import parse as check_url
 from tests.bad_inputs import GOOD, bad_urls, private_urls, unspeakable_texts
 
 FAST = settings(max_examples=400, deadline=None)

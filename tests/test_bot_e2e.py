@@ -12,6 +12,15 @@ QUICK = JobScript(queue_positions=[1, 0], queue_step=0.3, run_time=0.6, logs=["L
 STEADY = JobScript(queue_positions=[1, 0], queue_step=1.5, run_time=3, logs=["Loading model", "Rendering frames"])
 
 
+@pytest.fixture
+def bot_settings():
+    return {"PRIVATE_LINK_HOSTS": "127.0.0.1"}  # links here point at the link host on 127.0.0.1
+
+
+def links_to(link_host) -> dict[str, str]:
+    return {"image_url": link_host.url("files/portrait.png"), "audio_url": link_host.url("files/speech.mp3")}
+
+
 async def test_talkinghead_with_attachments_runs_end_to_end(bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", STEADY)
     portrait = attach(discord_standin, "portrait.png", "image/png", "face.png")
@@ -55,21 +64,24 @@ async def test_talkinghead_from_text_speaks_then_animates(bot, discord_standin, 
     assert any("Speaking the text" in body.get("content", "") for _, body in message.edits)
 
 
-async def test_lipsync_and_animate_run_end_to_end(bot, discord_standin, fal_standin):
+async def test_lipsync_and_animate_run_end_to_end(bot, discord_standin, fal_standin, link_host):
     clip = attach(discord_standin, "clip.mp4", "video/mp4")
     speech = attach(discord_standin, "speech.mp3", "audio/mpeg")
     lipsync = await discord_standin.send_command("lipsync", {"video": clip, "audio": speech, "sync_mode": "loop"})
     portrait = attach(discord_standin, "portrait.png", "image/png")
     animate = await discord_standin.send_command(
         "animate",
-        {"image": portrait, "video_url": "https://cdn.example.com/drive.mp4"},
+        {"image": portrait, "video_url": link_host.url("files/clip.mp4")},
         user_id=discord_standin.owner_id,
     )
     await finished(discord_standin, lipsync)
     await finished(discord_standin, animate)
     by_endpoint = {job.endpoint_id: job.payload for job in fal_standin.jobs.values()}
     assert by_endpoint["fal-ai/sync-lipsync/v2"]["sync_mode"] == "loop"
-    assert by_endpoint["fal-ai/live-portrait"]["video_url"] == "https://cdn.example.com/drive.mp4"
+    # The linked video was fetched, checked and handed to fal from fal's storage, like an attachment.
+    driving = by_endpoint["fal-ai/live-portrait"]["video_url"]
+    assert fal_standin.uploads[driving] == (FIXTURES / "clip.mp4").read_bytes() and driving.endswith("/clip.mp4")
+    assert link_host.requests == ["/files/clip.mp4"]
 
 
 @pytest.mark.parametrize(
@@ -121,14 +133,12 @@ async def test_a_file_that_is_not_what_it_claims_is_refused_privately_without_a_
     assert fal_standin.requests == []
 
 
-async def test_progress_edits_are_spaced_and_only_when_something_changed(bot, discord_standin, fal_standin):
+async def test_progress_edits_are_spaced_and_only_when_something_changed(bot, discord_standin, fal_standin, link_host):
     fal_standin.script(
         "veed/fabric-1.0",
         JobScript(queue_positions=[3, 2, 1, 0], queue_step=0.5, run_time=5, logs=[f"step {i}" for i in range(40)]),
     )
-    interaction = await discord_standin.send_command(
-        "talkinghead", {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
-    )
+    interaction = await discord_standin.send_command("talkinghead", links_to(link_host))
     message = await finished(discord_standin, interaction)
     times = [t for t, _ in message.edits]
     gaps = [b - a for a, b in zip(times, times[1:-1], strict=False)]  # the final edit is not throttled
@@ -139,18 +149,18 @@ async def test_progress_edits_are_spaced_and_only_when_something_changed(bot, di
     assert len(bodies) == len(set(bodies))
 
 
-async def test_a_rate_limited_edit_is_retried_and_the_result_still_lands(bot, discord_standin, fal_standin):
+async def test_a_rate_limited_edit_is_retried_and_the_result_still_lands(bot, discord_standin, fal_standin, link_host):
     fal_standin.script("veed/fabric-1.0", QUICK)
     discord_standin.fail_next("PATCH", r"/webhooks/.*", 429, retry_after=0.5, times=2)
-    interaction = await discord_standin.send_command(
-        "talkinghead", {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
-    )
+    interaction = await discord_standin.send_command("talkinghead", links_to(link_host))
     message = await finished(discord_standin, interaction)
     assert len(discord_standin.rate_limited) == 2
     assert message.attachments and shown_text(message).startswith("✅")
 
 
-async def test_a_job_that_outlives_the_interaction_token_is_still_delivered(bot, discord_standin, fal_standin):
+async def test_a_job_that_outlives_the_interaction_token_is_still_delivered(
+    bot, discord_standin, fal_standin, link_host
+):
     fal_standin.script(
         "veed/fabric-1.0",
         JobScript(queue_positions=[1, 0], queue_step=1, run_time=8, logs=[f"step {i}" for i in range(8)]),
@@ -159,7 +169,7 @@ async def test_a_job_that_outlives_the_interaction_token_is_still_delivered(bot,
     # so the job outlives the usable token after about 3 s.
     interaction = await discord_standin.send_command(
         "talkinghead",
-        {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"},
+        links_to(link_host),
         age=807,
     )
     message = await finished(discord_standin, interaction)

@@ -29,7 +29,9 @@ async def cluster(
     for n, role in enumerate(roles):
         home = tmp_path / f"p{n}"
         home.mkdir()
-        env = bot_env(subprocess_env, discord, home, DATABASE_URL=url, SHARD_COUNT="2", **settings)
+        env = bot_env(
+            subprocess_env, discord, home, DATABASE_URL=url, SHARD_COUNT="2", INPUT_HOSTING="passthrough", **settings
+        )
         env.pop("DISCORD_GUILD_ID")  # global commands, as a sharded bot in many servers has
         if machines:
             env["BOT_HOST"] = f"machine-{n}"
@@ -141,7 +143,6 @@ async def test_a_burst_at_two_processes_passes_neither_the_bot_budget_nor_the_ru
         ("shard", "1"),
         DAILY_BUDGET_USD="100",
         MAX_RUNNING_JOBS="3",
-        INPUT_HOSTING="passthrough",
     )
     try:
         for guild, _ in places:  # each server lets many run: the bot-wide limits are the ones under test

@@ -14,6 +14,14 @@ from tests.standins.fal_queue import JobScript
 
 pytestmark = pytest.mark.parametrize("bot_database", STORES, indirect=True)  # on SQLite and PostgreSQL
 
+
+@pytest.fixture
+def bot_settings():
+    """The jobs here stand for any job; their links are handed to fal as they are (INPUT_HOSTING=passthrough).
+    The bot's own fetching of links has its tests in test_fetch.py and test_links_e2e.py."""
+    return {"INPUT_HOSTING": "passthrough"}
+
+
 AUDIO = "https://cdn.example.com/a.mp3"
 EDITS = r"^/webhooks/\d+/[^/]+/messages/"
 POSTS = r"^/channels/\d+/messages$"

@@ -23,7 +23,7 @@ def free_port() -> int:
 @pytest_asyncio.fixture
 async def watched(discord_standin, fal_standin, subprocess_env, tmp_path):
     port = free_port()
-    env = bot_env(subprocess_env, discord_standin, tmp_path, HEALTH_PORT=str(port))
+    env = bot_env(subprocess_env, discord_standin, tmp_path, HEALTH_PORT=str(port), INPUT_HOSTING="passthrough")
     process = BotProcess(env, tmp_path / "bot.log")
     await process.start(discord_standin)
     yield process, f"http://127.0.0.1:{port}"

@@ -9,12 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot import links
 from bot.discord_app.intake import Given, collect, spec_from
 from bot.errors import BadInput
 from bot.jobs import cost, inputs
 from bot.jobs.spec import Command, JobSpec, Source
 from tests import media_corpus
 from tests.helpers import FIXTURES
+
+FAL = inputs.Hosting()
+PASSTHROUGH = inputs.Hosting("passthrough")
 
 
 @pytest.mark.parametrize(
@@ -35,19 +39,19 @@ from tests.helpers import FIXTURES
 )
 def test_urls_that_are_not_public_https_are_refused(url):
     with pytest.raises(BadInput):
-        inputs.check_url("image_url", url)
+        links.parse("image_url", url)
 
 
 def test_public_https_urls_pass():
-    inputs.check_url("image_url", "https://cdn.example.com/face.png")
-    inputs.check_url("image_url", "https://8.8.8.8/face.png")
+    links.parse("image_url", "https://cdn.example.com/face.png")
+    links.parse("image_url", "https://8.8.8.8/face.png")
 
 
 @given(st.lists(st.one_of(st.integers(0, 300).map(str), st.integers(0, 255).map(hex)), min_size=1, max_size=4))
 def test_hosts_made_of_numbers_pass_only_as_public_addresses(labels):
     host = ".".join(labels)
     try:
-        inputs.check_url("image_url", f"https://{host}/x")
+        links.parse("image_url", f"https://{host}/x")
     except BadInput:
         return
     import ipaddress
@@ -87,10 +91,25 @@ def test_declared_type_and_size_are_checked_first():
     with pytest.raises(
         BadInput, match=r"'cv.pdf' is a PDF document \(application/pdf\); an image is needed: PNG, JPEG"
     ):
-        inputs.check_declared(Source("image", "https://cdn/x", True, "cv.pdf", "application/pdf", 1000))
+        inputs.check_declared(Source("image", "https://cdn/x", True, "cv.pdf", "application/pdf", 1000), FAL)
     with pytest.raises(BadInput, match="is 60.0 MB; an audio file is needed: .* \\(up to 50 MB\\)"):
-        inputs.check_declared(Source("audio", "https://cdn/x", True, "long.wav", "audio/wav", 60 * 1024**2))
-    inputs.check_declared(Source("audio", "https://cdn/x", True, "voice.m4a", "audio/x-m4a", 1000))
+        inputs.check_declared(Source("audio", "https://cdn/x", True, "long.wav", "audio/wav", 60 * 1024**2), FAL)
+    inputs.check_declared(Source("audio", "https://cdn/x", True, "voice.m4a", "audio/x-m4a", 1000), FAL)
+
+
+@pytest.mark.parametrize(
+    "filename,refused",
+    [("voice", "has no file extension"), ("voice.png", "is a .png file by its name"), ("voice.mp3", None)],
+)
+def test_in_passthrough_an_attachment_that_declares_no_type_is_judged_by_its_name(filename, refused):
+    source = Source("audio", "https://cdn/x", True, filename, None, 1000)
+    inputs.check_declared(source, FAL)  # the bot looks inside the file in fal hosting: nothing to refuse yet
+    if refused is None:
+        inputs.check_declared(source, PASSTHROUGH)
+        return
+    with pytest.raises(BadInput, match=f"'{filename}' declares no media type and {refused}") as caught:
+        inputs.check_declared(source, PASSTHROUGH)
+    assert caught.value.field == "audio" and "mp3, wav" in str(caught.value) and "is needed" in str(caught.value)
 
 
 class FakeAttachment:
@@ -125,11 +144,13 @@ class FakeAttachment:
 )
 def test_exactly_one_source_per_input(given_, text, message):
     with pytest.raises(BadInput, match=message):
-        collect(Command.TALKINGHEAD, given_, text)
+        collect(Command.TALKINGHEAD, given_, text, FAL)
 
 
 def test_options_are_checked_against_the_model():
-    sources = collect(Command.TALKINGHEAD, [Given("image", FakeAttachment(), None), Given("audio", None, None)], "hi")
+    sources = collect(
+        Command.TALKINGHEAD, [Given("image", FakeAttachment(), None), Given("audio", None, None)], "hi", FAL
+    )
     with pytest.raises(BadInput, match="accepts resolution 720p or 1080p"):
         spec_from(Command.TALKINGHEAD, sources, model="fal-ai/bytedance/omnihuman/v1.5", text="hi", resolution="480p")
     with pytest.raises(BadInput, match="unknown voice"):
@@ -219,7 +240,7 @@ async def test_attachments_are_checked_then_uploaded_from_files_named_for_what_t
     }  # sound only, named .mp4
     spec = JobSpec(Command.TALKINGHEAD, image_url=sources["image"].url, audio_url=sources["audio"].url)
     async with aiohttp.ClientSession() as session:
-        hosted = await inputs.host(spec, sources, queue=queue, session=session, mode="fal")
+        hosted = await inputs.host(spec, sources, queue=queue, session=session, hosting=FAL)
     assert fal_env.uploads[hosted.image_url] == (FIXTURES / "portrait.png").read_bytes()
     assert fal_env.uploads[hosted.audio_url] == (FIXTURES / "a_m4a_aac_isom.m4a").read_bytes()
     assert hosted.image_url.endswith("/face.png") and hosted.audio_url.endswith("/voice.m4a")
@@ -238,7 +259,7 @@ async def test_a_refused_file_uploads_nothing_and_leaves_no_file(cdn, queue, fal
         with pytest.raises(
             BadInput, match="'voice.m4a' looks like an MP4 or QuickTime file but it is damaged or incomplete"
         ):
-            await inputs.host(spec, sources, queue=queue, session=session, mode="fal")
+            await inputs.host(spec, sources, queue=queue, session=session, hosting=FAL)
     assert fal_env.uploads == {} and not any(d.exists() for d in temp_dirs)
 
 
@@ -254,7 +275,7 @@ async def test_real_audio_length_over_the_model_limit_is_refused_before_any_uplo
     spec = JobSpec(Command.TALKINGHEAD, model="fal-ai/bytedance/omnihuman/v1.5", image_url="i", audio_url="a")
     async with aiohttp.ClientSession() as session:
         with pytest.raises(BadInput, match=r"the audio lasts 90.1 s; OmniHuman 1.5 accepts at most 60 s"):
-            await inputs.host(spec, sources, queue=queue, session=session, mode="fal")
+            await inputs.host(spec, sources, queue=queue, session=session, hosting=FAL)
     assert fal_env.uploads == {} and not any(d.exists() for d in temp_dirs)
 
 
@@ -265,5 +286,5 @@ async def test_the_size_cap_is_enforced_while_downloading(cdn, queue, fal_env, t
     spec = JobSpec(Command.LIPSYNC, video_url=source.url, audio_url="https://cdn.example/a.mp3")
     async with aiohttp.ClientSession() as session:
         with pytest.raises(BadInput, match="'huge.mp4' is over 2 MB; a video is needed"):
-            await inputs.host(spec, {"video": source}, queue=queue, session=session, mode="fal")
+            await inputs.host(spec, {"video": source}, queue=queue, session=session, hosting=FAL)
     assert fal_env.uploads == {} and not any(d.exists() for d in temp_dirs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.discord_app import render
@@ -46,11 +48,18 @@ def test_queued_progress_shows_position_start_eta_cost_and_log():
     ]
 
 
+def test_the_cost_line_says_how_long_the_measured_audio_is():
+    measured = job(status=Status.QUEUED, step="video", cost_estimate=1.15)
+    measured.spec = dataclasses.replace(measured.spec, audio_seconds=14.25)
+    assert "Estimated cost $1.15 · audio 14.2 s" in render.render(measured).splitlines()
+    assert "Estimated cost $0.42" in render.render(job(status=Status.QUEUED, cost_estimate=0.42)).splitlines()
+
+
 @pytest.mark.parametrize(
     "changes,line",
     [
         ({"status": Status.STARTING}, "**Starting**"),
-        ({"status": Status.STARTING, "uploading": True}, "**Uploading the inputs to fal**"),
+        ({"status": Status.STARTING, "uploading": True}, "**Checking the inputs and uploading them to fal**"),
         ({"status": Status.SENDING, "step": "speech"}, "**Speaking the text with MiniMax Speech 2.6 Turbo**"),
         ({"status": Status.RUNNING, "step": "speech"}, "**Speaking the text with MiniMax Speech 2.6 Turbo**"),
         ({"status": Status.RUNNING, "step": "video"}, "**Generating with VEED Fabric 1.0**"),

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import discord
 
-from bot import metrics
+from bot import links, metrics
 from bot.discord_app import render
 from bot.discord_app.notifier import DiscordNotifier
 from bot.discord_app.replies import is_manager, refuse, where
@@ -45,16 +43,13 @@ class Given:
             return Source(self.name, a.url, True, a.filename, a.content_type, a.size, getattr(a, "duration", None))
         if self.url:
             url = self.url.strip()
-            try:
-                name = os.path.basename(urlparse(url).path) or url
-            except ValueError:  # an unclosed "[": the link check that follows refuses it, naming the option
-                name = url
-            return Source(self.name, url, False, name)
+            return Source(self.name, url, False, links.file_name(url) or url)
         return None
 
 
-def collect(command: Command, given: list[Given], text: str | None) -> dict[str, Source]:
-    """Exactly one source per input, or BadInput naming the options."""
+def collect(command: Command, given: list[Given], text: str | None, hosting: inputs.Hosting) -> dict[str, Source]:
+    """Exactly one source per input, each checked as far as it can be without the network, or BadInput naming
+    the options."""
     sources: dict[str, Source] = {}
     for g in given:
         options = [f"`{g.name}`", f"`{g.name}_url`"] + (
@@ -67,7 +62,7 @@ def collect(command: Command, given: list[Given], text: str | None) -> dict[str,
             raise BadInput(g.name, f"give only one of {' or '.join(options)}, not several")
         source = g.source()
         if source is not None:
-            inputs.check_declared(source)
+            inputs.check_declared(source, hosting)
             sources[g.name] = source
     return sources
 
@@ -125,7 +120,7 @@ class Intake:
         private: bool | None = None,
     ) -> Job | None:
         try:
-            sources = collect(command, given, text)
+            sources = collect(command, given, text, self.runner.hosting)
             spec = spec_from(
                 command, sources, model=model, text=text, voice=voice, resolution=resolution, sync_mode=sync_mode
             )

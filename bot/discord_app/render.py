@@ -71,6 +71,14 @@ def format_cost(usd: float) -> str:
     return f"${usd:.2f}" if usd >= 0.01 else "< $0.01"
 
 
+def cost_line(job: Job) -> str:
+    """'Estimated cost $0.42 · audio 12.3 s': the length once the audio was measured (a file's true length, or the
+    spoken text's)."""
+    line = f"Estimated cost {format_cost(job.cost_estimate or 0)}"
+    seconds = job.spec.audio_seconds
+    return line + (f" · audio {seconds:.1f} s" if seconds is not None else "")
+
+
 def model_name(job: Job) -> str:
     return job.spec.main_model.name
 
@@ -97,7 +105,7 @@ def stage_line(job: Job, place: Place | None = None) -> str:
     if job.status is Status.WAITING:
         return waiting_line(place)
     if job.status is Status.STARTING:
-        return "Uploading the inputs to fal" if job.uploading else "Starting"
+        return "Checking the inputs and uploading them to fal" if job.uploading else "Starting"
     if job.step == SPEECH and job.status.on_fal:
         speech = job.spec.speech_model
         return f"Speaking the text with {speech.name if speech else 'TTS'}"
@@ -137,7 +145,7 @@ def render_progress(job: Job, *, eta: float | None = None, place: Place | None =
         timing += f" · done {relative_time(eta)} (estimate)"
     lines.append(timing)
     if job.cost_estimate is not None:
-        lines.append(f"Estimated cost {format_cost(job.cost_estimate)}")
+        lines.append(cost_line(job))
     if job.log:
         lines.append(f"> {quote(job.log)}")
     if ends_by_dm:
@@ -151,7 +159,7 @@ def render_result(job: Job) -> str:
     if job.error:  # a note, e.g. that a cancel came too late
         lines.append(job.error)
     if job.cost_estimate is not None:
-        lines.append(f"Estimated cost {format_cost(job.cost_estimate)}")
+        lines.append(cost_line(job))
     lines.append(job.video_url or "(fal returned no video link)")
     return fit("\n".join(lines))
 
@@ -176,7 +184,7 @@ def result_card(job: Job, *, attached: str | None, note: str | None = None, ment
     if job.error:  # a note, e.g. that a cancel came too late
         lines.append(job.error)
     if job.cost_estimate is not None:
-        lines.append(f"Estimated cost {format_cost(job.cost_estimate)}")
+        lines.append(cost_line(job))
     footer = [note] if note else []
     if job.video_url:
         footer.append(f"[Download the video from fal]({job.video_url}) (fal keeps its files for a limited time)")

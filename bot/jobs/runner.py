@@ -114,7 +114,7 @@ class JobRunner:
         presence: Presence,
         *,
         session: aiohttp.ClientSession,
-        input_hosting: str = "fal",
+        hosting: inputs.Hosting | None = None,
         works_jobs: bool = True,
         follow_backoff: tuple[float, float] = pipeline.FOLLOW_BACKOFF,
     ) -> None:
@@ -124,7 +124,7 @@ class JobRunner:
         self.line = line
         self.presence = presence
         self.session = session
-        self.input_hosting = input_hosting
+        self.hosting = hosting or inputs.Hosting()
         self.works_jobs = works_jobs
         self.follow_backoff = follow_backoff
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -390,12 +390,12 @@ class JobRunner:
     async def _host(self, job: Job) -> None:
         """Check the inputs and host them where fal can read them (nothing is paid for before this passes)."""
         if job.sources:
-            job.uploading = self.input_hosting == "fal" and any(s.attachment for s in job.sources.values())
+            job.uploading = self.hosting.fetches
             if job.uploading:
                 self.events.publish(Progressed(job))
             try:
                 job.spec = await inputs.host(
-                    job.spec, job.sources, queue=self.queue, session=self.session, mode=self.input_hosting
+                    job.spec, job.sources, queue=self.queue, session=self.session, hosting=self.hosting
                 )
             finally:
                 job.uploading = False

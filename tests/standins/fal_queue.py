@@ -716,6 +716,11 @@ class FalStandIn:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def ca(self) -> trustme.CA:
+        """The CA the bot process trusts (SSL_CERT_FILE): other stand-ins on 127.0.0.1 take their certificates from it."""
+        return self._ca
+
     def _server_ssl(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
