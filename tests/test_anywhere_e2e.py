@@ -6,17 +6,18 @@ from __future__ import annotations
 import pytest
 
 from tests.botproc import BotProcess, bot_env
-from tests.helpers import attach, finished, media_urls, shown_text
+from tests.helpers import FIXTURES, attach, finished, media_urls, shown_text
 from tests.standins.fal_queue import JobScript
-
-URLS = {"image_url": "https://cdn.example.com/p.png", "audio_url": "https://cdn.example.com/a.mp3"}
 
 
 @pytest.fixture
 def bot_settings():
-    """The jobs here stand for any job; their links are handed to fal as they are (INPUT_HOSTING=passthrough).
-    The bot's own fetching of links has its tests in test_fetch.py and test_links_e2e.py."""
-    return {"INPUT_HOSTING": "passthrough"}
+    return {"PRIVATE_LINK_HOSTS": "127.0.0.1"}  # the links point at the link host on 127.0.0.1
+
+
+@pytest.fixture
+def urls(link_host):
+    return {"image_url": link_host.url("files/portrait.png"), "audio_url": link_host.url("files/speech.mp3")}
 
 
 QUICK = JobScript(queue_positions=[0], queue_step=0.2, run_time=0.5, logs=["go"])
@@ -31,32 +32,34 @@ def dms(discord) -> list:
 
 
 async def test_a_user_install_in_a_server_the_bot_is_not_in_works_through_the_interaction_only(
-    bot, discord_standin, fal_standin
+    urls, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", QUICK)
     guild, channel = await discord_standin.add_foreign_guild()
     interaction = await discord_standin.send_command(
-        "talkinghead", URLS, guild_id=guild, channel_id=channel, installs=USER
+        "talkinghead", urls, guild_id=guild, channel_id=channel, installs=USER
     )
     message = await finished(discord_standin, interaction)
     assert message.attachments and media_urls(message)
     assert discord_standin.refused_bot_writes == []  # it never tried to write with its own token there
 
 
-async def test_a_user_install_job_that_outlives_its_token_ends_in_the_requesters_dms(bot, discord_standin, fal_standin):
+async def test_a_user_install_job_that_outlives_its_token_ends_in_the_requesters_dms(
+    urls, bot, discord_standin, fal_standin
+):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.5, run_time=1.0, logs=["go"]))
     guild, channel = await discord_standin.add_foreign_guild()
     interaction = await discord_standin.send_command(
-        "talkinghead", URLS, guild_id=guild, channel_id=channel, installs=USER, age=840
+        "talkinghead", urls, guild_id=guild, channel_id=channel, installs=USER, age=840
     )
     dm = await discord_standin.wait_for(lambda: next(iter(dms(discord_standin)), None), timeout=30)
     assert shown_text(dm).startswith("✅ **Talking head ready**") and len(dm.attachments) == 1
     assert discord_standin.refused_bot_writes == [] and interaction.original_message_id
 
 
-async def test_in_the_dm_with_the_bot_a_long_job_ends_in_that_dm(bot, discord_standin, fal_standin):
+async def test_in_the_dm_with_the_bot_a_long_job_ends_in_that_dm(urls, bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.5, run_time=1.0, logs=["go"]))
-    interaction = await discord_standin.send_command("talkinghead", URLS, context=DM, installs=USER, age=840)
+    interaction = await discord_standin.send_command("talkinghead", urls, context=DM, installs=USER, age=840)
     post = await discord_standin.wait_for(lambda: next(iter(dms(discord_standin)), None), timeout=30)
     assert post.channel_id == interaction.channel_id and len(post.attachments) == 1
     message = await discord_standin.wait_for(
@@ -65,24 +68,26 @@ async def test_in_the_dm_with_the_bot_a_long_job_ends_in_that_dm(bot, discord_st
     assert "the video is here" in message.content
 
 
-async def test_a_group_dm_job_is_delivered_and_a_long_one_ends_by_dm(bot, discord_standin, fal_standin):
+async def test_a_group_dm_job_is_delivered_and_a_long_one_ends_by_dm(urls, bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", QUICK)
-    quick = await discord_standin.send_command("talkinghead", URLS, context=GROUP_DM, installs=USER)
+    quick = await discord_standin.send_command("talkinghead", urls, context=GROUP_DM, installs=USER)
     assert (await finished(discord_standin, quick)).attachments
-    late = await discord_standin.send_command("talkinghead", URLS, context=GROUP_DM, installs=USER, age=840)
+    late = await discord_standin.send_command("talkinghead", urls, context=GROUP_DM, installs=USER, age=840)
     dm = await discord_standin.wait_for(lambda: next(iter(dms(discord_standin)), None), timeout=30)
     assert len(dm.attachments) == 1 and late.original_message_id
     assert discord_standin.refused_bot_writes == []
 
 
-async def test_a_private_job_is_seen_only_by_its_requester_and_a_long_one_ends_by_dm(bot, discord_standin, fal_standin):
+async def test_a_private_job_is_seen_only_by_its_requester_and_a_long_one_ends_by_dm(
+    urls, bot, discord_standin, fal_standin
+):
     fal_standin.script("veed/fabric-1.0", QUICK)
-    private = await discord_standin.send_command("talkinghead", {**URLS, "private": True})
+    private = await discord_standin.send_command("talkinghead", {**urls, "private": True})
     await discord_standin.wait_for(lambda: private.callbacks)
     assert private.callbacks[0][1]["data"]["flags"] & EPHEMERAL
     message = await finished(discord_standin, private)
     assert message.ephemeral and message.attachments
-    long = await discord_standin.send_command("talkinghead", {**URLS, "private": True}, age=840)
+    long = await discord_standin.send_command("talkinghead", {**urls, "private": True}, age=840)
     dm = await discord_standin.wait_for(lambda: next(iter(dms(discord_standin)), None), timeout=30)
     assert len(dm.attachments) == 1 and long.original_message_id
     assert not [
@@ -93,13 +98,13 @@ async def test_a_private_job_is_seen_only_by_its_requester_and_a_long_one_ends_b
 
 
 async def test_a_server_without_external_apps_gets_private_replies_and_the_job_still_ends(
-    bot, discord_standin, fal_standin
+    urls, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", QUICK)
     guild, channel = await discord_standin.add_foreign_guild()
     discord_standin.disable_external_apps(guild)
     interaction = await discord_standin.send_command(
-        "talkinghead", URLS, guild_id=guild, channel_id=channel, installs=USER
+        "talkinghead", urls, guild_id=guild, channel_id=channel, installs=USER
     )
     message = await finished(discord_standin, interaction)
     assert message.ephemeral and message.attachments
@@ -108,7 +113,7 @@ async def test_a_server_without_external_apps_gets_private_replies_and_the_job_s
 async def test_commands_declare_where_they_can_be_installed_and_used(
     discord_standin, fal_standin, subprocess_env, tmp_path
 ):
-    env = bot_env(subprocess_env, discord_standin, tmp_path, INPUT_HOSTING="passthrough")
+    env = bot_env(subprocess_env, discord_standin, tmp_path, PRIVATE_LINK_HOSTS="127.0.0.1")
     env.pop("DISCORD_GUILD_ID")  # global commands: contexts and installs apply to them only
     process = BotProcess(env, tmp_path / "bot.log")
     await process.start(discord_standin)
@@ -131,7 +136,7 @@ async def test_commands_declare_where_they_can_be_installed_and_used(
 
 
 async def test_outside_servers_a_members_own_limits_come_from_the_settings(
-    discord_standin, fal_standin, subprocess_env, tmp_path
+    urls, discord_standin, fal_standin, subprocess_env, tmp_path
 ):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=1.0, run_time=1.5))
     process = BotProcess(
@@ -139,7 +144,7 @@ async def test_outside_servers_a_members_own_limits_come_from_the_settings(
             subprocess_env,
             discord_standin,
             tmp_path,
-            INPUT_HOSTING="passthrough",
+            PRIVATE_LINK_HOSTS="127.0.0.1",
             USER_RUNNING_JOBS="1",
             USER_WAITING_JOBS="1",
         ),
@@ -149,7 +154,7 @@ async def test_outside_servers_a_members_own_limits_come_from_the_settings(
     try:
         sent = []
         for _ in range(3):
-            sent.append(await discord_standin.send_command("talkinghead", URLS, context=DM, installs=USER))
+            sent.append(await discord_standin.send_command("talkinghead", urls, context=DM, installs=USER))
             await discord_standin.wait_for(lambda: sent[-1].callbacks)
         kinds = [
             (i.callbacks[0][1]["type"], bool((i.callbacks[0][1].get("data") or {}).get("flags", 0) & EPHEMERAL))
@@ -197,21 +202,20 @@ async def test_lipsync_this_video_takes_an_audio_file_from_the_modal(bot, discor
 
 
 async def test_animate_with_this_video_takes_a_video_embed_and_the_portrait_from_the_modal(
-    bot, discord_standin, fal_standin
+    bot, discord_standin, fal_standin, link_host
 ):
     fal_standin.script("fal-ai/live-portrait", QUICK)
-    embed = {
-        "type": "video",
-        "url": "https://cdn.example.com/dance.mp4",
-        "video": {"url": "https://cdn.example.com/dance.mp4"},
-    }
-    message = discord_standin.add_user_message("https://cdn.example.com/dance.mp4", embeds=[embed])
+    dance = link_host.url("files/clip.mp4")
+    embed = {"type": "video", "url": dance, "video": {"url": dance}}
+    message = discord_standin.add_user_message(dance, embeds=[embed])
     menu = await discord_standin.send_message_command("Animate with this video", message)
     await discord_standin.wait_for(lambda: menu.callbacks)
     portrait = attach(discord_standin, "portrait.jpg", "image/jpeg")
     await finished(discord_standin, await discord_standin.send_modal_submit(menu, {"portrait:image": [portrait]}))
     (job,) = fal_standin.jobs.values()
-    assert job.payload["video_url"] == "https://cdn.example.com/dance.mp4"
+    # The embed's link was fetched and checked like an attachment, and fal got the checked copy.
+    assert fal_standin.uploads[job.payload["video_url"]] == (FIXTURES / "clip.mp4").read_bytes()
+    assert link_host.requests == ["/files/clip.mp4"]
 
 
 @pytest.mark.parametrize(

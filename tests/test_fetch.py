@@ -5,6 +5,7 @@ answers as a poisoned DNS server would; the proof that nothing was fetched is th
 from __future__ import annotations
 
 import socket
+import ssl
 from pathlib import Path
 
 import aiohttp
@@ -157,3 +158,16 @@ async def test_passthrough_hands_links_on_unfetched_in_their_checked_form(host_e
     assert hosted.image_url == "https://cdn.example.com/face.png" and host_env.requests == []
     with pytest.raises(BadInput, match="public"):  # PRIVATE_LINK_HOSTS is for the bot's own fetches only
         inputs.Hosting("passthrough", LOCAL).link("image_url", host_env.url("files/portrait.png"))
+
+
+async def test_recent_inputs_check_a_members_own_link_as_the_fetch_does(host_env, fal_env):
+    from bot.jobs.recent import RecentInputs, _members_link
+
+    typed = Source("image", host_env.url("files/portrait.png"), False, "portrait.png")
+    assert _members_link(typed, typed.url) and not _members_link(typed, "https://v3.fal.media/files/x/portrait.png")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl.create_default_context())) as session:
+        recent = RecentInputs(store=None, session=session)  # type: ignore[arg-type]
+        async with fetch.guarded_session() as guarded:
+            assert not await recent._resolves(guarded, typed.url, members=True)  # 127.0.0.1: never asked
+        assert host_env.connections == 0
+        assert await recent._resolves(session, host_env.url("hops/1/portrait.png"), members=False)  # the bot's copy

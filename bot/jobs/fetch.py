@@ -68,6 +68,22 @@ class CheckedResolver(AbstractResolver):
         await self.inner.close()
 
 
+def guarded_session(
+    option: str = "link", private_hosts: frozenset[str] = frozenset(), resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
+    """A session for members' links: it connects only to checked addresses, through no proxy. (Addresses written
+    in a link skip any resolver: links.parse judges those.)"""
+    connector = aiohttp.TCPConnector(
+        resolver=CheckedResolver(option, private_hosts, resolver),
+        use_dns_cache=False,
+        limit=8,
+        ssl=ssl.create_default_context(),  # the trust store as it is now (SSL_CERT_FILE), not at import
+    )
+    timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_SECONDS, sock_read=CONNECT_SECONDS * 3)
+    headers = {"User-Agent": USER_AGENT, "Accept": "image/*, audio/*, video/*, */*;q=0.5"}
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers, trust_env=False)
+
+
 @dataclass(frozen=True)
 class Fetched:
     path: Path
@@ -86,15 +102,7 @@ async def fetch(
     seconds: float = FETCH_SECONDS,
 ) -> Fetched:
     """The linked file in `directory`, or BadInput naming `option` and why it could not be fetched."""
-    connector = aiohttp.TCPConnector(
-        resolver=CheckedResolver(option, private_hosts, resolver),
-        use_dns_cache=False,
-        limit=4,
-        ssl=ssl.create_default_context(),  # the trust store as it is now (SSL_CERT_FILE), not at import
-    )
-    timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_SECONDS, sock_read=CONNECT_SECONDS * 3)
-    headers = {"User-Agent": USER_AGENT, "Accept": "image/*, audio/*, video/*, */*;q=0.5"}
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers, trust_env=False) as session:
+    async with guarded_session(option, private_hosts, resolver) as session:
         try:
             async with asyncio.timeout(seconds):
                 return await _fetch(session, option, kind, link, directory, private_hosts)

@@ -2,7 +2,8 @@
 
 Only inputs that fal can still read are offered: the copies the bot hosted on fal's storage (or https
 links the member typed), checked with a HEAD request that is remembered for a while, because an
-autocomplete answer must come within Discord's 3 seconds.
+autocomplete answer must come within Discord's 3 seconds. A member's own link (passthrough hosting) is checked as
+the bot fetches members' links (bot/jobs/fetch.py): only at public addresses, and no redirect is followed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bot import links
+from bot.errors import BadInput
+from bot.jobs import fetch
+from bot.jobs.spec import Source
 from bot.store.base import JobStore
 
 CHOICE_LIMIT = 25  # choices Discord shows
@@ -26,12 +31,23 @@ LOOK_BACK = 30  # recent jobs looked at
 class Offer:
     label: str
     url: str
+    members: bool = False  # the member's own link, not a copy the bot hosted
+
+
+def _members_link(source: Source | None, url: str) -> bool:
+    """Whether `url` is the member's own link (as given or as checked), not a copy the bot hosted."""
+    if source is None or source.attachment:
+        return False
+    try:
+        return url in (source.url, links.parse("link", source.url).url)
+    except BadInput:
+        return url == source.url
 
 
 class RecentInputs:
     def __init__(self, store: JobStore, session: aiohttp.ClientSession) -> None:
         self.store = store
-        self.session = session
+        self.session = session  # for fal's storage, where the bot's own copies are
         self._checked: dict[str, tuple[bool, float]] = {}
 
     async def offers(self, guild_id: int | None, user_id: int, name: str, typed: str) -> list[Offer]:
@@ -47,21 +63,26 @@ class RecentInputs:
             label = f"{filename} · from job {job.id}"[:VALUE_LIMIT]
             if needle and needle not in label.lower() and needle not in url.lower():
                 continue
-            found[url] = Offer(label, url)
+            found[url] = Offer(label, url, members=_members_link(source, url))
         candidates = list(found.values())[:CHOICE_LIMIT]
-        alive = await asyncio.gather(*(self._resolves(o.url) for o in candidates))
+        async with fetch.guarded_session() as guarded:
+            alive = await asyncio.gather(
+                *(self._resolves(guarded if o.members else self.session, o.url, o.members) for o in candidates)
+            )
         return [offer for offer, ok in zip(candidates, alive, strict=True) if ok]
 
-    async def _resolves(self, url: str) -> bool:
+    async def _resolves(self, session: aiohttp.ClientSession, url: str, members: bool) -> bool:
         known = self._checked.get(url)
         if known is not None and time.monotonic() - known[1] < REMEMBER:
             return known[0]
         try:
-            async with self.session.head(
-                url, allow_redirects=True, timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT)
+            if members:
+                url = links.parse("link", url).url
+            async with session.head(
+                url, allow_redirects=not members, timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT)
             ) as response:
                 ok = response.status < 400
-        except (aiohttp.ClientError, TimeoutError):
+        except (BadInput, aiohttp.ClientError, TimeoutError):
             ok = False
         self._checked[url] = (ok, time.monotonic())
         return ok
