@@ -185,6 +185,14 @@ async def test_a_failing_job_exits_non_zero_with_one_clear_line(fal_standin, sub
             "sync_mode must be one of: none",
         ),
         (["talking-head", "--image-url", "/no/such/face.png", "--text", "hi"], "neither a URL nor an existing file"),
+        (  # the bot's own link parser: the host is judged after the mapping a resolver applies
+            ["talking-head", "--image-url", "https://１２７．０．０．１/face.png", "--text", "hi"],
+            "Error (--image-url): must point at a public address",
+        ),
+        (
+            ["lip-sync", "--video-url", "https://[not-an-ip]/v.mp4", "--audio-url", AUDIO],
+            "Error (--video-url): has an invalid host",
+        ),
     ],
 )
 async def test_bad_input_is_refused_before_anything_is_submitted(fal_standin, subprocess_env, args, message):

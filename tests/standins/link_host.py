@@ -3,6 +3,7 @@ and oversized answers, over TLS with a certificate from the CA the bot process t
 
     /files/<fixture>                  the fixture's bytes, with the content type its name implies
     /files/<fixture>?type=<t>         ... declared as <t> ("" declares none)
+    /as/<fixture>/<name>              the fixture's bytes under another name (face-3.png)
     /hops/<n>/<fixture>               n redirects (302), then the file
     /to?url=<url>                     one redirect to <url>
     /page                             an HTML page
@@ -44,6 +45,7 @@ class LinkHost:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/files/{name}", self._file)
+        app.router.add_get("/as/{name}/{alias}", self._file)
         app.router.add_get("/hops/{n}/{name}", self._hops)
         app.router.add_get("/to", self._to)
         app.router.add_get("/page", self._page)
@@ -88,7 +90,8 @@ class LinkHost:
         path = FIXTURES / name
         if not path.is_file() or path.parent != FIXTURES:
             raise web.HTTPNotFound()
-        declared = request.query.get("type", mimetypes.guess_type(name)[0] or "application/octet-stream")
+        shown = request.match_info.get("alias", name)
+        declared = request.query.get("type", mimetypes.guess_type(shown)[0] or "application/octet-stream")
         response = web.Response(body=path.read_bytes())
         if declared:
             response.headers["Content-Type"] = declared
