@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
 
 from bot import links, media
 from bot.errors import BadInput
@@ -37,7 +36,6 @@ class Hosting:
 
     mode: str = "fal"
     private_hosts: frozenset[str] = frozenset()
-    resolver: AbstractResolver | None = None  # the system's; tests hand in one that knows their names
 
     @property
     def fetches(self) -> bool:
@@ -117,14 +115,7 @@ async def check_file(source: Source, path: Path, name: str | None = None) -> med
 async def _fetch_link(source: Source, directory: Path, hosting: Hosting) -> tuple[Path, media.MediaInfo, str]:
     option = option_of(source)
     link = hosting.link(option, source.url)
-    fetched = await fetch.fetch(
-        option,
-        source.kind,
-        link,
-        directory,
-        private_hosts=hosting.allowed_private,
-        resolver=hosting.resolver,
-    )
+    fetched = await fetch.fetch(option, source.kind, link, directory, private_hosts=hosting.allowed_private)
     name = fetched.name or link.host
     return fetched.path, await check_file(source, fetched.path, name), name
 
