@@ -280,7 +280,8 @@ def job_detail(job: Job, place: Place | None = None) -> str:
 
 
 def render_bad_input(option: str, problem: str) -> str:
-    return fit(f"⚠️ `{option}`: {problem}")
+    """The option named as a bounded code span, whatever name an interaction carried, then the problem."""
+    return fit(f"⚠️ {quote(option, NAME_LIMIT)}: {problem}")
 
 
 def render_refused(job: Job) -> str:
