@@ -21,6 +21,7 @@ from bot.discord_app.buttons import JobButton, job_buttons
 from bot.discord_app.intake import Intake
 from bot.discord_app.notifier import DiscordNotifier
 from bot.discord_app.option_check import CheckedTree, leaf_options
+from bot.discord_app.replies import apologize
 from bot.discord_app.services import Services
 from bot.engine import Engine
 from bot.settings import Settings
@@ -60,6 +61,16 @@ def transformed_option(interaction: discord.Interaction, error: app_commands.Tra
         if isinstance(option, dict) and str(option.get("value")) == raw:
             return str(option.get("name"))
     return "option"
+
+
+def unknown_command(error: app_commands.AppCommandError) -> str | None:
+    """The command as a member sent it, when the bot has no such command (or not in that shape), else None.
+    Discord's apps can offer a command list older than the bot's."""
+    if isinstance(error, app_commands.CommandNotFound):
+        return " ".join([*error.parents, error.name])
+    if isinstance(error, app_commands.CommandSignatureMismatch):
+        return error.command.qualified_name
+    return None
 
 
 def invite_url(application_id: int) -> str:
@@ -147,12 +158,18 @@ class LipSyncBot(commands.AutoShardedBot):
                 ephemeral=True,
             )
             return
-        log.error("command %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-        text = "Something went wrong on our side; the details are in the bot's log. Nothing was charged."
-        try:
-            if interaction.response.is_done():
-                await interaction.edit_original_response(content=text)
+        sent = unknown_command(error)
+        if sent is not None and not interaction.response.is_done():
+            log.info("a command this bot does not have as sent: %s", render.quote(sent))
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
             else:
-                await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException:
-            pass
+                await interaction.response.send_message(
+                    render.render_bad_input(
+                        f"/{sent}", "is not a command of this bot as sent; type / and pick it again"
+                    ),
+                    ephemeral=True,
+                )
+            return
+        log.error("command %s failed", interaction.command.name if interaction.command else "?", exc_info=error)
+        await apologize(interaction)

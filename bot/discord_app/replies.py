@@ -1,5 +1,5 @@
 """What every Discord handler asks about an interaction: where it comes from, whether the member manages the
-server, and how to refuse it privately."""
+server, and how to refuse it privately (or, for an error nobody foresaw, apologize)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,21 @@ async def refuse(interaction: discord.Interaction, what: str, message: str) -> N
     """A private answer saying what was wrong and what is accepted."""
     text = render.render_bad_input(what, message)
     await interaction.response.send_message(text, ephemeral=True)
+
+
+UNFORESEEN = "Something went wrong on our side; the details are in the bot's log. Nothing was charged."
+
+
+async def apologize(interaction: discord.Interaction) -> None:
+    """The last resort, for an error no check foresaw (its details go to the log): say so privately (an
+    autocomplete can only offer nothing)."""
+    try:
+        if interaction.type is discord.InteractionType.autocomplete:
+            if not interaction.response.is_done():
+                await interaction.response.autocomplete([])
+        elif interaction.response.is_done():
+            await interaction.edit_original_response(content=UNFORESEEN)
+        else:
+            await interaction.response.send_message(UNFORESEEN, ephemeral=True)
+    except discord.HTTPException:
+        pass
