@@ -59,8 +59,10 @@ def problem(command: app_commands.Command[Any, ..., Any], data: dict[str, Any]) 
         if name in seen:
             return BadInput(name, "was given twice; give it once")
         seen.add(name)
-        if option.get("focused"):
-            continue  # an autocomplete's half-typed value; the command checks the finished one
+        if option.get("focused"):  # an autocomplete's half-typed value; the command checks the finished one
+            if not isinstance(option.get("value"), str):
+                return BadInput(name, "must be text as it is typed")
+            continue
         wrong = _value_problem(parameter, option.get("value"), resolved)
         if wrong is not None:
             return BadInput(name, wrong)
@@ -146,4 +148,6 @@ class CheckedTree(app_commands.CommandTree):
             return True
         if interaction.type is discord.InteractionType.application_command:
             await interaction.response.send_message(render.render_bad_input(bad.field, str(bad)), ephemeral=True)
+        elif interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])  # nothing to offer for options that cannot be read
         return False
