@@ -11,7 +11,7 @@ from bot.discord_app.buttons import requester_or_manager
 from bot.discord_app.replies import is_manager, refuse, where
 from bot.discord_app.services import Services, services_of
 from bot.jobs.lifecycle import Status
-from bot.jobs.model import Job
+from bot.jobs.model import JOB_ID, Job
 
 RECENT = 10
 
@@ -26,7 +26,8 @@ class Jobs(commands.Cog):
     async def jobs(self, interaction: discord.Interaction, job_id: str | None = None) -> None:
         store, runner = self.services.store, self.services.runner
         if job_id:
-            job = await store.get(job_id.strip().lower())
+            wanted = job_id.strip().lower()
+            job = await store.get(wanted) if JOB_ID.fullmatch(wanted) else None
             if job is None or not requester_or_manager(interaction, job):
                 await refuse(interaction, "job_id", f"no job {render.quote(job_id, 20)} of yours; /jobs lists them")
                 return

@@ -6,6 +6,7 @@ requester) is a separate record, `Address`, in a table of its own: the core neve
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any
 from bot.fal.queue import Submission
 from bot.jobs.lifecycle import OUTCOME, TRANSITIONS, Event, IllegalTransition, Status
 from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec, Source
+
+JOB_ID = re.compile(r"[0-9a-f]{8}")  # what new_job_id makes
 
 
 def new_job_id() -> str:
