@@ -7,6 +7,7 @@ checks and the same waiting line as the slash commands.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import discord
@@ -16,10 +17,12 @@ from discord.ext import commands
 from bot import media
 from bot.discord_app import options
 from bot.discord_app.intake import Given
-from bot.discord_app.replies import refuse
+from bot.discord_app.replies import apologize, refuse
 from bot.discord_app.services import Services, services_of
 from bot.fal import catalog
 from bot.jobs.spec import Command
+
+log = logging.getLogger(__name__)
 
 TITLE_LIMIT = 45  # characters of a modal's title
 
@@ -44,13 +47,19 @@ def media_of(message: discord.Message) -> list[Found]:
         if kind in (media.IMAGE, media.VIDEO):
             found.append(Found(kind, attachment=attachment))
     for embed in message.embeds:
-        if embed.video and embed.video.url:
-            found.append(Found(media.VIDEO, url=embed.video.url))
-        elif embed.image and embed.image.url:
-            found.append(Found(media.IMAGE, url=embed.image.url))
-        elif embed.type == "image" and embed.thumbnail and embed.thumbnail.url:
-            found.append(Found(media.IMAGE, url=embed.thumbnail.url))
+        video, image, thumbnail = _link(embed.video.url), _link(embed.image.url), _link(embed.thumbnail.url)
+        if video:
+            found.append(Found(media.VIDEO, url=video))
+        elif image:
+            found.append(Found(media.IMAGE, url=image))
+        elif embed.type == "image" and thumbnail:
+            found.append(Found(media.IMAGE, url=thumbnail))
     return found
+
+
+def _link(url: object) -> str | None:
+    """An embed's link, if it has one: discord.py hands on whatever the message's JSON holds."""
+    return url if isinstance(url, str) and url else None
 
 
 def _kind(content_type: str | None, filename: str) -> str | None:
@@ -79,7 +88,15 @@ def pick(found: list[Found], kind: str, menu: str) -> Found | str:
     return f"that message has no image or video; '{menu}' needs {what} ({media.extensions_text(kind)})"
 
 
-class SpeechModal(discord.ui.Modal):
+class Modal(discord.ui.Modal):
+    """A modal whose unforeseen errors are logged and answered, as a command's are (discord.py only logs them)."""
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
+        log.error("modal %s failed", type(self).__name__, exc_info=error)
+        await apologize(interaction)
+
+
+class SpeechModal(Modal):
     """What to say: text for text-to-speech (and its voice), or an audio file."""
 
     def __init__(self, services: Services, command: Command, given: Given, title: str) -> None:
@@ -133,7 +150,7 @@ class SpeechModal(discord.ui.Modal):
         )
 
 
-class PortraitModal(discord.ui.Modal):
+class PortraitModal(Modal):
     """The portrait to drive with the message's video."""
 
     def __init__(self, services: Services, video: Given) -> None:
