@@ -11,7 +11,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_app import options, render
+from bot.discord_app.replies import refuse
 from bot.discord_app.services import Services, services_of
+from bot.errors import BadInput
 from bot.fal import catalog
 from bot.jobs import limits
 from bot.jobs.limits import GuildConfig
@@ -47,11 +49,11 @@ def describe(config: GuildConfig) -> str:
     )
 
 
-def edit_ids(ids: list[int], action: str, target: int | None) -> list[int]:
+def edit_ids(ids: list[int], action: str, target: int | None, option: str) -> list[int]:
     if action == "clear":
         return []
     if target is None:
-        raise ValueError(f"choose what to {action}")
+        raise BadInput(option, f"choose the {option} to {action}")
     return sorted(set(ids) | {target}) if action == "add" else [i for i in ids if i != target]
 
 
@@ -72,8 +74,8 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
         assert interaction.guild_id is not None  # guild_only
         try:
             config = await self.services.configs.update(interaction.guild_id, change)
-        except ValueError as exc:
-            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+        except BadInput as exc:
+            await refuse(interaction, exc.field, str(exc))
             return
         await self.services.runner.limits_changed()
         await interaction.response.send_message(describe(config), ephemeral=True)
@@ -91,7 +93,7 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
         self, interaction: discord.Interaction, action: str, channel: discord.TextChannel | None = None
     ) -> None:
         def change(c: GuildConfig) -> None:
-            c.allowed_channels = edit_ids(c.allowed_channels, action, channel.id if channel else None)
+            c.allowed_channels = edit_ids(c.allowed_channels, action, channel.id if channel else None, "channel")
 
         await self._update(interaction, change)
 
@@ -100,7 +102,7 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
     @app_commands.choices(action=ACTIONS)
     async def roles(self, interaction: discord.Interaction, action: str, role: discord.Role | None = None) -> None:
         def change(c: GuildConfig) -> None:
-            c.allowed_roles = edit_ids(c.allowed_roles, action, role.id if role else None)
+            c.allowed_roles = edit_ids(c.allowed_roles, action, role.id if role else None, "role")
 
         await self._update(interaction, change)
 

@@ -86,7 +86,7 @@ class Configs:
         return dataclasses.replace(saved) if saved else GuildConfig()
 
     async def update(self, guild_id: int, change: Callable[[GuildConfig], None]) -> GuildConfig:
-        """Apply `change` (which may raise ValueError to refuse) and save the result."""
+        """Apply `change` (which may raise to refuse, e.g. BadInput) and save the result."""
         config = self.get(guild_id)
         change(config)
         self._saved[guild_id] = config
