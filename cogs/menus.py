@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot import media
 from bot.discord_app import options
 from bot.discord_app.intake import Given
+from bot.discord_app.option_check import unreadable
 from bot.discord_app.replies import apologize, refuse
 from bot.discord_app.services import Services, services_of
 from bot.fal import catalog
@@ -43,6 +44,8 @@ def media_of(message: discord.Message) -> list[Found]:
     """The images and videos a message carries: its attachments, then what its embeds show."""
     found = []
     for attachment in message.attachments:
+        if unreadable(attachment):
+            continue
         kind = _kind(attachment.content_type, attachment.filename)
         if kind in (media.IMAGE, media.VIDEO):
             found.append(Found(kind, attachment=attachment))

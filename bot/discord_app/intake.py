@@ -13,6 +13,7 @@ import discord
 from bot import links, metrics
 from bot.discord_app import render
 from bot.discord_app.notifier import DiscordNotifier
+from bot.discord_app.option_check import unreadable
 from bot.discord_app.replies import is_manager, refuse, where
 from bot.errors import BadInput
 from bot.fal import catalog
@@ -60,6 +61,8 @@ def collect(command: Command, given: list[Given], text: str | None, hosting: inp
             raise BadInput(g.name, f"missing: give one of {' or '.join(options)}")
         if count > 1:
             raise BadInput(g.name, f"give only one of {' or '.join(options)}, not several")
+        if g.attachment is not None and (problem := unreadable(g.attachment)):
+            raise BadInput(g.name, problem)
         source = g.source()
         if source is not None:
             inputs.check_declared(source, hosting)

@@ -122,13 +122,26 @@ def _attachment_problem(attachments: Any, attachment_id: str) -> str | None:
     found = attachments.get(attachment_id) if isinstance(attachments, dict) else None
     if not isinstance(found, dict):
         return "must be a file attached to the command"
-    typed = (("filename", str), ("url", str), ("proxy_url", str), ("size", int))
-    if any(type(found.get(field)) is not kind for field, kind in typed) or found["size"] < 0:
-        return "must be a file attached to the command; Discord's description of this one is not readable"
-    if "content_type" in found and not isinstance(found["content_type"], (str, type(None))):
-        return "must be a file attached to the command; its declared type is not readable"
-    if "duration_secs" in found and type(found["duration_secs"]) not in (int, float, type(None)):
-        return "must be a file attached to the command; its declared length is not readable"
+    described = (found.get(f) for f in ("filename", "url", "proxy_url", "size", "content_type", "duration_secs"))
+    return description_problem(*described)
+
+
+def unreadable(attachment: discord.Attachment) -> str | None:
+    """What cannot be read in how Discord describes a message's or a modal's file (discord.py keeps whatever the
+    interaction's JSON held), or None."""
+    a = attachment
+    return description_problem(a.filename, a.url, a.proxy_url, a.size, a.content_type, getattr(a, "duration", None))
+
+
+def description_problem(
+    filename: object, url: object, proxy_url: object, size: object, content_type: object, duration: object
+) -> str | None:
+    if any(type(text) is not str for text in (filename, url, proxy_url)) or type(size) is not int or size < 0:
+        return "must be a file; Discord's description of this one is not readable"
+    if not isinstance(content_type, (str, type(None))):
+        return "must be a file; its declared type is not readable"
+    if type(duration) not in (int, float, type(None)):
+        return "must be a file; its declared length is not readable"
     return None
 
 
