@@ -46,6 +46,7 @@ class File:
     content_type: str | None
     filename: str
     size: int | None = None  # the size it claims, when not its true one
+    fields: tuple[tuple[str, Any], ...] = ()  # more of its description, as Discord would never write it
 
 
 def made(discord, options: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def attached(discord, value: Any) -> Any:
         attachment.pop("content_type", None)
     if value.size is not None:
         attachment["size"] = value.size
-    return attachment
+    return attachment | dict(value.fields)
 
 
 @dataclass(frozen=True)
@@ -380,13 +381,30 @@ def files_taken_or_not(kind: str) -> st.SearchStrategy[File]:
     return st.one_of(good, lying)
 
 
+UNREADABLE = [  # a file's description as Discord would never write it
+    ("filename", 5),
+    ("filename", None),
+    ("url", ["x"]),
+    ("proxy_url", 5),
+    ("size", "12"),
+    ("size", -1),
+    ("size", 1.5),
+    ("size", True),
+    ("content_type", 5),
+    ("content_type", ["image/png"]),
+    ("duration_secs", "5"),
+]
+
+
 def refused_files(kind: str) -> st.SearchStrategy[File]:
-    """Files refused for what they declare, before anything is downloaded."""
-    fixture = GOOD_FILES[kind][0][0]
+    """Files refused for what they declare (or for a description that cannot be read), before anything is
+    downloaded."""
+    fixture, content_type = GOOD_FILES[kind][0]
     return st.one_of(
         st.builds(File, st.just(fixture), st.sampled_from(NOT_MEDIA), st.sampled_from([fixture, "x.exe", "noname"])),
         st.builds(File, st.just(fixture), st.none(), st.sampled_from(["notes.txt", "setup.exe", "doc.pdf"])),
         st.builds(File, st.just(fixture), st.none(), st.just(fixture), st.sampled_from([0, 10**12])),
+        st.sampled_from(UNREADABLE).map(lambda field: File(fixture, content_type, fixture, fields=(field,))),
     )
 
 
@@ -809,6 +827,18 @@ async def assert_menu_answered_well(bot, discord, fal, menu: Menu) -> None:
 
 @examples(150)
 @given(menu=menus())
+@example(
+    menu=Menu("Make this talk", "", (File("portrait.png", "image/png", "a.png", fields=(("filename", 5),)),), (), {})
+)
+@example(
+    menu=Menu(
+        "Make this talk",
+        "",
+        (File("portrait.png", "image/png", "a.png"),),
+        (),
+        {"speech:audio": [File("speech.mp3", "audio/mpeg", "a.mp3", fields=(("size", "12"),))]},
+    )
+)
 @example(menu=Menu("Lip-sync this video", "", (), ({"type": "video", "video": {"url": 123}},), {"speech:text": "hi"}))
 async def test_context_menus_and_their_modals_given_hostile_messages_and_answers(
     roomy, discord_standin, fal_standin, menu
