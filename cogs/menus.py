@@ -50,18 +50,20 @@ def media_of(message: discord.Message) -> list[Found]:
         if kind in (media.IMAGE, media.VIDEO):
             found.append(Found(kind, attachment=attachment))
     for embed in message.embeds:
-        video, image, thumbnail = _link(embed.video.url), _link(embed.image.url), _link(embed.thumbnail.url)
+        shown = embed.to_dict()  # as the message's JSON held it: discord.py checks none of it
+        video, image, thumbnail = (_link(shown.get(part)) for part in ("video", "image", "thumbnail"))
         if video:
             found.append(Found(media.VIDEO, url=video))
         elif image:
             found.append(Found(media.IMAGE, url=image))
-        elif embed.type == "image" and thumbnail:
+        elif shown.get("type") == "image" and thumbnail:
             found.append(Found(media.IMAGE, url=thumbnail))
     return found
 
 
-def _link(url: object) -> str | None:
-    """An embed's link, if it has one: discord.py hands on whatever the message's JSON holds."""
+def _link(part: object) -> str | None:
+    """The link of an embed's video, image or thumbnail, if it has one."""
+    url = part.get("url") if isinstance(part, dict) else None
     return url if isinstance(url, str) and url else None
 
 

@@ -759,6 +759,8 @@ def embeds() -> st.SearchStrategy[dict]:
         lambda u: {"type": "rich", "title": "a card", "image": {"url": u}},
         lambda u: {"type": "video", "video": {}},
         lambda u: {"type": "image"},
+        lambda u: {"type": "video", "video": u},
+        lambda u: {"type": "image", "image": u, "thumbnail": u},
     ]
     return st.builds(lambda shape, u: shape(u), st.sampled_from(shapes), url)
 
@@ -840,6 +842,7 @@ async def assert_menu_answered_well(bot, discord, fal, menu: Menu) -> None:
     )
 )
 @example(menu=Menu("Lip-sync this video", "", (), ({"type": "video", "video": {"url": 123}},), {"speech:text": "hi"}))
+@example(menu=Menu("Make this talk", "", (), ({"type": "image", "thumbnail": None},), {}))
 async def test_context_menus_and_their_modals_given_hostile_messages_and_answers(
     roomy, discord_standin, fal_standin, menu
 ):
