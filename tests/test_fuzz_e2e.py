@@ -490,6 +490,8 @@ UNKNOWN_VALUES = st.one_of(
     WRONG_VALUES.map(lambda v: raw(3, v)),
     st.just({"type": 1, "options": [{"name": "x", "type": 3, "value": "y"}]}),  # shaped like a subcommand
 )
+UNKNOWN_OPTION = st.tuples(UNKNOWN_NAMES, UNKNOWN_VALUES).map(lambda v: {v[0]: v[1]})
+PERHAPS_UNKNOWN_OPTION = st.one_of(st.just({}), UNKNOWN_OPTION)
 
 
 def groups() -> list[Group]:
@@ -503,7 +505,7 @@ def groups() -> list[Group]:
         choice_group("resolution", RESOLUTIONS),
         choice_group("sync_mode", SYNC_MODES),
         Group(NOT_BOOLEANS.map(lambda v: {"private": raw(5, v)}), st.booleans().map(lambda v: {"private": v})),
-        Group(st.tuples(UNKNOWN_NAMES, UNKNOWN_VALUES).map(lambda v: {v[0]: v[1]}), st.just({})),
+        Group(UNKNOWN_OPTION, st.just({})),
     ]
 
 
@@ -691,8 +693,7 @@ def config_options(subcommand: str) -> st.SearchStrategy[dict[str, Any]]:
         },
     }[subcommand]
     chosen = st.fixed_dictionaries({}, optional=optional)
-    extra = st.one_of(st.just({}), st.tuples(UNKNOWN_NAMES, UNKNOWN_VALUES).map(lambda v: {v[0]: v[1]}))
-    return st.builds(lambda a, b: {**a, **b}, chosen, extra)
+    return st.builds(lambda known, unknown: {**known, **unknown}, chosen, PERHAPS_UNKNOWN_OPTION)
 
 
 SUBCOMMANDS = ["show", "channels", "roles", "model", "limits", "budget"]
@@ -710,8 +711,9 @@ def admin_cases() -> st.SearchStrategy[Case]:
         st.one_of(st.none(), st.sampled_from(["nope", "show ", "Show", ""]), HOSTILE_STRINGS),
         st.booleans(),
     )
-    extra = st.one_of(st.just({}), st.tuples(UNKNOWN_NAMES, UNKNOWN_VALUES).map(lambda v: {v[0]: v[1]}))
-    usage = st.builds(lambda options, owner: Case("usage", options, False, by_owner=owner), extra, st.booleans())
+    usage = st.builds(
+        lambda options, owner: Case("usage", options, False, by_owner=owner), PERHAPS_UNKNOWN_OPTION, st.booleans()
+    )
     job_id = st.one_of(
         HOSTILE_STRINGS,
         st.text("0123456789abcdefABCDEF ", min_size=8, max_size=10),
@@ -720,7 +722,7 @@ def admin_cases() -> st.SearchStrategy[Case]:
     jobs = st.builds(
         lambda job, options, owner, where: Case("jobs", {"job_id": job, **options}, False, by_owner=owner, where=where),
         job_id,
-        extra,
+        PERHAPS_UNKNOWN_OPTION,
         st.booleans(),
         WHERES,
     )
@@ -781,7 +783,7 @@ def menu_answers() -> st.SearchStrategy[dict[str, Any]]:
     voices = st.one_of(st.sampled_from(catalog.MINIMAX_VOICES), HOSTILE_STRINGS)
     return st.fixed_dictionaries(
         {
-            "speech:text": st.one_of(st.none(), st.just("hello there"), st.just("hello there"), HOSTILE_STRINGS),
+            "speech:text": st.one_of(st.none(), st.just("hello there"), HOSTILE_STRINGS),
             "speech:voice": st.one_of(st.none(), st.lists(voices, min_size=1, max_size=2)),
             "speech:audio": st.one_of(st.none(), st.lists(any_files(), min_size=1, max_size=2)),
             "portrait:image": st.lists(any_files(), min_size=1, max_size=2),
@@ -827,7 +829,7 @@ async def assert_menu_answered_well(bot, discord, fal, menu: Menu) -> None:
     await assert_outcome(bot, discord, fal, interaction, start, menu)
 
 
-@examples(150)
+@examples(200)
 @given(menu=menus())
 @example(
     menu=Menu("Make this talk", "", (File("portrait.png", "image/png", "a.png", fields=(("filename", 5),)),), (), {})
