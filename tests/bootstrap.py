@@ -5,34 +5,19 @@ v3.fal.media) are constants with no setting, so child processes in the tests sta
     python -m tests.bootstrap bot.cli talking-head ...
 """
 
-import ipaddress
 import os
 import runpy
-import socket
 import sys
 
 import fal_client.client
+
+from tests import no_dns
 
 if url := os.environ.get("TEST_FAL_STORAGE_URL"):
     fal_client.client.REST_URL = url
     fal_client.client.CDN_URL = url
 
-# No test may depend on the network: a name other than the machine's own is never looked up, so a test that
-# lets the bot fetch a link to cdn.example.com fails at once ("does not resolve") instead of asking a DNS server.
-_lookup = socket.getaddrinfo
-
-
-def _local_only(host, *args, **kwargs):  # type: ignore[no-untyped-def]
-    name = host.decode() if isinstance(host, bytes) else host
-    try:
-        ipaddress.ip_address(name or "")
-    except ValueError:
-        if name not in (None, "localhost"):
-            raise socket.gaierror(socket.EAI_NONAME, f"no DNS in the tests: {name}") from None
-    return _lookup(host, *args, **kwargs)
-
-
-socket.getaddrinfo = _local_only
+no_dns.install()  # no name but the machine's own is looked up (tests/no_dns.py)
 
 module = sys.argv[1]
 sys.argv = [module, *sys.argv[2:]]

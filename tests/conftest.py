@@ -15,6 +15,7 @@ from bot.fal.queue import FalQueue
 from bot.jobs.events import JobEvents
 from bot.settings import parse_database
 from bot.store import open_store
+from tests import no_dns
 from tests.botproc import BotProcess, bot_env, secrets_in
 from tests.helpers import FAL_KEY, STORES, fal_child_env, secrets_sent
 from tests.postgres import PostgresServer
@@ -22,9 +23,10 @@ from tests.standins.discord_api import DiscordStandIn
 from tests.standins.fal_queue import FalStandIn
 from tests.standins.link_host import LinkHost
 
-# Nothing in the suite may reach the real services, whatever a test forgets to set.
+# Nothing in the suite may reach the real services, whatever a test forgets to set, nor look up a name.
 for _name in ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET", "DISCORD_TOKEN"):
     os.environ.pop(_name, None)
+no_dns.install()
 
 
 @pytest_asyncio.fixture

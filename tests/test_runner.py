@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from bot.jobs import inputs
 from bot.jobs.deliveries import Deliveries, DeliveryRefused
 from bot.jobs.events import Changed, JobEvents, Progressed
 from bot.jobs.lifecycle import Event, Status
@@ -68,7 +69,15 @@ class Harness:
         self.presence = Presence(self.store, role="test", takeover=3.0)
         await self.presence.start()
         line = Line(self.store, configs, max_running=100, owner=self.presence.id)
-        self.runner = JobRunner(self.store, self.queue, line, self.presence, session=self.session, follow_backoff=FAST)
+        self.runner = JobRunner(
+            self.store,
+            self.queue,
+            line,
+            self.presence,
+            session=self.session,
+            hosting=inputs.Hosting("passthrough"),  # the jobs' example links go to fal as they are
+            follow_backoff=FAST,
+        )
         self.deliveries = Deliveries(self.store, self.presenter, self.presence.id, tries=3)
         self.runner.on_claim = self.deliveries.start_up
         await self.runner.start_up()
