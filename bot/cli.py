@@ -4,6 +4,8 @@ stdout carries exactly one JSON document (the model's result, or {"request_id", 
 --async); progress goes to stderr; the exit status is 0 on success and 1 with a one-line cause.
 `check --as image|audio|video FILE` runs the bot's media check on a file and needs no fal key
 (exit 0 with {"kind", "content_type", "seconds"}, 1 when the file is refused, 2 on usage errors).
+`audit [--guild ID] [--user ID] [--since YYYY-MM-DD]` prints the bot's audit trail (from DATABASE_URL, as the bot
+reads it) as JSON lines, newest first, for the bot's owner; it needs no fal key either.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +30,14 @@ from bot.fal import catalog
 from bot.fal.catalog import Kind
 from bot.fal.errors import FalError
 from bot.fal.queue import CancelAnswer, FalQueue
-from bot.jobs import pipeline, results
+from bot.jobs import audit, pipeline, results
 from bot.jobs.build import build_spec
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import StepRecord
 from bot.jobs.pipeline import Progress
 from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec
-from bot.settings import load_env_file
+from bot.settings import SettingsError, audit_retention_days, load_env_file, parse_database
+from bot.store import StoreUnavailable, open_store
 
 DEFAULT_TIMEOUT = 600
 
@@ -96,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE", help="the file to check")
     check.set_defaults(usage_error=check.error)
 
+    trail = sub.add_parser(
+        "audit", help="the audit trail as JSON lines, newest first (reads DATABASE_URL as the bot does)"
+    )
+    trail.add_argument("--guild", type=_snowflake, metavar="ID", help="only jobs asked for in this server")
+    trail.add_argument("--user", type=_snowflake, metavar="ID", help="only jobs this member asked for")
+    trail.add_argument("--since", type=_day, metavar="DATE", help="only jobs from this UTC day on (YYYY-MM-DD)")
+
     for name, text in (
         ("status", "one status check of a request"),
         ("result", "wait for a request and print its result"),
@@ -107,6 +119,48 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "result":
             _output_flag(follow)
     return parser
+
+
+def _snowflake(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 0 < len(text) <= 20):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a Discord id (digits)")
+    return int(text)
+
+
+def _day(text: str) -> float:
+    try:
+        day = dt.date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date as YYYY-MM-DD")
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+
+
+async def _audit_records(args: argparse.Namespace) -> list[audit.Record]:
+    database = parse_database(os.environ.get("DATABASE_URL", "").strip() or "sqlite:///data/bot.db")
+    if database.path is not None and not database.path.is_file():
+        raise CliError(f"no database at {database.path.absolute()} (DATABASE_URL)")
+    kept_from = time.time() - audit_retention_days() * audit.DAY  # past the retention, even before the sweep
+    store = await open_store(database)
+    try:
+        return await audit.records(
+            store, guild_id=args.guild, user_id=args.user, since=max(args.since or 0.0, kept_from)
+        )
+    finally:
+        await store.close()
+
+
+def _audit(args: argparse.Namespace) -> int:
+    try:
+        found = asyncio.run(_audit_records(args))
+    except (CliError, SettingsError, StoreUnavailable) as exc:
+        _say(f"Error: {exc}")
+        return 1
+    for record in found:
+        print(json.dumps(record.to_json(), separators=(",", ":")))
+    sys.stdout.flush()
+    return 0
 
 
 def _say(message: str) -> None:
@@ -288,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         _say("API key saved.")
         return 0
     load_env_file()
+    if args.command == "audit":
+        return _audit(args)
     if not os.environ.get("FAL_KEY", "").strip():
         _say("Error: FAL_KEY not set. Use --add-fal-key or set FAL_KEY env var.")
         return 1

@@ -17,6 +17,7 @@ DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 DEFAULT_MAX_RUNNING_JOBS = 100
 DEFAULT_TAKEOVER_SECONDS = 30.0
+DEFAULT_AUDIT_RETENTION_DAYS = 90
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 INPUT_HOSTING = ("fal", "passthrough")
 
@@ -129,6 +130,7 @@ class Settings:
     work_jobs: bool = True  # a gateway process also works jobs (python -m bot worker always does)
     takeover_seconds: float = DEFAULT_TAKEOVER_SECONDS  # a silent process's jobs are taken over within this
     health_port: int | None = None  # serve /healthz and /metrics on this port; None: off
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # audit records older than this are deleted
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
         return (
@@ -207,6 +209,16 @@ def _hosts(env: Mapping[str, str], problems: list[str]) -> frozenset[str]:
     return frozenset(hosts)
 
 
+def audit_retention_days(env: Mapping[str, str] | None = None) -> int:
+    """AUDIT_RETENTION_DAYS alone (the CLI's audit needs no tokens); SettingsError when malformed."""
+    problems: list[str] = []
+    env = os.environ if env is None else env
+    days = _number(env, "AUDIT_RETENTION_DAYS", int, problems, minimum=1, default=DEFAULT_AUDIT_RETENTION_DAYS)
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return int(days or DEFAULT_AUDIT_RETENTION_DAYS)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     problems = [f"{name} is not set" for name in ("DISCORD_TOKEN", "FAL_KEY") if not env.get(name, "").strip()]
@@ -238,6 +250,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     private_hosts = _hosts(env, problems)
     takeover = _number(env, "TAKEOVER_SECONDS", float, problems, minimum=1, default=DEFAULT_TAKEOVER_SECONDS)
     health_port = _number(env, "HEALTH_PORT", int, problems, minimum=1, default=None)
+    retention = _number(env, "AUDIT_RETENTION_DAYS", int, problems, minimum=1, default=DEFAULT_AUDIT_RETENTION_DAYS)
     if health_port is not None and health_port > 65535:
         problems.append(f"HEALTH_PORT must be a port from 1 to 65535, not '{int(health_port)}'")
     if problems:
@@ -260,4 +273,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         work_jobs=work_jobs,
         takeover_seconds=float(takeover or DEFAULT_TAKEOVER_SECONDS),
         health_port=int(health_port) if health_port else None,
+        audit_retention_days=int(retention or DEFAULT_AUDIT_RETENTION_DAYS),
     )

@@ -131,7 +131,7 @@ async def test_commands_declare_where_they_can_be_installed_and_used(
         "Animate with this video",
     ):
         assert commands[name]["integration_types"] == [GUILD, USER] and commands[name]["contexts"] == [0, 1, 2], name
-    for name in ("config", "usage"):
+    for name in ("config", "usage", "audit"):
         assert commands[name]["integration_types"] == [GUILD] and commands[name]["contexts"] == [0], name
 
 

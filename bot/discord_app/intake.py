@@ -17,7 +17,7 @@ from bot.discord_app.option_check import unreadable
 from bot.discord_app.replies import is_manager, refuse, where
 from bot.errors import BadInput
 from bot.fal import catalog
-from bot.jobs import cost, inputs, limits
+from bot.jobs import audit, cost, inputs, limits
 from bot.jobs.build import build_spec
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import DM, Address, Job, StepRecord, new_job_id
@@ -105,6 +105,21 @@ def permission_problem(interaction: discord.Interaction, config: limits.GuildCon
     return None
 
 
+def audit_record(interaction: discord.Interaction, job: Job) -> audit.Record:
+    """The job's audit record as it is asked for: who, in which server and channel, and how the bot is there (the
+    server installed it, or the member did); never the interaction's token."""
+    if interaction.guild_id is not None:
+        place = audit.SERVER
+    elif interaction.context.dm_channel:
+        place = audit.DM
+    else:
+        place = audit.GROUP_DM
+    install = audit.GUILD_INSTALL if interaction.is_guild_integration() else audit.USER_INSTALL
+    return audit.record_for(
+        job, guild_id=interaction.guild_id, channel_id=interaction.channel_id, place=place, install=install
+    )
+
+
 class Intake:
     def __init__(self, runner: JobRunner, configs: limits.Configs, store: JobStore, notifier: DiscordNotifier) -> None:
         self.runner, self.configs, self.store, self.notifier = runner, configs, store, notifier
@@ -181,6 +196,8 @@ class Intake:
             if problem is not None:
                 await self._refuse(interaction, problem.field, str(problem))
                 return None
+            # Recorded before the job can start anywhere (alongside its admission), withdrawn if it is refused.
+            audited = asyncio.ensure_future(audit.begin(self.store, audit_record(interaction, job)))
             admission = asyncio.ensure_future(self.runner.admit(job, address))
             done, _ = await asyncio.wait({admission}, timeout=ADMIT_WITHIN)
             early: discord.InteractionCallbackResponse[discord.Client] | None = None
@@ -188,6 +205,7 @@ class Intake:
                 log.info("job %s: admission is slow; acknowledging first", job.id)
                 early = await interaction.response.defer(thinking=True, ephemeral=address.private)
             refusal = await admission
+            await self._audited(audited, job, admitted=refusal is None)
             if refusal is not None:
                 await self._refuse(interaction, refusal.limit, refusal.message, after_ack=early is not None)
                 return None
@@ -217,6 +235,14 @@ class Intake:
             self.notifier.show(job, place=await self.runner.line.place_of(job))  # the deferred reply shows its place
         await self.runner.launch(job)
         return job
+
+    async def _audited(self, write: asyncio.Future[None], job: Job, *, admitted: bool) -> None:
+        try:
+            await write
+            if not admitted:
+                await audit.withdraw(self.store, job.id)
+        except Exception as exc:  # the job is not held up by its audit record; the log says it is missing
+            log.warning("job %s: the audit could not record it: %r", job.id, exc)
 
     async def _acknowledge(
         self, interaction: discord.Interaction, job: Job, address: Address

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from bot.fal import catalog
+from bot.jobs.audit import Record as AuditRecord
 from bot.jobs.lifecycle import Status
 from bot.jobs.line import Place, Wait
 from bot.jobs.model import Job
@@ -292,3 +293,53 @@ def render_refused(job: Job) -> str:
 
 def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+AUDIT_ICONS = {"done": "✅", "failed": "❌", "cancelled": "🚫"}
+DIGEST_SHOWN = 16  # hex characters of a SHA-256 shown in /audit (the CLI prints all 64)
+
+
+def audit_line(record: AuditRecord) -> str:
+    """One job of /audit: when, who, where, what, the inputs' digests, fal's request ids, cost and outcome."""
+    icon = AUDIT_ICONS.get(record.outcome or "", "⏳")
+    where = f"<#{record.channel_id}>" if record.channel_id else record.place
+    install = " (member's own install)" if record.install == "user" else ""
+    parts = [
+        f"{icon} `{record.job_id}` {relative_time(record.created_at)} · <@{record.user_id}> in {where}{install}",
+        f"  {record.command} · {quote(record.model, NAME_LIMIT)} · {record.outcome or 'not finished'}"
+        + (f" · est. {format_cost(record.cost_estimate)}" if record.cost_estimate is not None else ""),
+    ]
+    digests = []
+    for item in record.inputs:
+        shown = item.sha256 or item.link_sha256
+        what = f"{item.name} ({item.given}{', link only' if not item.sha256 and item.link_sha256 else ''})"
+        digests.append(f"{what} `{shown[:DIGEST_SHOWN]}…`" if shown else f"{what} not yet hashed")
+    if digests:
+        parts.append("  SHA-256: " + " · ".join(digests))
+    if record.requests:
+        parts.append("  fal: " + ", ".join(quote(r, NAME_LIMIT) for r in record.requests))
+    if record.detail and record.outcome != "done":
+        parts.append(f"  {quote(record.detail, 80)}")
+    return "\n".join(parts)
+
+
+def audit_report(records: list[AuditRecord], member: int | None = None, retention_days: int | None = None) -> str:
+    """/audit: the server's recent jobs, newest first, as many as fit one message; ids and mentions only (the
+    reply is sent with no mentions allowed, so nobody is pinged)."""
+    title = "**Audit: recent jobs on this server" + (f" by <@{member}>" if member else "") + "**"
+    days = f"{retention_days} day{'s' if retention_days != 1 else ''}"
+    kept = f"-# Records are kept {days}." if retention_days else ""
+    if not records:
+        return fit("\n".join(filter(None, [title, "No jobs recorded.", kept])))
+    lines = [title]
+    size = len(title) + len(kept) + 80  # room for the closing lines
+    for shown, record in enumerate(records):
+        line = audit_line(record)
+        if size + len(line) + 1 > MESSAGE_LIMIT:
+            lines.append(f"… and {len(records) - shown} older job(s): `python -m bot.cli audit` lists them all.")
+            break
+        lines.append(line)
+        size += len(line) + 1
+    if kept:
+        lines.append(kept)
+    return fit("\n".join(lines))

@@ -23,6 +23,7 @@ from bot.discord_app.client import LipSyncBot, point_at, settle_garbage_collecto
 from bot.discord_app.health import Health, count_rate_limits
 from bot.discord_app.notifier import DiscordNotifier
 from bot.engine import Engine, open_engine
+from bot.jobs.audit import Keeper
 from bot.jobs.deliveries import Deliveries
 from bot.jobs.watchdog import Watchdog
 from bot.settings import Settings
@@ -82,6 +83,7 @@ async def _serve(
     deliveries = Deliveries(engine.store, notifier, engine.presence.id)
     engine.runner.on_claim = deliveries.start_up
     watchdog = Watchdog(engine.events)
+    audit_keeper = Keeper(engine.store, settings.audit_retention_days)
     health = Health(engine, client, port=settings.health_port, role=role) if settings.health_port else None
     stopped = asyncio.Event()
 
@@ -89,6 +91,7 @@ async def _serve(
         await engine.runner.close()  # unfinished jobs stay in the store
         await deliveries.close()
         await watchdog.close()
+        await audit_keeper.close()
         await notifier.close()
         await engine.presence.close()  # hands this process's jobs back, for a restart or another process
         if health is not None:
@@ -107,6 +110,7 @@ async def _serve(
         if claimed:
             log.info("Carrying on with %d job(s) no process was working", len(claimed))
         watchdog.start()
+        audit_keeper.start()
         if health is not None:
             await health.start()
         settle_garbage_collector()

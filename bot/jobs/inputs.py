@@ -22,7 +22,7 @@ import aiohttp
 from bot import links, media
 from bot.errors import BadInput
 from bot.fal.queue import FalQueue
-from bot.jobs import fetch, pipeline
+from bot.jobs import audit, fetch, pipeline
 from bot.jobs.spec import JobSpec, Source
 
 MAX_BYTES = media.MAX_BYTES  # one table: bot.media
@@ -112,10 +112,13 @@ async def check_file(source: Source, path: Path, name: str | None = None) -> med
         raise BadInput(option_of(source), str(exc)) from None
 
 
-async def _fetch_link(source: Source, directory: Path, hosting: Hosting) -> tuple[Path, media.MediaInfo, str]:
+async def _fetch_link(
+    source: Source, directory: Path, hosting: Hosting, digests: list[audit.InputDigest]
+) -> tuple[Path, media.MediaInfo, str]:
     option = option_of(source)
     link = hosting.link(option, source.url)
     fetched = await fetch.fetch(option, source.kind, link, directory, private_hosts=hosting.allowed_private)
+    digests.append(await asyncio.to_thread(audit.seen, source, fetched.path, fetches=True))
     name = fetched.name or link.host
     return fetched.path, await check_file(source, fetched.path, name), name
 
@@ -127,9 +130,12 @@ async def host(
     queue: FalQueue,
     session: aiohttp.ClientSession,
     hosting: Hosting,
+    digests: list[audit.InputDigest] | None = None,
 ) -> JobSpec:
-    """The spec with every input as a URL fal can read, after checking every input."""
+    """The spec with every input as a URL fal can read, after checking every input. `digests` receives, for the
+    audit, each input's SHA-256 as the bot saw it, as soon as it is downloaded (a refused input's too)."""
     urls: dict[str, str] = {}
+    digests = [] if digests is None else digests
     audio_seconds = spec.audio_seconds
     directory = Path(tempfile.mkdtemp(prefix="lipsync-inputs-"))
     try:
@@ -139,10 +145,11 @@ async def host(
             if hosting.fetches:
                 if source.attachment:
                     path = await _download(session, source, directory)
+                    digests.append(await asyncio.to_thread(audit.seen, source, path, fetches=True))
                     label = source.filename or name
                     info = await check_file(source, path)
                 else:
-                    path, info, label = await _fetch_link(source, directory, hosting)
+                    path, info, label = await _fetch_link(source, directory, hosting, digests)
                 # Named for what it really is, so fal storage serves it with the right content type.
                 (directory / name).mkdir()
                 files[name] = path.rename(directory / name / media.upload_name(label, info))
@@ -150,6 +157,7 @@ async def host(
                     audio_seconds = info.seconds
             else:
                 urls[name] = source.url if source.attachment else hosting.link(option_of(source), source.url).url
+                digests.append(audit.seen(source, None, fetches=False))
                 if name == "audio" and source.duration:
                     audio_seconds = source.duration
         checked = dataclasses.replace(spec, audio_seconds=audio_seconds)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from bot.jobs import audit
 from bot.jobs.lifecycle import LIVE, TRANSITIONS, Event, Status
 from bot.jobs.limits import (
     BUDGET_SLACK,
@@ -314,8 +315,10 @@ class Line:
         ran = job.ran_on_fal or any(getattr(step, "ran", False) for step in (changes.get("steps") or {}).values())
         price = budget_estimate(job) if counts_for_budget(outcome, ran) else 0.0
         counted_day, counted = job.counted_day, job.counted_price
+        audited = audit.ending(job, outcome, changes)
 
         async def then(tx: Tx) -> None:
+            await audit.ended_in(self.store, tx, job.id, audited)
             keys = [member, scope] + ([BOT] if held == "running" else [])
             await tx.execute(
                 f"UPDATE line_slots SET {held} = {held} - 1 WHERE key IN ({', '.join('?' * len(keys))})", keys

@@ -26,7 +26,7 @@ import aiohttp
 from bot.errors import BadInput
 from bot.fal.errors import FalError, JobCancelled, SubmissionUnknown
 from bot.fal.queue import CancelAnswer, FalQueue
-from bot.jobs import cost, inputs, pipeline
+from bot.jobs import audit, cost, inputs, pipeline
 from bot.jobs.events import Progressed
 from bot.jobs.lifecycle import Event, IllegalTransition, Status
 from bot.jobs.limits import Refusal
@@ -393,12 +393,14 @@ class JobRunner:
             job.uploading = self.hosting.fetches
             if job.uploading:
                 self.events.publish(Progressed(job))
+            digests: list[audit.InputDigest] = []
             try:
                 job.spec = await inputs.host(
-                    job.spec, job.sources, queue=self.queue, session=self.session, hosting=self.hosting
+                    job.spec, job.sources, queue=self.queue, session=self.session, hosting=self.hosting, digests=digests
                 )
             finally:
                 job.uploading = False
+                await audit.hosted(self.store, job, digests)  # a refused input's digest too
         job.inputs_ready = True
         await self.store.save(job, "spec", "inputs_ready")
         await self.line.reprice(job, cost.estimate(job.spec))
@@ -477,10 +479,12 @@ class _Recorder(pipeline.Hooks):
 
     async def accepted(self, step: str) -> None:
         await self.store.transition(self.job, Event.ACCEPT, steps=self.job.steps)
+        await audit.sent(self.store, self.job)
 
     async def following(self, step: str) -> None:
         if self.job.status is Status.STARTING:  # a Retry following the earlier job's request
             await self.store.transition(self.job, Event.FOLLOW, step=step, steps=self.job.steps)
+            await audit.sent(self.store, self.job)
 
     async def running(self, step: str) -> None:
         if self.job.status is Status.QUEUED:  # from here on fal may bill it, even if it is cancelled

@@ -489,6 +489,57 @@ class JobStore(ABC):
         rows = await self._read("SELECT MAX(seq) AS last FROM jobs")
         return int(rows[0]["last"] or 0) if rows else 0
 
+    # ---- the audit trail (bot/jobs/audit.py shapes its records; rows here are plain columns)
+
+    async def audit_insert(self, row: Mapping[str, Any]) -> None:
+        names = list(row)
+        sql = f"INSERT INTO audit ({', '.join(names)}) VALUES ({_placeholders(len(names))})"
+        await self._write([(sql, tuple(row[n] for n in names))])
+
+    async def audit_delete(self, job_id: str) -> None:
+        await self._write([("DELETE FROM audit WHERE job_id = ?", (job_id,))])
+
+    async def audit_update(self, job_id: str, **columns: Any) -> None:
+        async def work(tx: Tx) -> None:
+            await self.audit_update_in(tx, job_id, **columns)
+
+        await self._transaction(work)
+
+    async def audit_update_in(self, tx: Tx, job_id: str, **columns: Any) -> None:
+        if not columns or set(columns) & {"job_id", "created_at"}:
+            raise ValueError(f"the audit's {sorted(columns)} cannot be changed")
+        names = sorted(columns)
+        await tx.execute(
+            f"UPDATE audit SET {', '.join(f'{n} = ?' for n in names)} WHERE job_id = ?",
+            (*(columns[n] for n in names), job_id),
+        )
+
+    async def audit_rows(
+        self,
+        *,
+        guild_id: int | None = None,
+        user_id: int | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[Mapping[str, Any]]:
+        """Audit rows, newest first."""
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (("guild_id = ?", guild_id), ("user_id = ?", user_id), ("created_at >= ?", since)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = "SELECT * FROM audit" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return await self._read(sql, params)
+
+    async def audit_delete_before(self, created_before: float) -> int:
+        """Forget the audit rows written before a moment; how many."""
+        (count,) = await self._write([("DELETE FROM audit WHERE created_at < ?", (created_before,))])
+        return count
+
     # ---- metadata and server settings
 
     async def get_meta(self, key: str) -> str | None:

@@ -1441,10 +1441,12 @@ class DiscordStandIn:
         return found
 
     def _build_options(self, options: dict[str, Any]) -> tuple[list[dict], dict]:
-        built, attachments, channels = [], {}, {}
+        built, attachments, channels, users = [], {}, {}, {}
         for name, value in options.items():
             if isinstance(value, dict) and "type" in value:
                 built.append({"name": name, **copy.deepcopy(value)})
+                if value["type"] == 6 and int(value["value"]) in self._users:  # user options come resolved
+                    users[str(value["value"])] = dict(self._users[int(value["value"])])
                 if value["type"] == 7 and int(value["value"]) in self._channels:  # channel options come resolved
                     channel = copy.deepcopy(self._channels[int(value["value"])])
                     channels[str(value["value"])] = channel | {"permissions": str(ALL_PERMISSIONS)}
@@ -1459,6 +1461,8 @@ class DiscordStandIn:
         resolved = {"attachments": attachments} if attachments else {}
         if channels:
             resolved["channels"] = channels
+        if users:
+            resolved["users"] = users
         return built, resolved
 
     @staticmethod
