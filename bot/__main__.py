@@ -14,6 +14,7 @@ import aiohttp
 import discord
 
 from bot import logs
+from bot.provenance import CredentialsError
 from bot.settings import Settings, SettingsError, load_env_file, load_settings
 from bot.store.base import StoreUnavailable
 
@@ -25,6 +26,8 @@ def startup_error(exc: BaseException, settings: Settings) -> str | None:
         return "Discord refused DISCORD_TOKEN; copy the bot token again from the Developer Portal"
     if isinstance(exc, StoreUnavailable):
         return f"cannot open the database {exc.where} ({exc.reason}); check DATABASE_URL"
+    if isinstance(exc, CredentialsError):  # the bot's own signer, kept in the store, no longer signs
+        return f"content credentials: {exc}; set C2PA_CERT and C2PA_KEY, or delete the store's credentials row"
     if isinstance(exc, aiohttp.ClientConnectorError) and exc.host == urlparse(settings.discord_api_base).hostname:
         where, error = f"{exc.host}:{exc.port}", exc.os_error
         if isinstance(exc, aiohttp.ClientConnectorDNSError):

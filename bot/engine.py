@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bot import provenance
 from bot.fal.queue import FalQueue
 from bot.jobs import inputs
 from bot.jobs.events import JobEvents
@@ -41,6 +42,7 @@ class Engine:
     runner: JobRunner
     recent_inputs: RecentInputs
     session: aiohttp.ClientSession
+    credentials: provenance.Credentials  # the content-credentials signer of every attached video
 
 
 @asynccontextmanager
@@ -56,6 +58,7 @@ async def open_engine(
         events = JobEvents()
         store = await open_store(settings.database, events)
         try:
+            credentials = settings.c2pa or await provenance.stored(store)
             configs = await Configs.load(
                 store, personal_config(settings.user_running_jobs, settings.user_waiting_jobs, settings.user_daily_jobs)
             )
@@ -91,6 +94,7 @@ async def open_engine(
                     runner,
                     RecentInputs(store, session),
                     session,
+                    credentials,
                 )
             finally:
                 await queue.aclose()

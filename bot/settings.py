@@ -11,7 +11,7 @@ from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from dotenv import load_dotenv
 
-from bot import links
+from bot import links, provenance
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
@@ -130,6 +130,8 @@ class Settings:
     work_jobs: bool = True  # a gateway process also works jobs (python -m bot worker always does)
     takeover_seconds: float = DEFAULT_TAKEOVER_SECONDS  # a silent process's jobs are taken over within this
     health_port: int | None = None  # serve /healthz and /metrics on this port; None: off
+    # The content-credentials signer (C2PA_CERT and C2PA_KEY, checked); None: the bot's own, kept in the store.
+    c2pa: provenance.Credentials | None = field(default=None, repr=False)
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # audit records older than this are deleted
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
@@ -219,6 +221,24 @@ def audit_retention_days(env: Mapping[str, str] | None = None) -> int:
     return int(days or DEFAULT_AUDIT_RETENTION_DAYS)
 
 
+def _c2pa(env: Mapping[str, str], problems: list[str]) -> provenance.Credentials | None:
+    """C2PA_CERT and C2PA_KEY (paths to PEM files), both or neither, read and tried on a tiny file at start."""
+    cert, key = env.get("C2PA_CERT", "").strip(), env.get("C2PA_KEY", "").strip()
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        problems.append(
+            f"C2PA_CERT and C2PA_KEY go together: set both (PEM files) or neither (the bot makes its own signer); "
+            f"only {'C2PA_CERT' if cert else 'C2PA_KEY'} is set"
+        )
+        return None
+    try:
+        return provenance.load_files(Path(cert), Path(key))
+    except provenance.CredentialsError as exc:
+        problems.append(str(exc))
+        return None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     problems = [f"{name} is not set" for name in ("DISCORD_TOKEN", "FAL_KEY") if not env.get(name, "").strip()]
@@ -253,6 +273,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     retention = _number(env, "AUDIT_RETENTION_DAYS", int, problems, minimum=1, default=DEFAULT_AUDIT_RETENTION_DAYS)
     if health_port is not None and health_port > 65535:
         problems.append(f"HEALTH_PORT must be a port from 1 to 65535, not '{int(health_port)}'")
+    c2pa = _c2pa(env, problems)
     if problems:
         raise SettingsError("; ".join(problems) + " (copy .env.example to .env and fill it in)")
     return Settings(
@@ -274,4 +295,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         takeover_seconds=float(takeover or DEFAULT_TAKEOVER_SECONDS),
         health_port=int(health_port) if health_port else None,
         audit_retention_days=int(retention or DEFAULT_AUDIT_RETENTION_DAYS),
+        c2pa=c2pa,
     )

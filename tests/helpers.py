@@ -146,3 +146,65 @@ def secrets_sent(
         scan(f"fal {r.method} {r.route} body", r.raw.decode("latin-1") + str(r.query) + r.path, everything)
         scan(f"fal {r.method} {r.route} headers", str(dict(r.headers)), [s for s in everything if s != fal_key])
     return sorted(set(found))
+
+
+# ---- content credentials (C2PA) on the videos the bot attaches
+
+AI_GENERATED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+
+
+def manifest_of(path: Path) -> tuple[dict, dict]:
+    """The active C2PA manifest of a file, read with c2pa's Reader, and the reader's validation results."""
+    import json
+
+    import c2pa
+
+    with c2pa.Reader(str(path)) as reader:
+        store = json.loads(reader.json())
+        return store["manifests"][store["active_manifest"]], reader.get_validation_results()
+
+
+def assert_ai_generated_by(path: Path, name: str, endpoint_id: str) -> dict:
+    """The file's manifest declares it AI-generated (a c2pa.created action, digital source type
+    trainedAlgorithmicMedia) by the model `name` (`endpoint_id` on fal), and its content is what was signed: the only
+    failure a reader reports is that it does not know the bot's own signer. The created action."""
+    manifest, validation = manifest_of(path)
+    (actions,) = [a["data"]["actions"] for a in manifest["assertions"] if a["label"] == "c2pa.actions.v2"]
+    (created,) = actions
+    assert created["action"] == "c2pa.created" and created["digitalSourceType"] == AI_GENERATED, created
+    assert name in created["softwareAgent"]["name"] and endpoint_id in created["softwareAgent"]["name"], created
+    codes = {s["code"] for s in validation["activeManifest"]["success"]}
+    assert {"claimSignature.validated", "assertion.bmffHash.match"} <= codes, validation
+    assert [f["code"] for f in validation["activeManifest"]["failure"]] == ["signingCredential.untrusted"], validation
+    return created
+
+
+def mp4_boxes(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The top-level boxes of an MP4 file: (type, the whole box)."""
+    boxes, at = [], 0
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        if size == 1:
+            size = int.from_bytes(data[at + 8 : at + 16], "big")
+        elif size == 0:
+            size = len(data) - at
+        assert size >= 8, f"a box of {size} bytes at {at}"
+        boxes.append((data[at + 4 : at + 8], data[at : at + size]))
+        at += size
+    return boxes
+
+
+def assert_signed_copy_of(delivered: bytes, original: bytes, path: Path, name: str, endpoint_id: str) -> dict:
+    """`delivered` is fal's `original` with content credentials added, and nothing else changed: the manifest reads
+    back from it (written to `path`), and without its C2PA box it has fal's boxes, the media data byte for byte (the
+    movie header differs only in the offsets that point into the data, which moved)."""
+    path.write_bytes(delivered)
+    created = assert_ai_generated_by(path, name, endpoint_id)
+    c2pa_boxes = [box for kind, box in mp4_boxes(delivered) if kind == b"uuid"]
+    rest = [(kind, box) for kind, box in mp4_boxes(delivered) if kind != b"uuid"]
+    fal = mp4_boxes(original)
+    assert len(c2pa_boxes) == 1 and [k for k, _ in rest] == [k for k, _ in fal]
+    for (kind, box), (_, fal_box) in zip(rest, fal, strict=True):
+        assert len(box) == len(fal_box) and (kind == b"moov" or box == fal_box), kind
+    assert len(delivered) == len(original) + len(c2pa_boxes[0])
+    return created

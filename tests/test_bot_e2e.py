@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import FIXTURES, attach, finished, media_urls, private_followup, shown_text
+from tests.helpers import (
+    FIXTURES,
+    assert_signed_copy_of,
+    attach,
+    finished,
+    media_urls,
+    private_followup,
+    shown_text,
+)
 from tests.standins.fal_queue import JobScript, media_bytes
 
 QUICK = JobScript(queue_positions=[1, 0], queue_step=0.3, run_time=0.6, logs=["Loading model", "Rendering frames"])
@@ -21,7 +29,7 @@ def links_to(link_host) -> dict[str, str]:
     return {"image_url": link_host.url("files/portrait.png"), "audio_url": link_host.url("files/speech.mp3")}
 
 
-async def test_talkinghead_with_attachments_runs_end_to_end(bot, discord_standin, fal_standin):
+async def test_talkinghead_with_attachments_runs_end_to_end(bot, discord_standin, fal_standin, tmp_path):
     fal_standin.script("veed/fabric-1.0", STEADY)
     portrait = attach(discord_standin, "portrait.png", "image/png", "face.png")
     speech = attach(discord_standin, "speech.wav", "audio/wav")
@@ -40,11 +48,17 @@ async def test_talkinghead_with_attachments_runs_end_to_end(bot, discord_standin
     lines = shown_text(message).splitlines()
     assert lines[0].startswith("✅ **Talking head ready** · VEED Fabric 1.0 · job `")
     assert "image `face.png` · audio `speech.wav` · resolution 720p" in lines[1]
+    assert (
+        lines[2] == "🤖 **Generated with AI** by VEED Fabric 1.0 (`veed/fabric-1.0` on fal.ai) — not a real recording."
+    )
+    assert "The attached file carries C2PA content credentials saying so." in lines
     assert f"[Download the video from fal]({job.output['video']['url']})" in lines[-1]
     # the video is attached (Discord hosts and plays it) and shown in the card's media gallery
     (attachment,) = message.attachments
     assert attachment["filename"].endswith(".mp4") and media_urls(message) == [f"attachment://{attachment['filename']}"]
-    assert discord_standin.attachment_bytes(attachment) == media_bytes("mp4")
+    # the file Discord received is fal's video with content credentials: AI-generated, by VEED Fabric 1.0
+    received = discord_standin.attachment_bytes(attachment)
+    assert_signed_copy_of(received, media_bytes("mp4"), tmp_path / "received.mp4", "VEED Fabric 1.0", "veed/fabric-1.0")
     progress = [body["content"] for _, body in message.edits if body.get("content")]
     assert any("Queued on fal" in text for text in progress) and any("Rendering frames" in text for text in progress)
     assert message.allowed_mentions is not None and not message.allowed_mentions.get("parse")

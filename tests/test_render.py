@@ -161,6 +161,46 @@ def test_the_result_card_carries_the_video_and_a_download_link():
     assert linked.body.startswith("<@42> your talking head video is ready\n✅")
 
 
+# ---- labels: every result says it is AI-generated, and by which model
+
+
+LABEL = "🤖 **Generated with AI** by VEED Fabric 1.0 (`veed/fabric-1.0` on fal.ai)"
+
+
+def test_every_result_says_plainly_it_was_generated_with_ai_and_by_which_model():
+    spoken = ended(Status.DONE, finished_at=1_700_000_108.0, result={"video": {"url": "https://v3.fal.media/o.mp4"}})
+    label = f"{LABEL}, speech by MiniMax Speech 2.6 Turbo — not a real recording."
+    assert render.result_card(spoken, attached="a.mp4").body.splitlines()[2] == label
+    assert render.render(spoken).splitlines()[2] == label  # the text form (/jobs, a card that cannot be sent)
+    lipsync = ended(
+        Status.DONE,
+        spec=JobSpec(Command.LIPSYNC, video_url="https://x/v.mp4", audio_url="https://x/a.mp3"),
+        sources={"audio": Source("audio", "https://x/a.mp3", True, "a.mp3")},
+    )
+    model = lipsync.spec.main_model
+    assert (
+        f"🤖 **Generated with AI** by {model.name} (`{model.endpoint_id}` on fal.ai) — not a real recording."
+        in render.result_card(lipsync, attached=None, note="linked").body.splitlines()
+    )
+
+
+def test_the_card_says_whether_the_attached_file_carries_content_credentials():
+    done = ended(Status.DONE, result={"video": {"url": "https://v3.fal.media/o.mp4"}})
+    signed = render.result_card(done, attached="a.mp4", signed=True).footer.splitlines()
+    assert signed[0] == render.CREDENTIALS_NOTE and signed[-1].startswith("[Download the video from fal](")
+    unsigned = render.result_card(done, attached="a.mp4", signed=False).footer.splitlines()
+    assert unsigned[0] == render.NO_CREDENTIALS_NOTE and "no content credentials" in unsigned[0]
+    linked = render.result_card(done, attached=None, note="The video is 12.0 MB …", signed=True).footer
+    assert "content credentials" not in linked  # fal's own file, linked, is not the bot's to vouch for
+
+
+def test_the_label_survives_the_longest_notes_within_discords_limits():
+    done = ended(Status.DONE, error="x" * 5000, cost_estimate=1.0, result={"video": {"url": "https://v/" + "y" * 3000}})
+    card = render.result_card(done, attached="a.mp4", note="z" * 5000, mention=True, signed=False)
+    assert LABEL in card.body and len(card.body) + len(card.footer) <= render.TEXT_DISPLAY_LIMIT
+    assert LABEL in render.render(done) and len(render.render(done)) <= render.MESSAGE_LIMIT
+
+
 def test_the_pointer_names_the_message_that_has_the_video():
     done = job(status=Status.DONE)
     assert render.pointer(done, "https://discord.com/channels/1/2/3") == (

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bot.jobs.results import DISCORD_DEFAULT_LIMIT
-from tests.helpers import STORES, finished, media_urls, shown_text
+from tests.helpers import STORES, assert_signed_copy_of, finished, media_urls, shown_text
 from tests.standins.fal_queue import JobScript, media_bytes
 
 pytestmark = pytest.mark.parametrize("bot_database", STORES, indirect=True)  # on SQLite and PostgreSQL
@@ -44,13 +44,17 @@ async def test_a_video_over_the_limit_is_linked_and_the_card_says_why(bot, disco
     assert f"[Download the video from fal]({job.output['video']['url']})" in text
 
 
-async def test_a_bigger_upload_limit_of_the_interaction_is_used(bot, discord_standin, fal_standin):
+async def test_a_bigger_upload_limit_of_the_interaction_is_used(bot, discord_standin, fal_standin, tmp_path):
     size = DISCORD_DEFAULT_LIMIT + 2 * 1024 * 1024
     fal_standin.script("veed/fabric-1.0", quick(output_size=size))
     interaction = await discord_standin.send_command("talkinghead", URLS, attachment_size_limit=25 * 1024 * 1024)
     message = await finished(discord_standin, interaction)
     (attachment,) = message.attachments
-    assert attachment["size"] == size and discord_standin.attachment_bytes(attachment) == media_bytes("mp4", size)
+    received = discord_standin.attachment_bytes(attachment)  # fal's file, with its content credentials
+    assert attachment["size"] == len(received) > size
+    assert_signed_copy_of(
+        received, media_bytes("mp4", size), tmp_path / "received.mp4", "VEED Fabric 1.0", "veed/fabric-1.0"
+    )
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,7 @@ class LipSyncBot(commands.AutoShardedBot):
             buttons=job_buttons,
             owner=engine.presence.id,
             share=lambda: engine.runner.acks.share,
+            credentials=engine.credentials,
         )
         self.services = Services(engine, notifier, Intake(engine.runner, engine.configs, engine.store, notifier))
         self.tree.error(self.on_app_command_error)

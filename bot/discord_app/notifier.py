@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import discord
 
+from bot import provenance
 from bot.discord_app import render
 from bot.jobs import results
 from bot.jobs.deliveries import DeliveryRefused
@@ -84,12 +85,14 @@ class DiscordNotifier:
         min_interval: float = MIN_EDIT_INTERVAL,
         owner: str | None = None,
         share: Callable[[], int] = lambda: 1,
+        credentials: provenance.Credentials | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.session = session
         self.owner = owner  # this process: it shows the jobs it works, and waiting ones
         self.share = share  # how many processes show jobs: the edit budget is the bot's, shared between them
+        self.credentials = credentials  # every attached video is signed with these (content credentials)
         self.buttons = buttons or (lambda job: [])
         self.min_interval = min_interval
         self._trackers: dict[str, _Tracker] = {}
@@ -166,7 +169,7 @@ class DiscordNotifier:
             raise DeliveryRefused("the job has no Discord message to show it on")
         if job.ending is Status.DONE:
             limit = max(address.attachment_limit or 0, DISCORD_DEFAULT_LIMIT)
-            video = await results.fetch(self.session, job, limit)
+            video = await results.fetch(self.session, job, limit, self.credentials)
             try:
                 await self._deliver_video(job, address, video)
             finally:
@@ -222,7 +225,7 @@ class DiscordNotifier:
         note = None if attach else (video.why_not_attached or video.too_large_for(limit))
         assert address.message_id is not None
         for _ in range(2):
-            view = self._card(job, video.filename if attach else None, note)
+            view = self._card(job, video.filename if attach else None, note, signed=video.signed)
             files = [discord.File(video.path, filename=video.filename)] if attach and video.path else []
             try:
                 async with asyncio.timeout(UPLOAD_TIMEOUT):
@@ -242,9 +245,9 @@ class DiscordNotifier:
                 attach, note = False, "Discord refused the upload here, so the video is linked instead of attached."
 
     def _card(
-        self, job: Job, attached: str | None, note: str | None, *, mention: bool = False
+        self, job: Job, attached: str | None, note: str | None, *, mention: bool = False, signed: bool | None = None
     ) -> discord.ui.LayoutView:
-        card = render.result_card(job, attached=attached, note=note, mention=mention)
+        card = render.result_card(job, attached=attached, note=note, mention=mention, signed=signed)
         container: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(
             accent_colour=discord.Colour.green()
         )
@@ -278,7 +281,9 @@ class DiscordNotifier:
                     return await target.send(content, allowed_mentions=pings, nonce=done_nonce(job))
                 attach = video.fits(DISCORD_DEFAULT_LIMIT)
                 note = None if attach else (video.why_not_attached or video.too_large_for(DISCORD_DEFAULT_LIMIT))
-                view = self._card(job, video.filename if attach else None, note, mention=where == "channel")
+                view = self._card(
+                    job, video.filename if attach else None, note, mention=where == "channel", signed=video.signed
+                )
                 files = [discord.File(video.path, filename=video.filename)] if attach and video.path else []
                 return await target.send(view=view, files=files, allowed_mentions=pings, nonce=done_nonce(job))
             except (discord.Forbidden, discord.NotFound) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from bot import provenance
 from bot.fal import catalog
 from bot.jobs.audit import Record as AuditRecord
 from bot.jobs.lifecycle import Status
@@ -154,9 +155,24 @@ def render_progress(job: Job, *, eta: float | None = None, place: Place | None =
     return fit("\n".join(lines))
 
 
+def ai_label(job: Job) -> str:
+    """Every result says plainly that the video is AI-generated, and by which model (and which spoke the text)."""
+    model, speech = provenance.models_of(job)
+    label = f"🤖 **Generated with AI** by {model.name} (`{model.endpoint_id}` on fal.ai)"
+    if speech is not None:
+        label += f", speech by {speech.name}"
+    return label + " — not a real recording."
+
+
+CREDENTIALS_NOTE = "The attached file carries C2PA content credentials saying so."
+NO_CREDENTIALS_NOTE = (
+    "⚠️ The attached file carries no content credentials (signing them failed); it is AI-generated all the same."
+)
+
+
 def render_result(job: Job) -> str:
     took = format_duration((job.finished_at or time.time()) - job.created_at)
-    lines = [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}"]
+    lines = [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}", ai_label(job)]
     if job.error:  # a note, e.g. that a cancel came too late
         lines.append(job.error)
     if job.cost_estimate is not None:
@@ -177,16 +193,21 @@ class ResultCard:
     footer: str
 
 
-def result_card(job: Job, *, attached: str | None, note: str | None = None, mention: bool = False) -> ResultCard:
-    """The card for a finished job. `attached` is the attached file's name; `note` says why it is not attached."""
+def result_card(
+    job: Job, *, attached: str | None, note: str | None = None, mention: bool = False, signed: bool | None = None
+) -> ResultCard:
+    """The card for a finished job. `attached` is the attached file's name; `note` says why it is not attached;
+    `signed` whether the attached file carries content credentials (None: not known, nothing said)."""
     took = format_duration((job.finished_at or time.time()) - job.created_at)
     lines = [f"<@{job.user_id}> your {TITLES[job.command].lower()} video is ready"] if mention else []
-    lines += [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}"]
+    lines += [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}", ai_label(job)]
     if job.error:  # a note, e.g. that a cancel came too late
         lines.append(job.error)
     if job.cost_estimate is not None:
         lines.append(cost_line(job))
     footer = [note] if note else []
+    if attached and signed is not None:
+        footer.append(CREDENTIALS_NOTE if signed else NO_CREDENTIALS_NOTE)
     if job.video_url:
         footer.append(f"[Download the video from fal]({job.video_url}) (fal keeps its files for a limited time)")
     body = fit("\n".join(lines), TEXT_DISPLAY_LIMIT // 2)

@@ -556,6 +556,28 @@ class JobStore(ABC):
             ]
         )
 
+    # ---- the bot's own content-credentials signer (bot/provenance.py); the key is a secret, never logged
+
+    async def get_credentials(self, name: str) -> tuple[str, str] | None:
+        """(certificate chain, private key), PEM, stored under `name`; None when there are none yet."""
+        rows = await self._read("SELECT chain, key FROM credentials WHERE name = ?", (name,))
+        return (rows[0]["chain"], rows[0]["key"]) if rows else None
+
+    async def keep_credentials(self, name: str, chain: str, key: str) -> tuple[str, str]:
+        """Store these credentials under `name` unless some are there already; what is stored (the first writer
+        wins, so processes starting at once all end up with the same)."""
+
+        async def work(tx: Tx) -> tuple[str, str]:
+            await tx.execute(
+                f"INSERT INTO credentials (name, chain, key, created_at) VALUES (?, ?, ?, {self.now_sql}) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, chain, key),
+            )
+            rows = await tx.fetch("SELECT chain, key FROM credentials WHERE name = ?", (name,))
+            return rows[0]["chain"], rows[0]["key"]
+
+        return await self._transaction(work)
+
     async def guild_configs(self) -> dict[int, str]:
         rows = await self._read("SELECT guild_id, config FROM guild_config")
         return {int(row["guild_id"]): row["config"] for row in rows}

@@ -1,0 +1,273 @@
+"""Content credentials (C2PA) on every video the bot attaches.
+
+Each attached video carries a C2PA manifest, made with c2pa-python (the Content Authenticity Initiative's
+library): a `c2pa.actions.v2` assertion whose `c2pa.created` action declares the video AI-generated (IPTC digital
+source type trainedAlgorithmicMedia) and names the model that made it (its name and fal endpoint id, in
+softwareAgent). It is signed with the certificate chain and key of the settings C2PA_CERT and C2PA_KEY, checked
+at start (`load_files`). Without them the bot signs with credentials of its own: a small CA and a leaf made on the
+first start (`make`) and kept in the job store's `credentials` table, the first writer winning, so every later
+start and every process of a cluster signs as the same signer. Verifiers show such a signer as unknown.
+
+Signing is blocking (c2pa-rs does the work): callers run `sign_file` in a thread. The private key never appears
+in a log line, an error or a repr. Nothing here imports discord.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import c2pa
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from bot.fal import catalog
+from bot.fal.catalog import Kind, Model
+from bot.jobs.model import Job
+from bot.jobs.spec import Command
+
+if TYPE_CHECKING:
+    from bot.store.base import JobStore
+
+log = logging.getLogger(__name__)
+
+AI_GENERATED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+GENERATOR = "lipsync-bot"
+STORED_NAME = "c2pa"  # the bot's own credentials, in the store's credentials table
+VALID_YEARS = 10
+_CURVES = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
+
+
+class CredentialsError(ValueError):
+    """Credentials that cannot sign, for people: one line, never the key."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A signer: its certificate chain (PEM, the signing certificate first) and private key (PEM, never shown)."""
+
+    chain: bytes
+    key: bytes = field(repr=False)
+    alg: str = "es256"
+    made: bool = False  # made by the bot itself: verifiers show this signer as unknown
+    subject: str = ""  # the signing certificate's subject, for the start-up log line
+
+    def __repr__(self) -> str:
+        return f"Credentials(subject={self.subject!r}, alg={self.alg!r}, made={self.made})"
+
+
+def make() -> Credentials:
+    """New credentials of the bot's own: an ES256 CA and a leaf it issues (c2pa refuses a self-signed signing
+    certificate), the leaf with digitalSignature key usage and the emailProtection EKU that C2PA's profile asks for."""
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=365 * VALID_YEARS)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = _name(f"{GENERATOR} local CA")
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(GENERATOR))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    chain = leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return Credentials(chain, pem, "es256", made=True, subject=leaf.subject.rfc4514_string())
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, common_name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, GENERATOR)]
+    )
+
+
+def _usage(*, digital_signature: bool = False, key_cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def from_pem(
+    chain: bytes, key: bytes, *, made: bool = False, cert_name: str = "C2PA_CERT", key_name: str = "C2PA_KEY"
+) -> Credentials:
+    """Credentials checked to sign: the chain and key parse, belong together, and c2pa signs with them."""
+    try:
+        certificates = x509.load_pem_x509_certificates(chain)
+    except ValueError:
+        raise CredentialsError(f"{cert_name} holds no PEM certificate (-----BEGIN CERTIFICATE-----)") from None
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+    except TypeError:
+        raise CredentialsError(f"{key_name} is encrypted with a password; c2pa needs the key unencrypted") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise CredentialsError(f"{key_name} holds no unencrypted PEM private key (PKCS#8, SEC1 or PKCS#1)") from None
+    leaf = certificates[0]
+    if leaf.public_key() != private.public_key():
+        raise CredentialsError(f"{key_name} is not the key of the first certificate in {cert_name}")
+    if leaf.issuer == leaf.subject:
+        raise CredentialsError(
+            f"{cert_name}'s first certificate is self-signed, which C2PA refuses; sign it with a CA and put the CA's "
+            "certificate after it"
+        )
+    alg = _algorithm(private)
+    if alg is None:
+        raise CredentialsError(
+            f"{key_name} is a kind of key C2PA cannot sign with (use EC P-256/384/521, Ed25519 or RSA)"
+        )
+    credentials = Credentials(chain, key, alg, made=made, subject=leaf.subject.rfc4514_string())
+    try:
+        _sign_stream(credentials, "image/png", io.BytesIO(_TINY_PNG), io.BytesIO(), _manifest("check", None, None))
+    except c2pa.C2paError as exc:
+        raise CredentialsError(f"c2pa refuses to sign with {cert_name} and {key_name}: {reason(exc)}") from None
+    return credentials
+
+
+def _algorithm(private: object) -> str | None:
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        return _CURVES.get(private.curve.name)
+    if isinstance(private, ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    if isinstance(private, rsa.RSAPrivateKey):
+        return "ps256"
+    return None
+
+
+def reason(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def load_files(cert_path: Path, key_path: Path) -> Credentials:
+    """C2PA_CERT and C2PA_KEY, read and checked (CredentialsError naming the setting otherwise)."""
+    try:
+        chain = cert_path.read_bytes()
+    except OSError as exc:
+        raise CredentialsError(f"C2PA_CERT '{cert_path}' cannot be read ({exc.strerror or exc})") from None
+    try:
+        key = key_path.read_bytes()
+    except OSError as exc:
+        raise CredentialsError(f"C2PA_KEY '{key_path}' cannot be read ({exc.strerror or exc})") from None
+    return from_pem(chain, key)
+
+
+async def stored(store: JobStore) -> Credentials:
+    """The bot's own credentials: those in the store, else new ones, kept there. When processes start at once the
+    first writer wins and every one signs with what the store holds."""
+    found = await store.get_credentials(STORED_NAME)
+    if found is None:
+        fresh = make()
+        found = await store.keep_credentials(STORED_NAME, fresh.chain.decode(), fresh.key.decode())
+    chain, key = found
+    credentials = from_pem(chain.encode(), key.encode(), made=True, cert_name="the stored certificate", key_name="key")
+    log.info(
+        "content credentials: signing as the bot's own signer %s, kept in the job store (C2PA_CERT/C2PA_KEY not set; "
+        "verifiers show this signer as unknown)",
+        credentials.subject,
+    )
+    return credentials
+
+
+# ---- signing
+
+
+def models_of(job: Job) -> tuple[Model, Model | None]:
+    """The model that made the job's video, and the one that spoke its text (None when the member gave audio)."""
+    spec = job.spec
+    spoken = bool(spec.text) and spec.command is not Command.ANIMATE and "audio" not in job.sources
+    return spec.main_model, catalog.get_model(spec.tts_model, Kind.TTS) if spoken else None
+
+
+def models_named(model: Model, speech: Model | None = None) -> str:
+    """'VEED Fabric 1.0 (fal.ai endpoint veed/fabric-1.0)', and the speech model when text was spoken."""
+    named = f"{model.name} (fal.ai endpoint {model.endpoint_id})"
+    return named + (f"; speech by {speech.name} (fal.ai endpoint {speech.endpoint_id})" if speech else "")
+
+
+def _manifest(title: str, model: Model | None, speech: Model | None) -> dict[str, object]:
+    action: dict[str, object] = {"action": "c2pa.created", "digitalSourceType": AI_GENERATED}
+    if model is not None:
+        action["softwareAgent"] = {"name": f"{model.name} ({model.endpoint_id}) on fal.ai"}
+        action["description"] = f"Generated with AI by {models_named(model, speech)}"
+    return {
+        "claim_generator_info": [{"name": GENERATOR, "version": _version()}],
+        "title": title,
+        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [action]}}],
+    }
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("lipsync-bot")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def _sign_stream(
+    credentials: Credentials, mime: str, source: object, dest: object, manifest: dict[str, object]
+) -> None:
+    info = c2pa.C2paSignerInfo(
+        alg=credentials.alg.encode(), sign_cert=credentials.chain, private_key=credentials.key, ta_url=None
+    )
+    with c2pa.Signer.from_info(info) as signer, c2pa.Builder(json.dumps(manifest)) as builder:
+        builder.sign(signer, mime, source, dest)
+
+
+def sign_file(credentials: Credentials, path: Path, model: Model, speech: Model | None = None) -> None:
+    """Sign the MP4 at `path` in place (blocking): a signed copy beside it replaces it, so a failure (c2pa.C2paError,
+    OSError) leaves the file as it was."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".signing-", suffix=path.suffix)
+    try:
+        with path.open("rb") as source, os.fdopen(handle, "w+b") as dest:
+            _sign_stream(credentials, "video/mp4", source, dest, _manifest(path.name, model, speech))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# A 1×1 PNG: what the credentials are tried on at start (c2pa checks the certificate when it signs).
+_TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c49444154789c63606060000000040001f61738550000000049454e44ae426082"
+)
