@@ -60,7 +60,13 @@ async def open_engine(
         try:
             credentials = settings.c2pa or await provenance.stored(store)
             configs = await Configs.load(
-                store, personal_config(settings.user_running_jobs, settings.user_waiting_jobs, settings.user_daily_jobs)
+                store,
+                personal_config(
+                    settings.user_running_jobs,
+                    settings.user_waiting_jobs,
+                    settings.user_daily_jobs,
+                    settings.blocked_words,
+                ),
             )
             works = settings.work_jobs or role == WORKER
             shown = role if role == WORKER or not works else GATEWAY_WORKING

@@ -12,6 +12,7 @@ from urllib.parse import urlparse, urlsplit, urlunsplit
 from dotenv import load_dotenv
 
 from bot import links, provenance
+from bot.jobs.moderation import parse_words
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
@@ -130,6 +131,10 @@ class Settings:
     work_jobs: bool = True  # a gateway process also works jobs (python -m bot worker always does)
     takeover_seconds: float = DEFAULT_TAKEOVER_SECONDS  # a silent process's jobs are taken over within this
     health_port: int | None = None  # serve /healthz and /metrics on this port; None: off
+    # Moderation, everywhere (BLOCKED_USERS) and where no server's settings apply (DMs, user installs).
+    blocked_users: frozenset[int] = frozenset()
+    blocked_words: tuple[str, ...] = ()
+    moderation_channel_id: int | None = None  # reports from DMs and user installs; None: DM the bot's owner
     # The content-credentials signer (C2PA_CERT and C2PA_KEY, checked); None: the bot's own, kept in the store.
     c2pa: provenance.Credentials | None = field(default=None, repr=False)
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # audit records older than this are deleted
@@ -164,6 +169,20 @@ def _number(
         )
         return default
     return value
+
+
+def _ids(env: Mapping[str, str], name: str, problems: list[str]) -> list[int]:
+    """Comma-separated Discord ids (user or channel snowflakes)."""
+    ids = []
+    for part in env.get(name, "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isascii() or not part.isdigit() or len(part) > 20:
+            problems.append(f"{name} must be Discord ids (digits) separated by commas, not '{part[:40]}'")
+            continue
+        ids.append(int(part))
+    return ids
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool, problems: list[str]) -> bool:
@@ -274,6 +293,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if health_port is not None and health_port > 65535:
         problems.append(f"HEALTH_PORT must be a port from 1 to 65535, not '{int(health_port)}'")
     c2pa = _c2pa(env, problems)
+    blocked_users = _ids(env, "BLOCKED_USERS", problems)
+    moderation_channel = _ids(env, "MODERATION_CHANNEL_ID", problems)
+    if len(moderation_channel) > 1:
+        problems.append("MODERATION_CHANNEL_ID must be one channel id")
     if problems:
         raise SettingsError("; ".join(problems) + " (copy .env.example to .env and fill it in)")
     return Settings(
@@ -294,6 +317,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         work_jobs=work_jobs,
         takeover_seconds=float(takeover or DEFAULT_TAKEOVER_SECONDS),
         health_port=int(health_port) if health_port else None,
+        blocked_users=frozenset(blocked_users),
+        blocked_words=parse_words(env.get("BLOCKED_WORDS", "")),
+        moderation_channel_id=next(iter(moderation_channel), None),
         audit_retention_days=int(retention or DEFAULT_AUDIT_RETENTION_DAYS),
         c2pa=c2pa,
     )

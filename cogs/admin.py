@@ -15,7 +15,7 @@ from bot.discord_app.replies import refuse
 from bot.discord_app.services import Services, services_of
 from bot.errors import BadInput
 from bot.fal import catalog
-from bot.jobs import limits
+from bot.jobs import limits, moderation
 from bot.jobs.limits import GuildConfig
 from bot.jobs.model import Job
 
@@ -33,6 +33,10 @@ def describe(config: GuildConfig) -> str:
     offered = [m.name for m in catalog.MODELS if m.kind is not catalog.Kind.TTS and config.offers(m.endpoint_id)]
     budget = f"${config.daily_budget:.2f} per day" if config.daily_budget is not None else "no cap"
     cooldown = f"{config.user_cooldown} s between jobs" if config.user_cooldown else "no cooldown"
+    reports = f"<#{config.moderation_channel}>" if config.moderation_channel else "the server owner's DMs"
+    blocked = ", ".join(f"<@{m}>" for m in config.blocked_members[:20]) or "none"
+    if len(config.blocked_members) > 20:
+        blocked += f" and {len(config.blocked_members) - 20} more"
     return render.fit(
         "\n".join(
             [
@@ -44,6 +48,9 @@ def describe(config: GuildConfig) -> str:
                 f"{config.user_daily} jobs per day",
                 f"Server: {config.guild_concurrent} running at once, {config.guild_waiting} waiting in line",
                 f"Budget: {budget} (UTC days; estimates from fal's prices read {catalog.PRICES_READ_ON.isoformat()})",
+                f"Reports go to: {reports}",
+                f"Blocked members: {blocked}",
+                f"Banned words: {len(config.banned_words)} (/config words list)",
             ]
         )
     )
@@ -162,6 +169,78 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
             c.daily_budget = usd
 
         await self._update(interaction, change)
+
+    @app_commands.command(name="moderation", description="Where reports of results are posted (empty: the owner's DMs)")
+    @app_commands.describe(channel="The channel for reports; leave empty to send them to the server owner by DM")
+    async def moderation(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+        def change(c: GuildConfig) -> None:
+            c.moderation_channel = channel.id if channel else None
+
+        await self._update(interaction, change)
+
+    @app_commands.command(name="block", description="Refuse a member's commands on this server")
+    @app_commands.describe(member="The member to block")
+    async def block(self, interaction: discord.Interaction, member: discord.User) -> None:
+        def change(c: GuildConfig) -> None:
+            c.blocked_members = edit_ids(c.blocked_members, "add", member.id, "member")
+
+        await self._update(interaction, change)
+
+    @app_commands.command(name="unblock", description="Let a blocked member use the bot on this server again")
+    @app_commands.describe(member="The member to unblock")
+    async def unblock(self, interaction: discord.Interaction, member: discord.User) -> None:
+        def change(c: GuildConfig) -> None:
+            if member.id not in c.blocked_members:
+                raise BadInput("member", "that member is not blocked on this server")
+            c.blocked_members = edit_ids(c.blocked_members, "remove", member.id, "member")
+
+        await self._update(interaction, change)
+
+    words = app_commands.Group(name="words", description="Words that text to be spoken may not contain")
+
+    @words.command(name="add", description="Ban a word (or phrase) from text to be spoken on this server")
+    @app_commands.describe(word="The word or phrase (matched as whole words, ignoring case)")
+    async def words_add(self, interaction: discord.Interaction, word: str) -> None:
+        kept = moderation.normal_word(word)
+
+        def change(c: GuildConfig) -> None:
+            if not kept:
+                raise BadInput("word", "give a word (it was empty)")
+            if len(kept) > moderation.MAX_WORD:
+                raise BadInput("word", f"a banned word or phrase has at most {moderation.MAX_WORD} characters")
+            if kept not in c.banned_words and len(c.banned_words) >= moderation.MAX_WORDS:
+                raise BadInput("word", f"a server bans at most {moderation.MAX_WORDS} words; remove some first")
+            c.banned_words = sorted(set(c.banned_words) | {kept})
+
+        await self._words(interaction, change, f"Banned {render.quote(kept, 60)}.")
+
+    @words.command(name="remove", description="Allow a banned word again")
+    @app_commands.describe(word="The banned word or phrase")
+    async def words_remove(self, interaction: discord.Interaction, word: str) -> None:
+        kept = moderation.normal_word(word)
+
+        def change(c: GuildConfig) -> None:
+            if kept not in c.banned_words:
+                raise BadInput("word", f"{render.quote(kept, 60)} is not banned on this server; /config words list")
+            c.banned_words = [w for w in c.banned_words if w != kept]
+
+        await self._words(interaction, change, f"Allowed {render.quote(kept, 60)} again.")
+
+    @words.command(name="list", description="The words text to be spoken may not contain on this server")
+    async def words_list(self, interaction: discord.Interaction) -> None:
+        config = self.services.configs.get(interaction.guild_id)
+        await interaction.response.send_message(render.banned_words(config.banned_words), ephemeral=True)
+
+    async def _words(self, interaction: discord.Interaction, change: Callable[[GuildConfig], None], done: str) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        try:
+            config = await self.services.configs.update(interaction.guild_id, change)
+        except BadInput as exc:
+            await refuse(interaction, exc.field, str(exc))
+            return
+        await interaction.response.send_message(
+            render.fit(done + "\n" + render.banned_words(config.banned_words)), ephemeral=True
+        )
 
 
 class Usage(commands.Cog):

@@ -22,18 +22,30 @@ class Jobs(commands.Cog):
 
     @app_commands.command(name="jobs", description="Your recent and running jobs, or one job's detail")
     @options.anywhere
-    @app_commands.describe(job_id="A job id (8 characters, shown on the job message) for its detail")
-    async def jobs(self, interaction: discord.Interaction, job_id: str | None = None) -> None:
+    @app_commands.describe(
+        job_id="A job id (8 characters, shown on the job message) for its detail",
+        delete="True: delete every message carrying this job's result (yours, or as a moderator)",
+    )
+    async def jobs(self, interaction: discord.Interaction, job_id: str | None = None, delete: bool = False) -> None:
         store, runner = self.services.store, self.services.runner
+        if delete and not job_id:
+            await refuse(interaction, "job_id", "give the id of the job whose result to delete")
+            return
         if job_id:
             wanted = job_id.strip().lower()
             job = await store.get(wanted) if JOB_ID.fullmatch(wanted) else None
+            if job is not None and delete:
+                await self._delete(interaction, job)
+                return
             if job is None or not requester_or_manager(interaction, job):
                 await refuse(interaction, "job_id", f"no job {render.quote(job_id, 20)} of yours; /jobs lists them")
                 return
             job = runner.live(job.id) or job
             place = await runner.line.place_of(job)
-            await interaction.response.send_message(render.job_detail(job, place), ephemeral=True)
+            detail = render.job_detail(job, place)
+            if (removed := await store.removed_at(job.id)) is not None:
+                detail = render.fit(f"{detail}\nResult removed {render.relative_time(removed)}")
+            await interaction.response.send_message(detail, ephemeral=True)
             return
         scope, _ = where(interaction)
         mine = [runner.live(j.id) or j for j in await store.member_jobs(scope, interaction.user.id, RECENT)]
@@ -45,6 +57,34 @@ class Jobs(commands.Cog):
                 await self._lines(running, by=True) or ["Nothing."]
             )
         await interaction.response.send_message(render.fit("\n".join(lines)), ephemeral=True)
+
+    async def _delete(self, interaction: discord.Interaction, job: Job) -> None:
+        """/jobs job_id:<id> delete:True — by the requester, or by a member with Manage Messages in the job's
+        server: every message carrying the result is deleted and the job marked removed (its record stays)."""
+        moderator = (
+            job.guild_id is not None
+            and job.guild_id == interaction.guild_id
+            and bool(interaction.permissions.manage_messages)
+        )
+        if interaction.user.id != job.user_id and not moderator:
+            await refuse(
+                interaction,
+                "job_id",
+                f"job `{job.id}` is not yours; only its requester or a member with Manage Messages on its server "
+                "may delete it",
+            )
+            return
+        if not job.status.terminal:
+            await refuse(interaction, "job_id", f"job `{job.id}` has not finished; cancel it first")
+            return
+        if await self.services.store.removed_at(job.id) is not None:
+            await refuse(interaction, "job_id", f"job `{job.id}` was removed already")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        address = await self.services.store.address(job.id)
+        deleted, kept = await self.services.notifier.remove(job, address) if address else (0, 0)
+        await self.services.store.mark_removed(job.id, interaction.user.id)
+        await interaction.edit_original_response(content=render.removed_reply(job, deleted, kept))
 
     async def _lines(self, jobs: list[Job], *, by: bool = False) -> list[str]:
         """One line per job, linking its video or else its message."""

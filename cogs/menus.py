@@ -1,4 +1,5 @@
-"""Right-click → Apps on a message: "Make this talk", "Lip-sync this video", "Animate with this video".
+"""Right-click → Apps on a message: "Make this talk", "Lip-sync this video", "Animate with this video", and
+"Report" (a result, to the moderators).
 
 The message's image or video (an attachment or an embed) is the input; a modal asks only for what is
 missing (the speech as text or an audio file, or the portrait), and the job then goes through the same
@@ -15,10 +16,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import media
-from bot.discord_app import options
+from bot.discord_app import options, render
 from bot.discord_app.intake import Given
 from bot.discord_app.option_check import unreadable
-from bot.discord_app.replies import apologize, refuse
+from bot.discord_app.replies import apologize, refuse, where
 from bot.discord_app.services import Services, services_of
 from bot.fal import catalog
 from bot.jobs.spec import Command
@@ -181,6 +182,7 @@ class Menus(commands.Cog):
             app_commands.ContextMenu(name="Make this talk", callback=self.make_this_talk),
             app_commands.ContextMenu(name="Lip-sync this video", callback=self.lipsync_this_video),
             app_commands.ContextMenu(name="Animate with this video", callback=self.animate_with_this_video),
+            app_commands.ContextMenu(name="Report", callback=self.report),
         ]
         for menu in self.menus:
             bot.tree.add_command(options.anywhere(menu))
@@ -211,6 +213,50 @@ class Menus(commands.Cog):
     async def animate_with_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if video := await self._one(interaction, message, media.VIDEO):
             await interaction.response.send_modal(PortraitModal(self.services, video.given("video")))
+
+    async def report(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Record a report of the result this message carries and tell the moderators: the server's moderation
+        channel, else its owner by DM; outside servers, MODERATION_CHANNEL_ID, else the bot's owner by DM."""
+        store = self.services.store
+        job_id = await store.job_of_message(message.id)
+        job = await store.get(job_id) if job_id else None
+        if job is None:
+            await refuse(interaction, "message", "this message carries no result of this bot; report one that does")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        scope, _ = where(interaction)
+        count = await store.add_report(job.id, scope, interaction.user.id, message.channel.id, message.id)
+        link = render.message_link(interaction.guild_id, message.channel.id, message.id)
+        place = f" · reported in <#{message.channel.id}>" if interaction.guild_id else " · reported outside servers"
+        text = render.report_message(job, interaction.user.id, count, link, place)
+        sent = await self._tell_moderators(interaction, scope, text)
+        log.info(
+            "job %s: reported by user %s (report %d; moderators told: %s)", job.id, interaction.user.id, count, sent
+        )
+        await interaction.edit_original_response(content=render.report_received(job, sent))
+
+    async def _tell_moderators(self, interaction: discord.Interaction, scope: int | None, text: str) -> bool:
+        settings = self.services.engine.settings
+        channel_id = self.services.configs.get(scope).moderation_channel if scope else settings.moderation_channel_id
+        none = discord.AllowedMentions.none()
+        if channel_id:
+            try:
+                await self.bot.get_partial_messageable(channel_id).send(text, allowed_mentions=none)
+                return True
+            except discord.HTTPException as exc:
+                log.info("report: cannot post in the moderation channel %s (%s); trying a DM", channel_id, exc)
+        guild = self.bot.get_guild(scope) if scope else None
+        owner_id = guild.owner_id if guild is not None else None
+        try:
+            if owner_id is None:
+                info = await self.bot.application_info()
+                owner_id = (info.team.owner_id if info.team else None) or info.owner.id
+            dm = await self.bot.create_dm(discord.Object(id=owner_id))
+            await dm.send(text, allowed_mentions=none)
+            return True
+        except discord.HTTPException as exc:
+            log.info("report: cannot DM the owner %s (%s)", owner_id, exc)
+            return False
 
 
 async def setup(bot: commands.Bot) -> None:

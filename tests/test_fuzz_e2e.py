@@ -25,7 +25,7 @@ from bot.errors import BadInput
 from bot.fal import catalog
 from tests.bad_inputs import GOOD, bad_urls, private_hosts, unspeakable_texts
 from tests.helpers import FIXTURES, STORES, configure, private_followup, refused, shown_text
-from tests.standins.discord_api import ADMIN_ROLE_ID, CHANNEL_ID
+from tests.standins.discord_api import ADMIN_ROLE_ID, CHANNEL_ID, USER_ID
 from tests.standins.fal_queue import JobScript
 
 AUDIO_URL = "https://cdn.example.com/media/speech.mp3"
@@ -519,6 +519,7 @@ class Case:
     subcommand: str | None = None
     by_owner: bool = False
     where: tuple[int, int] = GUILD
+    group: str | None = None  # a subcommand group (/config words add)
 
 
 def command_cases() -> st.SearchStrategy[Case]:
@@ -564,6 +565,7 @@ async def send(discord, case: Case):
         case.command,
         made(discord, case.options),
         subcommand=case.subcommand,
+        group=case.group,
         user_id=discord.owner_id if case.by_owner else None,
         context=context,
         installs=installs,
@@ -665,7 +667,7 @@ def choices(offered: list[str]) -> st.SearchStrategy[Any]:
 
 
 def snowflakes(kind: int, known: int) -> st.SearchStrategy[Any]:
-    """A channel (7) or role (8) option: one that exists, ids nothing has, and values that are no id at all."""
+    """A user (6), channel (7) or role (8) option: one that exists, ids nothing has, and values that are no id at all."""
     return st.one_of(
         st.just(raw(kind, str(known))),
         st.integers(0, 2**64).map(lambda i: raw(kind, str(i))),
@@ -691,12 +693,20 @@ def config_options(subcommand: str) -> st.SearchStrategy[dict[str, Any]]:
                 HOSTILE_STRINGS.map(lambda v: raw(10, v)),
             )
         },
+        "moderation": {"channel": snowflakes(7, CHANNEL_ID)},
+        "block": {"member": snowflakes(6, USER_ID)},
+        "unblock": {"member": snowflakes(6, USER_ID)},
+        "add": {"word": WORDS},
+        "remove": {"word": WORDS},
+        "list": {},
     }[subcommand]
     chosen = st.fixed_dictionaries({}, optional=optional)
     return st.builds(lambda known, unknown: {**known, **unknown}, chosen, PERHAPS_UNKNOWN_OPTION)
 
 
-SUBCOMMANDS = ["show", "channels", "roles", "model", "limits", "budget"]
+SUBCOMMANDS = ["show", "channels", "roles", "model", "limits", "budget", "moderation", "block", "unblock"]
+WORD_SUBCOMMANDS = ["add", "remove", "list"]  # /config words …
+WORDS = st.one_of(st.just("darn"), HOSTILE_STRINGS, WRONG_VALUES.map(lambda v: raw(3, v)))
 
 
 def admin_cases() -> st.SearchStrategy[Case]:
@@ -704,6 +714,13 @@ def admin_cases() -> st.SearchStrategy[Case]:
     config = st.sampled_from(SUBCOMMANDS).flatmap(
         lambda sub: st.builds(
             lambda options, owner: Case("config", options, False, sub, owner), config_options(sub), st.booleans()
+        )
+    )
+    words = st.sampled_from(WORD_SUBCOMMANDS).flatmap(
+        lambda sub: st.builds(
+            lambda options, owner: Case("config", options, False, sub, owner, group="words"),
+            config_options(sub),
+            st.booleans(),
         )
     )
     no_such = st.builds(
@@ -719,14 +736,20 @@ def admin_cases() -> st.SearchStrategy[Case]:
         st.text("0123456789abcdefABCDEF ", min_size=8, max_size=10),
         WRONG_VALUES.map(lambda v: raw(3, v)),
     )
+    delete = st.fixed_dictionaries(
+        {}, optional={"delete": st.one_of(st.booleans(), NOT_BOOLEANS.map(lambda v: raw(5, v)))}
+    )
     jobs = st.builds(
-        lambda job, options, owner, where: Case("jobs", {"job_id": job, **options}, False, by_owner=owner, where=where),
+        lambda job, delete, options, owner, where: Case(
+            "jobs", {"job_id": job, **delete, **options}, False, by_owner=owner, where=where
+        ),
         job_id,
+        delete,
         PERHAPS_UNKNOWN_OPTION,
         st.booleans(),
         WHERES,
     )
-    return st.one_of(config, no_such, usage, jobs)
+    return st.one_of(config, words, no_such, usage, jobs)
 
 
 @pytest.mark.parametrize("bot_database", STORES, indirect=True)  # member text reaches the store's queries
@@ -736,13 +759,16 @@ def admin_cases() -> st.SearchStrategy[Case]:
 @example(case=Case("config", {}, False, subcommand=None, by_owner=True))  # a group, as an older app sends it
 @example(case=Case("config", {}, False, subcommand="nope", by_owner=True))
 @example(case=Case("config", {"action": "add"}, False, subcommand="channels", by_owner=True))
+@example(case=Case("config", {"word": "  "}, False, subcommand="add", by_owner=True, group="words"))
+@example(case=Case("config", {}, False, subcommand="nope", by_owner=True, group="words"))
+@example(case=Case("jobs", {"job_id": "ffffffff", "delete": True}, False))
 async def test_jobs_usage_and_config_given_hostile_options(bot, discord_standin, fal_standin, case):
     await assert_answered_well(bot, discord_standin, fal_standin, case)
 
 
 # ---- the message context menus on hostile messages, and their modals given hostile answers
 
-MENUS = ["Make this talk", "Lip-sync this video", "Animate with this video"]
+MENUS = ["Make this talk", "Lip-sync this video", "Animate with this video", "Report"]
 KINDS = ["image", "video", "audio"]
 
 
@@ -791,7 +817,12 @@ def menu_answers() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-MENU_KIND = {"Make this talk": "image", "Lip-sync this video": "video", "Animate with this video": "video"}
+MENU_KIND = {
+    "Make this talk": "image",
+    "Lip-sync this video": "video",
+    "Animate with this video": "video",
+    "Report": "video",  # any message: only the bot's results can be reported
+}
 
 
 def menus() -> st.SearchStrategy[Menu]:

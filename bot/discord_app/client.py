@@ -113,7 +113,11 @@ class LipSyncBot(commands.AutoShardedBot):
             share=lambda: engine.runner.acks.share,
             credentials=engine.credentials,
         )
-        self.services = Services(engine, notifier, Intake(engine.runner, engine.configs, engine.store, notifier))
+        self.services = Services(
+            engine,
+            notifier,
+            Intake(engine.runner, engine.configs, engine.store, notifier, engine.settings.blocked_users),
+        )
         self.tree.error(self.on_app_command_error)
 
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:

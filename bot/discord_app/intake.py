@@ -17,7 +17,7 @@ from bot.discord_app.option_check import unreadable
 from bot.discord_app.replies import is_manager, refuse, where
 from bot.errors import BadInput
 from bot.fal import catalog
-from bot.jobs import audit, cost, inputs, limits
+from bot.jobs import audit, cost, inputs, limits, moderation
 from bot.jobs.build import build_spec
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import DM, Address, Job, StepRecord, new_job_id
@@ -120,9 +120,34 @@ def audit_record(interaction: discord.Interaction, job: Job) -> audit.Record:
     )
 
 
+def moderation_problem(
+    interaction: discord.Interaction, config: limits.GuildConfig, spec: JobSpec, blocked_users: frozenset[int]
+) -> BadInput | None:
+    """A blocked member (everywhere: BLOCKED_USERS; here: the server's list), or banned words in the text to be
+    spoken (the server's list; outside servers, BLOCKED_WORDS). Checked before anything is admitted or paid for."""
+    user = interaction.user.id
+    if user in blocked_users:
+        return BadInput("member", "you are blocked from using this bot by its owner")
+    if user in config.blocked_members:
+        return BadInput("member", "you are blocked from using this bot on this server by its moderators")
+    word = moderation.banned_word(spec.text, config.banned_words)
+    if word is not None:
+        here = "on this server" if where(interaction)[0] is not None else "here"
+        return BadInput("text", f"the text contains a word not allowed {here} ({render.quote(word, 40)})")
+    return None
+
+
 class Intake:
-    def __init__(self, runner: JobRunner, configs: limits.Configs, store: JobStore, notifier: DiscordNotifier) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        configs: limits.Configs,
+        store: JobStore,
+        notifier: DiscordNotifier,
+        blocked_users: frozenset[int] = frozenset(),
+    ) -> None:
         self.runner, self.configs, self.store, self.notifier = runner, configs, store, notifier
+        self.blocked_users = blocked_users
 
     async def submit(
         self,
@@ -192,7 +217,9 @@ class Intake:
         """
         with self.runner.acks.acknowledging():
             config = self.configs.get(job.guild_id)
-            problem = permission_problem(interaction, config, job.spec)
+            problem = moderation_problem(interaction, config, job.spec, self.blocked_users) or permission_problem(
+                interaction, config, job.spec
+            )
             if problem is not None:
                 await self._refuse(interaction, problem.field, str(problem))
                 return None

@@ -374,6 +374,47 @@ class DiscordNotifier:
                 raise
             log.info("job %s: cannot edit the job message with the bot token (%s)", job.id, exc)
 
+    # ---- removal (/jobs delete)
+
+    async def remove(self, job: Job, address: Address) -> tuple[int, int]:
+        """Delete every message that carries the job's result: its own message (through the interaction webhook
+        while the token lives, else with the bot token where the bot may write), and the channel post or DM copy.
+        (deleted or already gone, not reachable by the bot)."""
+        deleted = kept = 0
+        if address.message_id is not None:
+            gone = False
+            if token_usable(address):
+                try:
+                    async with asyncio.timeout(EDIT_TIMEOUT):
+                        await self._webhook(address).delete_message(address.message_id)
+                    gone = True
+                except discord.NotFound:
+                    gone = address.private  # a public message is tried with the bot token below
+                except (discord.HTTPException, TimeoutError) as exc:
+                    log.info("job %s: could not delete the job message through its token (%r)", job.id, exc)
+            if not gone and not address.private and address.reach == CHANNEL:
+                channel_id = address.message_channel_id or address.channel_id
+                gone = await self._delete(job, channel_id, address.message_id)
+            deleted, kept = (deleted + 1, kept) if gone else (deleted, kept + 1)
+        if address.result_message_id is not None and address.result_channel_id is not None:
+            if await self._delete(job, address.result_channel_id, address.result_message_id):
+                deleted += 1
+            else:
+                kept += 1
+        self._addresses.pop(job.id, None)
+        return deleted, kept
+
+    async def _delete(self, job: Job, channel_id: int, message_id: int) -> bool:
+        """Delete one of the bot's own messages with its token; True when it is gone (also: it was already)."""
+        try:
+            await self.client.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
+            return True
+        except discord.NotFound:
+            return True
+        except discord.HTTPException as exc:
+            log.info("job %s: could not delete message %s in %s (%s)", job.id, message_id, channel_id, exc)
+            return False
+
     def _webhook(self, address: Address) -> discord.Webhook:
         assert address.application_id and address.interaction_token
         webhook = discord.Webhook.partial(address.application_id, address.interaction_token, client=self.client)

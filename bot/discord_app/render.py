@@ -364,3 +364,50 @@ def audit_report(records: list[AuditRecord], member: int | None = None, retentio
     if kept:
         lines.append(kept)
     return fit("\n".join(lines))
+
+
+# ---- moderation
+
+
+def banned_words(words: list[str]) -> str:
+    """/config words list: each banned word as a code span (never markdown, never a mention)."""
+    if not words:
+        return "No banned words on this server. Add one with /config words add."
+    return fit(
+        f"**Banned words** ({len(words)}; matched as whole words, ignoring case): " + ", ".join(map(quote, words))
+    )
+
+
+def report_message(
+    job: Job, reporter_id: int, reports: int, link: str = "", where: str = "", reason: str | None = None
+) -> str:
+    """What moderators (or the owner) receive for a report: the job, who made it and who reported it, and how to
+    remove it. User text only as code spans; sent with no mentions allowed."""
+    lines = [
+        f"🚩 **Report** of {TITLES[job.command].lower()} job `{job.id}` · {model_name(job)}",
+        f"Made by <@{job.user_id}> (`{job.user_id}`) {relative_time(job.created_at)}{where}",
+        f"Reported by <@{reporter_id}> (`{reporter_id}`)"
+        + (f" · {reports} reports of this job so far" if reports > 1 else ""),
+    ]
+    if reason:
+        lines.append(f"Reason: {quote(reason, 300)}")
+    if link:
+        lines.append(f"Message: {link}")
+    if job.video_url:
+        lines.append(f"Video: <{job.video_url}>")
+    lines.append(f"Remove it everywhere with `/jobs job_id:{job.id} delete:True`.")
+    return fit("\n".join(lines))
+
+
+def report_received(job: Job, sent: bool) -> str:
+    if sent:
+        return f"Thanks — your report of job `{job.id}` was recorded and sent to the moderators."
+    return f"Thanks — your report of job `{job.id}` was recorded; the moderators could not be told right away."
+
+
+def removed_reply(job: Job, deleted: int, kept: int) -> str:
+    """/jobs delete: what was removed, and what the bot could not reach."""
+    text = f"🗑️ Job `{job.id}` removed: {deleted} message(s) carrying its result deleted."
+    if kept:
+        text += f" {kept} could not be deleted by the bot (a DM copy it can no longer reach, or already gone)."
+    return text + " The job stays in the audit record."

@@ -32,6 +32,9 @@ class GuildConfig:
     user_waiting: int = 5  # jobs one member may have waiting in the line
     guild_waiting: int = 500  # jobs the whole server may have waiting in the line
     daily_budget: float | None = None  # US dollars per UTC day; None: no cap
+    moderation_channel: int | None = None  # where reports go; None: the server owner's DMs
+    blocked_members: list[int] = field(default_factory=list)  # refused in this server
+    banned_words: list[str] = field(default_factory=list)  # text to be spoken may not contain these (moderation.py)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -49,7 +52,9 @@ class GuildConfig:
 UNLIMITED = 10**9
 
 
-def personal_config(running: int = 2, waiting: int = 5, daily: int = 20) -> GuildConfig:
+def personal_config(
+    running: int = 2, waiting: int = 5, daily: int = 20, banned_words: tuple[str, ...] = ()
+) -> GuildConfig:
     """The limits of a member's jobs where no server's settings apply (user installs, DMs): their own slots, line
     and daily quota; nothing shared between members but the bot-wide slots and budget."""
     return GuildConfig(
@@ -58,6 +63,7 @@ def personal_config(running: int = 2, waiting: int = 5, daily: int = 20) -> Guil
         user_daily=daily,
         guild_concurrent=UNLIMITED,
         guild_waiting=UNLIMITED,
+        banned_words=list(banned_words),
     )
 
 

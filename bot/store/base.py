@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -592,6 +593,39 @@ class JobStore(ABC):
                 )
             ]
         )
+
+    # ---- moderation (blocked members and banned words are server settings, above)
+
+    async def job_of_message(self, message_id: int) -> str | None:
+        """The job whose result a message carries: its own message, or the channel post or DM copy of its video."""
+        rows = await self._read(
+            "SELECT job_id FROM job_addresses WHERE message_id = ? OR result_message_id = ?", (message_id, message_id)
+        )
+        return rows[0]["job_id"] if rows else None
+
+    async def add_report(
+        self, job_id: str, guild_id: int | None, reporter_id: int, channel_id: int | None, message_id: int | None
+    ) -> int:
+        """Record a report of a job's result; how many reports the job has now."""
+        await self._write(
+            [
+                (
+                    "INSERT INTO reports (job_id, guild_id, reporter_id, channel_id, message_id, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (job_id, guild_id, reporter_id, channel_id, message_id, time.time()),
+                )
+            ]
+        )
+        rows = await self._read("SELECT COUNT(*) AS n FROM reports WHERE job_id = ?", (job_id,))
+        return int(rows[0]["n"])
+
+    async def mark_removed(self, job_id: str, by: int) -> None:
+        """The job's result was removed (its messages deleted); the job keeps its status and outcome."""
+        await self._write([("UPDATE jobs SET removed_at = ?, removed_by = ? WHERE id = ?", (time.time(), by, job_id))])
+
+    async def removed_at(self, job_id: str) -> float | None:
+        rows = await self._read("SELECT removed_at FROM jobs WHERE id = ?", (job_id,))
+        return float(rows[0]["removed_at"]) if rows and rows[0]["removed_at"] is not None else None
 
 
 def _retrieved(write: asyncio.Future[Any]) -> None:
