@@ -240,3 +240,26 @@ async def test_the_audit_forgets_records_past_the_retention(
 async def test_the_cli_audit_refuses_bad_flags_with_a_usage_error(args, bot_database, subprocess_env, tmp_path):
     code, records, err = await cli_audit(bot_database, subprocess_env, tmp_path, *args)
     assert code == 2 and records == [] and "usage:" in err
+
+
+async def test_the_audit_says_where_a_job_was_asked_for_outside_a_server_that_added_the_bot(
+    bot, bot_database, discord_standin, fal_standin, link_host, subprocess_env, tmp_path
+):
+    fal_standin.script("veed/fabric-1.0", QUICK)
+    guild, channel = await discord_standin.add_foreign_guild()
+    places = [
+        ({"guild_id": guild, "channel_id": channel, "installs": 1}, (str(guild), str(channel), "server", "user")),
+        ({"context": 1, "installs": 1}, (None, None, "dm", "user")),
+        ({"context": 2, "installs": 1}, (None, None, "group_dm", "user")),
+    ]
+    for origin, _ in places:
+        options = {"image": attach(discord_standin, "portrait.png", "image/png"), "text": "Where am I"}
+        await finished(discord_standin, await discord_standin.send_command("talkinghead", options, **origin))
+    code, records, err = await cli_audit(bot_database, subprocess_env, tmp_path)
+    assert code == 0, err
+    seen = [(r["guild"], r["channel"] if r["guild"] else None, r["place"], r["install"]) for r in reversed(records)]
+    assert seen == [expected for _, expected in places]
+    assert all(r["outcome"] == "done" and r["user"] == str(discord_standin.user_id) for r in records)
+    assert all(r["channel"] for r in records)  # the DM's and the group DM's channel too
+    code, foreign, _ = await cli_audit(bot_database, subprocess_env, tmp_path, "--guild", str(guild))
+    assert code == 0 and [r["place"] for r in foreign] == ["server"]
