@@ -129,6 +129,7 @@ async def test_commands_are_synced_once_not_on_every_start(bot, discord_standin,
         "Make this talk",
         "Lip-sync this video",
         "Animate with this video",
+        "Report",
     }
     await bot.stop()
     await bot.start(discord_standin)
