@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import acknowledged, finished, refused, shown_text
+from tests.helpers import STORES, acknowledged, finished, refused, shown_text
 from tests.standins.discord_api import EVERYONE_PERMISSIONS as EVERYONE
 from tests.standins.fal_queue import JobScript
 
 QUICK = JobScript(queue_positions=[0], queue_step=0.2, run_time=0.5, logs=["go"])
 USER, DM = 1, 1  # a user install; the DM with the bot (as Discord numbers them)
 MANAGE_MESSAGES = 1 << 13
+pytestmark = pytest.mark.parametrize("bot_database", STORES, indirect=True)  # reports and removals are stored
+
 BLOCKED_EVERYWHERE = 4242424242424242
 STRANGER = 5151515151515151
 
