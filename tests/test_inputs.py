@@ -115,6 +115,7 @@ def test_in_passthrough_an_attachment_that_declares_no_type_is_judged_by_its_nam
 class FakeAttachment:
     def __init__(self, filename="face.png", content_type="image/png", size=1000):
         self.url, self.filename, self.content_type, self.size = f"https://cdn/{filename}", filename, content_type, size
+        self.proxy_url = f"https://media/{filename}"
 
 
 @pytest.mark.parametrize(
