@@ -1,4 +1,6 @@
-"""/jobs: a member's recent and running jobs (with places in the line), or one job's detail."""
+"""/jobs list: a member's recent and running jobs (with places in the line); /jobs show job_id: one job's detail;
+/jobs delete job_id: its result removed everywhere. (Discord lets a command with subcommands have no options of
+its own, so the listing is a subcommand too.)"""
 
 from __future__ import annotations
 
@@ -16,37 +18,15 @@ from bot.jobs.model import JOB_ID, Job
 RECENT = 10
 
 
-class Jobs(commands.Cog):
+@options.anywhere
+class Jobs(commands.GroupCog, group_name="jobs", group_description="Your jobs: list them, show one, delete a result"):
     def __init__(self, services: Services) -> None:
         self.services = services
+        super().__init__()
 
-    @app_commands.command(name="jobs", description="Your recent and running jobs, or one job's detail")
-    @options.anywhere
-    @app_commands.describe(
-        job_id="A job id (8 characters, shown on the job message) for its detail",
-        delete="True: delete every message carrying this job's result (yours, or as a moderator)",
-    )
-    async def jobs(self, interaction: discord.Interaction, job_id: str | None = None, delete: bool = False) -> None:
+    @app_commands.command(name="list", description="Your recent and running jobs (admins: the server's too)")
+    async def list_jobs(self, interaction: discord.Interaction) -> None:
         store, runner = self.services.store, self.services.runner
-        if delete and not job_id:
-            await refuse(interaction, "job_id", "give the id of the job whose result to delete")
-            return
-        if job_id:
-            wanted = job_id.strip().lower()
-            job = await store.get(wanted) if JOB_ID.fullmatch(wanted) else None
-            if job is not None and delete:
-                await self._delete(interaction, job)
-                return
-            if job is None or not requester_or_manager(interaction, job):
-                await refuse(interaction, "job_id", f"no job {render.quote(job_id, 20)} of yours; /jobs lists them")
-                return
-            job = runner.live(job.id) or job
-            place = await runner.line.place_of(job)
-            detail = render.job_detail(job, place)
-            if (removed := await store.removed_at(job.id)) is not None:
-                detail = render.fit(f"{detail}\nResult removed {render.relative_time(removed)}")
-            await interaction.response.send_message(detail, ephemeral=True)
-            return
         scope, _ = where(interaction)
         mine = [runner.live(j.id) or j for j in await store.member_jobs(scope, interaction.user.id, RECENT)]
         lines = ["**Your jobs**"] + (await self._lines(mine) or ["None yet. Try /talkinghead."])
@@ -58,8 +38,38 @@ class Jobs(commands.Cog):
             )
         await interaction.response.send_message(render.fit("\n".join(lines)), ephemeral=True)
 
+    @app_commands.command(name="show", description="One job's detail: where it stands, who asked, its fal request")
+    @app_commands.describe(job_id="A job id (8 characters, shown on the job message)")
+    async def show(self, interaction: discord.Interaction, job_id: str) -> None:
+        job = await self._job(job_id)
+        if job is None or not requester_or_manager(interaction, job):
+            await refuse(interaction, "job_id", f"no job {render.quote(job_id, 20)} of yours; /jobs list shows them")
+            return
+        runner = self.services.runner
+        job = runner.live(job.id) or job
+        place = await runner.line.place_of(job)
+        detail = render.job_detail(job, place)
+        if (removed := await self.services.store.removed_at(job.id)) is not None:
+            detail = render.fit(f"{detail}\nResult removed {render.relative_time(removed)}")
+        await interaction.response.send_message(detail, ephemeral=True)
+
+    @app_commands.command(
+        name="delete", description="Delete every message carrying a job's result (yours, or as a moderator)"
+    )
+    @app_commands.describe(job_id="A job id (8 characters, shown on the job message)")
+    async def delete(self, interaction: discord.Interaction, job_id: str) -> None:
+        job = await self._job(job_id)
+        if job is None:
+            await refuse(interaction, "job_id", f"no job {render.quote(job_id, 20)}; /jobs list shows yours")
+            return
+        await self._delete(interaction, job)
+
+    async def _job(self, job_id: str) -> Job | None:
+        wanted = job_id.strip().lower()
+        return await self.services.store.get(wanted) if JOB_ID.fullmatch(wanted) else None
+
     async def _delete(self, interaction: discord.Interaction, job: Job) -> None:
-        """/jobs job_id:<id> delete:True — by the requester, or by a member with Manage Messages in the job's
+        """/jobs delete — by the requester, or by a member with Manage Messages in the job's
         server: every message carrying the result is deleted and the job marked removed (its record stays)."""
         moderator = (
             job.guild_id is not None

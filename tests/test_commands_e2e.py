@@ -39,14 +39,20 @@ async def test_jobs_lists_mine_and_admins_see_the_queue(urls, bot, discord_stand
         )
     ).content.split("job `")[1][:8]
 
-    listing = await reply(discord_standin, await discord_standin.send_command("jobs"))
+    listing = await reply(discord_standin, await discord_standin.send_command("jobs", subcommand="list"))
     assert listing.startswith("**Your jobs**") and f"`{job_id}` Talking head · VEED Fabric 1.0 · queued" in listing
     assert "on this server" not in listing
-    detail = await reply(discord_standin, await discord_standin.send_command("jobs", {"job_id": job_id}))
+    detail = await reply(
+        discord_standin, await discord_standin.send_command("jobs", {"job_id": job_id}, subcommand="show")
+    )
     assert f"job `{job_id}`" in detail and "fal request `" in detail
-    admin = await reply(discord_standin, await discord_standin.send_command("jobs", user_id=discord_standin.owner_id))
+    admin = await reply(
+        discord_standin, await discord_standin.send_command("jobs", subcommand="list", user_id=discord_standin.owner_id)
+    )
     assert "**Running and waiting on this server**" in admin and f"<@{discord_standin.user_id}>" in admin
-    other = await reply(discord_standin, await discord_standin.send_command("jobs", {"job_id": "ffffffff"}))
+    other = await reply(
+        discord_standin, await discord_standin.send_command("jobs", {"job_id": "ffffffff"}, subcommand="show")
+    )
     assert "no job" in other
 
 

@@ -203,7 +203,7 @@ async def assert_refused_privately(discord, fal, bad: Bad) -> None:
     assert f"`{bad.option}`" in content and GENERIC not in content, (bad, content)
     assert len(fal.requests) == before, (bad, [r.route for r in fal.requests[before:]])
     # The next command is served.
-    jobs = await discord.send_command("jobs")
+    jobs = await discord.send_command("jobs", subcommand="list")
     await discord.wait_for(lambda: jobs.callbacks, timeout=10)
 
 
@@ -622,7 +622,7 @@ async def assert_outcome(bot, discord, fal, interaction, start: Before, case: An
 async def assert_still_served(bot, discord, logged: int) -> None:
     """The next command is answered, nothing the bot wrote is the generic error, and it logged no traceback after
     the first `logged` characters of its log."""
-    jobs = await discord.send_command("jobs")
+    jobs = await discord.send_command("jobs", subcommand="list")
     await discord.wait_for(lambda: jobs.callbacks, timeout=10)
     generic = [shown_text(m) for m in discord.messages.values() if GENERIC in shown_text(m)]
     assert not generic, generic
@@ -736,32 +736,35 @@ def admin_cases() -> st.SearchStrategy[Case]:
         st.text("0123456789abcdefABCDEF ", min_size=8, max_size=10),
         WRONG_VALUES.map(lambda v: raw(3, v)),
     )
-    delete = st.fixed_dictionaries(
-        {}, optional={"delete": st.one_of(st.booleans(), NOT_BOOLEANS.map(lambda v: raw(5, v)))}
-    )
     jobs = st.builds(
-        lambda job, delete, options, owner, where: Case(
-            "jobs", {"job_id": job, **delete, **options}, False, by_owner=owner, where=where
+        lambda sub, job, options, owner, where: Case(
+            "jobs", ({} if sub == "list" else {"job_id": job}) | options, False, sub, by_owner=owner, where=where
         ),
+        st.sampled_from(["list", "show", "delete"]),
         job_id,
-        delete,
         PERHAPS_UNKNOWN_OPTION,
         st.booleans(),
         WHERES,
     )
-    return st.one_of(config, words, no_such, usage, jobs)
+    no_such_jobs = st.builds(
+        lambda sub, owner: Case("jobs", {}, False, sub, owner),
+        st.one_of(st.none(), st.sampled_from(["nope", "List", ""]), HOSTILE_STRINGS),
+        st.booleans(),
+    )
+    return st.one_of(config, words, no_such, usage, jobs, no_such_jobs)
 
 
 @pytest.mark.parametrize("bot_database", STORES, indirect=True)  # member text reaches the store's queries
 @examples(150)
 @given(case=admin_cases())
-@example(case=Case("jobs", {"job_id": "ab\x00cd"}, False))  # PostgreSQL takes no NUL in text
+@example(case=Case("jobs", {"job_id": "ab\x00cd"}, False, subcommand="show"))  # PostgreSQL takes no NUL in text
 @example(case=Case("config", {}, False, subcommand=None, by_owner=True))  # a group, as an older app sends it
 @example(case=Case("config", {}, False, subcommand="nope", by_owner=True))
 @example(case=Case("config", {"action": "add"}, False, subcommand="channels", by_owner=True))
 @example(case=Case("config", {"word": "  "}, False, subcommand="add", by_owner=True, group="words"))
 @example(case=Case("config", {}, False, subcommand="nope", by_owner=True, group="words"))
-@example(case=Case("jobs", {"job_id": "ffffffff", "delete": True}, False))
+@example(case=Case("jobs", {"job_id": "ffffffff"}, False, subcommand="delete"))
+@example(case=Case("jobs", {}, False, subcommand=None))  # the group alone, as an older app sends it
 async def test_jobs_usage_and_config_given_hostile_options(bot, discord_standin, fal_standin, case):
     await assert_answered_well(bot, discord_standin, fal_standin, case)
 

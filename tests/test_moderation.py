@@ -66,7 +66,7 @@ def test_a_report_names_the_job_its_maker_and_reporter_and_how_to_remove_it():
     text = render.report_message(job(), 7, 3, "https://discord.com/channels/1/2/3", " · reported in <#2>", "`x` **y**")
     assert "job `3f9c2a1b`" in text and "<@42> (`42`)" in text and "Reported by <@7>" in text
     assert "3 reports of this job" in text and "https://discord.com/channels/1/2/3" in text
-    assert "Reason: `ˋxˋ **y**`" in text and "/jobs job_id:3f9c2a1b delete:True" in text
+    assert "Reason: `ˋxˋ **y**`" in text and "/jobs delete job_id:3f9c2a1b" in text
     assert "reports of this job" not in render.report_message(job(), 7, 1)
     assert "recorded and sent" in render.report_received(job(), True)
     assert "could not be told" in render.report_received(job(), False)

@@ -78,7 +78,7 @@ async def test_a_report_reaches_the_moderation_channel_and_without_one_the_owner
         lambda: next((m for m in discord_standin.messages.values() if m.channel_id == mods), None)
     )
     assert f"job `{job_id}`" in posted.content and f"<@{STRANGER}>" in posted.content
-    assert f"/jobs job_id:{job_id} delete:True" in posted.content
+    assert f"/jobs delete job_id:{job_id}" in posted.content
 
     assert "the server owner's DMs" in await config(discord_standin, "moderation")
     again = await discord_standin.send_message_command("Report", result, user_id=STRANGER)
@@ -110,10 +110,10 @@ async def test_a_requester_and_a_moderator_delete_results_everywhere_and_others_
     # The requester, while the token lives: the job's own message carries the card.
     quick = await finished(discord_standin, await discord_standin.send_command("talkinghead", urls))
     stranger = await discord_standin.send_command(
-        "jobs", {"job_id": job_id_of(quick), "delete": True}, user_id=STRANGER, permissions=EVERYONE
+        "jobs", {"job_id": job_id_of(quick)}, subcommand="delete", user_id=STRANGER, permissions=EVERYONE
     )
     assert "not yours" in await answer(discord_standin, stranger) and not quick.deleted
-    mine = await discord_standin.send_command("jobs", {"job_id": job_id_of(quick), "delete": True})
+    mine = await discord_standin.send_command("jobs", {"job_id": job_id_of(quick)}, subcommand="delete")
     assert "1 message(s)" in await answer(discord_standin, mine)
     assert quick.deleted
 
@@ -127,13 +127,17 @@ async def test_a_requester_and_a_moderator_delete_results_everywhere_and_others_
     )
     post = next(m for m in discord_standin.messages.values() if m.source == "channel" and m.attachments)
     moderator = await discord_standin.send_command(
-        "jobs", {"job_id": job_id_of(message), "delete": True}, user_id=STRANGER, permissions=EVERYONE | MANAGE_MESSAGES
+        "jobs",
+        {"job_id": job_id_of(message)},
+        subcommand="delete",
+        user_id=STRANGER,
+        permissions=EVERYONE | MANAGE_MESSAGES,
     )
     assert "2 message(s)" in await answer(discord_standin, moderator)
     assert message.deleted and post.deleted
-    detail = await discord_standin.send_command("jobs", {"job_id": job_id_of(message)})
+    detail = await discord_standin.send_command("jobs", {"job_id": job_id_of(message)}, subcommand="show")
     assert "Result removed" in await answer(discord_standin, detail)
-    twice = await discord_standin.send_command("jobs", {"job_id": job_id_of(message), "delete": True})
+    twice = await discord_standin.send_command("jobs", {"job_id": job_id_of(message)}, subcommand="delete")
     assert "removed already" in await answer(discord_standin, twice)
 
     # A private job that outlived its token ends by DM: the DM copy goes.
@@ -141,7 +145,7 @@ async def test_a_requester_and_a_moderator_delete_results_everywhere_and_others_
     copy = await discord_standin.wait_for(lambda: next(iter(dm_to(discord_standin, discord_standin.user_id)), None))
     job_id = copy_job = shown_text(copy).split("job `")[1][:8]
     assert private.original_message_id and job_id == copy_job
-    gone = await discord_standin.send_command("jobs", {"job_id": job_id, "delete": True})
+    gone = await discord_standin.send_command("jobs", {"job_id": job_id}, subcommand="delete")
     assert "deleted" in await answer(discord_standin, gone)
     assert copy.deleted
     assert discord_standin.violations == []

@@ -156,7 +156,7 @@ async def test_a_channel_that_cannot_be_written_sends_the_video_by_dm_and_else_j
         timeout=10,
     )
     await asyncio.sleep(6)
-    detail = await discord_standin.send_command("jobs", {"job_id": job_id})
+    detail = await discord_standin.send_command("jobs", {"job_id": job_id}, subcommand="show")
     await discord_standin.wait_for(lambda: detail.callbacks)
     text = detail.callbacks[0][1]["data"]["content"]
     assert "Talking head ready" in text and "Could not be shown on Discord" in text and "/files/out-" in text

@@ -178,7 +178,7 @@ async def test_a_second_bot_on_the_same_sqlite_file_is_refused_and_the_first_kee
     code, err = await start_bot(env, bot.log_path.parent)
     line = one_line_error(code, err, 1, "DATABASE_URL", "another bot process is using it", "postgresql://")
     assert "bot.db" in line
-    interaction = await discord_standin.send_command("jobs")
+    interaction = await discord_standin.send_command("jobs", subcommand="list")
     await discord_standin.wait_for(lambda: interaction.callbacks, timeout=15)  # the first one still answers
     assert "Your jobs" in interaction.callbacks[0][1]["data"]["content"]
 

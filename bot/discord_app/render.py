@@ -292,7 +292,7 @@ def job_line(job: Job, place: Place | None = None, link: str = "") -> str:
 
 
 def job_detail(job: Job, place: Place | None = None) -> str:
-    """/jobs job_id:…: the job message as it stands, who asked, and the fal request."""
+    """/jobs show job_id:…: the job message as it stands, who asked, and the fal request."""
     lines = [render(job, place=place), f"Requested by <@{job.user_id}> {relative_time(job.created_at)}"]
     if job.request_id:
         lines.append(f"fal request `{job.request_id}` ({job.spec.main_model.endpoint_id})")
@@ -395,7 +395,7 @@ def report_message(
         lines.append(f"Message: {link}")
     if job.video_url:
         lines.append(f"Video: <{job.video_url}>")
-    lines.append(f"Remove it everywhere with `/jobs job_id:{job.id} delete:True`.")
+    lines.append(f"Remove it everywhere with `/jobs delete job_id:{job.id}`.")
     return fit("\n".join(lines))
 
 

@@ -77,7 +77,7 @@ class Deliveries:
                 metrics.DELIVERIES.labels("shown").inc()
                 break
             except DeliveryRefused as exc:
-                log.warning("job %s: Discord refused its outcome for good (%s); /jobs still shows it", job.id, exc)
+                log.warning("job %s: Discord refused its outcome for good (%s); /jobs list still shows it", job.id, exc)
                 metrics.DELIVERIES.labels("refused").inc()
                 refused = str(exc)
                 break

@@ -245,7 +245,7 @@ class Line:
                     "user_waiting",
                     f"you already have {mine.waiting} job(s) waiting in line "
                     f"(the limit here is {config.user_waiting}) and {mine.running} "
-                    "running; try again when one of them starts — see /jobs",
+                    "running; try again when one of them starts — see /jobs list",
                 )
             if here.waiting >= config.guild_waiting:
                 return Refusal(
