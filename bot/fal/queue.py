@@ -183,6 +183,10 @@ class FalQueue:
         # Requests wait here rather than in httpx's pool, which looks through every waiting request each time a
         # connection frees up: a thousand submits queued there cost seconds of CPU.
         self._request_slots = asyncio.Semaphore(request_connections)
+        # A request whose cancel fal took: a job's own task and a Cancel button may both ask, and fal answers the
+        # second ALREADY_COMPLETED, which would read as "finished before the cancel". One cancel per request.
+        self._cancelled: dict[str, CancelAnswer] = {}
+        self._cancelling: dict[str, asyncio.Lock] = {}
         self._requests: httpx.AsyncClient | None = None
         self._streams: list[httpx.AsyncClient] = []
         self._stream_use: list[int] = []  # open streams per client
@@ -407,7 +411,15 @@ class FalQueue:
         return await self.result(sub)
 
     async def cancel(self, sub: Submission) -> CancelAnswer:
-        """Ask fal to cancel. A queued job is removed; a running one only gets a signal, and may still finish."""
+        """Ask fal to cancel. A queued job is removed; a running one only gets a signal, and may still finish.
+        Asked again (or at once from elsewhere in this process), the answer fal gave is repeated."""
+        async with self._cancelling.setdefault(sub.request_id, asyncio.Lock()):
+            answer = self._cancelled.get(sub.request_id) or await self._cancel(sub)
+            if answer is CancelAnswer.REQUESTED:
+                self._cancelled[sub.request_id] = answer
+            return answer
+
+    async def _cancel(self, sub: Submission) -> CancelAnswer:
         requests = await self._clients()
         metrics.FAL_REQUESTS.labels("cancel").inc()
         try:
