@@ -77,7 +77,12 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
         await interaction.response.send_message("⚠️ `/config` needs the Manage Server permission.", ephemeral=True)
         return False
 
-    async def _update(self, interaction: discord.Interaction, change: Callable[[GuildConfig], None]) -> None:
+    async def _update(
+        self,
+        interaction: discord.Interaction,
+        change: Callable[[GuildConfig], None],
+        reply: Callable[[GuildConfig], str] = describe,
+    ) -> None:
         assert interaction.guild_id is not None  # guild_only
         try:
             config = await self.services.configs.update(interaction.guild_id, change)
@@ -85,7 +90,7 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
             await refuse(interaction, exc.field, str(exc))
             return
         await self.services.runner.limits_changed()
-        await interaction.response.send_message(describe(config), ephemeral=True)
+        await interaction.response.send_message(reply(config), ephemeral=True)
 
     @app_commands.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
@@ -232,14 +237,8 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
         await interaction.response.send_message(render.banned_words(config.banned_words), ephemeral=True)
 
     async def _words(self, interaction: discord.Interaction, change: Callable[[GuildConfig], None], done: str) -> None:
-        assert interaction.guild_id is not None  # guild_only
-        try:
-            config = await self.services.configs.update(interaction.guild_id, change)
-        except BadInput as exc:
-            await refuse(interaction, exc.field, str(exc))
-            return
-        await interaction.response.send_message(
-            render.fit(done + "\n" + render.banned_words(config.banned_words)), ephemeral=True
+        await self._update(
+            interaction, change, lambda config: render.fit(done + "\n" + render.banned_words(config.banned_words))
         )
 
 

@@ -48,6 +48,12 @@ async def link_host(fal_standin):
 
 
 @pytest.fixture
+def link_urls(link_host):
+    """A portrait and a speech file on the link host, as /talkinghead's image_url and audio_url."""
+    return {"image_url": link_host.url("files/portrait.png"), "audio_url": link_host.url("files/speech.mp3")}
+
+
+@pytest.fixture
 def fal_env(fal_standin, monkeypatch):
     """Point this process's fal_client at the stand-in, as FAL_QUEUE_RUN_HOST and SSL_CERT_FILE would.
 

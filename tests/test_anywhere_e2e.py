@@ -15,11 +15,6 @@ def bot_settings():
     return {"PRIVATE_LINK_HOSTS": "127.0.0.1"}  # the links point at the link host on 127.0.0.1
 
 
-@pytest.fixture
-def urls(link_host):
-    return {"image_url": link_host.url("files/portrait.png"), "audio_url": link_host.url("files/speech.mp3")}
-
-
 QUICK = JobScript(queue_positions=[0], queue_step=0.2, run_time=0.5, logs=["go"])
 GUILD, USER, DM, GROUP_DM = 0, 1, 1, 2  # install types and contexts, as Discord numbers them
 EPHEMERAL = 1 << 6
@@ -32,12 +27,12 @@ def dms(discord) -> list:
 
 
 async def test_a_user_install_in_a_server_the_bot_is_not_in_works_through_the_interaction_only(
-    urls, bot, discord_standin, fal_standin
+    link_urls, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", QUICK)
     guild, channel = await discord_standin.add_foreign_guild()
     interaction = await discord_standin.send_command(
-        "talkinghead", urls, guild_id=guild, channel_id=channel, installs=USER
+        "talkinghead", link_urls, guild_id=guild, channel_id=channel, installs=USER
     )
     message = await finished(discord_standin, interaction)
     assert message.attachments and media_urls(message)
@@ -45,21 +40,21 @@ async def test_a_user_install_in_a_server_the_bot_is_not_in_works_through_the_in
 
 
 async def test_a_user_install_job_that_outlives_its_token_ends_in_the_requesters_dms(
-    urls, bot, discord_standin, fal_standin
+    link_urls, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.5, run_time=1.0, logs=["go"]))
     guild, channel = await discord_standin.add_foreign_guild()
     interaction = await discord_standin.send_command(
-        "talkinghead", urls, guild_id=guild, channel_id=channel, installs=USER, age=840
+        "talkinghead", link_urls, guild_id=guild, channel_id=channel, installs=USER, age=840
     )
     dm = await discord_standin.wait_for(lambda: next(iter(dms(discord_standin)), None), timeout=30)
     assert shown_text(dm).startswith("✅ **Talking head ready**") and len(dm.attachments) == 1
     assert discord_standin.refused_bot_writes == [] and interaction.original_message_id
 
 
-async def test_in_the_dm_with_the_bot_a_long_job_ends_in_that_dm(urls, bot, discord_standin, fal_standin):
+async def test_in_the_dm_with_the_bot_a_long_job_ends_in_that_dm(link_urls, bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.5, run_time=1.0, logs=["go"]))
-    interaction = await discord_standin.send_command("talkinghead", urls, context=DM, installs=USER, age=840)
+    interaction = await discord_standin.send_command("talkinghead", link_urls, context=DM, installs=USER, age=840)
     post = await discord_standin.wait_for(lambda: next(iter(dms(discord_standin)), None), timeout=30)
     assert post.channel_id == interaction.channel_id and len(post.attachments) == 1
     message = await discord_standin.wait_for(
@@ -68,26 +63,26 @@ async def test_in_the_dm_with_the_bot_a_long_job_ends_in_that_dm(urls, bot, disc
     assert "the video is here" in message.content
 
 
-async def test_a_group_dm_job_is_delivered_and_a_long_one_ends_by_dm(urls, bot, discord_standin, fal_standin):
+async def test_a_group_dm_job_is_delivered_and_a_long_one_ends_by_dm(link_urls, bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", QUICK)
-    quick = await discord_standin.send_command("talkinghead", urls, context=GROUP_DM, installs=USER)
+    quick = await discord_standin.send_command("talkinghead", link_urls, context=GROUP_DM, installs=USER)
     assert (await finished(discord_standin, quick)).attachments
-    late = await discord_standin.send_command("talkinghead", urls, context=GROUP_DM, installs=USER, age=840)
+    late = await discord_standin.send_command("talkinghead", link_urls, context=GROUP_DM, installs=USER, age=840)
     dm = await discord_standin.wait_for(lambda: next(iter(dms(discord_standin)), None), timeout=30)
     assert len(dm.attachments) == 1 and late.original_message_id
     assert discord_standin.refused_bot_writes == []
 
 
 async def test_a_private_job_is_seen_only_by_its_requester_and_a_long_one_ends_by_dm(
-    urls, bot, discord_standin, fal_standin
+    link_urls, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", QUICK)
-    private = await discord_standin.send_command("talkinghead", {**urls, "private": True})
+    private = await discord_standin.send_command("talkinghead", {**link_urls, "private": True})
     await discord_standin.wait_for(lambda: private.callbacks)
     assert private.callbacks[0][1]["data"]["flags"] & EPHEMERAL
     message = await finished(discord_standin, private)
     assert message.ephemeral and message.attachments
-    long = await discord_standin.send_command("talkinghead", {**urls, "private": True}, age=840)
+    long = await discord_standin.send_command("talkinghead", {**link_urls, "private": True}, age=840)
     dm = await discord_standin.wait_for(lambda: next(iter(dms(discord_standin)), None), timeout=30)
     assert len(dm.attachments) == 1 and long.original_message_id
     assert not [
@@ -98,13 +93,13 @@ async def test_a_private_job_is_seen_only_by_its_requester_and_a_long_one_ends_b
 
 
 async def test_a_server_without_external_apps_gets_private_replies_and_the_job_still_ends(
-    urls, bot, discord_standin, fal_standin
+    link_urls, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", QUICK)
     guild, channel = await discord_standin.add_foreign_guild()
     discord_standin.disable_external_apps(guild)
     interaction = await discord_standin.send_command(
-        "talkinghead", urls, guild_id=guild, channel_id=channel, installs=USER
+        "talkinghead", link_urls, guild_id=guild, channel_id=channel, installs=USER
     )
     message = await finished(discord_standin, interaction)
     assert message.ephemeral and message.attachments
@@ -136,7 +131,7 @@ async def test_commands_declare_where_they_can_be_installed_and_used(
 
 
 async def test_outside_servers_a_members_own_limits_come_from_the_settings(
-    urls, discord_standin, fal_standin, subprocess_env, tmp_path
+    link_urls, discord_standin, fal_standin, subprocess_env, tmp_path
 ):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=1.0, run_time=1.5))
     process = BotProcess(
@@ -154,7 +149,7 @@ async def test_outside_servers_a_members_own_limits_come_from_the_settings(
     try:
         sent = []
         for _ in range(3):
-            sent.append(await discord_standin.send_command("talkinghead", urls, context=DM, installs=USER))
+            sent.append(await discord_standin.send_command("talkinghead", link_urls, context=DM, installs=USER))
             await discord_standin.wait_for(lambda: sent[-1].callbacks)
         kinds = [
             (i.callbacks[0][1]["type"], bool((i.callbacks[0][1].get("data") or {}).get("flags", 0) & EPHEMERAL))

@@ -19,19 +19,14 @@ def bot_settings():
     return {"PRIVATE_LINK_HOSTS": "127.0.0.1"}  # the links point at the link host on 127.0.0.1
 
 
-@pytest.fixture
-def urls(link_host):
-    return {"image_url": link_host.url("files/portrait.png"), "audio_url": link_host.url("files/speech.mp3")}
-
-
 async def reply(discord, interaction) -> str:
     await discord.wait_for(lambda: interaction.callbacks)
     return interaction.callbacks[0][1]["data"]["content"]
 
 
-async def test_jobs_lists_mine_and_admins_see_the_queue(urls, bot, discord_standin, fal_standin):
+async def test_jobs_lists_mine_and_admins_see_the_queue(link_urls, bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[3], queue_step=60, run_time=60))
-    mine = await discord_standin.send_command("talkinghead", urls)
+    mine = await discord_standin.send_command("talkinghead", link_urls)
     await fal_standin.wait_for_submissions(1)
     job_id = (
         await discord_standin.wait_for(
@@ -56,7 +51,7 @@ async def test_jobs_lists_mine_and_admins_see_the_queue(urls, bot, discord_stand
     assert "no job" in other
 
 
-async def test_config_and_usage_and_the_budget_under_a_burst(urls, bot, discord_standin, fal_standin):
+async def test_config_and_usage_and_the_budget_under_a_burst(link_urls, bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=3, run_time=3))
     await configure(discord_standin, user_cooldown=0, user_concurrent=5)
     text = "x" * 140  # ≈10 s of speech: about $0.81 with Fabric 480p
@@ -70,7 +65,9 @@ async def test_config_and_usage_and_the_budget_under_a_burst(urls, bot, discord_
 
     burst = await asyncio.gather(
         *(
-            discord_standin.send_command("talkinghead", {"image_url": urls["image_url"], "text": text}, user_id=user)
+            discord_standin.send_command(
+                "talkinghead", {"image_url": link_urls["image_url"], "text": text}, user_id=user
+            )
             for user in [discord_standin.user_id, discord_standin.owner_id] * 3
         )
     )
@@ -84,7 +81,7 @@ async def test_config_and_usage_and_the_budget_under_a_burst(urls, bot, discord_
     assert "about $0.81 committed of $1.00" in usage and "VEED Fabric 1.0: 1 " in usage
 
 
-async def test_channels_and_models_can_be_restricted(urls, bot, discord_standin, fal_standin):
+async def test_channels_and_models_can_be_restricted(link_urls, bot, discord_standin, fal_standin):
     other = await discord_standin.add_channel("bot-jobs")
     done = await discord_standin.send_command(
         "config",
@@ -93,7 +90,7 @@ async def test_channels_and_models_can_be_restricted(urls, bot, discord_standin,
         user_id=discord_standin.owner_id,
     )
     assert f"Channels: <#{other}>" in await reply(discord_standin, done)
-    here = await discord_standin.send_command("talkinghead", urls)
+    here = await discord_standin.send_command("talkinghead", link_urls)
     assert f"jobs run only in <#{other}>" in await reply(discord_standin, here)
 
     off = await discord_standin.send_command(
@@ -101,7 +98,7 @@ async def test_channels_and_models_can_be_restricted(urls, bot, discord_standin,
     )
     offered = (await reply(discord_standin, off)).split("Models offered: ")[1].splitlines()[0].split(", ")
     assert "VEED Fabric 1.0" not in offered and "VEED Fabric 1.0 Fast" in offered
-    there = await discord_standin.send_command("talkinghead", urls, channel_id=other)
+    there = await discord_standin.send_command("talkinghead", link_urls, channel_id=other)
     assert "VEED Fabric 1.0 is switched off on this server; offered: VEED Fabric 1.0 Fast" in await reply(
         discord_standin, there
     )

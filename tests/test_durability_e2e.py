@@ -19,11 +19,6 @@ def bot_settings():
     return {"PRIVATE_LINK_HOSTS": "127.0.0.1"}  # the links point at the link host on 127.0.0.1
 
 
-@pytest.fixture
-def urls(link_host):
-    return {"image_url": link_host.url("files/portrait.png"), "audio_url": link_host.url("files/speech.mp3")}
-
-
 def final_messages(discord, marker: str = "✅") -> list:
     return [m for m in discord.messages.values() if shown_text(m).startswith(marker)]
 
@@ -45,12 +40,12 @@ async def wait_stored_request(fal, discord, jobs: int = 1) -> None:
 @pytest.mark.parametrize(
     "point", ["before fal submission", "while queued", "while generating", "after completion, before delivery"]
 )
-async def test_a_job_killed_at_any_point_is_delivered_exactly_once(urls, bot, discord_standin, fal_standin, point):
+async def test_a_job_killed_at_any_point_is_delivered_exactly_once(link_urls, bot, discord_standin, fal_standin, point):
     fal_standin.script(
         "veed/fabric-1.0", JobScript(queue_positions=[2, 1, 0], queue_step=1.0, run_time=2.5, logs=["a", "b"])
     )
     portrait = discord_standin.add_attachment("face.png", (FIXTURES / "portrait.png").read_bytes(), "image/png")
-    options = {"image": portrait, "audio_url": urls["audio_url"]}
+    options = {"image": portrait, "audio_url": link_urls["audio_url"]}
     if point == "before fal submission":
         fal_standin.hold("upload")
     if point == "after completion, before delivery":
@@ -86,10 +81,10 @@ async def fal_standin_wait(predicate, timeout: float = 15) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_buttons_keep_working_after_a_restart(urls, bot, discord_standin, fal_standin):
+async def test_buttons_keep_working_after_a_restart(link_urls, bot, discord_standin, fal_standin):
     await configure(discord_standin, user_cooldown=0)
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.2, run_time=0.3))
-    first = await discord_standin.send_command("talkinghead", urls)
+    first = await discord_standin.send_command("talkinghead", link_urls)
     done = await finished(discord_standin, first)
     assert custom_ids(done)[0].startswith("job:again:")
 
@@ -102,7 +97,7 @@ async def test_buttons_keep_working_after_a_restart(urls, bot, discord_standin, 
     assert payloads[0] == payloads[1]
 
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[5], queue_step=60, run_time=60))
-    long = await discord_standin.send_command("talkinghead", urls, user_id=discord_standin.owner_id)
+    long = await discord_standin.send_command("talkinghead", link_urls, user_id=discord_standin.owner_id)
     await fal_standin.wait_for_submissions(3)
     message = await discord_standin.wait_for(
         lambda: (m := discord_standin.messages.get(long.original_message_id)) and m.components and m
@@ -120,12 +115,12 @@ async def test_buttons_keep_working_after_a_restart(urls, bot, discord_standin, 
 
 
 async def test_a_member_firing_eight_commands_gets_two_running_five_waiting_and_one_refused(
-    urls, link_host, bot, discord_standin, fal_standin
+    link_urls, link_host, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=1.5, run_time=1.5))
     burst = []
     for i in range(8):  # one after another, so the line order is known
-        options = {**urls, "image_url": link_host.url(f"as/portrait.png/face-{i}.png")}
+        options = {**link_urls, "image_url": link_host.url(f"as/portrait.png/face-{i}.png")}
         burst.append(await discord_standin.send_command("talkinghead", options))
         await discord_standin.wait_for(lambda: burst[-1].callbacks, timeout=15)
     taken = [i for i in burst if acknowledged(i)]

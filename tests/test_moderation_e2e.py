@@ -27,11 +27,6 @@ def bot_settings():
     }
 
 
-@pytest.fixture
-def urls(link_host):
-    return {"image_url": link_host.url("files/portrait.png"), "audio_url": link_host.url("files/speech.mp3")}
-
-
 def job_id_of(message) -> str:
     return shown_text(message).split("job `")[1][:8]
 
@@ -62,10 +57,10 @@ def dm_to(discord, user_id: int) -> list:
 
 
 async def test_a_report_reaches_the_moderation_channel_and_without_one_the_owners_dm(
-    urls, bot, discord_standin, fal_standin
+    link_urls, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", QUICK)
-    result = await finished(discord_standin, await discord_standin.send_command("talkinghead", urls))
+    result = await finished(discord_standin, await discord_standin.send_command("talkinghead", link_urls))
     job_id = job_id_of(result)
     mods = await discord_standin.add_channel("mods")
     assert f"Reports go to: <#{mods}>" in await config(
@@ -92,10 +87,10 @@ async def test_a_report_reaches_the_moderation_channel_and_without_one_the_owner
     assert discord_standin.violations == []
 
 
-async def test_a_report_from_the_dm_with_the_bot_goes_to_the_bots_owner(urls, bot, discord_standin, fal_standin):
+async def test_a_report_from_the_dm_with_the_bot_goes_to_the_bots_owner(link_urls, bot, discord_standin, fal_standin):
     fal_standin.script("veed/fabric-1.0", QUICK)
     result = await finished(
-        discord_standin, await discord_standin.send_command("talkinghead", urls, context=DM, installs=USER)
+        discord_standin, await discord_standin.send_command("talkinghead", link_urls, context=DM, installs=USER)
     )
     report = await discord_standin.send_message_command("Report", result, context=DM, installs=USER)
     assert "sent to the moderators" in await answer(discord_standin, report)
@@ -104,11 +99,11 @@ async def test_a_report_from_the_dm_with_the_bot_goes_to_the_bots_owner(urls, bo
 
 
 async def test_a_requester_and_a_moderator_delete_results_everywhere_and_others_are_refused(
-    urls, bot, discord_standin, fal_standin
+    link_urls, bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", QUICK)
     # The requester, while the token lives: the job's own message carries the card.
-    quick = await finished(discord_standin, await discord_standin.send_command("talkinghead", urls))
+    quick = await finished(discord_standin, await discord_standin.send_command("talkinghead", link_urls))
     stranger = await discord_standin.send_command(
         "jobs", {"job_id": job_id_of(quick)}, subcommand="delete", user_id=STRANGER, permissions=EVERYONE
     )
@@ -118,7 +113,7 @@ async def test_a_requester_and_a_moderator_delete_results_everywhere_and_others_
     assert quick.deleted
 
     # A moderator, for a job that outlived its token: the channel post and the job's own message.
-    late = await discord_standin.send_command("talkinghead", urls, age=840)
+    late = await discord_standin.send_command("talkinghead", link_urls, age=840)
     message = await discord_standin.wait_for(
         lambda: (
             (m := discord_standin.messages.get(late.original_message_id or 0)) and "video is here" in m.content and m
@@ -141,7 +136,7 @@ async def test_a_requester_and_a_moderator_delete_results_everywhere_and_others_
     assert "removed already" in await answer(discord_standin, twice)
 
     # A private job that outlived its token ends by DM: the DM copy goes.
-    private = await discord_standin.send_command("talkinghead", {**urls, "private": True}, age=840)
+    private = await discord_standin.send_command("talkinghead", {**link_urls, "private": True}, age=840)
     copy = await discord_standin.wait_for(lambda: next(iter(dm_to(discord_standin, discord_standin.user_id)), None))
     job_id = copy_job = shown_text(copy).split("job `")[1][:8]
     assert private.original_message_id and job_id == copy_job
@@ -152,16 +147,16 @@ async def test_a_requester_and_a_moderator_delete_results_everywhere_and_others_
 
 
 async def test_blocked_members_and_banned_words_are_refused_privately_before_fal(
-    urls, bot, discord_standin, fal_standin
+    link_urls, bot, discord_standin, fal_standin
 ):
     alice = discord_standin.user_id
     assert f"<@{alice}>" in await config(discord_standin, "block", {"member": {"type": 6, "value": str(alice)}})
-    blocked = await discord_standin.send_command("talkinghead", urls)
+    blocked = await discord_standin.send_command("talkinghead", link_urls)
     assert "blocked" in await answer(discord_standin, blocked) and refused(blocked)
-    everywhere = await discord_standin.send_command("talkinghead", urls, user_id=BLOCKED_EVERYWHERE)
+    everywhere = await discord_standin.send_command("talkinghead", link_urls, user_id=BLOCKED_EVERYWHERE)
     assert "blocked from using this bot by its owner" in await answer(discord_standin, everywhere)
     in_dm = await discord_standin.send_command(
-        "talkinghead", urls, user_id=BLOCKED_EVERYWHERE, context=DM, installs=USER
+        "talkinghead", link_urls, user_id=BLOCKED_EVERYWHERE, context=DM, installs=USER
     )
     assert "blocked" in await answer(discord_standin, in_dm)
     assert "Blocked members: none" in await config(
@@ -170,11 +165,11 @@ async def test_blocked_members_and_banned_words_are_refused_privately_before_fal
 
     assert "`darn`" in await config(discord_standin, "add", {"word": "  Darn "}, group="words")
     assert "`darn`" in await config(discord_standin, "list", group="words")
-    text = {"image_url": urls["image_url"], "text": "Well, DARN it!"}
+    text = {"image_url": link_urls["image_url"], "text": "Well, DARN it!"}
     banned = await discord_standin.send_command("talkinghead", text)
     said = await answer(discord_standin, banned)
     assert said.startswith("⚠️ `text`:") and "not allowed on this server (`darn`)" in said
-    dm_text = {"image_url": urls["image_url"], "text": "the secret   plan is ready"}
+    dm_text = {"image_url": link_urls["image_url"], "text": "the secret   plan is ready"}
     in_dm = await discord_standin.send_command("talkinghead", dm_text, context=DM, installs=USER)
     assert "not allowed here (`secret plan`)" in await answer(discord_standin, in_dm)
     assert "not banned" in await config(discord_standin, "remove", {"word": "nope"}, group="words")
@@ -182,7 +177,9 @@ async def test_blocked_members_and_banned_words_are_refused_privately_before_fal
 
     assert fal_standin.jobs == {} and not fal_standin.uploads  # nothing was sent to fal, TTS included
     fal_standin.script("veed/fabric-1.0", QUICK)
-    allowed = await discord_standin.send_command("talkinghead", {"image_url": urls["image_url"], "text": "darnation"})
+    allowed = await discord_standin.send_command(
+        "talkinghead", {"image_url": link_urls["image_url"], "text": "darnation"}
+    )
     await discord_standin.wait_for(lambda: allowed.callbacks)
     assert acknowledged(allowed)  # a whole word only, and the word is allowed again anyway
     assert discord_standin.violations == []
