@@ -67,6 +67,7 @@ class Model:
     resolutions: tuple[str, ...] = ()
     default_resolution: str | None = None
     max_audio_seconds: dict[str | None, float] = field(default_factory=dict)
+    max_video_seconds: float | None = None  # the longest video input the model takes; None: no stated limit
     text_field: str | None = None  # TTS: "prompt" (minimax 2.6) or "text" (02 / 2.5)
     max_text_chars: int | None = None
     sync_modes: tuple[str, ...] = ()

@@ -136,7 +136,7 @@ async def host(
     audit, each input's SHA-256 as the bot saw it, as soon as it is downloaded (a refused input's too)."""
     urls: dict[str, str] = {}
     digests = [] if digests is None else digests
-    audio_seconds = spec.audio_seconds
+    audio_seconds, video_seconds = spec.audio_seconds, spec.video_seconds
     directory = Path(tempfile.mkdtemp(prefix="lipsync-inputs-"))
     try:
         files: dict[str, Path] = {}
@@ -155,13 +155,18 @@ async def host(
                 files[name] = path.rename(directory / name / media.upload_name(label, info))
                 if name == "audio":
                     audio_seconds = info.seconds
+                elif name == "video":
+                    video_seconds = info.seconds
             else:
                 urls[name] = source.url if source.attachment else hosting.link(option_of(source), source.url).url
                 digests.append(audit.seen(source, None, fetches=False))
                 if name == "audio" and source.duration:
                     audio_seconds = source.duration
-        checked = dataclasses.replace(spec, audio_seconds=audio_seconds)
+                elif name == "video" and source.duration:
+                    video_seconds = source.duration
+        checked = dataclasses.replace(spec, audio_seconds=audio_seconds, video_seconds=video_seconds)
         pipeline.check_audio_length(checked, audio_seconds)
+        pipeline.check_video_length(checked, video_seconds)
         for name, path in files.items():
             urls[name] = await queue.upload_file(path)
     finally:

@@ -121,6 +121,19 @@ def check_audio_length(spec: JobSpec, seconds: float | None) -> None:
         )
 
 
+def check_video_length(spec: JobSpec, seconds: float | None) -> None:
+    """The video input's true length against the model's limit for it, before anything is spent (raises BadInput).
+    An unknown length passes here: it is measured when the bot hosts the inputs, and fal refuses what it cannot
+    take without charging."""
+    model = spec.main_model
+    if seconds is None or model.max_video_seconds is None or seconds <= model.max_video_seconds:
+        return
+    raise BadInput(
+        "video", f"the video lasts {seconds:.1f} s; {model.name} accepts at most {model.max_video_seconds:.0f} s — "
+        "use a shorter clip"
+    )
+
+
 def _payload(spec: JobSpec, step: Step, *, audio_url: str | None) -> dict[str, Any]:
     if step.name == SPEECH:
         return payloads.tts_payload(step.model, spec.text or "", spec.voice)

@@ -67,6 +67,7 @@ class JobSpec:
     resolution: str | None = None
     sync_mode: str | None = None
     audio_seconds: float | None = None  # read from the file headers, when known
+    video_seconds: float | None = None  # the video input's true length (bot.media), when known
 
     @property
     def main_model(self) -> Model:
