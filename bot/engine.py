@@ -42,7 +42,7 @@ class Engine:
     runner: JobRunner
     recent_inputs: RecentInputs
     session: aiohttp.ClientSession
-    credentials: provenance.Credentials  # the content-credentials signer of every attached video
+    signer: provenance.Signer  # gives every attached video content credentials, in a process of its own
 
 
 @asynccontextmanager
@@ -58,7 +58,7 @@ async def open_engine(
         events = JobEvents()
         store = await open_store(settings.database, events)
         try:
-            credentials = settings.c2pa or await provenance.stored(store)
+            signer = provenance.Signer(settings.c2pa or await provenance.stored(store))
             configs = await Configs.load(
                 store,
                 personal_config(
@@ -100,9 +100,10 @@ async def open_engine(
                     runner,
                     RecentInputs(store, session),
                     session,
-                    credentials,
+                    signer,
                 )
             finally:
+                signer.close()
                 await queue.aclose()
         finally:
             await store.close()

@@ -8,18 +8,25 @@ at start (`load_files`). Without them the bot signs with credentials of its own:
 first start (`make`) and kept in the job store's `credentials` table, the first writer winning, so every later
 start and every process of a cluster signs as the same signer. Verifiers show such a signer as unknown.
 
-Signing is blocking (c2pa-rs does the work): callers run `sign_file` in a thread. The private key never appears
-in a log line, an error or a repr. Nothing here imports discord.
+Signing is blocking (c2pa-rs does the work) and the bot does it in a process of its own (`Signer`): c2pa reads
+and writes the file through Python callbacks, hundreds per video, which in a thread of the bot's process take the
+GIL from the event loop hundreds of times per delivery. The private key never appears in a log line, an error or
+a repr. Nothing here imports discord.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import functools
 import io
+import multiprocessing
 import json
 import logging
 import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -234,7 +241,8 @@ def _manifest(title: str, model: Model | None, speech: Model | None) -> dict[str
     }
 
 
-def _version() -> str:
+@functools.cache
+def _version() -> str:  # read once: each lookup parses the package's metadata file
     from importlib import metadata
 
     try:
@@ -264,6 +272,54 @@ def sign_file(credentials: Credentials, path: Path, model: Model, speech: Model 
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+class Signer:
+    """Signs videos with `credentials` in one process of its own, started at the first video and started again if it
+    dies (a video whose signing it took down is reported as not signed: the caller attaches it unsigned)."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def sign(self, path: Path, model: Model, speech: Model | None = None) -> None:
+        """Sign the MP4 at `path` in place, as sign_file does; raises what it raises (or BrokenProcessPool)."""
+        pool = self._pool or self._start()
+        try:
+            await asyncio.get_running_loop().run_in_executor(pool, _sign_in_child, str(path), model, speech)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def _start(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the bot's process has threads and an event loop a forked child must not inherit.
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_credentials,
+            initargs=(self.credentials,),
+        )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+_CHILD_CREDENTIALS: Credentials | None = None  # in the signing process only
+
+
+def _child_credentials(credentials: Credentials) -> None:
+    global _CHILD_CREDENTIALS
+    _CHILD_CREDENTIALS = credentials
+
+
+def _sign_in_child(path: str, model: Model, speech: Model | None) -> None:
+    assert _CHILD_CREDENTIALS is not None
+    sign_file(_CHILD_CREDENTIALS, Path(path), model, speech)
 
 
 # A 1×1 PNG: what the credentials are tried on at start (c2pa checks the certificate when it signs).

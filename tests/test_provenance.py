@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -81,11 +82,40 @@ async def test_a_failed_signing_still_attaches_the_video_and_says_so(tmp_path, c
     credentials = provenance.make()
     wrong = provenance.Credentials(credentials.chain, provenance.make().key)  # a key the certificate does not match
     job = Job(id="abcd1234", user_id=1, spec=JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", text="Hi"))
-    with caplog.at_level(logging.WARNING):
-        assert await results._sign(job, path, wrong) is False
-        assert await results._sign(job, path, credentials) is True
+    bad, good = provenance.Signer(wrong), provenance.Signer(credentials)
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert await results._sign(job, path, bad) is False
+            assert await results._sign(job, path, good) is True
+    finally:
+        bad.close()
+        good.close()
     assert "could not be given content credentials" in caplog.text and "PRIVATE KEY" not in caplog.text
     assert_ai_generated_by(path, FABRIC)
+
+
+async def test_the_signing_process_is_started_again_when_it_dies(tmp_path, caplog):
+    """The signer runs in a process of its own (c2pa's file callbacks would contend with the event loop): a video
+    whose signing the process died under is attached unsigned, and the next one is signed by a new process."""
+    job = Job(id="abcd1234", user_id=1, spec=JobSpec(Command.TALKINGHEAD, model="veed/fabric-1.0", text="Hi"))
+    signer = provenance.Signer(provenance.make())
+    try:
+        first = video(tmp_path, "first.mp4")
+        assert await results._sign(job, first, signer) is True
+        pool = signer._pool
+        assert pool is not None
+        (child,) = pool._processes.values()
+        assert child.pid != os.getpid()
+        child.kill()
+        child.join(10)
+        with caplog.at_level(logging.WARNING):
+            assert await results._sign(job, video(tmp_path, "second.mp4"), signer) is False
+        third = video(tmp_path, "third.mp4")
+        assert await results._sign(job, third, signer) is True
+        assert signer._pool is not pool
+        assert_ai_generated_by(third, FABRIC)
+    finally:
+        signer.close()
 
 
 async def test_the_store_keeps_one_signer_for_every_start_and_every_process(store, database_url):

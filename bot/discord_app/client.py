@@ -111,7 +111,7 @@ class LipSyncBot(commands.AutoShardedBot):
             buttons=job_buttons,
             owner=engine.presence.id,
             share=lambda: engine.runner.acks.share,
-            credentials=engine.credentials,
+            signer=engine.signer,
         )
         self.services = Services(
             engine,

@@ -85,14 +85,14 @@ class DiscordNotifier:
         min_interval: float = MIN_EDIT_INTERVAL,
         owner: str | None = None,
         share: Callable[[], int] = lambda: 1,
-        credentials: provenance.Credentials | None = None,
+        signer: provenance.Signer | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.session = session
         self.owner = owner  # this process: it shows the jobs it works, and waiting ones
         self.share = share  # how many processes show jobs: the edit budget is the bot's, shared between them
-        self.credentials = credentials  # every attached video is signed with these (content credentials)
+        self.signer = signer  # gives every attached video content credentials
         self.buttons = buttons or (lambda job: [])
         self.min_interval = min_interval
         self._trackers: dict[str, _Tracker] = {}
@@ -169,7 +169,7 @@ class DiscordNotifier:
             raise DeliveryRefused("the job has no Discord message to show it on")
         if job.ending is Status.DONE:
             limit = max(address.attachment_limit or 0, DISCORD_DEFAULT_LIMIT)
-            video = await results.fetch(self.session, job, limit, self.credentials)
+            video = await results.fetch(self.session, job, limit, self.signer)
             try:
                 await self._deliver_video(job, address, video)
             finally:

@@ -67,7 +67,7 @@ async def run_worker(settings: Settings) -> None:
             buttons=job_buttons,
             owner=engine.presence.id,
             share=lambda: engine.runner.acks.share,
-            credentials=engine.credentials,
+            signer=engine.signer,
         )
         await _serve(engine, client, notifier, "worker", connect=None)
 

@@ -66,9 +66,9 @@ class Video:
 
 
 async def fetch(
-    session: aiohttp.ClientSession, job: Job, limit: int, credentials: provenance.Credentials | None = None
+    session: aiohttp.ClientSession, job: Job, limit: int, signer: provenance.Signer | None = None
 ) -> Video:
-    """The job's video, downloaded when it is at most `limit` bytes and signed with `credentials` when given;
+    """The job's video, downloaded when it is at most `limit` bytes and signed by `signer` when given;
     never raises."""
     url = job.video_url
     if url is None:
@@ -90,9 +90,9 @@ async def fetch(
             return video
         if not await asyncio.to_thread(media.has_video_stream, path):
             raise _Unusable("what fal's CDN sent does not open as a video")
-        if credentials is None:
+        if signer is None:
             return Video(url, path, size)
-        signed = await _sign(job, path, credentials)
+        signed = await _sign(job, path, signer)
         return Video(url, path, path.stat().st_size, signed=signed)
     except _Unusable as exc:
         log.warning("job %s: the video from fal cannot be attached: %s", job.id, exc)
@@ -110,12 +110,12 @@ class _Unusable(Exception):
     pass
 
 
-async def _sign(job: Job, path: Path, credentials: provenance.Credentials) -> bool:
+async def _sign(job: Job, path: Path, signer: provenance.Signer) -> bool:
     """Give the file content credentials naming the job's model(s); False (and a warning) when that fails: the file
     is then left as fal made it."""
     model, speech = provenance.models_of(job)
     try:
-        await asyncio.to_thread(provenance.sign_file, credentials, path, model, speech)
+        await signer.sign(path, model, speech)
     except Exception as exc:  # c2pa.C2paError, OSError, or anything c2pa-rs reports: never lose the video for it
         log.warning(
             "job %s: the video could not be given content credentials (%s); attaching it without",
