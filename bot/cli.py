@@ -84,11 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     th = sub.add_parser("talking-head", help="portrait + speech → talking-head video")
     th.add_argument("--image-url", help="portrait image URL or local file (required)")
     th.add_argument("--resolution", help="output resolution where the model has one (e.g. 480p, 720p)")
+    th.add_argument(
+        "--prompt", help="text guiding the video, for models that take one (fal-ai/bytedance/omnihuman/v1.5, aurora)"
+    )
     _job_flags(th, Kind.TALKING_HEAD)
 
     ls = sub.add_parser("lip-sync", help="video + speech → the video with synced lips")
     ls.add_argument("--video-url", help="video URL or local file (required)")
     ls.add_argument("--sync-mode", choices=catalog.SYNC_MODES, help="when audio and video lengths differ")
+    ls.add_argument(
+        "--emotion", choices=catalog.EMOTIONS, help="direct the expression (runs fal-ai/sync-lipsync/react-1)"
+    )
     _job_flags(ls, Kind.LIPSYNC)
 
     an = sub.add_parser("animate", help="portrait + driving video → live portrait")
@@ -171,7 +177,19 @@ def _is_url(value: str) -> bool:
     return value.startswith(("https://", "http://", "data:"))
 
 
-SPEC_FLAGS = ("image_url", "video_url", "audio_url", "text", "model", "voice", "tts_model", "resolution", "sync_mode")
+SPEC_FLAGS = (
+    "image_url",
+    "video_url",
+    "audio_url",
+    "text",
+    "model",
+    "voice",
+    "tts_model",
+    "resolution",
+    "sync_mode",
+    "emotion",
+    "prompt",
+)
 KIND_OF = {"image_url": media.IMAGE, "video_url": media.VIDEO, "audio_url": media.AUDIO}
 
 
@@ -259,6 +277,9 @@ async def _run_job(args: argparse.Namespace, queue: FalQueue) -> dict[str, Any]:
     if "audio_url" in local:
         spec = dataclasses.replace(spec, audio_seconds=local["audio_url"][1].seconds)
         pipeline.check_audio_length(spec, spec.audio_seconds)
+    if "video_url" in local:
+        spec = dataclasses.replace(spec, video_seconds=local["video_url"][1].seconds)
+        pipeline.check_video_length(spec, spec.video_seconds)
     with tempfile.TemporaryDirectory(prefix="lipsync-cli-") as directory:
         hosted = {name: await _upload(queue, path, info, Path(directory)) for name, (path, info) in local.items()}
     spec = spec.at(hosted)

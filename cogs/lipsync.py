@@ -9,8 +9,11 @@ from discord.ext import commands
 from bot.discord_app import options
 from bot.discord_app.intake import Given
 from bot.discord_app.services import Services, services_of
+from bot.fal import catalog
 from bot.fal.catalog import Kind
 from bot.jobs.spec import Command
+
+EMOTION_CHOICES = [app_commands.Choice(name=e, value=e) for e in catalog.EMOTIONS]
 
 
 class LipSync(commands.Cog):
@@ -27,10 +30,13 @@ class LipSync(commands.Cog):
         text="…or text to speak (text-to-speech)",
         model="Lip-sync model (default: Sync Lipsync 2.0)",
         voice="Text-to-speech voice, used with text",
-        sync_mode="What to do when audio and video lengths differ (Sync models; default: cut off)",
+        sync_mode="What to do when audio and video lengths differ (default: cut off; React-1: bounce)",
+        emotion="Direct the face's expression: runs Sync React-1 (clips up to 15 s; $10 a minute)",
         private=options.PRIVATE,
     )
-    @app_commands.choices(model=options.model_choices(Kind.LIPSYNC), sync_mode=options.SYNC_MODE_CHOICES)
+    @app_commands.choices(
+        model=options.model_choices(Kind.LIPSYNC), sync_mode=options.SYNC_MODE_CHOICES, emotion=EMOTION_CHOICES
+    )
     @app_commands.autocomplete(
         voice=options.voice_choices, video_url=options.recent("video"), audio_url=options.recent("audio")
     )
@@ -45,6 +51,7 @@ class LipSync(commands.Cog):
         model: str | None = None,
         voice: str | None = None,
         sync_mode: str | None = None,
+        emotion: str | None = None,
         private: bool | None = None,
     ) -> None:
         await self.services.intake.submit(
@@ -55,6 +62,7 @@ class LipSync(commands.Cog):
             text=text,
             voice=voice,
             sync_mode=sync_mode,
+            emotion=emotion,
             private=private,
         )
 

@@ -10,6 +10,7 @@ from bot.discord_app import options
 from bot.discord_app.intake import Given
 from bot.discord_app.services import Services, services_of
 from bot.fal.catalog import Kind
+from bot.jobs.build import MAX_PROMPT_CHARS
 from bot.jobs.spec import Command
 
 
@@ -30,6 +31,7 @@ class TalkingHead(commands.Cog):
         model="Talking-head model (default: VEED Fabric 1.0)",
         voice="Text-to-speech voice, used with text",
         resolution="Output resolution (models offer 480p/720p; OmniHuman 720p/1080p)",
+        prompt="How the portrait should act and the camera move (OmniHuman 1.5 and Creatify Aurora)",
         private=options.PRIVATE,
     )
     @app_commands.choices(
@@ -49,6 +51,7 @@ class TalkingHead(commands.Cog):
         model: str | None = None,
         voice: str | None = None,
         resolution: str | None = None,
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS] | None = None,
         private: bool | None = None,
     ) -> None:
         await self.services.intake.submit(
@@ -59,6 +62,7 @@ class TalkingHead(commands.Cog):
             text=text,
             voice=voice,
             resolution=resolution,
+            prompt=prompt,
             private=private,
         )
 

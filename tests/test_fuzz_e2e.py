@@ -152,7 +152,7 @@ def wrong_types() -> st.SearchStrategy[Bad]:
     )
     unknown = st.builds(
         lambda name: Bad("talkinghead", {**base, name: "x"}, name),
-        st.sampled_from(["foo", "prompt", "image_urls", "sync_mode"]),
+        st.sampled_from(["foo", "negative_prompt", "image_urls", "sync_mode", "emotion"]),
     )
     attachment_ids = st.builds(
         lambda value: Bad("talkinghead", {"audio_url": AUDIO_URL, "image": raw(11, value)}, "image"),
@@ -265,8 +265,30 @@ ENDED = ("✅", "❌", "🚫")
 REFUSAL = re.compile(r"⚠️ `[^`\n]+`")  # render_bad_input: the option, then what is wrong and what is accepted
 
 COMMAND_OPTIONS = {
-    "talkinghead": ("image", "image_url", "audio", "audio_url", "text", "model", "voice", "resolution", "private"),
-    "lipsync": ("video", "video_url", "audio", "audio_url", "text", "model", "voice", "sync_mode", "private"),
+    "talkinghead": (
+        "image",
+        "image_url",
+        "audio",
+        "audio_url",
+        "text",
+        "model",
+        "voice",
+        "resolution",
+        "prompt",
+        "private",
+    ),
+    "lipsync": (
+        "video",
+        "video_url",
+        "audio",
+        "audio_url",
+        "text",
+        "model",
+        "voice",
+        "sync_mode",
+        "emotion",
+        "private",
+    ),
     "animate": ("image", "image_url", "video", "video_url", "private"),
 }
 EVERY_OPTION = {name for names in COMMAND_OPTIONS.values() for name in names}
@@ -478,12 +500,26 @@ def choice_group(option: str, offered: list[str]) -> Group:
     )
 
 
+def prompt_group() -> Group:
+    """The prompt: hostile text (taken by OmniHuman 1.5 and Creatify Aurora, refused by the others), text with no
+    words, too long, or not text at all."""
+    wordless = st.text(st.characters(categories=["Zs", "Cc", "Cf", "So", "Po"]), min_size=1, max_size=20)
+    return Group(
+        refused=st.one_of(
+            wordless.filter(lambda t: not any(c.isalnum() for c in t)).map(lambda t: {"prompt": t}),
+            st.integers(1001, 3000).map(lambda n: {"prompt": "she nods " * (n // 9 + 1)}),
+            WRONG_VALUES.map(lambda v: {"prompt": raw(3, v)}),
+        ),
+        maybe=HOSTILE_STRINGS.map(lambda t: {"prompt": t}),
+    )
+
+
 NOT_BOOLEANS = st.one_of(st.sampled_from(["yes", "true", "False", "", 1, 0, None]), st.integers(), st.floats(-1e9, 1e9))
 ENDPOINTS = [m.endpoint_id for m in catalog.MODELS]
 RESOLUTIONS = ["480p", "720p", "1080p"]
 SYNC_MODES = ["cut_off", "loop", "bounce", "silence", "remap"]
 UNKNOWN_NAMES = st.one_of(
-    HOSTILE_STRINGS.filter(lambda n: n not in EVERY_OPTION), st.sampled_from(["prompt", "image_urls", "seed"])
+    HOSTILE_STRINGS.filter(lambda n: n not in EVERY_OPTION), st.sampled_from(["negative_prompt", "image_urls", "seed"])
 )
 UNKNOWN_VALUES = st.one_of(
     HOSTILE_STRINGS,
@@ -504,6 +540,8 @@ def groups() -> list[Group]:
         choice_group("model", ENDPOINTS),
         choice_group("resolution", RESOLUTIONS),
         choice_group("sync_mode", SYNC_MODES),
+        choice_group("emotion", list(catalog.EMOTIONS)),
+        prompt_group(),
         Group(NOT_BOOLEANS.map(lambda v: {"private": raw(5, v)}), st.booleans().map(lambda v: {"private": v})),
         Group(UNKNOWN_OPTION, st.just({})),
     ]

@@ -99,3 +99,76 @@ def test_prices_cover_every_paid_model_at_every_resolution():
         ((m, r) for r in (m.resolutions or (None,))) for m in catalog.MODELS if m.price
     ):
         assert model.price.per_unit(res) > 0
+
+
+# ---- emotion (sync react-1) and prompt (talking-head models that take one)
+
+REACT = "fal-ai/sync-lipsync/react-1"
+
+
+def directed() -> list[tuple[str, dict]]:
+    """(endpoint id, payload) for every emotion and sync mode a directed lip sync takes, and a prompt for every
+    talking-head model that takes one, at each of its resolutions."""
+    out = []
+    for model in catalog.MODELS:
+        for emotion, mode in itertools.product(model.emotions, (None, *model.sync_modes)):
+            out.append((model.endpoint_id, payloads.lipsync_payload(model, VIDEO, AUDIO, mode, emotion=emotion)))
+        if model.takes_prompt:
+            for res in (None, *model.resolutions):
+                prompt = "The camera slowly pushes in. She speaks thoughtfully, with a slight smile."
+                out.append((model.endpoint_id, payloads.talking_head_payload(model, IMAGE, AUDIO, res, prompt=prompt)))
+    return out
+
+
+@pytest.mark.parametrize("endpoint_id,payload", directed(), ids=lambda v: v if isinstance(v, str) else "")
+def test_emotion_and_prompt_payloads_match_fal_input_schema(endpoint_id, payload):
+    errors = [e.message for e in CONTRACTS[endpoint_id].input_validator.iter_errors(payload)]
+    assert errors == []
+    assert payload.get("emotion") or payload.get("prompt")
+
+
+def test_react1_takes_the_emotions_fal_offers_and_its_sync_mode_is_lipsync_mode():
+    react = catalog.get_model(REACT, Kind.LIPSYNC)
+    schema = CONTRACTS[REACT].schemas["SyncLipsyncReact1Input"]
+    assert set(react.emotions) == set(schema["properties"]["emotion"]["enum"]) == set(catalog.EMOTIONS)
+    assert set(react.sync_modes) == set(schema["properties"]["lipsync_mode"]["enum"])
+    assert "emotion" in schema["required"]
+    payload = payloads.lipsync_payload(react, VIDEO, AUDIO, "loop", emotion="sad")
+    assert payload == {"video_url": VIDEO, "audio_url": AUDIO, "lipsync_mode": "loop", "emotion": "sad"}
+    assert payloads.lipsync_payload(react, VIDEO, AUDIO)["emotion"] == "neutral"  # required: the default
+    assert react.audio_limit() == 15.0 and react.max_video_seconds == 15.0
+    assert react.price is not None and react.price.per_unit() * 60 == pytest.approx(10.0)
+
+
+def test_the_models_that_take_a_prompt_are_those_whose_contract_has_one():
+    for model in catalog.models_of(Kind.TALKING_HEAD):
+        contract = CONTRACTS[model.endpoint_id]
+        schema = contract.schemas[contract.input_name]
+        assert model.takes_prompt == ("prompt" in schema["properties"]), model.endpoint_id
+    assert [m.name for m in payloads.prompt_models()] == ["OmniHuman 1.5", "Creatify Aurora"]
+
+
+@pytest.mark.parametrize(
+    "build,field,named",
+    [
+        (
+            lambda: payloads.lipsync_payload(catalog.get_model(None, Kind.LIPSYNC), VIDEO, AUDIO, emotion="happy"),
+            "emotion",
+            "Sync React-1",
+        ),
+        (
+            lambda: payloads.lipsync_payload(catalog.get_model(REACT, Kind.LIPSYNC), VIDEO, AUDIO, emotion="joyful"),
+            "emotion",
+            "happy, angry, sad, neutral, disgusted, surprised",
+        ),
+        (
+            lambda: payloads.talking_head_payload(catalog.get_model(None, Kind.TALKING_HEAD), IMAGE, AUDIO, prompt="x"),
+            "prompt",
+            "`prompt` works with OmniHuman 1.5 or Creatify Aurora; choose one with `model:`",
+        ),
+    ],
+)
+def test_emotion_and_prompt_refused_where_the_model_takes_none_naming_those_that_do(build, field, named):
+    with pytest.raises(BadInput) as caught:
+        build()
+    assert caught.value.field == field and named in str(caught.value)

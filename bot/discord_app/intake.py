@@ -72,11 +72,12 @@ def collect(command: Command, given: list[Given], text: str | None, hosting: inp
 
 def spec_from(command: Command, sources: dict[str, Source], **choices: str | None) -> JobSpec:
     """The job for these sources and the command's other options (text, model, voice, ...), checked."""
-    audio = sources.get("audio")
+    audio, video = sources.get("audio"), sources.get("video")
     return build_spec(
         command,
         **{f"{name}_url": source.url for name, source in sources.items()},
         audio_seconds=audio.duration if audio else None,
+        video_seconds=video.duration if video else None,
         **choices,
     )
 
@@ -124,16 +125,18 @@ def moderation_problem(
     interaction: discord.Interaction, config: limits.GuildConfig, spec: JobSpec, blocked_users: frozenset[int]
 ) -> BadInput | None:
     """A blocked member (everywhere: BLOCKED_USERS; here: the server's list), or banned words in the text to be
-    spoken (the server's list; outside servers, BLOCKED_WORDS). Checked before anything is admitted or paid for."""
+    spoken or the prompt (the server's list; outside servers, BLOCKED_WORDS). Checked before anything is admitted or
+    paid for."""
     user = interaction.user.id
     if user in blocked_users:
         return BadInput("member", "you are blocked from using this bot by its owner")
     if user in config.blocked_members:
         return BadInput("member", "you are blocked from using this bot on this server by its moderators")
-    word = moderation.banned_word(spec.text, config.banned_words)
-    if word is not None:
-        here = "on this server" if where(interaction)[0] is not None else "here"
-        return BadInput("text", f"the text contains a word not allowed {here} ({render.quote(word, 40)})")
+    for option, text in (("text", spec.text), ("prompt", spec.prompt)):
+        word = moderation.banned_word(text, config.banned_words)
+        if word is not None:
+            here = "on this server" if where(interaction)[0] is not None else "here"
+            return BadInput(option, f"the {option} contains a word not allowed {here} ({render.quote(word, 40)})")
     return None
 
 
@@ -160,12 +163,22 @@ class Intake:
         voice: str | None = None,
         resolution: str | None = None,
         sync_mode: str | None = None,
+        emotion: str | None = None,
+        prompt: str | None = None,
         private: bool | None = None,
     ) -> Job | None:
         try:
             sources = collect(command, given, text, self.runner.hosting)
             spec = spec_from(
-                command, sources, model=model, text=text, voice=voice, resolution=resolution, sync_mode=sync_mode
+                command,
+                sources,
+                model=model,
+                text=text,
+                voice=voice,
+                resolution=resolution,
+                sync_mode=sync_mode,
+                emotion=emotion,
+                prompt=prompt,
             )
         except BadInput as exc:
             await refuse(interaction, exc.field, str(exc))

@@ -22,6 +22,7 @@ from bot.jobs.spec import INPUT_NAMES, SPEECH, Command
 MESSAGE_LIMIT = 2000  # characters of message content
 LOG_LINE_LIMIT = 200
 NAME_LIMIT = 60
+PROMPT_SHOWN = 80  # characters of a member's prompt the job message quotes
 
 TITLES = {Command.TALKINGHEAD: "Talking head", Command.LIPSYNC: "Lip sync", Command.ANIMATE: "Live portrait"}
 EXACT_PLACES = 20  # beyond this many jobs ahead, a place is shown rounded (fewer edits, same meaning)
@@ -132,7 +133,16 @@ def input_summary(job: Job) -> str:
         voice = job.spec.voice or catalog.DEFAULT_VOICE
         parts.append(f"text ({len(job.spec.text)} characters, voice {quote(voice, NAME_LIMIT)})")
     extras = [f"{k} {v}" for k, v in (("resolution", job.spec.resolution), ("sync mode", job.spec.sync_mode)) if v]
-    return " · ".join(parts + extras)
+    return " · ".join(parts + extras + direction(job))
+
+
+def direction(job: Job) -> list[str]:
+    """How the member directed the video: the emotion (react-1) and the prompt, quoted and shortened (member text:
+    a code span, so it never renders a mention or markdown)."""
+    shown = [f"emotion **{job.spec.emotion}**"] if job.spec.emotion else []
+    if job.spec.prompt:
+        shown.append(f"prompt {quote(job.spec.prompt, PROMPT_SHOWN)}")
+    return shown
 
 
 def header(job: Job, verb: str = "") -> str:
@@ -142,6 +152,8 @@ def header(job: Job, verb: str = "") -> str:
 
 def render_progress(job: Job, *, eta: float | None = None, place: Place | None = None, ends_by_dm: bool = False) -> str:
     lines = [header(job), f"**{stage_line(job, place)}**"]
+    if directed := direction(job):
+        lines.append(" · ".join(d[0].upper() + d[1:] for d in directed))
     timing = f"Started {relative_time(job.created_at)}"
     if eta is not None and eta > time.time():
         timing += f" · done {relative_time(eta)} (estimate)"

@@ -13,6 +13,8 @@ from enum import StrEnum
 PRICES_READ_ON = date(2026, 11, 24)
 
 SYNC_MODES = ("cut_off", "loop", "bounce", "silence", "remap")
+EMOTIONS = ("happy", "angry", "sad", "neutral", "disgusted", "surprised")  # sync react-1's `emotion` (fal's enum)
+DEFAULT_EMOTION = "neutral"  # react-1 requires one; fal's example uses it
 
 MINIMAX_VOICES = (
     "Wise_Woman",
@@ -71,6 +73,9 @@ class Model:
     text_field: str | None = None  # TTS: "prompt" (minimax 2.6) or "text" (02 / 2.5)
     max_text_chars: int | None = None
     sync_modes: tuple[str, ...] = ()
+    sync_mode_field: str = "sync_mode"  # the payload field sync_modes go in (react-1: "lipsync_mode")
+    emotions: tuple[str, ...] = ()  # the expressions the model can be directed with (`emotion`); () = none
+    takes_prompt: bool = False  # has a text `prompt` guiding the video (OmniHuman 1.5, Creatify Aurora)
     price: Price | None = None
     limit_source: str = ""
 
@@ -122,6 +127,7 @@ MODELS: tuple[Model, ...] = (
         default_resolution="720p",
         max_audio_seconds={"720p": 60.0, "1080p": 30.0},
         limit_source="fal input schema: under 60 s at 720p, under 30 s at 1080p",
+        takes_prompt=True,
         price=_per_second({None: 0.16}, "fal model page (llms.txt)"),
     ),
     Model(
@@ -130,6 +136,7 @@ MODELS: tuple[Model, ...] = (
         Kind.TALKING_HEAD,
         resolutions=("480p", "720p"),
         default_resolution="720p",
+        takes_prompt=True,  # fal input schema: `prompt`, "a text prompt to guide the video generation process"
         # Two copies of fal's page disagree on 480p (0.07 / 0.10): the higher one protects budgets.
         price=_per_second({"480p": 0.10, "720p": 0.14}, "fal model page (llms.txt), higher of two copies"),
     ),
@@ -151,6 +158,20 @@ MODELS: tuple[Model, ...] = (
         max_audio_seconds={None: 600.0},
         limit_source="sync.so API (fal states none)",
         price=_per_second({None: 3.0 / 60 * 1.67}, "fal v2 schema: pro ≈ 1.67× lipsync-2"),
+    ),
+    Model(
+        "fal-ai/sync-lipsync/react-1",
+        "Sync React-1",
+        Kind.LIPSYNC,
+        sync_modes=SYNC_MODES,
+        sync_mode_field="lipsync_mode",
+        emotions=EMOTIONS,
+        max_audio_seconds={None: 15.0},
+        max_video_seconds=15.0,
+        limit_source="fal input schema: video_url and audio_url each '15 seconds or shorter'",
+        price=_per_second(
+            {None: 10.0 / 60}, "fal model page: $10 per minute (fal.ai/models/fal-ai/sync-lipsync/react-1/llms.txt)"
+        ),
     ),
     Model(
         "fal-ai/pixverse/lipsync",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.errors import BadInput
-from bot.fal.catalog import DEFAULT_VOICE, Kind, Model
+from bot.fal.catalog import DEFAULT_EMOTION, DEFAULT_VOICE, MODELS, Kind, Model
 
 
 def _expect(model: Model, kind: Kind) -> None:
@@ -38,21 +38,59 @@ def tts_payload(model: Model, text: str, voice: str | None = None) -> dict[str, 
     return {model.text_field: text, "voice_setting": {"voice_id": voice or DEFAULT_VOICE}, "output_format": "url"}
 
 
-def talking_head_payload(model: Model, image_url: str, audio_url: str, resolution: str | None = None) -> dict[str, Any]:
+def talking_head_payload(
+    model: Model, image_url: str, audio_url: str, resolution: str | None = None, *, prompt: str | None = None
+) -> dict[str, Any]:
     _expect(model, Kind.TALKING_HEAD)
     payload: dict[str, Any] = {"image_url": image_url, "audio_url": audio_url}
     chosen = resolve_resolution(model, resolution)
     if chosen:
         payload["resolution"] = chosen
+    check_prompt(model, prompt)
+    if prompt:
+        payload["prompt"] = prompt
     return payload
 
 
-def lipsync_payload(model: Model, video_url: str, audio_url: str, sync_mode: str | None = None) -> dict[str, Any]:
+def prompt_models() -> list[Model]:
+    return [m for m in MODELS if m.takes_prompt]
+
+
+def check_prompt(model: Model, prompt: str | None) -> None:
+    """A `prompt` only goes to a model that takes one; the others refuse it, naming those that do."""
+    if prompt and not model.takes_prompt:
+        names = " or ".join(m.name for m in prompt_models())
+        raise BadInput("prompt", f"`prompt` works with {names}; choose one with `model:` — {model.name} takes none")
+
+
+def resolve_emotion(model: Model, emotion: str | None) -> str | None:
+    """The emotion a model is sent: the one asked for, the default where the model requires one (react-1), or None
+    for a model that takes none (asking one of it is refused, naming the model that does)."""
+    if not model.emotions:
+        if emotion:
+            names = " or ".join(m.name for m in MODELS if m.emotions)
+            raise BadInput(
+                "emotion", f"`emotion` works with {names}; leave `model:` empty or choose it — {model.name} takes none"
+            )
+        return None
+    if emotion is None:
+        return DEFAULT_EMOTION
+    if emotion not in model.emotions:
+        raise BadInput("emotion", f"{model.name} emotion must be one of: {', '.join(model.emotions)}")
+    return emotion
+
+
+def lipsync_payload(
+    model: Model, video_url: str, audio_url: str, sync_mode: str | None = None, *, emotion: str | None = None
+) -> dict[str, Any]:
     _expect(model, Kind.LIPSYNC)
     payload: dict[str, Any] = {"video_url": video_url, "audio_url": audio_url}
     check_sync_mode(model, sync_mode)
     if sync_mode:
-        payload["sync_mode"] = sync_mode
+        payload[model.sync_mode_field] = sync_mode  # react-1 calls it lipsync_mode
+    chosen = resolve_emotion(model, emotion)
+    if chosen:
+        payload["emotion"] = chosen
     return payload
 
 

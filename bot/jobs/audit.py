@@ -1,7 +1,7 @@
 """The audit trail: for every job, who asked (member, server, channel; a server that installed the bot, a member's
 own install, a DM or a group DM), when, the command and model, a SHA-256 of each input (the bytes of each
-attachment and of each fetched link, the text of each link and of the text to speak), the fal request ids, the
-estimated cost and the outcome.
+attachment and of each fetched link, the text of each link, of the text to speak and of the prompt), the fal request
+ids, the estimated cost and the outcome.
 
 A record is written when the job is asked for (before admission; removed again when admission refuses), completed
 as the inputs are hosted, as fal answers each submit, and when the outcome is decided (in the transaction that
@@ -42,6 +42,7 @@ SERVER, DM, GROUP_DM = "server", "dm", "group_dm"
 GUILD_INSTALL, USER_INSTALL = "server", "user"
 
 ATTACHMENT, LINK, TEXT = "attachment", "link", "text"
+PROMPT = "prompt"  # an input name: the member's text guiding the video, kept as its digest like the text to speak
 PASSTHROUGH_NOTE = "passthrough: fal fetched it; the bot never saw the bytes, only the link is hashed"
 
 
@@ -61,7 +62,7 @@ def sha256_file(path: Path) -> str:
 class InputDigest:
     """One input as the audit keeps it: how it was given and SHA-256 digests (never the link or file itself)."""
 
-    name: str  # image | video | audio | text
+    name: str  # image | video | audio | text | prompt
     given: str  # ATTACHMENT, LINK or TEXT
     sha256: str | None = None  # of the bytes as the bot downloaded them (None: not seen, or not yet)
     link_sha256: str | None = None  # of the link's text, as the member gave it
@@ -83,8 +84,8 @@ class InputDigest:
         )
 
 
-def declared(sources: dict[str, Source], text: str | None) -> list[InputDigest]:
-    """What is known of the inputs when the job is asked for: each link's digest, and the text's."""
+def declared(sources: dict[str, Source], text: str | None, prompt: str | None = None) -> list[InputDigest]:
+    """What is known of the inputs when the job is asked for: each link's digest, the text's and the prompt's."""
     found = []
     for name, source in sources.items():
         if source.attachment:
@@ -93,6 +94,8 @@ def declared(sources: dict[str, Source], text: str | None) -> list[InputDigest]:
             found.append(InputDigest(name, LINK, link_sha256=sha256(source.url.strip())))
     if text:
         found.append(InputDigest(TEXT, TEXT, sha256=sha256(text), size=len(text)))
+    if prompt:
+        found.append(InputDigest(PROMPT, TEXT, sha256=sha256(prompt), size=len(prompt)))
     return found
 
 
@@ -175,6 +178,11 @@ def iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def asked(job: Job) -> list[InputDigest]:
+    """The digests known of a job's inputs as it is asked for."""
+    return declared(job.sources, job.spec.text if "audio" not in job.sources else None, job.spec.prompt)
+
+
 def record_for(job: Job, *, guild_id: int | None, channel_id: int | None, place: str, install: str) -> Record:
     """A new job's record, as it is asked for."""
     return Record(
@@ -187,7 +195,7 @@ def record_for(job: Job, *, guild_id: int | None, channel_id: int | None, place:
         install,
         job.command.value,
         job.spec.model,
-        inputs=declared(job.sources, job.spec.text if "audio" not in job.sources else None),
+        inputs=asked(job),
         requests=request_ids(job.steps),
         cost_estimate=job.cost_estimate,
     )
@@ -212,7 +220,7 @@ async def withdraw(store: JobStore, job_id: str) -> None:
 async def hosted(store: JobStore, job: Job, digests: list[InputDigest]) -> None:
     """The inputs' digests once hosted (or as far as hosting got before an input was refused), over what was known
     when the job was asked for (the links' digests, the text's)."""
-    merged = {d.name: d for d in declared(job.sources, job.spec.text if "audio" not in job.sources else None)}
+    merged = {d.name: d for d in asked(job)}
     merged.update({d.name: d for d in digests})
     await _quietly(store.audit_update(job.id, inputs=_dump([d.to_json() for d in merged.values()])))
 

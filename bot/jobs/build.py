@@ -23,6 +23,7 @@ REQUIRED = {
 MENTION = re.compile(r"<(?:@[!&]?|#)\d+>")  # as Discord writes them: a voice would read out the id
 CUSTOM_EMOJI = re.compile(r"<a?:\w+:\d+>")
 TIMESTAMP = re.compile(r"<t:-?\d+(?::\w)?>")
+MAX_PROMPT_CHARS = 1000  # fal states no limit; its OmniHuman guide's prompts are a few sentences of direction
 
 
 def build_spec(
@@ -38,9 +39,17 @@ def build_spec(
     resolution: str | None = None,
     sync_mode: str | None = None,
     audio_seconds: float | None = None,
+    emotion: str | None = None,
+    prompt: str | None = None,
+    video_seconds: float | None = None,
 ) -> JobSpec:
     """The job these inputs ask for, or BadInput saying what is wrong and what is accepted."""
+    emotion = emotion or None
+    if emotion is not None:
+        model = directed_model(command, model, emotion)
     chosen = _model(model, command.kind, "model")
+    emotion = payloads.resolve_emotion(chosen, emotion) if command is Command.LIPSYNC else None
+    prompt = checked_prompt(command, chosen, prompt)
     urls = {"image_url": image_url, "video_url": video_url, "audio_url": audio_url}
     for name, what in REQUIRED[command]:
         if not urls[name]:
@@ -80,9 +89,44 @@ def build_spec(
         resolution=resolution,
         sync_mode=sync_mode,
         audio_seconds=audio_seconds,
+        video_seconds=video_seconds,
+        emotion=emotion,
+        prompt=prompt,
     )
     pipeline.check_audio_length(spec, audio_seconds)
+    pipeline.check_video_length(spec, video_seconds)
     return spec
+
+
+def directed_model(command: Command, model: str | None, emotion: str) -> str:
+    """The lip-sync model an `emotion` asks for: sync's react-1 when no model is chosen; a chosen model that takes
+    no emotion is refused, naming the one that does."""
+    directed = [m for m in catalog.models_of(command.kind) if m.emotions]
+    if not directed:
+        raise BadInput("emotion", f"/{command.value} takes no emotion; it works with /lipsync")
+    if emotion not in directed[0].emotions:
+        raise BadInput(
+            "emotion", f"'{emotion}' is not an emotion offered; choose one of: {', '.join(directed[0].emotions)}"
+        )
+    if not model:
+        return directed[0].endpoint_id
+    payloads.resolve_emotion(_model(model, command.kind, "model"), emotion)  # refuses a model that takes none
+    return model
+
+
+def checked_prompt(command: Command, model: catalog.Model, prompt: str | None) -> str | None:
+    """The text guiding the video, trimmed, for a model that takes one (others refuse it, naming those that do)."""
+    if prompt is None or prompt == "":
+        return None
+    if command is not Command.TALKINGHEAD:
+        raise BadInput("prompt", f"/{command.value} takes no prompt; it works with /talkinghead")
+    prompt = prompt.strip()
+    if not any(unicodedata.category(c)[0] in "LN" for c in prompt):
+        raise BadInput("prompt", "has no words in it; describe how the portrait should look and move, or leave it out")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise BadInput("prompt", f"is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS} are taken")
+    payloads.check_prompt(model, prompt)
+    return prompt
 
 
 def check_speakable(text: str, speaker: catalog.Model) -> None:

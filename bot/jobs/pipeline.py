@@ -129,8 +129,9 @@ def check_video_length(spec: JobSpec, seconds: float | None) -> None:
     if seconds is None or model.max_video_seconds is None or seconds <= model.max_video_seconds:
         return
     raise BadInput(
-        "video", f"the video lasts {seconds:.1f} s; {model.name} accepts at most {model.max_video_seconds:.0f} s — "
-        "use a shorter clip"
+        "video",
+        f"the video lasts {seconds:.1f} s; {model.name} accepts at most {model.max_video_seconds:.0f} s — "
+        "use a shorter clip",
     )
 
 
@@ -138,9 +139,13 @@ def _payload(spec: JobSpec, step: Step, *, audio_url: str | None) -> dict[str, A
     if step.name == SPEECH:
         return payloads.tts_payload(step.model, spec.text or "", spec.voice)
     if spec.command is Command.TALKINGHEAD:
-        return payloads.talking_head_payload(step.model, spec.image_url or "", audio_url or "", spec.resolution)
+        return payloads.talking_head_payload(
+            step.model, spec.image_url or "", audio_url or "", spec.resolution, prompt=spec.prompt
+        )
     if spec.command is Command.LIPSYNC:
-        return payloads.lipsync_payload(step.model, spec.video_url or "", audio_url or "", spec.sync_mode)
+        return payloads.lipsync_payload(
+            step.model, spec.video_url or "", audio_url or "", spec.sync_mode, emotion=spec.emotion
+        )
     return payloads.animate_payload(step.model, spec.image_url or "", spec.video_url or "")
 
 

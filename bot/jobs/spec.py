@@ -68,6 +68,8 @@ class JobSpec:
     sync_mode: str | None = None
     audio_seconds: float | None = None  # read from the file headers, when known
     video_seconds: float | None = None  # the video input's true length (bot.media), when known
+    emotion: str | None = None  # the expression a lip sync is directed with (sync react-1)
+    prompt: str | None = None  # member text guiding a talking-head video (models that take one)
 
     @property
     def main_model(self) -> Model:
