@@ -45,8 +45,7 @@ def record(job: Job, **where) -> audit.Record:
 
 async def admitted(store, job: Job, **where) -> Line:
     line = Line(store, await Configs.load(store), max_running=10, owner="p1")
-    await audit.begin(store, record(job, **where))
-    assert await line.admit(job) is None
+    assert await line.admit(job, audited=record(job, **where).to_row()) is None
     return line
 
 
@@ -70,7 +69,7 @@ async def test_a_record_follows_the_job_from_admission_to_its_outcome(store, tmp
     digests = [audit.seen(job.sources["image"], portrait, fetches=True)]
     await audit.hosted(store, job, digests)
     job.steps = {VIDEO: StepRecord(SUB)}
-    await audit.sent(store, job)
+    await store.transaction(audit.sent_in(store, job))
     (hosted,) = await audit.records(store)
     image = next(i for i in hosted.inputs if i.name == "image")
     assert image.sha256 == hashlib.sha256((FIXTURES / "portrait.png").read_bytes()).hexdigest()
@@ -108,8 +107,7 @@ async def test_a_cancelled_waiting_job_and_a_dropped_one_are_recorded_with_their
     line = Line(store, await Configs.load(store), max_running=0, owner="p1")  # no slot: everything waits
     waiting, dropped = make_job(), make_job()
     for job in (waiting, dropped):
-        await audit.begin(store, record(job))
-        assert await line.admit(job) is None and job.status is Status.WAITING
+        assert await line.admit(job, audited=record(job).to_row()) is None and job.status is Status.WAITING
     await line.end(waiting, Event.CANCEL, error="Cancelled before it started.")
     await line.end(dropped, Event.DROP, error="not acknowledged")
     outcomes = {r.job_id: r.outcome for r in await audit.records(store)}
@@ -129,8 +127,17 @@ async def test_records_are_filtered_by_server_member_and_time_newest_first(store
     assert [r.job_id for r in await audit.records(store, guild_id=GUILD, user_id=1)] == [jobs[0].id]
     assert [r.job_id for r in await audit.records(store, user_id=1, since=now - 998)] == [jobs[3].id, jobs[2].id]
     assert len(await audit.records(store, limit=2)) == 2
-    await audit.withdraw(store, jobs[3].id)
-    assert len(await audit.records(store)) == 3
+
+
+async def test_a_job_the_line_refuses_leaves_no_record_and_admitted_ones_in_the_same_batch_do(store):
+    """The record is written in the admission's transaction: a refused job (here, over a member's waiting limit)
+    was never a job, so nothing of it is kept."""
+    config = await Configs.load(store)
+    line = Line(store, config, max_running=0, owner="p1")
+    jobs = [make_job(user=7) for _ in range(config.get(GUILD).user_waiting + 1)]
+    refusals = await asyncio.gather(*(line.admit(j, audited=record(j).to_row()) for j in jobs))
+    assert [r is None for r in refusals] == [True] * (len(jobs) - 1) + [False]
+    assert {r.job_id for r in await audit.records(store)} == {j.id for j in jobs[:-1]}
 
 
 async def test_the_sweep_forgets_records_past_the_retention_and_keeps_the_rest(store):

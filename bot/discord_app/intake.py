@@ -236,16 +236,15 @@ class Intake:
             if problem is not None:
                 await self._refuse(interaction, problem.field, str(problem))
                 return None
-            # Recorded before the job can start anywhere (alongside its admission), withdrawn if it is refused.
-            audited = asyncio.ensure_future(audit.begin(self.store, audit_record(interaction, job)))
-            admission = asyncio.ensure_future(self.runner.admit(job, address))
+            # The audit record is written with the admission, in its transaction: before the job can start anywhere,
+            # and not at all for a job refused.
+            admission = asyncio.ensure_future(self.runner.admit(job, address, audit_record(interaction, job)))
             done, _ = await asyncio.wait({admission}, timeout=ADMIT_WITHIN)
             early: discord.InteractionCallbackResponse[discord.Client] | None = None
             if not done:
                 log.info("job %s: admission is slow; acknowledging first", job.id)
                 early = await interaction.response.defer(thinking=True, ephemeral=address.private)
             refusal = await admission
-            await self._audited(audited, job, admitted=refusal is None)
             if refusal is not None:
                 await self._refuse(interaction, refusal.limit, refusal.message, after_ack=early is not None)
                 return None
@@ -275,14 +274,6 @@ class Intake:
             self.notifier.show(job, place=await self.runner.line.place_of(job))  # the deferred reply shows its place
         await self.runner.launch(job)
         return job
-
-    async def _audited(self, write: asyncio.Future[None], job: Job, *, admitted: bool) -> None:
-        try:
-            await write
-            if not admitted:
-                await audit.withdraw(self.store, job.id)
-        except Exception as exc:  # the job is not held up by its audit record; the log says it is missing
-            log.warning("job %s: the audit could not record it: %r", job.id, exc)
 
     async def _acknowledge(
         self, interaction: discord.Interaction, job: Job, address: Address

@@ -3,9 +3,9 @@ own install, a DM or a group DM), when, the command and model, a SHA-256 of each
 attachment and of each fetched link, the text of each link, of the text to speak and of the prompt), the fal request
 ids, the estimated cost and the outcome.
 
-A record is written when the job is asked for (before admission; removed again when admission refuses), completed
-as the inputs are hosted, as fal answers each submit, and when the outcome is decided (in the transaction that
-records it). It lives in a table of its own and outlives whatever becomes of the job; the sweep, run by one
+A record is written with the job's admission (in its transaction: a refused job leaves none), completed as the
+inputs are hosted, as fal answers each submit (in the transaction that records the submit) and when the outcome is
+decided (in the transaction that records it). It lives in a table of its own and outlives whatever becomes of the job; the sweep, run by one
 process of a cluster (the lead "audit"), deletes records older than AUDIT_RETENTION_DAYS.
 
 Only digests, ids and the bot's own words enter it: never an interaction token, the bot token, a fal key, a link
@@ -28,7 +28,7 @@ from typing import Any
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import Job, StepRecord
 from bot.jobs.spec import Source
-from bot.store.base import JobStore, Tx
+from bot.store.base import JobStore, Tx, Work
 
 log = logging.getLogger(__name__)
 
@@ -205,16 +205,12 @@ def request_ids(steps: dict[str, StepRecord]) -> list[str]:
     return [step.submission.request_id for step in steps.values() if step.submission is not None]
 
 
-# ---- writing (each a short statement; failures are logged, never stop the job)
+# ---- writing (the admission, each submit and the outcome write theirs in the transactions that record them)
 
 
 async def begin(store: JobStore, record: Record) -> None:
+    """A record on its own (a job admitted by the line has it written with its admission: Line.admit)."""
     await store.audit_insert(record.to_row())
-
-
-async def withdraw(store: JobStore, job_id: str) -> None:
-    """The job was never admitted (a limit refused it): no record of a job that does not exist."""
-    await store.audit_delete(job_id)
 
 
 async def hosted(store: JobStore, job: Job, digests: list[InputDigest]) -> None:
@@ -225,9 +221,14 @@ async def hosted(store: JobStore, job: Job, digests: list[InputDigest]) -> None:
     await _quietly(store.audit_update(job.id, inputs=_dump([d.to_json() for d in merged.values()])))
 
 
-async def sent(store: JobStore, job: Job) -> None:
-    """fal answered a submit: the request ids as they are stored."""
-    await _quietly(store.audit_update(job.id, requests=_dump(request_ids(job.steps))))
+def sent_in(store: JobStore, job: Job) -> Work[None]:
+    """fal answered a submit: the request ids as they are stored, written by the transaction that records the
+    submit."""
+
+    async def work(tx: Tx) -> None:
+        await store.audit_update_in(tx, job.id, requests=_dump(request_ids(job.steps)))
+
+    return work
 
 
 def ending(job: Job, outcome: Status, changes: dict[str, Any]) -> dict[str, Any]:

@@ -115,6 +115,7 @@ class _Admission:
     job: Job
     address: Address | None
     now: float
+    audited: Mapping[str, Any] | None = None
     done: asyncio.Future[Refusal | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -138,10 +139,17 @@ class Line:
 
     # ---- admission
 
-    async def admit(self, job: Job, address: Address | None = None, now: float | None = None) -> Refusal | None:
+    async def admit(
+        self,
+        job: Job,
+        address: Address | None = None,
+        now: float | None = None,
+        audited: Mapping[str, Any] | None = None,
+    ) -> Refusal | None:
         """Check every limit and record the job in a slot (its first status: STARTING) or in the line (WAITING),
-        with where it is shown; or refuse it. Commands that arrive together are admitted in one transaction."""
-        admission = _Admission(job, address, time.time() if now is None else now)
+        with where it is shown and its audit row (`audited`); or refuse it (nothing recorded). Commands that arrive
+        together are admitted in one transaction."""
+        admission = _Admission(job, address, time.time() if now is None else now, audited)
         self._pending.append(admission)
         if self._admitting is None or self._admitting.done():
             self._admitting = asyncio.create_task(self._admit_waiting(), name="line-admit")
@@ -174,6 +182,8 @@ class Line:
                 decided.append((job, self._decide(job, counts, configs, admission.now)))
             admitted = [(job, a.address) for (job, refusal), a in zip(decided, batch, strict=True) if refusal is None]
             await self.store.insert_many(tx, admitted)
+            rows = [a.audited for (_, refusal), a in zip(decided, batch, strict=True) if refusal is None and a.audited]
+            await self.store.audit_insert_many(tx, rows)
             await self._write(tx, counts)
             return decided
 

@@ -177,10 +177,13 @@ class JobRunner:
 
     # ---- admission
 
-    async def admit(self, job: Job, address: Address | None = None) -> Refusal | None:
-        """Check the limits and record the job (durably) in a slot or in the line, with where it is shown; or refuse."""
+    async def admit(
+        self, job: Job, address: Address | None = None, record: audit.Record | None = None
+    ) -> Refusal | None:
+        """Check the limits and record the job (durably) in a slot or in the line, with where it is shown and its
+        audit record; or refuse (and record nothing)."""
         job.owner = None
-        return await self.line.admit(job, address)
+        return await self.line.admit(job, address, audited=record.to_row() if record else None)
 
     def shown(self, job: Job, place: Place | None) -> None:
         """The job's message already shows this place (the acknowledgement carried it)."""
@@ -478,13 +481,13 @@ class _Recorder(pipeline.Hooks):
             raise
 
     async def accepted(self, step: str) -> None:
-        await self.store.transition(self.job, Event.ACCEPT, steps=self.job.steps)
-        await audit.sent(self.store, self.job)
+        sent = audit.sent_in(self.store, self.job)
+        await self.store.transition(self.job, Event.ACCEPT, then=sent, line=False, steps=self.job.steps)
 
     async def following(self, step: str) -> None:
         if self.job.status is Status.STARTING:  # a Retry following the earlier job's request
-            await self.store.transition(self.job, Event.FOLLOW, step=step, steps=self.job.steps)
-            await audit.sent(self.store, self.job)
+            sent = audit.sent_in(self.store, self.job)
+            await self.store.transition(self.job, Event.FOLLOW, then=sent, line=False, step=step, steps=self.job.steps)
 
     async def running(self, step: str) -> None:
         if self.job.status is Status.QUEUED:  # from here on fal may bill it, even if it is cancelled

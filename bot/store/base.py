@@ -183,10 +183,12 @@ class JobStore(ABC):
         if places:
             await tx.executemany(_INSERT_ADDRESS, places)
 
-    async def transition(self, job: Job, event: Event, *, then: Work[None] | None = None, **changes: Any) -> Status:
+    async def transition(
+        self, job: Job, event: Event, *, then: Work[None] | None = None, line: bool | None = None, **changes: Any
+    ) -> Status:
         """Move the job by `event`, setting `changes` (other columns of the job) with it, as one guarded statement;
         returns the status it left. `then` runs in the same transaction once the move is made (it must not raise
-        Unchanged), holding the line's lock: the line's counts change with the move. Raises IllegalTransition when
+        Unchanged), holding the line's lock unless `line` is False: the line's counts change with the move. Raises IllegalTransition when
         the lifecycle does not allow it, in memory or in the store; the job in memory then shows what the store
         holds."""
 
@@ -200,7 +202,7 @@ class JobStore(ABC):
             return moved
 
         # Shielded: once sent, the move lands even if the caller is cancelled now (a clean stop waits for it: drain).
-        write = asyncio.ensure_future(self._transaction(work, line=then is not None))
+        write = asyncio.ensure_future(self._transaction(work, line=then is not None if line is None else line))
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
         write.add_done_callback(_retrieved)
@@ -493,12 +495,18 @@ class JobStore(ABC):
     # ---- the audit trail (bot/jobs/audit.py shapes its records; rows here are plain columns)
 
     async def audit_insert(self, row: Mapping[str, Any]) -> None:
-        names = list(row)
-        sql = f"INSERT INTO audit ({', '.join(names)}) VALUES ({_placeholders(len(names))})"
-        await self._write([(sql, tuple(row[n] for n in names))])
+        async def work(tx: Tx) -> None:
+            await self.audit_insert_many(tx, [row])
 
-    async def audit_delete(self, job_id: str) -> None:
-        await self._write([("DELETE FROM audit WHERE job_id = ?", (job_id,))])
+        await self._transaction(work)
+
+    async def audit_insert_many(self, tx: Tx, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows of one shape (audit.Record.to_row), inside `tx`, in one round trip."""
+        if not rows:
+            return
+        names = list(rows[0])
+        sql = f"INSERT INTO audit ({', '.join(names)}) VALUES ({_placeholders(len(names))})"
+        await tx.executemany(sql, [tuple(row[n] for n in names) for row in rows])
 
     async def audit_update(self, job_id: str, **columns: Any) -> None:
         async def work(tx: Tx) -> None:
