@@ -30,7 +30,7 @@ from bot.fal import catalog
 from bot.fal.catalog import Kind
 from bot.fal.errors import FalError
 from bot.fal.queue import CancelAnswer, FalQueue
-from bot.jobs import audit, pipeline, results
+from bot.jobs import audit, pipeline, results, voices
 from bot.jobs.build import build_spec
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import StepRecord
@@ -52,7 +52,16 @@ def _job_flags(parser: argparse.ArgumentParser, kind: Kind, *, speech: bool = Tr
         parser.add_argument("--audio-url", help="audio URL or local file to speak")
         parser.add_argument("--text", help="text to speak (TTS), instead of --audio-url")
         parser.add_argument("--tts-model", help=f"TTS model for --text (default: {catalog.DEFAULTS[Kind.TTS]})")
-        parser.add_argument("--voice", help=f"TTS voice (default: {catalog.DEFAULT_VOICE})")
+        parser.add_argument(
+            "--voice",
+            help=f"TTS voice (default: {catalog.DEFAULT_VOICE}), or a custom voice id from voice-clone",
+        )
+    _wait_flags(parser)
+    parser.add_argument("--add-fal-key", metavar="KEY", help="store FAL_KEY in ./.env and exit")
+    _output_flag(parser)
+
+
+def _wait_flags(parser: argparse.ArgumentParser) -> None:
     wait = parser.add_mutually_exclusive_group()
     wait.add_argument(
         "--wait", "-w", dest="wait", action="store_true", default=True, help="wait for the result (default)"
@@ -67,8 +76,6 @@ def _job_flags(parser: argparse.ArgumentParser, kind: Kind, *, speech: bool = Tr
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"max seconds to wait (default: {DEFAULT_TIMEOUT})"
     )
-    parser.add_argument("--add-fal-key", metavar="KEY", help="store FAL_KEY in ./.env and exit")
-    _output_flag(parser)
 
 
 def _output_flag(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--image-url", help="portrait image URL or local file (required)")
     an.add_argument("--video-url", help="driving video URL or local file (required)")
     _job_flags(an, Kind.ANIMATE, speech=False)
+    clone = sub.add_parser("voice-clone", help="a voice sample (10 s to 5 min) → a custom voice id for --voice")
+    clone.add_argument("--audio-url", help="the voice sample: URL or local file (required)")
+    _wait_flags(clone)
+    clone.add_argument("--add-fal-key", metavar="KEY", help="store FAL_KEY in ./.env and exit")
 
     check = sub.add_parser("check", help="check a media file as the bot does: what it is, how long it plays")
     check.add_argument("--as", dest="kind", required=True, choices=media.KINDS, help="the input it is meant for")
@@ -242,6 +253,10 @@ class _Reporter(pipeline.Hooks):
 
 
 def _spec(args: argparse.Namespace) -> JobSpec:
+    if args.command == "voice-clone":
+        if not args.audio_url:
+            raise CliError("--audio-url is required (the voice sample: 10 s to 5 minutes of speech)")
+        return voices.clone_spec(args.audio_url)
     command = {"talking-head": Command.TALKINGHEAD, "lip-sync": Command.LIPSYNC, "animate": Command.ANIMATE}[
         args.command
     ]
@@ -258,7 +273,10 @@ def _spec(args: argparse.Namespace) -> JobSpec:
     for name in required[command]:
         if not getattr(args, name):
             raise CliError(f"--{name.replace('_', '-')} is required")
-    return build_spec(command, **{name: getattr(args, name, None) for name in SPEC_FLAGS})
+    flags = {name: getattr(args, name, None) for name in SPEC_FLAGS}
+    if flags["voice"] and flags["voice"] not in catalog.MINIMAX_VOICES:
+        flags["voice_name"] = flags["voice"]  # a custom voice id (voice-clone): fal's TTS says if it has none such
+    return build_spec(command, **flags)
 
 
 def _checked_links(spec: JobSpec) -> JobSpec:

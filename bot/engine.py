@@ -66,6 +66,7 @@ async def open_engine(
                     settings.user_waiting_jobs,
                     settings.user_daily_jobs,
                     settings.blocked_words,
+                    settings.voice_cloning,
                 ),
             )
             works = settings.work_jobs or role == WORKER

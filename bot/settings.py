@@ -138,6 +138,7 @@ class Settings:
     # The content-credentials signer (C2PA_CERT and C2PA_KEY, checked); None: the bot's own, kept in the store.
     c2pa: provenance.Credentials | None = field(default=None, repr=False)
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS  # audit records older than this are deleted
+    voice_cloning: bool = False  # members may clone voices where no server's settings apply (DMs, user installs)
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
         return (
@@ -286,6 +287,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     }
     shard_count, shard_ids = _shards(env, problems)
     work_jobs = _flag(env, "WORK_JOBS", True, problems)
+    voice_cloning = _flag(env, "VOICE_CLONING", False, problems)
     private_hosts = _hosts(env, problems)
     takeover = _number(env, "TAKEOVER_SECONDS", float, problems, minimum=1, default=DEFAULT_TAKEOVER_SECONDS)
     health_port = _number(env, "HEALTH_PORT", int, problems, minimum=1, default=None)
@@ -322,4 +324,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         moderation_channel_id=next(iter(moderation_channel), None),
         audit_retention_days=int(retention or DEFAULT_AUDIT_RETENTION_DAYS),
         c2pa=c2pa,
+        voice_cloning=voice_cloning,
     )

@@ -23,14 +23,15 @@ ACTIONS = [app_commands.Choice(name=n, value=n) for n in ("add", "remove", "clea
 MODEL_CHOICES = [
     app_commands.Choice(name=f"{m.name} ({m.kind.value.replace('_', ' ')})", value=m.endpoint_id)
     for m in catalog.MODELS
-    if m.kind is not catalog.Kind.TTS
+    if m.kind not in (catalog.Kind.TTS, catalog.Kind.VOICE_CLONE)  # voice cloning is /config features'
 ]
+OFFERABLE = {choice.value for choice in MODEL_CHOICES}
 
 
 def describe(config: GuildConfig) -> str:
     channels = ", ".join(f"<#{c}>" for c in config.allowed_channels) or "every channel"
     roles = ", ".join(f"<@&{r}>" for r in config.allowed_roles) or "everyone"
-    offered = [m.name for m in catalog.MODELS if m.kind is not catalog.Kind.TTS and config.offers(m.endpoint_id)]
+    offered = [m.name for m in catalog.MODELS if m.endpoint_id in OFFERABLE and config.offers(m.endpoint_id)]
     budget = f"${config.daily_budget:.2f} per day" if config.daily_budget is not None else "no cap"
     cooldown = f"{config.user_cooldown} s between jobs" if config.user_cooldown else "no cooldown"
     reports = f"<#{config.moderation_channel}>" if config.moderation_channel else "the server owner's DMs"
@@ -51,6 +52,9 @@ def describe(config: GuildConfig) -> str:
                 f"Reports go to: {reports}",
                 f"Blocked members: {blocked}",
                 f"Banned words: {len(config.banned_words)} (/config words list)",
+                "Voice cloning: "
+                + ("on (members may clone their voices and speak with them)" if config.voice_clone else "off")
+                + " (/config features voice_clone:)",
             ]
         )
     )
@@ -180,6 +184,17 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
     async def moderation(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         def change(c: GuildConfig) -> None:
             c.moderation_channel = channel.id if channel else None
+
+        await self._update(interaction, change)
+
+    @app_commands.command(name="features", description="Turn features on or off on this server")
+    @app_commands.describe(
+        voice_clone="Members may clone voices (/voice clone, with consent) and speak with them here (default: off)"
+    )
+    async def features(self, interaction: discord.Interaction, voice_clone: bool | None = None) -> None:
+        def change(c: GuildConfig) -> None:
+            if voice_clone is not None:
+                c.voice_clone = voice_clone
 
         await self._update(interaction, change)
 

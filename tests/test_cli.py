@@ -344,3 +344,47 @@ async def test_output_with_async_is_a_usage_error(subprocess_env, tmp_path):
         subprocess_env,
     )
     assert code == 2 and out == "" and "--output needs the result" in err
+
+
+def voice_sample(directory: Path, seconds: float = 12.0) -> Path:
+    """A sample long enough to clone a voice from (fal: at least 10 s)."""
+    sample = media_corpus.audio(
+        f"voice-{seconds:g}s.mp3", "audio/mpeg", "MP3", fmt="mp3", codec="libmp3lame", rate=22050, length=seconds
+    )
+    return media_corpus.make(directory, sample)
+
+
+async def test_voice_clone_uploads_a_checked_sample_and_prints_the_custom_voice_id(
+    fal_standin, subprocess_env, tmp_path
+):
+    sample = voice_sample(tmp_path)
+    code, out, err = await run(python_cmd("bot.cli", "voice-clone", "--audio-url", str(sample)), subprocess_env)
+    assert code == 0, err
+    (job,) = fal_standin.jobs.values()
+    assert job.endpoint_id == "fal-ai/minimax/voice-clone" and json.loads(out) == job.output
+    assert json.loads(out)["custom_voice_id"].startswith("voice-")
+    assert fal_standin.uploads[job.payload["audio_url"]] == sample.read_bytes()
+    assert job.payload == {
+        "audio_url": job.payload["audio_url"],
+        "noise_reduction": True,
+        "need_volume_normalization": True,
+    }
+    # …and the id speaks: --voice takes a custom voice id
+    voice = json.loads(out)["custom_voice_id"]
+    code, out, err = await run(
+        cli("talking-head", "--image-url", IMAGE, "--text", "In my own voice", "--voice", voice), subprocess_env
+    )
+    assert code == 0, err
+    tts = next(j for j in fal_standin.jobs.values() if j.endpoint_id == "fal-ai/minimax/speech-2.6-turbo")
+    assert tts.payload["voice_setting"] == {"voice_id": voice}
+
+
+async def test_voice_clone_refuses_a_short_sample_or_none_before_anything_is_uploaded(
+    fal_standin, subprocess_env, tmp_path
+):
+    code, out, err = await run(cli("voice-clone", "--audio-url", str(FIXTURES / "speech.wav")), subprocess_env)
+    assert code == 1 and out == ""
+    assert "Error (sample): the audio lasts 5.2 s; MiniMax Voice Clone needs at least 10 s of speech" in err
+    code, out, err = await run(cli("voice-clone"), subprocess_env)
+    assert code == 1 and out == "" and "--audio-url is required" in err
+    assert fal_standin.uploads == {} and fal_standin.count("submit") == 0

@@ -734,6 +734,7 @@ def config_options(subcommand: str) -> st.SearchStrategy[dict[str, Any]]:
         "moderation": {"channel": snowflakes(7, CHANNEL_ID)},
         "block": {"member": snowflakes(6, USER_ID)},
         "unblock": {"member": snowflakes(6, USER_ID)},
+        "features": {"voice_clone": st.one_of(st.booleans(), NOT_BOOLEANS.map(lambda v: raw(5, v)))},
         "add": {"word": WORDS},
         "remove": {"word": WORDS},
         "list": {},
@@ -742,7 +743,7 @@ def config_options(subcommand: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.builds(lambda known, unknown: {**known, **unknown}, chosen, PERHAPS_UNKNOWN_OPTION)
 
 
-SUBCOMMANDS = ["show", "channels", "roles", "model", "limits", "budget", "moderation", "block", "unblock"]
+SUBCOMMANDS = ["show", "channels", "roles", "model", "limits", "budget", "moderation", "block", "unblock", "features"]
 WORD_SUBCOMMANDS = ["add", "remove", "list"]  # /config words …
 WORDS = st.one_of(st.just("darn"), HOSTILE_STRINGS, WRONG_VALUES.map(lambda v: raw(3, v)))
 
@@ -1035,3 +1036,68 @@ async def test_links_in_any_spelling_are_taken_as_checked_or_refused_privately(
     jobs = list(fal_standin.jobs.values())[jobs_before:]
     hosts = [urlsplit(v).hostname or "" for job in jobs for k, v in job.payload.items() if k.endswith("_url")]
     assert all(host.isascii() for host in hosts), (case, hosts)  # the host as judged: mapped to ASCII
+
+
+# ---- /voice clone|list|delete: hostile names, consent, samples and links (cloning on where the owner turned it on)
+
+VOICE_SAMPLE = File("voice_12s.mp3", "audio/mpeg", "me.mp3")  # long enough to clone from
+
+
+def voice_cases() -> st.SearchStrategy[Case]:
+    names = st.one_of(
+        st.just("My Voice"), st.just("Wise_Woman"), HOSTILE_STRINGS, WRONG_VALUES.map(lambda v: raw(3, v))
+    )
+    consent = st.one_of(st.booleans(), NOT_BOOLEANS.map(lambda v: raw(5, v)), st.none())
+    sample = st.one_of(
+        st.just({"sample": VOICE_SAMPLE}),
+        files_taken_or_not("audio").map(lambda v: {"sample": v}),
+        refused_attachments("audio").map(lambda v: {"sample": v}),
+        refused_links().map(lambda v: {"sample_url": v}),
+        st.just({}),
+        st.just({"sample": VOICE_SAMPLE, "sample_url": "https://cdn.example.com/me.mp3"}),
+    )
+    clone = st.builds(
+        lambda name, agreed, given, extra, where, owner: Case(
+            "voice",
+            {"name": name, "consent": agreed, **given, **extra},
+            False,
+            "clone",
+            by_owner=owner,
+            where=where,
+        ),
+        names,
+        consent,
+        sample,
+        PERHAPS_UNKNOWN_OPTION,
+        WHERES,
+        st.booleans(),
+    )
+    others = st.builds(
+        lambda sub, name, extra, where: Case(
+            "voice", ({"name": name} if sub == "delete" else {}) | extra, False, sub, where=where
+        ),
+        st.one_of(st.sampled_from(["list", "delete"]), st.none(), HOSTILE_STRINGS),
+        names,
+        PERHAPS_UNKNOWN_OPTION,
+        WHERES,
+    )
+    return st.one_of(clone, others)
+
+
+@pytest.fixture
+async def cloning(roomy, discord_standin):
+    """Voice cloning turned on in the server (DMs follow VOICE_CLONING, off)."""
+    turned = await discord_standin.send_command(
+        "config", {"voice_clone": True}, subcommand="features", user_id=discord_standin.owner_id
+    )
+    await discord_standin.wait_for(lambda: turned.callbacks)
+    return roomy
+
+
+@pytest.mark.parametrize("bot_database", STORES, indirect=True)  # names reach the store's queries
+@examples(60)
+@given(case=voice_cases())
+@example(case=Case("voice", {"name": "My Voice", "consent": True, "sample": VOICE_SAMPLE}, False, "clone"))
+@example(case=Case("voice", {"name": "my voice\x00"}, False, "delete"))  # PostgreSQL takes no NUL in text
+async def test_voice_commands_given_hostile_options(cloning, discord_standin, fal_standin, case):
+    await assert_answered_well(cloning, discord_standin, fal_standin, case)

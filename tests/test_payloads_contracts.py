@@ -27,8 +27,10 @@ def buildable() -> list[tuple[str, dict]]:
                 out.append((model.endpoint_id, payloads.lipsync_payload(model, VIDEO, AUDIO, mode)))
         elif model.kind is Kind.ANIMATE:
             out.append((model.endpoint_id, payloads.animate_payload(model, IMAGE, VIDEO)))
+        elif model.kind is Kind.VOICE_CLONE:
+            out.append((model.endpoint_id, payloads.voice_clone_payload(model, AUDIO)))
         else:
-            for voice in (None, *catalog.MINIMAX_VOICES):
+            for voice in (None, *catalog.MINIMAX_VOICES, "voice-3f9c2a1b"):  # a stock voice, or a cloned one's id
                 out.append((model.endpoint_id, payloads.tts_payload(model, "Hello there, friends.", voice)))
     return out
 

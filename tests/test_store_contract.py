@@ -309,3 +309,33 @@ async def test_processes_say_they_are_alive_and_are_forgotten(store):
     await store.forget(["p-2"])
     assert await store.heartbeat("p-2") is False and [p.id for p in await store.processes()] == ["p-1"]
     assert await store.lead("places") is True and await store.reachable() is True
+
+
+async def test_a_members_voices_are_theirs_by_name_ignoring_case_and_replaced_by_a_new_clone(store):
+    from bot.jobs.voices import Voice
+
+    await store.save_voice(Voice(1, "My Voice", "voice-a", "job-a", 100.0))
+    await store.save_voice(Voice(1, "Narrator", "voice-b", "job-b", 200.0))
+    await store.save_voice(Voice(2, "my voice", "voice-c", "job-c", 300.0))  # another member's, same name
+    assert [v.name for v in await store.voices(1)] == ["My Voice", "Narrator"]
+    found = await store.voice(1, "  MY   voice ")
+    assert found == Voice(1, "My Voice", "voice-a", "job-a", 100.0)
+    assert (await store.voice(2, "My Voice")).custom_voice_id == "voice-c" and await store.voice(3, "my voice") is None
+    await store.voice_used(1, "voice-a", 150.0)
+    await store.voice_used(1, "voice-a", 140.0)  # an older use does not move it back
+    await store.voice_gone(1, "voice-b", 250.0)
+    assert (await store.voice(1, "my voice")).last_used_at == 150.0
+    assert (await store.voice(1, "narrator")).expired_at == 250.0
+    assert (await store.voice(2, "my voice")).last_used_at is None  # another member's is untouched
+    await store.save_voice(Voice(1, "narrator", "voice-d", "job-d", 400.0))  # cloned again under the name
+    again = await store.voice(1, "Narrator")
+    assert (again.custom_voice_id, again.name, again.expired_at, again.last_used_at) == (
+        "voice-d",
+        "narrator",
+        None,
+        None,
+    )
+    await store.save_voice(Voice(1, "narrator", "voice-d", "job-d", 500.0))  # the same job again: nothing changes
+    assert (await store.voice(1, "narrator")).created_at == 400.0
+    assert await store.delete_voice(1, "NARRATOR") is True and await store.delete_voice(1, "narrator") is False
+    assert [v.name for v in await store.voices(1)] == ["My Voice"] and len(await store.voices(2)) == 1

@@ -14,6 +14,7 @@ from bot.discord_app.replies import is_manager, refuse
 from bot.discord_app.services import services_of
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import Job
+from bot.jobs.spec import Command
 
 CANCEL, AGAIN = "cancel", "again"
 VERBS = {CANCEL: "cancel", AGAIN: "rerun"}
@@ -83,4 +84,6 @@ def job_buttons(job: Job) -> list[discord.ui.Item]:
     """The buttons a job message carries at its current stage."""
     if job.ending is None:
         return [JobButton(CANCEL, job.id)]
+    if job.ending is Status.DONE and job.command is Command.VOICE_CLONE:
+        return []  # the voice is made; cloning it again is /voice clone's (paid anew, with consent asked again)
     return [JobButton(AGAIN, job.id, "Run again" if job.ending is Status.DONE else "Retry")]

@@ -28,7 +28,16 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.talkinghead", "cogs.lipsync", "cogs.animate", "cogs.menus", "cogs.jobs", "cogs.admin", "cogs.audit")
+EXTENSIONS = (
+    "cogs.talkinghead",
+    "cogs.lipsync",
+    "cogs.animate",
+    "cogs.voice",
+    "cogs.menus",
+    "cogs.jobs",
+    "cogs.admin",
+    "cogs.audit",
+)
 PERMISSIONS = discord.Permissions(
     view_channel=True, send_messages=True, embed_links=True, attach_files=True, read_message_history=True
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import discord
 
 from bot import links, metrics
-from bot.discord_app import render
+from bot.discord_app import render, voicing
 from bot.discord_app.notifier import DiscordNotifier
 from bot.discord_app.option_check import unreadable
 from bot.discord_app.replies import is_manager, refuse, where
@@ -168,13 +168,15 @@ class Intake:
         private: bool | None = None,
     ) -> Job | None:
         try:
+            own = await voicing.own_voice(self.store, interaction.user.id, voice)  # theirs alone; None: a stock voice
             sources = collect(command, given, text, self.runner.hosting)
             spec = spec_from(
                 command,
                 sources,
                 model=model,
                 text=text,
-                voice=voice,
+                voice=own.custom_voice_id if own else voice,
+                voice_name=own.name if own else None,
                 resolution=resolution,
                 sync_mode=sync_mode,
                 emotion=emotion,
@@ -230,8 +232,10 @@ class Intake:
         """
         with self.runner.acks.acknowledging():
             config = self.configs.get(job.guild_id)
-            problem = moderation_problem(interaction, config, job.spec, self.blocked_users) or permission_problem(
-                interaction, config, job.spec
+            problem = (
+                moderation_problem(interaction, config, job.spec, self.blocked_users)
+                or permission_problem(interaction, config, job.spec)
+                or voicing.voice_problem(job, config)
             )
             if problem is not None:
                 await self._refuse(interaction, problem.field, str(problem))

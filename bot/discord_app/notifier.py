@@ -34,6 +34,7 @@ from bot.jobs.lifecycle import Event, Status
 from bot.jobs.line import Place
 from bot.jobs.model import CHANNEL, DM, Address, Job
 from bot.jobs.results import DISCORD_DEFAULT_LIMIT, Video
+from bot.jobs.spec import Command
 from bot.store.base import JobStore
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class DiscordNotifier:
         address = await self.address(job.id)
         if address is None:
             raise DeliveryRefused("the job has no Discord message to show it on")
-        if job.ending is Status.DONE:
+        if job.ending is Status.DONE and job.command is not Command.VOICE_CLONE:  # a clone's result is a voice: words
             limit = max(address.attachment_limit or 0, DISCORD_DEFAULT_LIMIT)
             video = await results.fetch(self.session, job, limit, self.signer)
             try:

@@ -49,10 +49,31 @@ PRIVATE = "Only you see the job and its video (a long job ends in your DMs)"
 
 
 async def voice_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """The member's own voices first (where cloning is on: bot/discord_app/voicing.py), marked as theirs, then the
+    stock voices."""
     needle = current.lower().replace(" ", "_")
-    return [
+    stock = [
         app_commands.Choice(name=v.replace("_", " "), value=v) for v in catalog.MINIMAX_VOICES if needle in v.lower()
-    ][:25]
+    ]
+    return (await own_voice_choices(interaction, current) + stock)[:25]
+
+
+async def own_voice_choices(
+    interaction: discord.Interaction, current: str, *, everywhere: bool = False
+) -> list[app_commands.Choice[str]]:
+    """The member's own voices whose names contain `current` (ignoring case), by name; only where cloning is on,
+    unless `everywhere` (/voice delete: a member may always forget their voices)."""
+    services = services_of(interaction.client)
+    scope, _ = where(interaction)
+    if not everywhere and not services.configs.get(scope).voice_clone:
+        return []
+    needle = " ".join(current.split()).casefold()
+    found = []
+    for voice in await services.store.voices(interaction.user.id):
+        if needle in voice.name.casefold():
+            mark = " (deleted by MiniMax: clone it again)" if voice.gone() else ""
+            found.append(app_commands.Choice(name=f"🎙️ {voice.name} — your voice{mark}", value=voice.name))
+    return found[:25]
 
 
 def recent(name: str) -> Autocomplete:

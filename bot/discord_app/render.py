@@ -12,19 +12,25 @@ from dataclasses import dataclass
 
 from bot import provenance
 from bot.fal import catalog
+from bot.jobs import voices
 from bot.jobs.audit import Record as AuditRecord
 from bot.jobs.lifecycle import Status
 from bot.jobs.line import Place, Wait
 from bot.jobs.model import Job
 from bot.jobs.runner import Cancelled
-from bot.jobs.spec import INPUT_NAMES, SPEECH, Command
+from bot.jobs.spec import INPUT_NAMES, SAMPLE, SPEECH, Command
 
 MESSAGE_LIMIT = 2000  # characters of message content
 LOG_LINE_LIMIT = 200
 NAME_LIMIT = 60
 PROMPT_SHOWN = 80  # characters of a member's prompt the job message quotes
 
-TITLES = {Command.TALKINGHEAD: "Talking head", Command.LIPSYNC: "Lip sync", Command.ANIMATE: "Live portrait"}
+TITLES = {
+    Command.TALKINGHEAD: "Talking head",
+    Command.LIPSYNC: "Lip sync",
+    Command.ANIMATE: "Live portrait",
+    Command.VOICE_CLONE: "Voice clone",
+}
 EXACT_PLACES = 20  # beyond this many jobs ahead, a place is shown rounded (fewer edits, same meaning)
 ICONS = {
     Status.WAITING: "🕒",
@@ -119,18 +125,20 @@ def stage_line(job: Job, place: Place | None = None) -> str:
     if job.status is Status.RUNNING:
         return f"Generating with {model_name(job)}"
     if job.status is Status.FETCHING:
-        return "Fetching the video from fal"
+        return f"Fetching the {'voice' if job.command is Command.VOICE_CLONE else 'video'} from fal"
     return job.status.value.capitalize()
 
 
 def input_summary(job: Job) -> str:
     parts = []
-    for name in INPUT_NAMES:
+    for name in (*INPUT_NAMES, SAMPLE):
         source = job.sources.get(name)
         if source:
             parts.append(f"{name} {quote(source.filename or source.url, NAME_LIMIT)}")
+    if job.command is Command.VOICE_CLONE and job.spec.voice_name:
+        parts.append(f"name {quote(job.spec.voice_name, NAME_LIMIT)}")
     if job.spec.text and "audio" not in job.sources:
-        voice = job.spec.voice or catalog.DEFAULT_VOICE
+        voice = job.spec.voice_name or job.spec.voice or catalog.DEFAULT_VOICE  # a cloned voice: the member's name
         parts.append(f"text ({len(job.spec.text)} characters, voice {quote(voice, NAME_LIMIT)})")
     extras = [f"{k} {v}" for k, v in (("resolution", job.spec.resolution), ("sync mode", job.spec.sync_mode)) if v]
     return " · ".join(parts + extras + direction(job))
@@ -183,6 +191,8 @@ NO_CREDENTIALS_NOTE = (
 
 
 def render_result(job: Job) -> str:
+    if job.command is Command.VOICE_CLONE:
+        return render_voice_ready(job)
     took = format_duration((job.finished_at or time.time()) - job.created_at)
     lines = [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}", ai_label(job)]
     if job.error:  # a note, e.g. that a cancel came too late
@@ -423,3 +433,61 @@ def removed_reply(job: Job, deleted: int, kept: int) -> str:
     if kept:
         text += f" {kept} could not be deleted by the bot (a DM copy it can no longer reach, or already gone)."
     return text + " The job stays in the audit record."
+
+
+# ---- members' own voices (bot/jobs/voices.py); names are member text: always code spans
+
+
+def render_voice_ready(job: Job) -> str:
+    """A clone's result: the voice is the member's, under their name, and where to use it (never its id)."""
+    took = format_duration((job.finished_at or time.time()) - job.created_at)
+    name = quote(job.spec.voice_name or "your voice", NAME_LIMIT)
+    lines = [
+        f"{header(job, 'ready')} · took {took}",
+        f"🎙️ Voice {name} is ready — use it with `voice:` on /talkinghead or /lipsync",
+        f"Inputs: {input_summary(job)}",
+        f"MiniMax deletes a cloned voice that is not used within {voices.UNUSED_DAYS} days; once used, it is kept.",
+    ]
+    if job.error:
+        lines.append(job.error)
+    if job.cost_estimate is not None:
+        lines.append(f"{cost_line(job)} (fal publishes no price for cloning: the highest price found)")
+    preview = (job.result or {}).get("audio")
+    if isinstance(preview, dict) and isinstance(preview.get("url"), str):
+        lines.append(f"[Hear a preview]({preview['url']}) (fal keeps its files for a limited time)")
+    return fit("\n".join(lines))
+
+
+def voice_list(found: list[voices.Voice], *, now: float | None = None, off_here: str | None = None) -> str:
+    """/voice list: the member's voices, when made and last used, and what MiniMax does with unused ones."""
+    now = time.time() if now is None else now
+    if not found:
+        lines = ["You have no voices of your own yet. Clone one with `/voice clone` (a sample of 10 s to 5 minutes)."]
+    else:
+        lines = [f"**Your voices** ({len(found)} of {voices.MAX_VOICES})"]
+        for voice in found:
+            line = f"🎙️ {quote(voice.name, NAME_LIMIT)} · made {relative_time(voice.created_at)}"
+            if voice.gone(now):
+                line += " · ❌ deleted by MiniMax (unused for 7 days): clone it again with /voice clone"
+            elif voice.last_used_at is not None:
+                line += f" · last used {relative_time(voice.last_used_at)}"
+            else:
+                line += f" · not used yet: MiniMax deletes it {relative_time(voice.deletes_at or now)} unless used"
+            lines.append(line)
+    lines.append(
+        f"-# MiniMax deletes a cloned voice not used within {voices.UNUSED_DAYS} days of its making. The bot keeps "
+        "only your name for each voice, MiniMax's id for it and when it was made and used; the sample itself is not "
+        "kept (the audit keeps its SHA-256). `/voice delete` forgets one."
+    )
+    if off_here:
+        lines.append(f"⚠️ {off_here}")
+    return fit("\n".join(lines))
+
+
+def voice_deleted(name: str, deleted: bool) -> str:
+    if not deleted:
+        return f"⚠️ `name`: you have no voice called {quote(name, NAME_LIMIT)}; `/voice list` shows yours."
+    return (
+        f"🗑️ Voice {quote(name, NAME_LIMIT)} deleted: the bot has forgotten it, and nobody can speak with it here any "
+        "more. (fal offers no way to delete MiniMax's copy; MiniMax deletes an unused one after 7 days.)"
+    )

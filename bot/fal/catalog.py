@@ -43,11 +43,13 @@ class Kind(StrEnum):
     LIPSYNC = "lipsync"
     ANIMATE = "animate"
     TTS = "tts"
+    VOICE_CLONE = "voice_clone"
 
 
 class PriceUnit(StrEnum):
     SECOND = "second"  # per second of output video (≈ the audio's length)
     KCHARS = "1000 characters"  # per 1000 characters of text
+    REQUEST = "request"  # per request (a cloned voice)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Model:
     default_resolution: str | None = None
     max_audio_seconds: dict[str | None, float] = field(default_factory=dict)
     max_video_seconds: float | None = None  # the longest video input the model takes; None: no stated limit
+    min_audio_seconds: float | None = None  # the shortest audio input the model takes (a voice sample); None: none
     text_field: str | None = None  # TTS: "prompt" (minimax 2.6) or "text" (02 / 2.5)
     max_text_chars: int | None = None
     sync_modes: tuple[str, ...] = ()
@@ -214,11 +217,26 @@ MODELS: tuple[Model, ...] = (
     ),
 )
 
+# Voice cloning: a sample of a voice becomes a custom voice id for MiniMax's TTS (bot/jobs/voices.py).
+VOICE_CLONE_MODEL = Model(
+    "fal-ai/minimax/voice-clone",
+    "MiniMax Voice Clone",
+    Kind.VOICE_CLONE,
+    min_audio_seconds=10.0,
+    max_audio_seconds={None: 300.0},
+    limit_source="fal input schema: at least 10 s; MiniMax's voice-clone API: at most 5 minutes (and 20 MB)",
+    # fal publishes no price for it (model page, llms.txt and API page read 2026-12); resellers charge $0.85
+    # (MuAPI's figure for fal and Replicate) to $2.10 (Kyma): counted at the highest, so budgets hold.
+    price=Price(PriceUnit.REQUEST, {None: 2.10}, "estimated: fal states none; highest reseller price ($2.10, Kyma)"),
+)
+MODELS = (*MODELS, VOICE_CLONE_MODEL)
+
 DEFAULTS: dict[Kind, str] = {
     Kind.TALKING_HEAD: "veed/fabric-1.0",
     Kind.LIPSYNC: "fal-ai/sync-lipsync/v2",
     Kind.ANIMATE: "fal-ai/live-portrait",
     Kind.TTS: "fal-ai/minimax/speech-2.6-turbo",
+    Kind.VOICE_CLONE: "fal-ai/minimax/voice-clone",
 }
 
 _BY_ID: dict[str, Model] = {}

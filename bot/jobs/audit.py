@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.jobs import voices
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import Job, StepRecord
-from bot.jobs.spec import Source
+from bot.jobs.spec import Command, Source
 from bot.store.base import JobStore, Tx, Work
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ SERVER, DM, GROUP_DM = "server", "dm", "group_dm"
 GUILD_INSTALL, USER_INSTALL = "server", "user"
 
 ATTACHMENT, LINK, TEXT = "attachment", "link", "text"
+CONSENT = "consent"  # a voice clone's: the statement the member confirmed (its digest, and the statement as a note)
 PROMPT = "prompt"  # an input name: the member's text guiding the video, kept as its digest like the text to speak
 PASSTHROUGH_NOTE = "passthrough: fal fetched it; the bot never saw the bytes, only the link is hashed"
 
@@ -179,8 +181,11 @@ def iso(epoch: float) -> str:
 
 
 def asked(job: Job) -> list[InputDigest]:
-    """The digests known of a job's inputs as it is asked for."""
-    return declared(job.sources, job.spec.text if "audio" not in job.sources else None, job.spec.prompt)
+    """The digests known of a job's inputs as it is asked for; a voice clone's also says that consent was given."""
+    found = declared(job.sources, job.spec.text if "audio" not in job.sources else None, job.spec.prompt)
+    if job.command is Command.VOICE_CLONE:  # /voice clone refuses without it: a job of it is consent given
+        found.append(InputDigest(CONSENT, TEXT, sha256=sha256(voices.CONSENT), note=voices.CONSENT_NOTE))
+    return found
 
 
 def record_for(job: Job, *, guild_id: int | None, channel_id: int | None, place: str, install: str) -> Record:

@@ -42,8 +42,10 @@ def build_spec(
     emotion: str | None = None,
     prompt: str | None = None,
     video_seconds: float | None = None,
+    voice_name: str | None = None,
 ) -> JobSpec:
-    """The job these inputs ask for, or BadInput saying what is wrong and what is accepted."""
+    """The job these inputs ask for, or BadInput saying what is wrong and what is accepted. With `voice_name`, `voice`
+    is a cloned voice's id (bot/jobs/voices.py): the member's name for it, resolved for them only."""
     emotion = emotion or None
     if emotion is not None:
         model = directed_model(command, model, emotion)
@@ -70,7 +72,7 @@ def build_spec(
         text = text.strip()
     if voice and not text:
         raise BadInput("voice", "a voice only applies to `text`; leave it out with an audio file")
-    if voice and voice not in catalog.MINIMAX_VOICES:
+    if voice and not voice_name and voice not in catalog.MINIMAX_VOICES:
         raise BadInput(
             "voice", f"unknown voice '{voice}'; pick one from the list (e.g. {', '.join(catalog.MINIMAX_VOICES[:4])})"
         )
@@ -92,6 +94,7 @@ def build_spec(
         video_seconds=video_seconds,
         emotion=emotion,
         prompt=prompt,
+        voice_name=voice_name if voice else None,
     )
     pipeline.check_audio_length(spec, audio_seconds)
     pipeline.check_video_length(spec, video_seconds)

@@ -32,6 +32,8 @@ def estimate(spec: JobSpec) -> float | None:
     total = 0.0
     if model.price is None:
         return None
+    if model.price.unit is PriceUnit.REQUEST:  # a cloned voice: one price, whatever the sample
+        total += model.price.per_unit()
     if model.price.unit is PriceUnit.SECOND:
         seconds = speech_seconds(spec)
         if seconds is None:

@@ -153,16 +153,16 @@ async def host(
                 # Named for what it really is, so fal storage serves it with the right content type.
                 (directory / name).mkdir()
                 files[name] = path.rename(directory / name / media.upload_name(label, info))
-                if name == "audio":
+                if source.kind == "audio":  # a voice sample is audio too
                     audio_seconds = info.seconds
-                elif name == "video":
+                elif source.kind == "video":
                     video_seconds = info.seconds
             else:
                 urls[name] = source.url if source.attachment else hosting.link(option_of(source), source.url).url
                 digests.append(audit.seen(source, None, fetches=False))
-                if name == "audio" and source.duration:
+                if source.kind == "audio" and source.duration:
                     audio_seconds = source.duration
-                elif name == "video" and source.duration:
+                elif source.kind == "video" and source.duration:
                     video_seconds = source.duration
         checked = dataclasses.replace(spec, audio_seconds=audio_seconds, video_seconds=video_seconds)
         pipeline.check_audio_length(checked, audio_seconds)
@@ -171,4 +171,4 @@ async def host(
             urls[name] = await queue.upload_file(path)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    return checked.at({f"{name}_url": url for name, url in urls.items()})
+    return checked.at({f"{sources[name].kind}_url": url for name, url in urls.items()})

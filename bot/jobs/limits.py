@@ -35,6 +35,9 @@ class GuildConfig:
     moderation_channel: int | None = None  # where reports go; None: the server owner's DMs
     blocked_members: list[int] = field(default_factory=list)  # refused in this server
     banned_words: list[str] = field(default_factory=list)  # text to be spoken may not contain these (moderation.py)
+    voice_clone: bool = (
+        False  # members may clone voices and speak with their own (/config features; bot/jobs/voices.py)
+    )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -53,7 +56,7 @@ UNLIMITED = 10**9
 
 
 def personal_config(
-    running: int = 2, waiting: int = 5, daily: int = 20, banned_words: tuple[str, ...] = ()
+    running: int = 2, waiting: int = 5, daily: int = 20, banned_words: tuple[str, ...] = (), voice_clone: bool = False
 ) -> GuildConfig:
     """The limits of a member's jobs where no server's settings apply (user installs, DMs): their own slots, line
     and daily quota; nothing shared between members but the bot-wide slots and budget."""
@@ -64,6 +67,7 @@ def personal_config(
         guild_concurrent=UNLIMITED,
         guild_waiting=UNLIMITED,
         banned_words=list(banned_words),
+        voice_clone=voice_clone,  # VOICE_CLONING
     )
 
 

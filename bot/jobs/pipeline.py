@@ -25,7 +25,7 @@ from bot.fal.queue import IN_QUEUE, FalQueue
 from bot.jobs import cost
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import StepRecord
-from bot.jobs.spec import SPEECH, VIDEO, Command, JobSpec
+from bot.jobs.spec import SAMPLE, SPEECH, VIDEO, Command, JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,11 @@ def check_audio_length(spec: JobSpec, seconds: float | None) -> None:
     """
     model = spec.main_model
     limit = model.audio_limit(payloads.resolve_resolution(model, spec.resolution))
+    least = model.min_audio_seconds  # a voice sample: too short to clone from
+    if seconds is not None and least is not None and seconds < least:
+        raise BadInput(
+            _audio_option(spec), f"the audio lasts {seconds:.1f} s; {model.name} needs at least {least:.0f} s of speech"
+        )
     if limit is None:
         return
     from_text = bool((spec.text or "").strip()) and not spec.audio_url
@@ -115,10 +120,15 @@ def check_audio_length(spec: JobSpec, seconds: float | None) -> None:
     if seconds is not None and seconds > limit:
         source = "the spoken text lasts" if from_text else "the audio lasts"
         raise BadInput(
-            "text" if from_text else "audio",
+            "text" if from_text else _audio_option(spec),
             f"{source} {seconds:.1f} s; {model.name} accepts at most {limit:.0f} s — "
             f"{'shorten the text' if from_text else 'use a shorter clip'}",
         )
+
+
+def _audio_option(spec: JobSpec) -> str:
+    """The option a job's audio came in: `sample` for a voice to clone, else `audio`."""
+    return SAMPLE if spec.command is Command.VOICE_CLONE else "audio"
 
 
 def check_video_length(spec: JobSpec, seconds: float | None) -> None:
@@ -146,6 +156,8 @@ def _payload(spec: JobSpec, step: Step, *, audio_url: str | None) -> dict[str, A
         return payloads.lipsync_payload(
             step.model, spec.video_url or "", audio_url or "", spec.sync_mode, emotion=spec.emotion
         )
+    if spec.command is Command.VOICE_CLONE:
+        return payloads.voice_clone_payload(step.model, audio_url or "")
     return payloads.animate_payload(step.model, spec.image_url or "", spec.video_url or "")
 
 
@@ -216,9 +228,13 @@ async def run(
                 check_audio_length(spec, record.output["duration_ms"] / 1000)
     result: dict[str, Any] = steps[VIDEO].output or {}
     try:
-        payloads.output_url(result, "video")
+        if spec.command is Command.VOICE_CLONE:  # a voice, not a video: its id is the result
+            payloads.custom_voice_id(result)
+        else:
+            payloads.output_url(result, "video")
     except ValueError:
-        raise JobFailed("fal finished the job, but its result has no video file; nothing can be shown") from None
+        what = "voice id" if spec.command is Command.VOICE_CLONE else "video file"
+        raise JobFailed(f"fal finished the job, but its result has no {what}; nothing can be shown") from None
     return result
 
 

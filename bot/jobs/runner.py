@@ -24,9 +24,10 @@ from typing import Any
 import aiohttp
 
 from bot.errors import BadInput
+from bot.fal import payloads
 from bot.fal.errors import FalError, JobCancelled, SubmissionUnknown
 from bot.fal.queue import CancelAnswer, FalQueue
-from bot.jobs import audit, cost, inputs, pipeline
+from bot.jobs import audit, cost, inputs, pipeline, voices
 from bot.jobs.events import Progressed
 from bot.jobs.lifecycle import Event, IllegalTransition, Status
 from bot.jobs.limits import Refusal
@@ -34,7 +35,7 @@ from bot.jobs.line import Line, Place
 from bot.jobs.model import Address, Job
 from bot.jobs.pipeline import Progress
 from bot.jobs.presence import Presence
-from bot.jobs.spec import SPEECH
+from bot.jobs.spec import SPEECH, Command
 from bot.store.base import JobStore, StaleJob
 
 log = logging.getLogger(__name__)
@@ -344,7 +345,16 @@ class JobRunner:
             )
         except FalError as exc:
             log.warning("job %s failed: %s (detail: %r)", job.id, exc, exc.detail)
-            await self._end(job, Event.FAIL, str(exc))
+            if voices.tts_failed_for_voice(job.spec, job.steps, exc):  # MiniMax deleted the member's clone
+                job.steps[SPEECH].ran = False  # a TTS refused for its voice speaks nothing and bills nothing
+                await self._voice_gone(job)
+                await self._end(
+                    job,
+                    Event.FAIL,
+                    voices.gone_text(job.spec.voice_name or "") + ". Nothing was charged: the video was never sent.",
+                )
+            else:
+                await self._end(job, Event.FAIL, str(exc))
         except (IllegalTransition, StaleJob) as exc:
             log.warning("job %s: another process moved it (%s); this one lets it go", job.id, exc)
         except Exception:
@@ -387,6 +397,8 @@ class JobRunner:
             await self.line.reprice(job, cost.estimate(job.spec))
         if job.status is not Status.FETCHING:  # every step's output was inherited: nothing was followed
             await self.store.transition(job, Event.COMPLETE, steps=job.steps)
+        if job.command is Command.VOICE_CLONE:  # the member's new voice, kept before the outcome is shown
+            await self._keep_voice(job)
         note = " It finished on fal before the cancel reached it." if job.cancel_requested else None
         await self._end(job, Event.SUCCEED, note)
 
@@ -412,6 +424,7 @@ class JobRunner:
         """Decide the outcome and record it, freeing the job's slot in the same transaction (the delivery worker
         shows it once it is stored), then start the next jobs in line."""
         job.position = None
+        await self._voice_used(job)
         try:
             await self.line.end(
                 job,
@@ -435,6 +448,32 @@ class JobRunner:
                 _money(total),
             )
         await self._start_waiting()
+
+    # ---- members' own voices (bot/jobs/voices.py)
+
+    async def _keep_voice(self, job: Job) -> None:
+        """A clone succeeded: the voice is the member's, under the name they gave it (again after a restart: the same
+        row)."""
+        voice_id = payloads.custom_voice_id(job.result or {})
+        name = job.spec.voice_name or voice_id
+        await self.store.save_voice(voices.Voice(job.user_id, name, voice_id, job.id, time.time()))
+        log.info("job %s: voice cloned for user %s", job.id, job.user_id)
+
+    async def _voice_used(self, job: Job) -> None:
+        """A TTS spoke with the member's own voice (whatever became of the video): MiniMax keeps it now."""
+        speech = job.steps.get(SPEECH)
+        if not voices.speaks_with_own_voice(job.spec) or speech is None or speech.output is None:
+            return
+        try:
+            await self.store.voice_used(job.user_id, job.spec.voice or "", time.time())
+        except Exception as exc:  # a note for /voice list; the job goes on without it
+            log.warning("job %s: could not note that the voice was used: %r", job.id, exc)
+
+    async def _voice_gone(self, job: Job) -> None:
+        try:
+            await self.store.voice_gone(job.user_id, job.spec.voice or "", time.time())
+        except Exception as exc:
+            log.warning("job %s: could not mark the voice as gone: %r", job.id, exc)
 
     async def _start_waiting(self) -> None:
         for job in await self.line.start_next():

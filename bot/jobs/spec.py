@@ -15,16 +15,21 @@ class Command(StrEnum):
     TALKINGHEAD = "talkinghead"
     LIPSYNC = "lipsync"
     ANIMATE = "animate"
+    VOICE_CLONE = "voice_clone"  # /voice clone: a sample becomes the member's own TTS voice (bot/jobs/voices.py)
 
     @property
     def kind(self) -> Kind:
-        return {Command.TALKINGHEAD: Kind.TALKING_HEAD, Command.LIPSYNC: Kind.LIPSYNC, Command.ANIMATE: Kind.ANIMATE}[
-            self
-        ]
+        return {
+            Command.TALKINGHEAD: Kind.TALKING_HEAD,
+            Command.LIPSYNC: Kind.LIPSYNC,
+            Command.ANIMATE: Kind.ANIMATE,
+            Command.VOICE_CLONE: Kind.VOICE_CLONE,
+        }[self]
 
 
 SPEECH, VIDEO = "speech", "video"  # the pipeline's steps
 INPUT_NAMES = ("image", "video", "audio")  # a job's inputs; each is also the media kind it must be
+SAMPLE = "sample"  # /voice clone's input: a voice sample (audio), named as its options are (`sample`, `sample_url`)
 
 
 @dataclass
@@ -41,7 +46,8 @@ class Source:
 
     @property
     def kind(self) -> str:
-        return self.name
+        """The media kind the input must be: its name, except a voice sample (`sample`), which is audio."""
+        return "audio" if self.name == SAMPLE else self.name
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -70,6 +76,8 @@ class JobSpec:
     video_seconds: float | None = None  # the video input's true length (bot.media), when known
     emotion: str | None = None  # the expression a lip sync is directed with (sync react-1)
     prompt: str | None = None  # member text guiding a talking-head video (models that take one)
+    voice_name: str | None = None  # the member's name for their cloned voice (voice then holds its custom id); for
+    # a /voice clone job, the name the new voice gets
 
     @property
     def main_model(self) -> Model:

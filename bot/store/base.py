@@ -25,6 +25,9 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from bot.jobs.events import Changed, JobEvents
 from bot.jobs.lifecycle import LIVE, OUTCOME, TERMINAL, TRANSITIONS, Event, IllegalTransition, Status
 from bot.jobs.model import Address, Job
+from bot.jobs.voices import Voice
+from bot.jobs.voices import key as voice_key
+from bot.jobs.voices import possible as voice_name_possible
 from bot.store.rows import (
     ADDRESS_COLUMNS,
     JOB_COLUMNS,
@@ -634,6 +637,86 @@ class JobStore(ABC):
     async def removed_at(self, job_id: str) -> float | None:
         rows = await self._read("SELECT removed_at FROM jobs WHERE id = ?", (job_id,))
         return float(rows[0]["removed_at"]) if rows and rows[0]["removed_at"] is not None else None
+
+    # ---- members' own voices (bot/jobs/voices.py): each belongs to the member who cloned it
+
+    async def save_voice(self, voice: Voice) -> None:
+        """Keep a cloned voice under its member and name; one of the same name (ignoring case) is replaced by it. The
+        same clone job saving it again (after a restart) changes nothing."""
+        await self._write(
+            [
+                (
+                    "INSERT INTO voices (user_id, name_key, name, custom_voice_id, job_id, created_at, last_used_at, "
+                    "expired_at) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (user_id, name_key) DO UPDATE SET "
+                    "name = excluded.name, custom_voice_id = excluded.custom_voice_id, job_id = excluded.job_id, "
+                    "created_at = excluded.created_at, last_used_at = NULL, expired_at = NULL "
+                    "WHERE voices.job_id <> excluded.job_id",
+                    (
+                        voice.user_id,
+                        voice_key(voice.name),
+                        voice.name,
+                        voice.custom_voice_id,
+                        voice.job_id,
+                        voice.created_at,
+                    ),
+                )
+            ]
+        )
+
+    async def voices(self, user_id: int) -> list[Voice]:
+        """The member's voices, by name."""
+        rows = await self._read("SELECT * FROM voices WHERE user_id = ? ORDER BY name_key", (user_id,))
+        return [_voice(row) for row in rows]
+
+    async def voice(self, user_id: int, name: str) -> Voice | None:
+        """The member's voice of this name (ignoring case), or None: another member's voices are never found."""
+        if not voice_name_possible(name):
+            return None
+        rows = await self._read("SELECT * FROM voices WHERE user_id = ? AND name_key = ?", (user_id, voice_key(name)))
+        return _voice(rows[0]) if rows else None
+
+    async def delete_voice(self, user_id: int, name: str) -> bool:
+        if not voice_name_possible(name):
+            return False
+        (count,) = await self._write(
+            [("DELETE FROM voices WHERE user_id = ? AND name_key = ?", (user_id, voice_key(name)))]
+        )
+        return count > 0
+
+    async def voice_used(self, user_id: int, custom_voice_id: str, at: float) -> None:
+        """A TTS spoke with the voice (MiniMax keeps a clone used within 7 days)."""
+        await self._write(
+            [
+                (
+                    "UPDATE voices SET last_used_at = ? WHERE user_id = ? AND custom_voice_id = ? "
+                    "AND (last_used_at IS NULL OR last_used_at < ?)",
+                    (at, user_id, custom_voice_id, at),
+                )
+            ]
+        )
+
+    async def voice_gone(self, user_id: int, custom_voice_id: str, at: float) -> None:
+        """MiniMax no longer has the voice (fal's TTS said so)."""
+        await self._write(
+            [
+                (
+                    "UPDATE voices SET expired_at = ? WHERE user_id = ? AND custom_voice_id = ? AND expired_at IS NULL",
+                    (at, user_id, custom_voice_id),
+                )
+            ]
+        )
+
+
+def _voice(row: Mapping[str, Any]) -> Voice:
+    return Voice(
+        user_id=int(row["user_id"]),
+        name=row["name"],
+        custom_voice_id=row["custom_voice_id"],
+        job_id=row["job_id"],
+        created_at=float(row["created_at"]),
+        last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
+        expired_at=None if row["expired_at"] is None else float(row["expired_at"]),
+    )
 
 
 def _retrieved(write: asyncio.Future[Any]) -> None:

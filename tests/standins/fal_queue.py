@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
@@ -521,6 +522,21 @@ def synthesise_output(contract: _Contract, base_url: str, request_id: str, file_
     return output
 
 
+def expired_voice_error(voice_id: str) -> dict:
+    """fal's answer for a TTS request whose voice MiniMax no longer has: a 422 naming the field, with MiniMax's own
+    words ('voice id not exist', base_resp status 2054, as MiniMax's API answers it)."""
+    return {
+        "status": 422,
+        "detail": [
+            {
+                "loc": ["body", "voice_setting", "voice_id"],
+                "msg": f"voice id not exist: {voice_id} (MiniMax status 2054)",
+                "type": "value_error",
+            }
+        ],
+    }
+
+
 # --------------------------------------------------------------------------- small response helpers
 
 
@@ -625,6 +641,7 @@ class FalStandIn:
         self._streams: set[asyncio.Task] = set()
         self._stalls: list[int] = []  # after_events for each of the next status streams to stall
         self._drop_after_submit = 0
+        self.expired_voices: set[str] = set()  # custom voice ids MiniMax has deleted (see expire_voice)
         self.connections: list[Connection] = []  # every connection since start, open or closed
         self.open_connections = 0
         self.peak_connections = 0
@@ -727,6 +744,11 @@ class FalStandIn:
         return ctx
 
     # ---- test controls
+
+    def expire_voice(self, voice_id: str) -> None:
+        """MiniMax has deleted this cloned voice (unused for 7 days): a TTS request speaking with it is accepted,
+        then fails with MiniMax's 'voice id not exist' (its status 2054) as fal reports a model's refusal."""
+        self.expired_voices.add(voice_id)
 
     def script(self, endpoint_id: str, script: JobScript) -> None:
         """Default script for every later submission to ``endpoint_id``."""
@@ -1036,6 +1058,9 @@ class FalStandIn:
         script = (
             self._next_scripts.pop(0) if self._next_scripts else self._scripts.get(contract.endpoint_id, JobScript())
         )
+        voice = (payload.get("voice_setting") or {}).get("voice_id") if isinstance(payload, dict) else None
+        if voice in self.expired_voices:  # MiniMax deleted the clone: the TTS request runs and fails, as fal says
+            script = dataclasses.replace(script, error=expired_voice_error(voice))
         request_id = str(uuid.uuid4())
         output = (
             copy.deepcopy(script.output)
