@@ -20,9 +20,9 @@ import asyncio
 import datetime
 import functools
 import io
-import multiprocessing
 import json
 import logging
+import multiprocessing
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor

@@ -65,9 +65,7 @@ class Video:
             self.path = None
 
 
-async def fetch(
-    session: aiohttp.ClientSession, job: Job, limit: int, signer: provenance.Signer | None = None
-) -> Video:
+async def fetch(session: aiohttp.ClientSession, job: Job, limit: int, signer: provenance.Signer | None = None) -> Video:
     """The job's video, downloaded when it is at most `limit` bytes and signed by `signer` when given;
     never raises."""
     url = job.video_url
