@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--image-url", help="portrait image URL or local file (required)")
     an.add_argument("--video-url", help="driving video URL or local file (required)")
     _job_flags(an, Kind.ANIMATE, speech=False)
+
+    dub = sub.add_parser("dub", help="video → the same video dubbed into another language (VEED)")
+    dub.add_argument("--video-url", help="video URL or local file with speech (required)")
+    dub.add_argument("--language", help="language code to dub into, e.g. es or pt (or an English name) (required)")
+    _job_flags(dub, Kind.DUB, speech=False)
+
     clone = sub.add_parser("voice-clone", help="a voice sample (10 s to 5 min) → a custom voice id for --voice")
     clone.add_argument("--audio-url", help="the voice sample: URL or local file (required)")
     _wait_flags(clone)
@@ -200,6 +206,7 @@ SPEC_FLAGS = (
     "sync_mode",
     "emotion",
     "prompt",
+    "language",
 )
 KIND_OF = {"image_url": media.IMAGE, "video_url": media.VIDEO, "audio_url": media.AUDIO}
 
@@ -257,10 +264,13 @@ def _spec(args: argparse.Namespace) -> JobSpec:
         if not args.audio_url:
             raise CliError("--audio-url is required (the voice sample: 10 s to 5 minutes of speech)")
         return voices.clone_spec(args.audio_url)
-    command = {"talking-head": Command.TALKINGHEAD, "lip-sync": Command.LIPSYNC, "animate": Command.ANIMATE}[
-        args.command
-    ]
-    if command is not Command.ANIMATE:
+    command = {
+        "talking-head": Command.TALKINGHEAD,
+        "lip-sync": Command.LIPSYNC,
+        "animate": Command.ANIMATE,
+        "dub": Command.DUB,
+    }[args.command]
+    if command.speaks:
         if args.audio_url and args.text:
             raise CliError("give either --audio-url or --text, not both")
         if not args.audio_url and not args.text:
@@ -269,6 +279,7 @@ def _spec(args: argparse.Namespace) -> JobSpec:
         Command.TALKINGHEAD: ("image_url",),
         Command.LIPSYNC: ("video_url",),
         Command.ANIMATE: ("image_url", "video_url"),
+        Command.DUB: ("video_url", "language"),
     }
     for name in required[command]:
         if not getattr(args, name):

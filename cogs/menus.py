@@ -1,5 +1,5 @@
-"""Right-click → Apps on a message: "Make this talk", "Lip-sync this video", "Animate with this video", and
-"Report" (a result, to the moderators).
+"""Right-click → Apps on a message: "Make this talk", "Lip-sync this video", "Animate with this video", "Dub this
+video", and "Report" (a result, to the moderators).
 
 The message's image or video (an attachment or an embed) is the input; a modal asks only for what is
 missing (the speech as text or an audio file, or the portrait), and the job then goes through the same
@@ -175,6 +175,27 @@ class PortraitModal(Modal):
         )
 
 
+class LanguageModal(Modal):
+    """The language to dub the message's video into: a code or an English name (mapped to the code)."""
+
+    def __init__(self, services: Services, video: Given) -> None:
+        super().__init__(title="Dub this video", timeout=900)
+        self.services, self.video = services, video
+        self.language: discord.ui.TextInput[LanguageModal] = discord.ui.TextInput(
+            custom_id="dub:language", required=True, min_length=1, max_length=100, placeholder="es, or Spanish"
+        )
+        self.add_item(
+            discord.ui.Label(
+                text="Language to dub into",
+                description="A code such as es, pt or ja, or an English name such as Spanish",
+                component=self.language,
+            )
+        )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.services.intake.submit(interaction, Command.DUB, [self.video], language=self.language.value)
+
+
 class Menus(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot, self.services = bot, services_of(bot)
@@ -182,6 +203,7 @@ class Menus(commands.Cog):
             app_commands.ContextMenu(name="Make this talk", callback=self.make_this_talk),
             app_commands.ContextMenu(name="Lip-sync this video", callback=self.lipsync_this_video),
             app_commands.ContextMenu(name="Animate with this video", callback=self.animate_with_this_video),
+            app_commands.ContextMenu(name="Dub this video", callback=self.dub_this_video),
             app_commands.ContextMenu(name="Report", callback=self.report),
         ]
         for menu in self.menus:
@@ -213,6 +235,10 @@ class Menus(commands.Cog):
     async def animate_with_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if video := await self._one(interaction, message, media.VIDEO):
             await interaction.response.send_modal(PortraitModal(self.services, video.given("video")))
+
+    async def dub_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        if video := await self._one(interaction, message, media.VIDEO):
+            await interaction.response.send_modal(LanguageModal(self.services, video.given("video")))
 
     async def report(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Record a report of the result this message carries and tell the moderators: the server's moderation

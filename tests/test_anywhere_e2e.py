@@ -124,6 +124,8 @@ async def test_commands_declare_where_they_can_be_installed_and_used(
         "Make this talk",
         "Lip-sync this video",
         "Animate with this video",
+        "dub",
+        "Dub this video",
     ):
         assert commands[name]["integration_types"] == [GUILD, USER] and commands[name]["contexts"] == [0, 1, 2], name
     for name in ("config", "usage", "audit"):

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from bot import links
 from bot.errors import BadInput
-from bot.fal import catalog
+from bot.fal import catalog, languages
 from tests.bad_inputs import GOOD, bad_urls, private_hosts, unspeakable_texts
 from tests.helpers import FIXTURES, STORES, configure, private_followup, refused, shown_text
 from tests.standins.discord_api import ADMIN_ROLE_ID, CHANNEL_ID, USER_ID
@@ -290,6 +290,7 @@ COMMAND_OPTIONS = {
         "private",
     ),
     "animate": ("image", "image_url", "video", "video_url", "private"),
+    "dub": ("video", "video_url", "language", "model", "private"),
 }
 EVERY_OPTION = {name for names in COMMAND_OPTIONS.values() for name in names}
 TAKEN = {  # what each command is given when the example changes nothing: a job it takes
@@ -299,6 +300,7 @@ TAKEN = {  # what each command is given when the example changes nothing: a job 
         "image": File("portrait.png", "image/png", "face.png"),
         "video": File("clip.mp4", "video/mp4", "clip.mp4"),
     },
+    "dub": {"video": File("clip.mp4", "video/mp4", "clip.mp4"), "language": "es"},
 }
 GOOD_FILES = {
     "image": [("portrait.png", "image/png"), ("portrait.jpg", "image/jpeg")],
@@ -514,6 +516,32 @@ def prompt_group() -> Group:
     )
 
 
+def unknown_language(value: str) -> bool:
+    """Whether neither dubbing model takes this as a language (a code, an English name or a label)."""
+    for endpoint_id in languages.ACCEPTED:
+        try:
+            languages.resolve(value, endpoint_id)
+            return False
+        except languages.Unknown:
+            pass
+    return True
+
+
+def language_group() -> Group:
+    """/dub's language: hostile text that names no language, left out, or not text at all; or a language's code,
+    name or label in any case (a regional code only pro takes, refused by standard)."""
+    named = st.sampled_from(sorted(languages.NAMES)).flatmap(
+        lambda code: st.sampled_from([code, code.upper(), languages.name_of(code), languages.label(code)])
+    )
+    return Group(
+        refused=st.one_of(
+            HOSTILE_STRINGS.filter(unknown_language).map(lambda v: {"language": v}),
+            WRONG_VALUES.map(lambda v: {"language": raw(3, v)}),
+        ),
+        maybe=st.one_of(named.map(lambda v: {"language": v}), st.just({"language": None})),  # None: left out
+    )
+
+
 NOT_BOOLEANS = st.one_of(st.sampled_from(["yes", "true", "False", "", 1, 0, None]), st.integers(), st.floats(-1e9, 1e9))
 ENDPOINTS = [m.endpoint_id for m in catalog.MODELS]
 RESOLUTIONS = ["480p", "720p", "1080p"]
@@ -542,6 +570,7 @@ def groups() -> list[Group]:
         choice_group("sync_mode", SYNC_MODES),
         choice_group("emotion", list(catalog.EMOTIONS)),
         prompt_group(),
+        language_group(),
         Group(NOT_BOOLEANS.map(lambda v: {"private": raw(5, v)}), st.booleans().map(lambda v: {"private": v})),
         Group(UNKNOWN_OPTION, st.just({})),
     ]
@@ -810,7 +839,7 @@ async def test_jobs_usage_and_config_given_hostile_options(bot, discord_standin,
 
 # ---- the message context menus on hostile messages, and their modals given hostile answers
 
-MENUS = ["Make this talk", "Lip-sync this video", "Animate with this video", "Report"]
+MENUS = ["Make this talk", "Lip-sync this video", "Animate with this video", "Dub this video", "Report"]
 KINDS = ["image", "video", "audio"]
 
 
@@ -855,6 +884,7 @@ def menu_answers() -> st.SearchStrategy[dict[str, Any]]:
             "speech:voice": st.one_of(st.none(), st.lists(voices, min_size=1, max_size=2)),
             "speech:audio": st.one_of(st.none(), st.lists(any_files(), min_size=1, max_size=2)),
             "portrait:image": st.lists(any_files(), min_size=1, max_size=2),
+            "dub:language": st.one_of(st.sampled_from(["es", "Spanish"]), HOSTILE_STRINGS.filter(bool)),  # required
         }
     )
 
@@ -863,6 +893,7 @@ MENU_KIND = {
     "Make this talk": "image",
     "Lip-sync this video": "video",
     "Animate with this video": "video",
+    "Dub this video": "video",
     "Report": "video",  # any message: only the bot's results can be reported
 }
 
@@ -896,7 +927,7 @@ async def assert_menu_answered_well(bot, discord, fal, menu: Menu) -> None:
     interaction = await discord.send_message_command(menu.name, message, context=context, installs=installs)
     await discord.wait_for(lambda: interaction.callbacks, timeout=10)
     if interaction.callbacks[0][1]["type"] == 9:  # a modal: answer it
-        inputs = "portrait:" if menu.name == "Animate with this video" else "speech:"
+        inputs = {"Animate with this video": "portrait:", "Dub this video": "dub:"}.get(menu.name, "speech:")
         answers = {k: v for k, v in menu.answers.items() if k.startswith(inputs)}
         interaction = await discord.send_modal_submit(interaction, made(discord, answers))
     await assert_outcome(bot, discord, fal, interaction, start, menu)
@@ -926,7 +957,11 @@ async def test_context_menus_and_their_modals_given_hostile_messages_and_answers
 
 # ---- autocompletes given hostile half-typed values
 
-AUTOCOMPLETED = {"talkinghead": ("voice", "image_url", "audio_url"), "lipsync": ("voice", "video_url", "audio_url")}
+AUTOCOMPLETED = {
+    "talkinghead": ("voice", "image_url", "audio_url"),
+    "lipsync": ("voice", "video_url", "audio_url"),
+    "dub": ("language", "video_url"),
+}
 
 
 @dataclass(frozen=True)
@@ -990,6 +1025,7 @@ PASSED_ON = {  # what each command is given when the example changes nothing, as
     "talkinghead": {"image_url": GOOD, "text": "hello there"},
     "lipsync": {"video_url": VIDEO_URL, "text": "hello there"},
     "animate": {"image_url": GOOD, "video_url": VIDEO_URL},
+    "dub": {"video_url": VIDEO_URL, "language": "es"},
 }
 
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from bot.errors import BadInput
-from bot.fal import catalog, payloads
+from bot.fal import catalog, languages, payloads
 from bot.fal.catalog import Kind
 from tests.standins.fal_queue import CONTRACTS_DIR, load_contracts
 
@@ -27,6 +27,9 @@ def buildable() -> list[tuple[str, dict]]:
                 out.append((model.endpoint_id, payloads.lipsync_payload(model, VIDEO, AUDIO, mode)))
         elif model.kind is Kind.ANIMATE:
             out.append((model.endpoint_id, payloads.animate_payload(model, IMAGE, VIDEO)))
+        elif model.kind is Kind.DUB:
+            for code in languages.accepted_by(model.endpoint_id):
+                out.append((model.endpoint_id, payloads.dub_payload(model, VIDEO, code)))
         elif model.kind is Kind.VOICE_CLONE:
             out.append((model.endpoint_id, payloads.voice_clone_payload(model, AUDIO)))
         else:

@@ -206,3 +206,31 @@ def test_the_pointer_names_the_message_that_has_the_video():
     assert render.pointer(done, "https://discord.com/channels/1/2/3") == (
         "✅ **Talking head ready** · VEED Fabric 1.0 · job `3f9c2a1b` · the video is here: https://discord.com/channels/1/2/3"
     )
+
+
+def dub_job(**changes) -> Job:
+    spec = JobSpec(Command.DUB, model="veed/dubbing", video_url="https://x/v.mp4", language="es", video_seconds=6.0)
+    return job(spec=spec, sources={"video": Source("video", "https://x/v.mp4", True, "talk.mp4")}, **changes)
+
+
+def test_a_dub_says_what_it_does_in_words_and_prices_the_video():
+    running = render.render(dub_job(status=Status.RUNNING, step="video", cost_estimate=0.66))
+    assert running.splitlines()[:3] == [
+        "🎬 **Dub** · VEED Dubbing · job `3f9c2a1b`",
+        "**Dubbing with VEED Dubbing**",
+        "Dubbing into Spanish (es)",
+    ]
+    assert "Estimated cost $0.66 · video 6.0 s" in running.splitlines()
+    card = render.result_card(ended(Status.DONE, cost_estimate=0.66, spec=dub_job().spec), attached="dub.mp4")
+    lines = card.body.splitlines()
+    assert "Dubbed into Spanish (es); the speakers' voices are cloned and their lips re-synced." in lines
+    assert "🤖 **Generated with AI** by VEED Dubbing (`veed/dubbing` on fal.ai) — not a real recording." in lines
+    assert "Estimated cost $0.66 · video 6.0 s" in lines
+    assert "video `talk.mp4` · language es" in render.input_summary(dub_job())
+
+
+def test_a_dub_whose_video_is_not_measured_shows_no_length():
+    unmeasured = dub_job(status=Status.QUEUED, cost_estimate=66.0)
+    unmeasured.spec = dataclasses.replace(unmeasured.spec, video_seconds=None)
+    assert "Estimated cost $66.00" in render.render(unmeasured).splitlines()
+    assert render.dubbing(job()) == ""  # other jobs say nothing of dubbing

@@ -32,6 +32,7 @@ EXTENSIONS = (
     "cogs.talkinghead",
     "cogs.lipsync",
     "cogs.animate",
+    "cogs.dub",
     "cogs.voice",
     "cogs.menus",
     "cogs.jobs",

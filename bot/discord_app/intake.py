@@ -165,6 +165,7 @@ class Intake:
         sync_mode: str | None = None,
         emotion: str | None = None,
         prompt: str | None = None,
+        language: str | None = None,
         private: bool | None = None,
     ) -> Job | None:
         try:
@@ -181,6 +182,7 @@ class Intake:
                 sync_mode=sync_mode,
                 emotion=emotion,
                 prompt=prompt,
+                language=language,
             )
         except BadInput as exc:
             await refuse(interaction, exc.field, str(exc))

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from bot import provenance
-from bot.fal import catalog
+from bot.fal import catalog, languages
 from bot.jobs import voices
 from bot.jobs.audit import Record as AuditRecord
 from bot.jobs.lifecycle import Status
@@ -29,6 +29,7 @@ TITLES = {
     Command.TALKINGHEAD: "Talking head",
     Command.LIPSYNC: "Lip sync",
     Command.ANIMATE: "Live portrait",
+    Command.DUB: "Dub",
     Command.VOICE_CLONE: "Voice clone",
 }
 EXACT_PLACES = 20  # beyond this many jobs ahead, a place is shown rounded (fewer edits, same meaning)
@@ -84,8 +85,18 @@ def cost_line(job: Job) -> str:
     """'Estimated cost $0.42 · audio 12.3 s': the length once the audio was measured (a file's true length, or the
     spoken text's)."""
     line = f"Estimated cost {format_cost(job.cost_estimate or 0)}"
+    if job.command is Command.DUB:  # billed on the video given: 'Estimated cost $0.66 · video 6.0 s'
+        seconds = job.spec.video_seconds
+        return line + (f" · video {seconds:.1f} s" if seconds is not None else "")
     seconds = job.spec.audio_seconds
     return line + (f" · audio {seconds:.1f} s" if seconds is not None else "")
+
+
+def dubbing(job: Job, *, done: bool = False) -> str:
+    """'Dubbing into Spanish (es)': what a dub does, in words ('' for other jobs)."""
+    if job.command is not Command.DUB or not job.spec.language:
+        return ""
+    return f"{'Dubbed' if done else 'Dubbing'} into {languages.label(job.spec.language)}"
 
 
 def model_name(job: Job) -> str:
@@ -123,7 +134,7 @@ def stage_line(job: Job, place: Place | None = None) -> str:
     if job.status is Status.QUEUED:
         return "Queued on fal" + (f" — position {job.position + 1} in line" if job.position is not None else "")
     if job.status is Status.RUNNING:
-        return f"Generating with {model_name(job)}"
+        return f"{'Dubbing' if job.command is Command.DUB else 'Generating'} with {model_name(job)}"
     if job.status is Status.FETCHING:
         return f"Fetching the {'voice' if job.command is Command.VOICE_CLONE else 'video'} from fal"
     return job.status.value.capitalize()
@@ -141,6 +152,8 @@ def input_summary(job: Job) -> str:
         voice = job.spec.voice_name or job.spec.voice or catalog.DEFAULT_VOICE  # a cloned voice: the member's name
         parts.append(f"text ({len(job.spec.text)} characters, voice {quote(voice, NAME_LIMIT)})")
     extras = [f"{k} {v}" for k, v in (("resolution", job.spec.resolution), ("sync mode", job.spec.sync_mode)) if v]
+    if job.command is Command.DUB and job.spec.language:
+        extras.append(f"language {job.spec.language}")
     return " · ".join(parts + extras + direction(job))
 
 
@@ -160,6 +173,8 @@ def header(job: Job, verb: str = "") -> str:
 
 def render_progress(job: Job, *, eta: float | None = None, place: Place | None = None, ends_by_dm: bool = False) -> str:
     lines = [header(job), f"**{stage_line(job, place)}**"]
+    if job.command is Command.DUB:
+        lines.append(dubbing(job))
     if directed := direction(job):
         lines.append(" · ".join(d[0].upper() + d[1:] for d in directed))
     timing = f"Started {relative_time(job.created_at)}"
@@ -194,7 +209,7 @@ def render_result(job: Job) -> str:
     if job.command is Command.VOICE_CLONE:
         return render_voice_ready(job)
     took = format_duration((job.finished_at or time.time()) - job.created_at)
-    lines = [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}", ai_label(job)]
+    lines = [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}", *_dubbed(job), ai_label(job)]
     if job.error:  # a note, e.g. that a cancel came too late
         lines.append(job.error)
     if job.cost_estimate is not None:
@@ -222,7 +237,7 @@ def result_card(
     `signed` whether the attached file carries content credentials (None: not known, nothing said)."""
     took = format_duration((job.finished_at or time.time()) - job.created_at)
     lines = [f"<@{job.user_id}> your {TITLES[job.command].lower()} video is ready"] if mention else []
-    lines += [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}", ai_label(job)]
+    lines += [header(job, "ready") + f" · took {took}", f"Inputs: {input_summary(job)}", *_dubbed(job), ai_label(job)]
     if job.error:  # a note, e.g. that a cancel came too late
         lines.append(job.error)
     if job.cost_estimate is not None:
@@ -238,6 +253,11 @@ def result_card(
         f"attachment://{attached}" if attached else None,
         fit("\n".join(footer) or "fal returned no video file.", TEXT_DISPLAY_LIMIT // 2),
     )
+
+
+def _dubbed(job: Job) -> list[str]:
+    said = dubbing(job, done=True)
+    return [f"{said}; the speakers' voices are cloned and their lips re-synced."] if said else []
 
 
 def pointer(job: Job, link: str) -> str:

@@ -44,12 +44,14 @@ class Kind(StrEnum):
     ANIMATE = "animate"
     TTS = "tts"
     VOICE_CLONE = "voice_clone"
+    DUB = "dub"
 
 
 class PriceUnit(StrEnum):
     SECOND = "second"  # per second of output video (≈ the audio's length)
     KCHARS = "1000 characters"  # per 1000 characters of text
     REQUEST = "request"  # per request (a cloned voice)
+    INPUT_VIDEO_SECOND = "second of input video"  # per second of the video given (dubbing)
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,29 @@ MODELS: tuple[Model, ...] = (
     ),
     # Portrait animation: portrait + driving video.
     Model("fal-ai/live-portrait", "Live Portrait", Kind.ANIMATE),
+    # Dubbing: a video's speech translated into another language, re-voiced and lip-synced (one step, no TTS).
+    Model(
+        "veed/dubbing",
+        "VEED Dubbing",
+        Kind.DUB,
+        max_video_seconds=600.0,
+        limit_source="fal model page: 'up to 10 minutes' (Comfy's VeedDubbingNode: 599 s)",
+        price=Price(
+            PriceUnit.INPUT_VIDEO_SECOND,
+            {None: 0.11},
+            "fal model page: $0.11 per second of input video (fal.ai/models/veed/dubbing/llms.txt)",
+        ),
+    ),
+    Model(
+        "veed/dubbing/pro",
+        "VEED Dubbing Pro",
+        Kind.DUB,
+        max_video_seconds=600.0,
+        limit_source="WaveSpeed's copy of VEED's pro schema: 'up to 10 minutes' (Comfy's node: 599 s)",
+        # fal's pro page (fal.ai/models/veed/dubbing/pro/llms.txt) was not found in the stored copies: twice the
+        # standard price, a conservative guess (Comfy: standard "is cheaper"), so budgets are not overrun.
+        price=Price(PriceUnit.INPUT_VIDEO_SECOND, {None: 0.22}, "not found on fal: 2x standard, conservative"),
+    ),
     # Text to speech.
     _tts(
         "fal-ai/minimax/speech-2.6-turbo",
@@ -236,6 +261,7 @@ DEFAULTS: dict[Kind, str] = {
     Kind.LIPSYNC: "fal-ai/sync-lipsync/v2",
     Kind.ANIMATE: "fal-ai/live-portrait",
     Kind.TTS: "fal-ai/minimax/speech-2.6-turbo",
+    Kind.DUB: "veed/dubbing",
     Kind.VOICE_CLONE: "fal-ai/minimax/voice-clone",
 }
 

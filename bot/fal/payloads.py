@@ -105,6 +105,14 @@ def animate_payload(model: Model, image_url: str, video_url: str) -> dict[str, A
     return {"image_url": image_url, "video_url": video_url}
 
 
+def dub_payload(model: Model, video_url: str, language: str) -> dict[str, Any]:
+    """VEED dubbing: the video and the language code to dub into (the source language is detected by VEED)."""
+    _expect(model, Kind.DUB)
+    if not language:
+        raise BadInput("language", "the language to dub into is required (a code such as `es`)")
+    return {"video_url": video_url, "target_language": language}
+
+
 def voice_clone_payload(model: Model, audio_url: str) -> dict[str, Any]:
     """MiniMax voice cloning: the sample (checked to last 10 s to 5 minutes), cleaned up (noise reduction, volume
     normalized: samples recorded on a phone or in a voice channel are rarely clean). No preview text: fal's default

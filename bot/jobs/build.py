@@ -10,7 +10,7 @@ import re
 import unicodedata
 
 from bot.errors import BadInput
-from bot.fal import catalog, payloads
+from bot.fal import catalog, languages, payloads
 from bot.fal.catalog import Kind
 from bot.jobs import pipeline
 from bot.jobs.spec import Command, JobSpec
@@ -19,6 +19,7 @@ REQUIRED = {
     Command.TALKINGHEAD: (("image_url", "a portrait image"),),
     Command.LIPSYNC: (("video_url", "a video of the face"),),
     Command.ANIMATE: (("image_url", "a portrait image"), ("video_url", "a driving video")),
+    Command.DUB: (("video_url", "a video with speech to dub"),),
 }
 MENTION = re.compile(r"<(?:@[!&]?|#)\d+>")  # as Discord writes them: a voice would read out the id
 CUSTOM_EMOJI = re.compile(r"<a?:\w+:\d+>")
@@ -42,6 +43,7 @@ def build_spec(
     emotion: str | None = None,
     prompt: str | None = None,
     video_seconds: float | None = None,
+    language: str | None = None,
     voice_name: str | None = None,
 ) -> JobSpec:
     """The job these inputs ask for, or BadInput saying what is wrong and what is accepted. With `voice_name`, `voice`
@@ -57,11 +59,15 @@ def build_spec(
         if not urls[name]:
             raise BadInput(name.removesuffix("_url"), f"{what} is required")
     text = text or None  # an empty option is no option; a blank one is text with nothing to say
-    if command is Command.ANIMATE:
+    language = dub_language(command, chosen, language)
+    if not command.speaks:
         if audio_url or text:
-            raise BadInput(
-                "audio", f"/{command.value} takes no speech: the driving video's expressions move the portrait"
+            why = (
+                "the video's own speech is translated and re-voiced"
+                if command is Command.DUB
+                else "the driving video's expressions move the portrait"
             )
+            raise BadInput("audio", f"/{command.value} takes no speech: {why}")
     elif audio_url and text:
         raise BadInput("audio", "give the speech as an audio file or link, or as text to speak, not both")
     elif not audio_url and not text:
@@ -94,11 +100,25 @@ def build_spec(
         video_seconds=video_seconds,
         emotion=emotion,
         prompt=prompt,
+        language=language,
         voice_name=voice_name if voice else None,
     )
     pipeline.check_audio_length(spec, audio_seconds)
     pipeline.check_video_length(spec, video_seconds)
     return spec
+
+
+def dub_language(command: Command, model: catalog.Model, language: str | None) -> str | None:
+    """The language code a dub is asked for, checked against the model's languages (bot.fal.languages); other
+    commands take none."""
+    if command is not Command.DUB:
+        if language:
+            raise BadInput("language", f"/{command.value} takes no language; dubbing into one is /dub")
+        return None
+    try:
+        return languages.resolve(language or "", model.endpoint_id)
+    except languages.Unknown as exc:
+        raise BadInput("language", str(exc)) from None
 
 
 def directed_model(command: Command, model: str | None, emotion: str) -> str:

@@ -39,6 +39,10 @@ def estimate(spec: JobSpec) -> float | None:
         if seconds is None:
             return None
         total += seconds * model.price.per_unit(payloads.resolve_resolution(model, spec.resolution))
+    elif model.price.unit is PriceUnit.INPUT_VIDEO_SECOND:  # dubbing: billed on the video given
+        if spec.video_seconds is None:
+            return None
+        total += spec.video_seconds * model.price.per_unit()
     speech = spec.speech_model
     if speech is not None and speech.price is not None and spec.text:
         total += len(spec.text) / 1000 * speech.price.per_unit()

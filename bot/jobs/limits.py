@@ -125,7 +125,8 @@ def budget_estimate(job: Job) -> float:
         return job.cost_estimate
     model = job.spec.main_model
     seconds = model.audio_limit(job.spec.resolution) or 60.0
-    upper = cost.estimate(dataclasses.replace(job.spec, audio_seconds=seconds))
+    longest = model.max_video_seconds or 600.0  # a video billed on its length (dubbing): its longest
+    upper = cost.estimate(dataclasses.replace(job.spec, audio_seconds=seconds, video_seconds=longest))
     return upper or 0.0
 
 

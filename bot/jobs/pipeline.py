@@ -156,6 +156,8 @@ def _payload(spec: JobSpec, step: Step, *, audio_url: str | None) -> dict[str, A
         return payloads.lipsync_payload(
             step.model, spec.video_url or "", audio_url or "", spec.sync_mode, emotion=spec.emotion
         )
+    if spec.command is Command.DUB:
+        return payloads.dub_payload(step.model, spec.video_url or "", spec.language or "")
     if spec.command is Command.VOICE_CLONE:
         return payloads.voice_clone_payload(step.model, audio_url or "")
     return payloads.animate_payload(step.model, spec.image_url or "", spec.video_url or "")

@@ -15,6 +15,7 @@ class Command(StrEnum):
     TALKINGHEAD = "talkinghead"
     LIPSYNC = "lipsync"
     ANIMATE = "animate"
+    DUB = "dub"
     VOICE_CLONE = "voice_clone"  # /voice clone: a sample becomes the member's own TTS voice (bot/jobs/voices.py)
 
     @property
@@ -23,8 +24,14 @@ class Command(StrEnum):
             Command.TALKINGHEAD: Kind.TALKING_HEAD,
             Command.LIPSYNC: Kind.LIPSYNC,
             Command.ANIMATE: Kind.ANIMATE,
+            Command.DUB: Kind.DUB,
             Command.VOICE_CLONE: Kind.VOICE_CLONE,
         }[self]
+
+    @property
+    def speaks(self) -> bool:
+        """Whether the job takes speech (audio, or text spoken by TTS): /animate, /dub and /voice clone take none."""
+        return self not in (Command.ANIMATE, Command.DUB, Command.VOICE_CLONE)
 
 
 SPEECH, VIDEO = "speech", "video"  # the pipeline's steps
@@ -76,6 +83,7 @@ class JobSpec:
     video_seconds: float | None = None  # the video input's true length (bot.media), when known
     emotion: str | None = None  # the expression a lip sync is directed with (sync react-1)
     prompt: str | None = None  # member text guiding a talking-head video (models that take one)
+    language: str | None = None  # /dub: the language code to dub into (bot.fal.languages)
     voice_name: str | None = None  # the member's name for their cloned voice (voice then holds its custom id); for
     # a /voice clone job, the name the new voice gets
 
@@ -85,7 +93,7 @@ class JobSpec:
 
     @property
     def speech_model(self) -> Model | None:
-        if self.command is Command.ANIMATE or self.audio_url:
+        if not self.command.speaks or self.audio_url:
             return None
         return catalog.get_model(self.tts_model, Kind.TTS)
 
