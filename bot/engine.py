@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bot import provenance
+from bot import i18n, provenance
 from bot.fal.queue import FalQueue
 from bot.jobs import inputs
 from bot.jobs.events import JobEvents
@@ -51,6 +51,7 @@ async def open_engine(
 ) -> AsyncIterator[Engine]:
     """Open the store (migrating it) and build the engine on it; close what was opened, however far it got. On
     SQLite, a second process is refused (StoreUnavailable naming DATABASE_URL's way out)."""
+    i18n.load_all()  # a catalog that does not compile stops the start, not a member's message
     lock = ProcessLock(settings.database.path) if settings.database.path is not None else None
     if lock is not None:
         lock.acquire()

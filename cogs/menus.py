@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import media
+from bot import i18n, media
 from bot.discord_app import options, render
 from bot.discord_app.intake import Given
 from bot.discord_app.option_check import unreadable
@@ -95,7 +95,12 @@ def pick(found: list[Found], kind: str, menu: str) -> Found | str:
 
 
 class Modal(discord.ui.Modal):
-    """A modal whose unforeseen errors are logged and answered, as a command's are (discord.py only logs them)."""
+    """A modal whose unforeseen errors are logged and answered, as a command's are (discord.py only logs them), in
+    the member's language."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        i18n.use(interaction.locale)
+        return True
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         log.error("modal %s failed", type(self).__name__, exc_info=error)

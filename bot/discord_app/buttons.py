@@ -9,6 +9,7 @@ from typing import Any
 
 import discord
 
+from bot import i18n
 from bot.discord_app import render
 from bot.discord_app.replies import is_manager, refuse
 from bot.discord_app.services import services_of
@@ -44,6 +45,7 @@ class JobButton(
         return cls(match["action"], match["job_id"])
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        i18n.use(interaction.locale)
         self.job = await services_of(interaction.client).store.get(self.job_id)
         if self.job is None:
             await refuse(interaction, "job", f"job {self.job_id} is not known here")

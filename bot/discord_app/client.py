@@ -23,6 +23,7 @@ from bot.discord_app.notifier import DiscordNotifier
 from bot.discord_app.option_check import CheckedTree, leaf_options
 from bot.discord_app.replies import apologize
 from bot.discord_app.services import Services
+from bot.discord_app.translator import CatalogTranslator
 from bot.engine import Engine
 from bot.settings import Settings
 
@@ -137,6 +138,7 @@ class LipSyncBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(JobButton)
+        await self.tree.set_translator(CatalogTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
@@ -148,7 +150,12 @@ class LipSyncBot(commands.AutoShardedBot):
         guild = discord.Object(self.settings.discord_guild_id) if self.settings.discord_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        translator = self.tree.translator
+        assert translator is not None
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            for command in self.tree.get_commands(guild=guild)
+        ]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"commands:{guild.id if guild else 'global'}:{self.application_id}"
         if not self.force_sync and await self.services.store.get_meta(key) == digest:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot import links, metrics
+from bot import i18n, links, metrics
 from bot.discord_app import render, voicing
 from bot.discord_app.notifier import DiscordNotifier
 from bot.discord_app.option_check import unreadable
@@ -211,6 +211,7 @@ class Intake:
             steps=steps or {},
             inputs_ready=inputs_ready,
             cost_estimate=cost.estimate(spec),
+            locale=i18n.shipped(interaction.locale),
         )
         address = Address(
             job.id,
@@ -222,6 +223,7 @@ class Intake:
             attachment_limit=interaction.filesize_limit,
             reach=DM if private else reach,
             private=private,
+            guild_locale=i18n.shipped(interaction.guild_locale) if interaction.guild_locale else None,
         )
         return job, address
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import discord
 
-from bot import provenance
+from bot import i18n, provenance
 from bot.discord_app import render
 from bot.jobs import results
 from bot.jobs.deliveries import DeliveryRefused
@@ -57,6 +57,11 @@ def token_usable(address: Address, now: float | None = None) -> bool:
         and not address.moved_to_channel
         and now < address.token_expires_at - TOKEN_MARGIN
     )
+
+
+def channel_locale(job: Job, address: Address) -> str | None:
+    """Posts everyone in a server's channel sees are in the server's preferred locale; elsewhere, the requester's."""
+    return address.guild_locale or job.locale
 
 
 def done_nonce(job: Job) -> str:
@@ -158,6 +163,7 @@ class DiscordNotifier:
 
     async def finish(self, job: Job) -> None:
         """Show the outcome. The progress edits stop first: an edit in flight may end (bounded), none waits."""
+        i18n.use(job.locale)
         tracker = self._trackers.pop(job.id, None)
         if tracker is not None and tracker.task is not None:
             tracker.closing.set()
@@ -185,7 +191,9 @@ class DiscordNotifier:
         else:
             await self._edit(job, address, content=render.render(job), final=True)
             if address.moved_to_channel or not token_usable(address):
-                await self._post(job, address, content=render.render_ready_ping(job, mention=address.reach == CHANNEL))
+                with i18n.using(channel_locale(job, address)):
+                    content = render.render_ready_ping(job, mention=address.reach == CHANNEL)
+                await self._post(job, address, content=content)
         self._addresses.pop(job.id, None)
 
     async def _refuse_privately(self, job: Job, address: Address) -> bool:
@@ -282,9 +290,10 @@ class DiscordNotifier:
                     return await target.send(content, allowed_mentions=pings, nonce=done_nonce(job))
                 attach = video.fits(DISCORD_DEFAULT_LIMIT)
                 note = None if attach else (video.why_not_attached or video.too_large_for(DISCORD_DEFAULT_LIMIT))
-                view = self._card(
-                    job, video.filename if attach else None, note, mention=where == "channel", signed=video.signed
-                )
+                with i18n.using(channel_locale(job, address) if where == "channel" else job.locale):
+                    view = self._card(
+                        job, video.filename if attach else None, note, mention=where == "channel", signed=video.signed
+                    )
                 files = [discord.File(video.path, filename=video.filename)] if attach and video.path else []
                 return await target.send(view=view, files=files, allowed_mentions=pings, nonce=done_nonce(job))
             except (discord.Forbidden, discord.NotFound) as exc:
@@ -314,6 +323,7 @@ class DiscordNotifier:
 
     async def _edit_loop(self, tracker: _Tracker) -> None:
         """Edits the message when its text changed, at most every interval(); stops when the job's outcome is decided."""
+        i18n.use(tracker.job.locale)
         while not tracker.closing.is_set():
             try:
                 async with asyncio.timeout(IDLE):

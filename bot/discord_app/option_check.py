@@ -14,6 +14,7 @@ from typing import Any, cast
 import discord
 from discord import AppCommandOptionType, app_commands
 
+from bot import i18n
 from bot.discord_app import render
 from bot.errors import BadInput
 
@@ -149,6 +150,7 @@ class CheckedTree(app_commands.CommandTree):
     """The command tree that checks raw option values first (see the module docstring)."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        i18n.use(interaction.locale)  # every answer to this interaction, in the member's language
         data = interaction.data
         try:
             command = interaction.command

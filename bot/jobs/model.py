@@ -85,6 +85,7 @@ class Job:
     owner: str | None = None  # the process working it; None while it waits in the line or until a process claims it
     counted_day: float | None = None  # the UTC day its quota and spend count against (see bot/jobs/line.py)
     counted_price: float = 0.0  # what it is counted at in that day's spend
+    locale: str | None = None  # the requester's Discord locale: its messages are shown in it (bot.i18n)
     # Shown, not stored: fal repeats them on every status update.
     position: int | None = field(default=None, compare=False)
     log: str | None = field(default=None, compare=False)
@@ -189,3 +190,4 @@ class Address:
     moved_to_channel: bool = False  # the interaction token is no longer used; the bot token is
     result_channel_id: int | None = None  # where the video went, when not on the job's own message
     result_message_id: int | None = None
+    guild_locale: str | None = None  # the server's preferred locale: posts everyone sees in its channels use it

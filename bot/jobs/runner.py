@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import i18n
 from bot.errors import BadInput
 from bot.fal import payloads
 from bot.fal.errors import FalError, JobCancelled, SubmissionUnknown
@@ -326,6 +327,7 @@ class JobRunner:
         task.add_done_callback(done)
 
     async def _run(self, job: Job) -> None:
+        i18n.use(job.locale)  # what this job's task records for people (refusals, errors) is in the requester's words
         try:
             await self._work(job)
         except JobCancelled:

@@ -82,6 +82,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         owner=row["owner"],
         counted_day=row["counted_day"],
         counted_price=float(row["counted_price"] or 0.0),
+        locale=row["locale"],
     )
 
 

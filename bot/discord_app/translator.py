@@ -1,0 +1,28 @@
+"""Command names, descriptions, options, choices and context-menu names in every shipped locale (discord.py's
+Translator), from the same gettext catalogs as the messages (bot.i18n). Each string's catalog entry has the place
+it is shown as its context (msgctxt): `command_name`, `command_description`, `parameter_name`,
+`parameter_description`, `choice_name` (discord.py's TranslationContextLocation names), so a word can be a
+command's name in one place and plain text in another."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot import i18n
+
+
+class CatalogTranslator(app_commands.Translator):
+    async def translate(
+        self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+    ) -> str | None:
+        return translated(string.message, locale.value, context.location.name)
+
+
+def translated(message: str, locale: str, place: str) -> str | None:
+    """The catalog's words for `message` shown at `place` in `locale`; None where it has none (Discord shows the
+    English then)."""
+    if locale not in i18n.LOCALES:
+        return None
+    words = i18n.translations(locale).pgettext(place, message)
+    return None if words == message else words
