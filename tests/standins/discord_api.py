@@ -54,7 +54,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message as _MimeHeaders
 from http import HTTPStatus
@@ -98,6 +98,7 @@ _CALLBACK_TYPES = {
 }
 
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+DEFAULT_LOCALE = "en-US"  # a member's and a server's Discord locale unless a test sets one
 FOLLOWUP_CAP = 5  # followups per interaction that only the app's user install authorized
 NONCE_WINDOW = 300.0  # seconds during which enforce_nonce returns the earlier message
 HEARTBEAT_INTERVAL_MS = 41250
@@ -382,6 +383,8 @@ class _Origin:
     permissions: int
     roles: tuple[int, ...]
     attachment_size_limit: int
+    locale: str = DEFAULT_LOCALE  # the member's Discord language (the interaction's `locale`)
+    guild_locale: str | None = None  # the interaction's `guild_locale`; None: the guild's preferred locale
 
 
 @dataclass
@@ -425,6 +428,7 @@ class _Guild:
     member: bool  # the bot is in it (False: a guild only a user-installed app reaches)
     system_channel_id: int
     external_apps: bool = True  # @everyone may use external (user-installed) apps publicly
+    locale: str = DEFAULT_LOCALE  # the server's preferred locale (guild_locale on its interactions)
 
 
 @dataclass
@@ -963,7 +967,7 @@ class DiscordStandIn:
     ``identifies``, ``identified_shards``, ``connections``, ``live_shards()`` and ``shard_of()``. What it drives:
     ``send_command``, ``send_component``, ``send_autocomplete``, ``send_message_command``, ``send_modal_submit``,
     ``add_attachment``, ``add_user_message``, ``add_channel``, ``add_guild``, ``add_foreign_guild``,
-    ``close_dms``, ``disable_external_apps``, ``fail_next``, ``edit_rate``, ``disconnect_gateway``,
+    ``set_locale``, ``close_dms``, ``disable_external_apps``, ``fail_next``, ``edit_rate``, ``disconnect_gateway``,
     ``wait_ready`` and ``wait_for``. ``token_ttl`` and ``ack_deadline`` (seconds), ``recommended_shards`` (what
     ``/gateway/bot`` answers) and the rate limits (``rate_limits``, ``webhook_rate``, ``message_create_rate``,
     ``message_edit_rate``, ``route_rate``, ``global_rate``) may be changed at any time.
@@ -1028,6 +1032,7 @@ class DiscordStandIn:
         self._nonces: dict[tuple[int, str], Message] = {}  # (channel, nonce) -> the latest message with it
         self._outside: set[int] = set()  # private channels the bot is not part of (context 2)
         self._dms_closed: set[int] = set()  # users who do not accept DMs from the bot
+        self._user_locales: dict[int, str] = {}  # set_locale: a member's Discord language
         self._files: dict[int, _StoredFile] = {}
         self._by_token: dict[str, Interaction] = {}
         self._faults: list[_Fault] = []
@@ -1257,6 +1262,9 @@ class DiscordStandIn:
     # guild and its ``general``; a channel alone names its guild), ``context`` (0 a guild, 1 the DM with the bot,
     # 2 a group DM or a DM between users; for 2, ``private_channel`` is "group" or "dm") and ``installs`` (0: the
     # app's server install, 1: its user install). ``attachment_size_limit`` overrides the interaction's upload limit.
+    # ``locale`` is the member's Discord language (default: the one ``set_locale`` gave the user, else en-US) and
+    # ``guild_locale`` the server's preferred locale the interaction carries (default: the guild's, see
+    # ``set_locale``); follow-on interactions (a modal's submit) keep the locales of the one that opened them.
 
     async def send_command(
         self,
@@ -1275,6 +1283,8 @@ class DiscordStandIn:
         installs: int = 0,
         attachment_size_limit: int | None = None,
         private_channel: str = "group",
+        locale: str | None = None,
+        guild_locale: str | None = None,
     ) -> Interaction:
         """Dispatch a chat-input command. Option values: str, bool, int, float, an ``add_attachment`` dict, or a
         raw option dict with a "type". ``age`` seconds shift the interaction's creation into the past.
@@ -1282,6 +1292,7 @@ class DiscordStandIn:
         origin = self._origin(
             user_id, guild_id, channel_id, context, installs, permissions, roles, attachment_size_limit, private_channel
         )
+        origin = self._localized(origin, locale, guild_locale)
         built, resolved = self._build_options(options or {})
         data = self._command_data(name, self._wrap_options(built, subcommand, group), resolved, origin)
         return await self._send_interaction(APPLICATION_COMMAND, data, origin, age=age)
@@ -1303,6 +1314,8 @@ class DiscordStandIn:
         context: int = 0,
         installs: int = 0,
         private_channel: str = "group",
+        locale: str | None = None,
+        guild_locale: str | None = None,
     ) -> Interaction:
         """Dispatch an autocomplete interaction with ``options`` typed so far; ``focused`` names the one in focus."""
         if focused not in options:
@@ -1310,6 +1323,7 @@ class DiscordStandIn:
         origin = self._origin(
             user_id, guild_id, channel_id, context, installs, permissions, roles, None, private_channel
         )
+        origin = self._localized(origin, locale, guild_locale)
         built, _ = self._build_options(options)
         for option in built:
             if option["name"] == focused:
@@ -1331,6 +1345,8 @@ class DiscordStandIn:
         context: int = 0,
         installs: int = 0,
         attachment_size_limit: int | None = None,
+        locale: str | None = None,
+        guild_locale: str | None = None,
     ) -> Interaction:
         """Dispatch a message context-menu command (data.type 3) on ``message``, which Discord sends resolved."""
         message = self._message_or_id(message)
@@ -1339,6 +1355,7 @@ class DiscordStandIn:
         origin = self._origin(
             user_id, guild_id, channel_id, context, installs, permissions, roles, attachment_size_limit, "group"
         )
+        origin = self._localized(origin, locale, guild_locale)
         resolved = {"messages": {str(message.id): message.to_api()}}
         data = self._command_data(name, [], resolved, origin, kind=3)
         data["target_id"] = str(message.id)
@@ -1358,6 +1375,8 @@ class DiscordStandIn:
         channel_id: int | None = None,
         context: int | None = None,
         installs: int | None = None,
+        locale: str | None = None,
+        guild_locale: str | None = None,
     ) -> Interaction:
         """Dispatch a click on (or a selection in) the component ``custom_id`` of message ``message_id``. Where it
         comes from defaults to where the message is (and, for an interaction's response, how that was installed)."""
@@ -1372,6 +1391,7 @@ class DiscordStandIn:
         if channel_id is None and (guild_id is None or guild_id == self._channel_guild(message.channel_id)):
             channel_id = message.channel_id
         origin = self._origin(user_id, guild_id, channel_id, context, installs, permissions, roles, None, "group")
+        origin = self._localized(origin, locale, guild_locale)
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if component_type in _SELECTS:
             data["values"] = list(values or [])
@@ -1507,6 +1527,24 @@ class DiscordStandIn:
             data["guild_id"] = str(scope)
         return data
 
+    def set_locale(self, locale: str, *, user_id: int | None = None, guild_id: int | None = None) -> None:
+        """A member's Discord language (``user_id``) or a server's preferred locale (``guild_id``; the server's
+        GUILD_CREATE says it from the next connect on): what their interactions carry unless a send_* names one."""
+        if (user_id is None) == (guild_id is None):
+            raise ValueError("set_locale takes user_id or guild_id")
+        if user_id is not None:
+            self._user(user_id)
+            self._user_locales[user_id] = locale
+        else:
+            guild = self._guilds.get(guild_id or 0)
+            if guild is None:
+                raise ValueError(f"no guild {guild_id}")
+            guild.locale = locale
+
+    def _localized(self, origin: _Origin, locale: str | None, guild_locale: str | None) -> _Origin:
+        chosen = self._user_locales.get(origin.user_id, DEFAULT_LOCALE) if locale is None else locale
+        return replace(origin, locale=chosen, guild_locale=guild_locale)
+
     def _origin(
         self,
         user_id: int | None,
@@ -1592,11 +1630,11 @@ class DiscordStandIn:
             payload.update(
                 {
                     "guild_id": str(guild.id),
-                    "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+                    "guild": {"id": str(guild.id), "locale": origin.guild_locale or guild.locale, "features": []},
                     "channel": {**listed, "permissions": str(origin.permissions)},
                     "member": member,
                     "app_permissions": str(app_permissions),
-                    "guild_locale": "en-US",
+                    "guild_locale": origin.guild_locale or guild.locale,
                 }
             )
         else:
@@ -1609,7 +1647,7 @@ class DiscordStandIn:
             )
         payload.update(
             {
-                "locale": "en-US",
+                "locale": origin.locale,
                 "entitlements": [],
                 "authorizing_integration_owners": owners,
                 "context": origin.context,
@@ -1798,7 +1836,7 @@ class DiscordStandIn:
             "premium_tier": 0,
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
-            "preferred_locale": "en-US",
+            "preferred_locale": guild.locale,
             "system_channel_id": str(guild.system_channel_id),
             "system_channel_flags": 0,
             "rules_channel_id": None,
