@@ -36,8 +36,8 @@ KEYWORDS = {"_": None, "N_": (1, 2), "pgettext_": ((1, "c"), 2)}
 SOURCES = ("bot", "cogs")
 
 # Discord's limits on what the commands carry (and on a modal's title), per place.
-LIMITS = {"command_name": 32, "parameter_name": 32, "command_description": 100, "parameter_description": 100}
-LIMITS["choice_name"] = 100
+LIMITS = {"command_name": 32, "group_name": 32, "parameter_name": 32, "choice_name": 100}
+LIMITS |= {"command_description": 100, "group_description": 100, "parameter_description": 100}
 NAME = re.compile(r"^[-_\w]{1,32}$")  # a slash command's or an option's name: lowercase, no spaces
 MODAL_TITLE_LIMIT = 45
 
@@ -160,7 +160,7 @@ def problems(locale: str, template_catalog: Catalog | None = None) -> list[str]:
             if limit and len(words) > limit:
                 found.append(f"{key}: {len(words)} characters, Discord takes {limit} here")
             first = _first(message.id)
-            slash = message.context == "parameter_name" or (
+            slash = message.context in ("parameter_name", "group_name") or (
                 message.context == "command_name" and bool(NAME.match(first)) and first == first.lower()
             )
             if slash and not (NAME.match(words) and words == words.lower()):
