@@ -7,14 +7,17 @@ from collections import Counter
 from collections.abc import Callable
 
 import discord
+from babel.numbers import format_percent
 from discord import app_commands
 from discord.ext import commands
 
+from bot import i18n
 from bot.discord_app import options, render
 from bot.discord_app.replies import refuse
 from bot.discord_app.services import Services, services_of
 from bot.errors import BadInput
 from bot.fal import catalog
+from bot.i18n import N_, Money, Number, Text, _
 from bot.jobs import limits, moderation
 from bot.jobs.limits import GuildConfig
 from bot.jobs.model import Job
@@ -29,42 +32,80 @@ OFFERABLE = {choice.value for choice in MODEL_CHOICES}
 
 
 def describe(config: GuildConfig) -> str:
-    channels = ", ".join(f"<#{c}>" for c in config.allowed_channels) or "every channel"
-    roles = ", ".join(f"<@&{r}>" for r in config.allowed_roles) or "everyone"
-    offered = [m.name for m in catalog.MODELS if m.endpoint_id in OFFERABLE and config.offers(m.endpoint_id)]
-    budget = f"${config.daily_budget:.2f} per day" if config.daily_budget is not None else "no cap"
-    cooldown = f"{config.user_cooldown} s between jobs" if config.user_cooldown else "no cooldown"
-    reports = f"<#{config.moderation_channel}>" if config.moderation_channel else "the server owner's DMs"
-    blocked = ", ".join(f"<@{m}>" for m in config.blocked_members[:20]) or "none"
-    if len(config.blocked_members) > 20:
-        blocked += f" and {len(config.blocked_members) - 20} more"
-    return render.fit(
-        "\n".join(
-            [
-                "**Settings for this server**",
-                f"Channels: {channels}",
-                f"Roles: {roles}",
-                f"Models offered: {', '.join(offered) or 'none'}",
-                f"Per member: {config.user_concurrent} running at once, {config.user_waiting} waiting in line, {cooldown}, "
-                f"{config.user_daily} jobs per day",
-                f"Server: {config.guild_concurrent} running at once, {config.guild_waiting} waiting in line",
-                f"Budget: {budget} (UTC days; estimates from fal's prices read {catalog.PRICES_READ_ON.isoformat()})",
-                f"Reports go to: {reports}",
-                f"Blocked members: {blocked}",
-                f"Banned words: {len(config.banned_words)} (/config words list)",
-                "Voice cloning: "
-                + ("on (members may clone their voices and speak with them)" if config.voice_clone else "off")
-                + " (/config features voice_clone:)",
-            ]
+    """The server's settings, in the current locale."""
+    channels = ", ".join(f"<#{c}>" for c in config.allowed_channels)
+    roles = ", ".join(f"<@&{r}>" for r in config.allowed_roles)
+    offered = ", ".join(m.name for m in catalog.MODELS if m.endpoint_id in OFFERABLE and config.offers(m.endpoint_id))
+    blocked = ", ".join(f"<@{m}>" for m in config.blocked_members[:20])
+    more = len(config.blocked_members) - 20
+    per_member = {
+        "running": Number(config.user_concurrent),
+        "waiting": Number(config.user_waiting),
+        "cooldown": Number(config.user_cooldown),
+        "daily": Number(config.user_daily),
+    }
+    prices_read = catalog.PRICES_READ_ON.isoformat()
+    lines: list[Text] = [
+        _("**Settings for this server**"),
+        _("Channels: {channels}", channels=channels) if channels else _("Channels: every channel"),
+        _("Roles: {roles}", roles=roles) if roles else _("Roles: everyone"),
+        _("Models offered: {models}", models=offered) if offered else _("Models offered: none"),
+        # Translators: /config show; "s" is seconds (the cooldown between one member's jobs).
+        _(
+            "Per member: {running} running at once, {waiting} waiting in line, {cooldown} s between jobs, "
+            "{daily} jobs per day",
+            **per_member,
         )
-    )
+        if config.user_cooldown
+        else _(
+            "Per member: {running} running at once, {waiting} waiting in line, no cooldown, {daily} jobs per day",
+            **per_member,
+        ),
+        _(
+            "Server: {running} running at once, {waiting} waiting in line",
+            running=Number(config.guild_concurrent),
+            waiting=Number(config.guild_waiting),
+        ),
+        _(
+            "Budget: {budget} per day (UTC days; estimates from fal's prices read {date})",
+            budget=Money(config.daily_budget),
+            date=prices_read,
+        )
+        if config.daily_budget is not None
+        else _("Budget: no cap (UTC days; estimates from fal's prices read {date})", date=prices_read),
+        _("Reports go to: <#{channel}>", channel=config.moderation_channel)
+        if config.moderation_channel
+        else _("Reports go to: the server owner's DMs"),
+        N_("Blocked members: {members} and {n} more", "Blocked members: {members} and {n} more", more, members=blocked)
+        if more > 0
+        else _("Blocked members: {members}", members=blocked)
+        if blocked
+        else _("Blocked members: none"),
+        _("Banned words: {count} (/config words list)", count=Number(len(config.banned_words))),
+        # Translators: "/config features voice_clone:" is the command that turns it on or off; keep it as is.
+        _("Voice cloning: on (members may clone their voices and speak with them) (/config features voice_clone:)")
+        if config.voice_clone
+        else _("Voice cloning: off (/config features voice_clone:)"),
+    ]
+    return render.fit("\n".join(map(str, lines)))
+
+
+# Which channel or role to add or remove, when the option was left empty.
+CHOOSE = {
+    ("channel", "add"): _("choose the channel to add"),
+    ("channel", "remove"): _("choose the channel to remove"),
+    ("role", "add"): _("choose the role to add"),
+    ("role", "remove"): _("choose the role to remove"),
+    ("member", "add"): _("choose the member to add"),
+    ("member", "remove"): _("choose the member to remove"),
+}
 
 
 def edit_ids(ids: list[int], action: str, target: int | None, option: str) -> list[int]:
     if action == "clear":
         return []
     if target is None:
-        raise BadInput(option, f"choose the {option} to {action}")
+        raise BadInput(option, CHOOSE[option, action])
     return sorted(set(ids) | {target}) if action == "add" else [i for i in ids if i != target]
 
 
@@ -78,7 +119,9 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.permissions.manage_guild:
             return True
-        await interaction.response.send_message("⚠️ `/config` needs the Manage Server permission.", ephemeral=True)
+        await interaction.response.send_message(
+            str(_("⚠️ `/config` needs the Manage Server permission.")), ephemeral=True
+        )
         return False
 
     async def _update(
@@ -211,7 +254,7 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
     async def unblock(self, interaction: discord.Interaction, member: discord.User) -> None:
         def change(c: GuildConfig) -> None:
             if member.id not in c.blocked_members:
-                raise BadInput("member", "that member is not blocked on this server")
+                raise BadInput("member", _("that member is not blocked on this server"))
             c.blocked_members = edit_ids(c.blocked_members, "remove", member.id, "member")
 
         await self._update(interaction, change)
@@ -225,14 +268,29 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
 
         def change(c: GuildConfig) -> None:
             if not kept:
-                raise BadInput("word", "give a word (it was empty)")
+                raise BadInput("word", _("give a word (it was empty)"))
             if len(kept) > moderation.MAX_WORD:
-                raise BadInput("word", f"a banned word or phrase has at most {moderation.MAX_WORD} characters")
+                raise BadInput(
+                    "word",
+                    N_(
+                        "a banned word or phrase has at most {n} character",
+                        "a banned word or phrase has at most {n} characters",
+                        moderation.MAX_WORD,
+                    ),
+                )
             if kept not in c.banned_words and len(c.banned_words) >= moderation.MAX_WORDS:
-                raise BadInput("word", f"a server bans at most {moderation.MAX_WORDS} words; remove some first")
+                raise BadInput(
+                    "word",
+                    N_(
+                        "a server bans at most {n} word; remove some first",
+                        "a server bans at most {n} words; remove some first",
+                        moderation.MAX_WORDS,
+                    ),
+                )
             c.banned_words = sorted(set(c.banned_words) | {kept})
 
-        await self._words(interaction, change, f"Banned {render.quote(kept, 60)}.")
+        # Translators: {word} is the banned word or phrase, shown as code.
+        await self._words(interaction, change, _("Banned {word}.", word=render.quote(kept, 60)))
 
     @words.command(name="remove", description="Allow a banned word again")
     @app_commands.describe(word="The banned word or phrase")
@@ -241,19 +299,21 @@ class Config(commands.GroupCog, group_name="config", group_description="Server s
 
         def change(c: GuildConfig) -> None:
             if kept not in c.banned_words:
-                raise BadInput("word", f"{render.quote(kept, 60)} is not banned on this server; /config words list")
+                raise BadInput(
+                    "word", _("{word} is not banned on this server; /config words list", word=render.quote(kept, 60))
+                )
             c.banned_words = [w for w in c.banned_words if w != kept]
 
-        await self._words(interaction, change, f"Allowed {render.quote(kept, 60)} again.")
+        await self._words(interaction, change, _("Allowed {word} again.", word=render.quote(kept, 60)))
 
     @words.command(name="list", description="The words text to be spoken may not contain on this server")
     async def words_list(self, interaction: discord.Interaction) -> None:
         config = self.services.configs.get(interaction.guild_id)
         await interaction.response.send_message(render.banned_words(config.banned_words), ephemeral=True)
 
-    async def _words(self, interaction: discord.Interaction, change: Callable[[GuildConfig], None], done: str) -> None:
+    async def _words(self, interaction: discord.Interaction, change: Callable[[GuildConfig], None], done: Text) -> None:
         await self._update(
-            interaction, change, lambda config: render.fit(done + "\n" + render.banned_words(config.banned_words))
+            interaction, change, lambda config: render.fit(f"{done}\n{render.banned_words(config.banned_words)}")
         )
 
 
@@ -283,22 +343,76 @@ def usage_report(
     bot_spent: float = 0.0,
     bot_budget: float | None = None,
 ) -> str:
-    budget = f"${config.daily_budget:.2f}" if config.daily_budget is not None else "no cap"
+    """/usage, in the current locale."""
+    resets = render.relative_time(limits.next_day(now))
     lines = [
-        f"**Today (UTC)**: {len(jobs)} job(s), about ${spent:.2f} committed of {budget}; "
-        f"resets {render.relative_time(limits.next_day(now))}"
+        str(
+            N_(
+                "**Today (UTC)**: {n} job(s), about {spent} committed of {budget}; resets {resets}",
+                "**Today (UTC)**: {n} job(s), about {spent} committed of {budget}; resets {resets}",
+                len(jobs),
+                spent=Money(spent),
+                budget=Money(config.daily_budget),
+                resets=resets,
+            )
+            if config.daily_budget is not None
+            else N_(
+                "**Today (UTC)**: {n} job(s), about {spent} committed of no cap; resets {resets}",
+                "**Today (UTC)**: {n} job(s), about {spent} committed of no cap; resets {resets}",
+                len(jobs),
+                spent=Money(spent),
+                resets=resets,
+            )
+        )
     ]
     per_model: dict[str, Counter[str]] = {}
     for job in jobs:
         per_model.setdefault(job.spec.main_model.name, Counter())[job.status.value] += 1
     for name, stages in sorted(per_model.items()):
-        lines.append(f"{name}: " + ", ".join(f"{n} {stage}" for stage, n in sorted(stages.items())))
+        counts = ", ".join(str(stage_count(stage, n)) for stage, n in sorted(stages.items()))
+        # Translators: /usage, one model's jobs today: "VEED Fabric 1.0: 2 done, 1 failed".
+        lines.append(str(_("{model}: {counts}", model=name, counts=counts)))
     if bot_budget is not None:
-        share = f"{bot_spent / bot_budget:.0%}" if bot_budget else "all"
-        lines.append(
-            f"The bot's owner caps all servers together at ${bot_budget:.2f} a day; {share} of it is committed today."
-        )
+        cap = Money(bot_budget)
+        if bot_budget:
+            share = format_percent(bot_spent / bot_budget, locale=i18n.babel_locale(i18n.current()))
+            lines.append(
+                str(
+                    _(
+                        "The bot's owner caps all servers together at {cap} a day; {share} of it is committed today.",
+                        cap=cap,
+                        share=share,
+                    )
+                )
+            )
+        else:
+            lines.append(
+                str(
+                    _(
+                        "The bot's owner caps all servers together at {cap} a day; all of it is committed today.",
+                        cap=cap,
+                    )
+                )
+            )
     return render.fit("\n".join(lines))
+
+
+def stage_count(stage: str, n: int) -> Text | str:
+    """'3 done': how many of a model's jobs today are at a stage (a job status's value)."""
+    counts = {
+        # Translators: /usage, how many of a model's jobs today are waiting in line (and so on for each status).
+        "waiting": N_("{n} waiting", "{n} waiting", n),
+        "starting": N_("{n} starting", "{n} starting", n),
+        "sending": N_("{n} sending", "{n} sending", n),
+        "queued": N_("{n} queued", "{n} queued", n),
+        "running": N_("{n} running", "{n} running", n),
+        "fetching": N_("{n} fetching", "{n} fetching", n),
+        "delivering": N_("{n} delivering", "{n} delivering", n),
+        "done": N_("{n} done", "{n} done", n),
+        "failed": N_("{n} failed", "{n} failed", n),
+        "cancelled": N_("{n} cancelled", "{n} cancelled", n),
+    }
+    return counts.get(stage) or f"{n} {stage}"  # a status without a text (none today)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.discord_app import options, render
 from bot.discord_app.services import Services, services_of
+from bot.i18n import _
 from bot.jobs import audit
 
 RECENT = 10
@@ -30,7 +31,9 @@ class Audit(commands.Cog):
         limit: app_commands.Range[int, 1, 50] | None = None,
     ) -> None:
         if interaction.guild_id is None or not interaction.permissions.manage_guild:
-            await interaction.response.send_message("⚠️ `/audit` needs the Manage Server permission.", ephemeral=True)
+            await interaction.response.send_message(
+                str(_("⚠️ `/audit` needs the Manage Server permission.")), ephemeral=True
+            )
             return
         member_id = member.id if member is not None else None
         retention = self.services.engine.settings.audit_retention_days

@@ -12,6 +12,7 @@ from bot.discord_app import options, render
 from bot.discord_app.buttons import requester_or_manager
 from bot.discord_app.replies import is_manager, refuse, where
 from bot.discord_app.services import Services, services_of
+from bot.i18n import _
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import JOB_ID, Job
 
@@ -27,14 +28,14 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your jobs: l
     @app_commands.command(name="list", description="Your recent and running jobs (admins: the server's too)")
     async def list_jobs(self, interaction: discord.Interaction) -> None:
         store, runner = self.services.store, self.services.runner
-        scope, _ = where(interaction)
+        scope, _reach = where(interaction)
         mine = [runner.live(j.id) or j for j in await store.member_jobs(scope, interaction.user.id, RECENT)]
-        lines = ["**Your jobs**"] + (await self._lines(mine) or ["None yet. Try /talkinghead."])
+        lines = [str(_("**Your jobs**"))] + (await self._lines(mine) or [str(_("None yet. Try /talkinghead."))])
         if is_manager(interaction):
             assert interaction.guild_id is not None
             running = [runner.live(j.id) or j for j in await store.unfinished_in_guild(interaction.guild_id)]
-            lines += ["", "**Running and waiting on this server**"] + (
-                await self._lines(running, by=True) or ["Nothing."]
+            lines += ["", str(_("**Running and waiting on this server**"))] + (
+                await self._lines(running, by=True) or [str(_("Nothing."))]
             )
         await interaction.response.send_message(render.fit("\n".join(lines)), ephemeral=True)
 
@@ -43,14 +44,20 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your jobs: l
     async def show(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(job_id)
         if job is None or not requester_or_manager(interaction, job):
-            await refuse(interaction, "job_id", f"no job {render.quote(job_id, 20)} of yours; /jobs list shows them")
+            await refuse(
+                interaction,
+                "job_id",
+                str(_("no job {job_id} of yours; /jobs list shows them", job_id=render.quote(job_id, 20))),
+            )
             return
         runner = self.services.runner
         job = runner.live(job.id) or job
         place = await runner.line.place_of(job)
         detail = render.job_detail(job, place)
         if (removed := await self.services.store.removed_at(job.id)) is not None:
-            detail = render.fit(f"{detail}\nResult removed {render.relative_time(removed)}")
+            # Translators: /jobs show; {when} is a Discord timestamp shown as "3 minutes ago" in the member's language.
+            removed_line = _("Result removed {when}", when=render.relative_time(removed))
+            detail = render.fit(f"{detail}\n{removed_line}")
         await interaction.response.send_message(detail, ephemeral=True)
 
     @app_commands.command(
@@ -60,7 +67,11 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your jobs: l
     async def delete(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(job_id)
         if job is None:
-            await refuse(interaction, "job_id", f"no job {render.quote(job_id, 20)}; /jobs list shows yours")
+            await refuse(
+                interaction,
+                "job_id",
+                str(_("no job {job_id}; /jobs list shows yours", job_id=render.quote(job_id, 20))),
+            )
             return
         await self._delete(interaction, job)
 
@@ -80,15 +91,22 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your jobs: l
             await refuse(
                 interaction,
                 "job_id",
-                f"job `{job.id}` is not yours; only its requester or a member with Manage Messages on its server "
-                "may delete it",
+                str(
+                    _(
+                        "job `{job_id}` is not yours; only its requester or a member with Manage Messages on its "
+                        "server may delete it",
+                        job_id=job.id,
+                    )
+                ),
             )
             return
         if not job.status.terminal:
-            await refuse(interaction, "job_id", f"job `{job.id}` has not finished; cancel it first")
+            await refuse(
+                interaction, "job_id", str(_("job `{job_id}` has not finished; cancel it first", job_id=job.id))
+            )
             return
         if await self.services.store.removed_at(job.id) is not None:
-            await refuse(interaction, "job_id", f"job `{job.id}` was removed already")
+            await refuse(interaction, "job_id", str(_("job `{job_id}` was removed already", job_id=job.id)))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         address = await self.services.store.address(job.id)

@@ -21,12 +21,17 @@ from bot.discord_app.intake import Given
 from bot.discord_app.option_check import unreadable
 from bot.discord_app.replies import apologize, refuse, where
 from bot.discord_app.services import Services, services_of
+from bot.discord_app.translator import translated
 from bot.fal import catalog
+from bot.i18n import N_, Text, _
 from bot.jobs.spec import Command
 
 log = logging.getLogger(__name__)
 
 TITLE_LIMIT = 45  # characters of a modal's title
+LABEL_LIMIT = 45  # characters of a label's text in a modal
+DESCRIPTION_LIMIT = 100  # characters of a label's description
+PLACEHOLDER_LIMIT = 100  # characters of a text input's placeholder (a select's: 150)
 
 
 @dataclass(frozen=True)
@@ -78,20 +83,60 @@ def _kind(content_type: str | None, filename: str) -> str | None:
 
 
 def pick(found: list[Found], kind: str, menu: str) -> Found | str:
-    """The one `kind` in the message, or what to tell the member."""
+    """The one `kind` (an image or a video) in the message, or what to tell the member (in the current locale)."""
     wanted = [f for f in found if f.kind == kind]
-    what = media.A_KIND[kind]
     if len(wanted) == 1:
         return wanted[0]
     if len(wanted) > 1:
-        return (
-            f"that message has {len(wanted)} {kind}s; '{menu}' needs exactly one — use the slash command "
-            f"with the one you want"
+        many = (
+            N_(
+                "that message has {n} image; '{menu}' needs exactly one — use the slash command with the one you want",
+                "that message has {n} images; '{menu}' needs exactly one — use the slash command with the one you want",
+                len(wanted),
+                menu=menu,
+            )
+            if kind == media.IMAGE
+            else N_(
+                "that message has {n} video; '{menu}' needs exactly one — use the slash command with the one you want",
+                "that message has {n} videos; '{menu}' needs exactly one — use the slash command with the one you want",
+                len(wanted),
+                menu=menu,
+            )
         )
-    others = sorted({f.kind for f in found})
-    if others:
-        return f"that message has {' and '.join(media.A_KIND[k] for k in others)} but not {what}; '{menu}' needs {what}"
-    return f"that message has no image or video; '{menu}' needs {what} ({media.extensions_text(kind)})"
+        return str(many)
+    if found:  # only the other kind: a message carries nothing else (media_of)
+        other = (
+            _("that message has a video but not an image; '{menu}' needs an image", menu=menu)
+            if kind == media.IMAGE
+            else _("that message has an image but not a video; '{menu}' needs a video", menu=menu)
+        )
+        return str(other)
+    extensions = media.extensions_text(kind)
+    none = (
+        _(
+            "that message has no image or video; '{menu}' needs an image ({extensions})",
+            menu=menu,
+            extensions=extensions,
+        )
+        if kind == media.IMAGE
+        else _(
+            "that message has no image or video; '{menu}' needs a video ({extensions})",
+            menu=menu,
+            extensions=extensions,
+        )
+    )
+    return str(none)
+
+
+def menu_name(interaction: discord.Interaction) -> str:
+    """The name of the menu used, as the member's Discord shows it (the catalog's, else the English)."""
+    name = interaction.command.name if interaction.command else "this"
+    return translated(name, i18n.current(), "command_name") or name
+
+
+def cut(text: Text | str, limit: int) -> str:
+    """A text rendered in the current locale, cut to a component's limit."""
+    return str(text)[:limit]
 
 
 class Modal(discord.ui.Modal):
@@ -110,20 +155,22 @@ class Modal(discord.ui.Modal):
 class SpeechModal(Modal):
     """What to say: text for text-to-speech (and its voice), or an audio file."""
 
-    def __init__(self, services: Services, command: Command, given: Given, title: str) -> None:
-        super().__init__(title=title[:TITLE_LIMIT], timeout=900)
+    def __init__(self, services: Services, command: Command, given: Given, title: Text) -> None:
+        super().__init__(title=cut(title, TITLE_LIMIT), timeout=900)
         self.services, self.command, self.given = services, command, given
         self.text: discord.ui.TextInput[SpeechModal] = discord.ui.TextInput(
             custom_id="speech:text",
             style=discord.TextStyle.paragraph,
             required=False,
             max_length=2000,
-            placeholder="Hello! I'm speaking now.",
+            # Translators: an example of text to speak, shown greyed in the empty field.
+            placeholder=cut(_("Hello! I'm speaking now."), PLACEHOLDER_LIMIT),
         )
         self.voice: discord.ui.Select[SpeechModal] = discord.ui.Select(
             custom_id="speech:voice",
             required=False,
-            placeholder=f"{catalog.DEFAULT_VOICE.replace('_', ' ')} (default)",
+            # Translators: {voice} is the default voice's name (such as "Wise Woman"), kept in English.
+            placeholder=str(_("{voice} (default)", voice=catalog.DEFAULT_VOICE.replace("_", " "))),
             options=[discord.SelectOption(label=v.replace("_", " "), value=v) for v in catalog.MINIMAX_VOICES],
         )
         self.audio: discord.ui.FileUpload[SpeechModal] = discord.ui.FileUpload(
@@ -131,24 +178,35 @@ class SpeechModal(Modal):
         )
         self.add_item(
             discord.ui.Label(
-                text="Text to speak", description="…or leave it empty and give an audio file", component=self.text
+                text=cut(_("Text to speak"), LABEL_LIMIT),
+                description=cut(_("…or leave it empty and give an audio file"), DESCRIPTION_LIMIT),
+                component=self.text,
             )
         )
-        self.add_item(discord.ui.Label(text="Voice for the text", component=self.voice))
+        self.add_item(discord.ui.Label(text=cut(_("Voice for the text"), LABEL_LIMIT), component=self.voice))
         self.add_item(
             discord.ui.Label(
-                text="…or an audio file", description=media.extensions_text(media.AUDIO), component=self.audio
+                text=cut(_("…or an audio file"), LABEL_LIMIT),
+                description=media.extensions_text(media.AUDIO),
+                component=self.audio,
             )
         )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         text, files = self.text.value.strip(), self.audio.values
         if text and files:
-            await refuse(interaction, "speech", "give the text to speak or an audio file, not both")
+            await refuse(interaction, "speech", str(_("give the text to speak or an audio file, not both")))
             return
         if not text and not files:
             await refuse(
-                interaction, "speech", f"give the text to speak or an audio file ({media.extensions_text(media.AUDIO)})"
+                interaction,
+                "speech",
+                str(
+                    _(
+                        "give the text to speak or an audio file ({extensions})",
+                        extensions=media.extensions_text(media.AUDIO),
+                    )
+                ),
             )
             return
         voice = self.voice.values[0] if self.voice.values and text else None
@@ -165,13 +223,17 @@ class PortraitModal(Modal):
     """The portrait to drive with the message's video."""
 
     def __init__(self, services: Services, video: Given) -> None:
-        super().__init__(title="Animate a portrait with this video", timeout=900)
+        super().__init__(title=cut(_("Animate a portrait with this video"), TITLE_LIMIT), timeout=900)
         self.services, self.video = services, video
         self.portrait: discord.ui.FileUpload[PortraitModal] = discord.ui.FileUpload(
             custom_id="portrait:image", required=True, max_values=1
         )
         self.add_item(
-            discord.ui.Label(text="Portrait", description=media.extensions_text(media.IMAGE), component=self.portrait)
+            discord.ui.Label(
+                text=cut(_("Portrait"), LABEL_LIMIT),
+                description=media.extensions_text(media.IMAGE),
+                component=self.portrait,
+            )
         )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -184,15 +246,24 @@ class LanguageModal(Modal):
     """The language to dub the message's video into: a code or an English name (mapped to the code)."""
 
     def __init__(self, services: Services, video: Given) -> None:
-        super().__init__(title="Dub this video", timeout=900)
+        # Translators: the title of the form asking for the language to dub a video into.
+        super().__init__(title=cut(_("Dub this video"), TITLE_LIMIT), timeout=900)
         self.services, self.video = services, video
         self.language: discord.ui.TextInput[LanguageModal] = discord.ui.TextInput(
-            custom_id="dub:language", required=True, min_length=1, max_length=100, placeholder="es, or Spanish"
+            custom_id="dub:language",
+            required=True,
+            min_length=1,
+            max_length=100,
+            # Translators: what to type: a language code (keep "es") or the language's English name (keep "Spanish").
+            placeholder=cut(_("es, or Spanish"), PLACEHOLDER_LIMIT),
         )
         self.add_item(
             discord.ui.Label(
-                text="Language to dub into",
-                description="A code such as es, pt or ja, or an English name such as Spanish",
+                text=cut(_("Language to dub into"), LABEL_LIMIT),
+                # Translators: codes and the English name are typed as they are: keep "es", "pt", "ja" and "Spanish".
+                description=cut(
+                    _("A code such as es, pt or ja, or an English name such as Spanish"), DESCRIPTION_LIMIT
+                ),
                 component=self.language,
             )
         )
@@ -219,7 +290,7 @@ class Menus(commands.Cog):
             self.bot.tree.remove_command(menu.name, type=menu.type)
 
     async def _one(self, interaction: discord.Interaction, message: discord.Message, kind: str) -> Found | None:
-        choice = pick(media_of(message), kind, interaction.command.name if interaction.command else "this")
+        choice = pick(media_of(message), kind, menu_name(interaction))
         if isinstance(choice, str):
             await refuse(interaction, kind, choice)
             return None
@@ -228,13 +299,15 @@ class Menus(commands.Cog):
     async def make_this_talk(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if image := await self._one(interaction, message, media.IMAGE):
             await interaction.response.send_modal(
-                SpeechModal(self.services, Command.TALKINGHEAD, image.given("image"), "Make this picture talk")
+                SpeechModal(self.services, Command.TALKINGHEAD, image.given("image"), _("Make this picture talk"))
             )
 
     async def lipsync_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if video := await self._one(interaction, message, media.VIDEO):
             await interaction.response.send_modal(
-                SpeechModal(self.services, Command.LIPSYNC, video.given("video"), "Lip-sync this video to new speech")
+                SpeechModal(
+                    self.services, Command.LIPSYNC, video.given("video"), _("Lip-sync this video to new speech")
+                )
             )
 
     async def animate_with_this_video(self, interaction: discord.Interaction, message: discord.Message) -> None:
@@ -252,14 +325,22 @@ class Menus(commands.Cog):
         job_id = await store.job_of_message(message.id)
         job = await store.get(job_id) if job_id else None
         if job is None:
-            await refuse(interaction, "message", "this message carries no result of this bot; report one that does")
+            await refuse(
+                interaction, "message", str(_("this message carries no result of this bot; report one that does"))
+            )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        scope, _ = where(interaction)
+        scope, _reach = where(interaction)
         count = await store.add_report(job.id, scope, interaction.user.id, message.channel.id, message.id)
         link = render.message_link(interaction.guild_id, message.channel.id, message.id)
-        place = f" · reported in <#{message.channel.id}>" if interaction.guild_id else " · reported outside servers"
-        text = render.report_message(job, interaction.user.id, count, link, place)
+        # The moderators read it in the server's preferred language (the bot's owner, outside servers: English).
+        with i18n.using(interaction.guild_locale if scope is not None and interaction.guild_locale else i18n.DEFAULT):
+            place = " · " + str(
+                _("reported in <#{channel}>", channel=message.channel.id)
+                if interaction.guild_id
+                else _("reported outside servers")
+            )
+            text = render.report_message(job, interaction.user.id, count, link, place)
         sent = await self._tell_moderators(interaction, scope, text)
         log.info(
             "job %s: reported by user %s (report %d; moderators told: %s)", job.id, interaction.user.id, count, sent

@@ -14,8 +14,13 @@ from bot.discord_app.intake import Given, collect
 from bot.discord_app.replies import refuse, where
 from bot.discord_app.services import Services, services_of
 from bot.errors import BadInput
+from bot.i18n import N_, _
 from bot.jobs import voices
 from bot.jobs.spec import SAMPLE, Command
+
+# The words a member confirms with `consent: True` (voices.CONSENT, kept in English in the job's record), as shown.
+CONSENT = _("this is my voice, or its owner agreed")
+assert CONSENT.msgid == voices.CONSENT, "CONSENT must say what voices.CONSENT says"
 
 
 async def _own_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -46,11 +51,14 @@ class Voice(commands.GroupCog, group_name="voice", group_description="Your own v
         sample_url: str | None = None,
     ) -> None:
         intake = self.services.intake
-        scope, _ = where(interaction)
+        scope, _reach = where(interaction)
         try:
             if consent is not True:
                 raise BadInput(
-                    "consent", f"cloning a voice needs `consent: True`, saying: {voices.CONSENT}; nothing was sent"
+                    "consent",
+                    # Translators: `consent: True` is the option as typed (keep it); {consent} is the sentence
+                    # "this is my voice, or its owner agreed".
+                    _("cloning a voice needs `consent: True`, saying: {consent}; nothing was sent", consent=CONSENT),
                 )
             problem = voicing.off_problem(scope, self.services.configs.get(scope), "voice_clone")
             if problem is not None:
@@ -60,8 +68,13 @@ class Voice(commands.GroupCog, group_name="voice", group_description="Your own v
             if len(kept) >= voices.MAX_VOICES and voices.key(tidy) not in {voices.key(v.name) for v in kept}:
                 raise BadInput(
                     "name",
-                    f"you keep {len(kept)} voices, the most one member may; delete one with /voice delete (or clone "
-                    "again under one of their names to replace it)",
+                    N_(
+                        "you keep {n} voice, the most one member may; delete one with /voice delete (or clone "
+                        "again under one of their names to replace it)",
+                        "you keep {n} voices, the most one member may; delete one with /voice delete (or clone "
+                        "again under one of their names to replace it)",
+                        len(kept),
+                    ),
                 )
             sources = collect(Command.VOICE_CLONE, [Given(SAMPLE, sample, sample_url)], None, intake.runner.hosting)
             spec = voicing.clone_spec(sources[SAMPLE], tidy)
@@ -73,7 +86,7 @@ class Voice(commands.GroupCog, group_name="voice", group_description="Your own v
 
     @app_commands.command(name="list", description="Your voices: when made and last used (MiniMax deletes unused ones)")
     async def list_(self, interaction: discord.Interaction) -> None:
-        scope, _ = where(interaction)
+        scope, _reach = where(interaction)
         found = await self.services.store.voices(interaction.user.id)
         off = voicing.off_problem(scope, self.services.configs.get(scope), "voice")
         await interaction.response.send_message(

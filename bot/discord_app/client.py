@@ -25,6 +25,7 @@ from bot.discord_app.replies import apologize
 from bot.discord_app.services import Services
 from bot.discord_app.translator import CatalogTranslator
 from bot.engine import Engine
+from bot.i18n import Text, _
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,23 @@ def transformed_option(interaction: discord.Interaction, error: app_commands.Tra
         if isinstance(option, dict) and str(option.get("value")) == raw:
             return str(option.get("name"))
     return "option"
+
+
+def not_a(kind: discord.AppCommandOptionType) -> Text:
+    """What an option's value was not, by the type discord.py wanted (its English words as they were)."""
+    kinds = {
+        discord.AppCommandOptionType.string: _("must be string, which this is not"),
+        discord.AppCommandOptionType.integer: _("must be integer, which this is not"),
+        discord.AppCommandOptionType.boolean: _("must be boolean, which this is not"),
+        discord.AppCommandOptionType.user: _("must be user, which this is not"),
+        discord.AppCommandOptionType.channel: _("must be channel, which this is not"),
+        discord.AppCommandOptionType.role: _("must be role, which this is not"),
+        discord.AppCommandOptionType.mentionable: _("must be mentionable, which this is not"),
+        discord.AppCommandOptionType.number: _("must be number, which this is not"),
+        discord.AppCommandOptionType.attachment: _("must be attachment, which this is not"),
+    }
+    # Translators: {kind} is a Discord option type's English name (such as "user"), for types not listed above.
+    return kinds.get(kind) or _("must be {kind}, which this is not", kind=kind.name.replace("_", " "))
 
 
 def unknown_command(error: app_commands.AppCommandError) -> str | None:
@@ -176,7 +194,7 @@ class LipSyncBot(commands.AutoShardedBot):
         if isinstance(error, app_commands.TransformerError) and not interaction.response.is_done():
             option = transformed_option(interaction, error)
             await interaction.response.send_message(
-                render.render_bad_input(option, f"must be {error.type.name.replace('_', ' ')}, which this is not"),
+                render.render_bad_input(option, str(not_a(error.type))),
                 ephemeral=True,
             )
             return
@@ -188,7 +206,9 @@ class LipSyncBot(commands.AutoShardedBot):
             else:
                 await interaction.response.send_message(
                     render.render_bad_input(
-                        f"/{sent}", "is not a command of this bot as sent; type / and pick it again"
+                        f"/{sent}",
+                        # Translators: follows the command's name as the member sent it ("/talkinghead").
+                        str(_("is not a command of this bot as sent; type / and pick it again")),
                     ),
                     ephemeral=True,
                 )
