@@ -187,9 +187,9 @@ def test_every_result_says_plainly_it_was_generated_with_ai_and_by_which_model()
 def test_the_card_says_whether_the_attached_file_carries_content_credentials():
     done = ended(Status.DONE, result={"video": {"url": "https://v3.fal.media/o.mp4"}})
     signed = render.result_card(done, attached="a.mp4", signed=True).footer.splitlines()
-    assert signed[0] == render.CREDENTIALS_NOTE and signed[-1].startswith("[Download the video from fal](")
+    assert signed[0] == str(render.CREDENTIALS_NOTE) and signed[-1].startswith("[Download the video from fal](")
     unsigned = render.result_card(done, attached="a.mp4", signed=False).footer.splitlines()
-    assert unsigned[0] == render.NO_CREDENTIALS_NOTE and "no content credentials" in unsigned[0]
+    assert unsigned[0] == str(render.NO_CREDENTIALS_NOTE) and "no content credentials" in unsigned[0]
     linked = render.result_card(done, attached=None, note="The video is 12.0 MB …", signed=True).footer
     assert "content credentials" not in linked  # fal's own file, linked, is not the bot's to vouch for
 

@@ -13,12 +13,32 @@ from bot import i18n
 from bot.discord_app import render
 from bot.discord_app.replies import is_manager, refuse
 from bot.discord_app.services import services_of
+from bot.i18n import Text, _, pgettext_
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import Job
 from bot.jobs.spec import Command
 
 CANCEL, AGAIN = "cancel", "again"
-VERBS = {CANCEL: "cancel", AGAIN: "rerun"}
+
+
+def label_of(action: str) -> Text:
+    """A button's label when none is given (Cancel; Again: only rebuilt from a custom_id, never shown)."""
+    return pgettext_("button", "Cancel") if action == CANCEL else pgettext_("button", "Again")
+
+
+def refusal(action: str) -> tuple[Text, Text]:
+    """(the button named as a refusal names an option, why the member may not press it)."""
+    if action == CANCEL:
+        return (
+            # Translators: names the Cancel button in a refusal ("⚠️ `cancel`: only the member who…")
+            pgettext_("refused button", "cancel"),
+            _("only the member who started this job, or someone with Manage Server, can cancel it"),
+        )
+    return (
+        # Translators: names the Retry / Run again button in a refusal ("⚠️ `rerun`: only the member who…")
+        pgettext_("refused button", "rerun"),
+        _("only the member who started this job, or someone with Manage Server, can rerun it"),
+    )
 
 
 def requester_or_manager(interaction: discord.Interaction, job: Job) -> bool:
@@ -33,7 +53,7 @@ class JobButton(
     def __init__(self, action: str, job_id: str, label: str | None = None) -> None:
         style = discord.ButtonStyle.danger if action == CANCEL else discord.ButtonStyle.secondary
         super().__init__(
-            discord.ui.Button(label=label or action.capitalize(), style=style, custom_id=f"job:{action}:{job_id}")
+            discord.ui.Button(label=label or str(label_of(action)), style=style, custom_id=f"job:{action}:{job_id}")
         )
         self.action, self.job_id = action, job_id
         self.job: Job | None = None
@@ -48,13 +68,13 @@ class JobButton(
         i18n.use(interaction.locale)
         self.job = await services_of(interaction.client).store.get(self.job_id)
         if self.job is None:
-            await refuse(interaction, "job", f"job {self.job_id} is not known here")
+            # Translators: names the job in a refusal ("⚠️ `job`: job 3f9c2a1b is not known here")
+            job = str(pgettext_("refused button", "job"))
+            await refuse(interaction, job, _("job {id} is not known here", id=self.job_id))
             return False
         if not requester_or_manager(interaction, self.job):
-            verb = VERBS[self.action]
-            await refuse(
-                interaction, verb, f"only the member who started this job, or someone with Manage Server, can {verb} it"
-            )
+            what, why = refusal(self.action)
+            await refuse(interaction, str(what), why)
             return False
         return True
 
@@ -88,4 +108,5 @@ def job_buttons(job: Job) -> list[discord.ui.Item]:
         return [JobButton(CANCEL, job.id)]
     if job.ending is Status.DONE and job.command is Command.VOICE_CLONE:
         return []  # the voice is made; cloning it again is /voice clone's (paid anew, with consent asked again)
-    return [JobButton(AGAIN, job.id, "Run again" if job.ending is Status.DONE else "Retry")]
+    again = pgettext_("button", "Run again") if job.ending is Status.DONE else pgettext_("button", "Retry")
+    return [JobButton(AGAIN, job.id, str(again))]

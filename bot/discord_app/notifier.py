@@ -27,6 +27,7 @@ import discord
 
 from bot import i18n, provenance
 from bot.discord_app import render
+from bot.i18n import Text, _
 from bot.jobs import results
 from bot.jobs.deliveries import DeliveryRefused
 from bot.jobs.events import Changed, Notice, Progressed
@@ -168,7 +169,7 @@ class DiscordNotifier:
         if tracker is not None and tracker.task is not None:
             tracker.closing.set()
             tracker.changed.set()
-            done, _ = await asyncio.wait({tracker.task}, timeout=EDIT_TIMEOUT)
+            done, _pending = await asyncio.wait({tracker.task}, timeout=EDIT_TIMEOUT)
             if not done:
                 tracker.task.cancel()
         address = await self.address(job.id)
@@ -233,7 +234,7 @@ class DiscordNotifier:
         attach = video.fits(limit)
         note = None if attach else (video.why_not_attached or video.too_large_for(limit))
         assert address.message_id is not None
-        for _ in range(2):
+        for _try in range(2):
             view = self._card(job, video.filename if attach else None, note, signed=video.signed)
             files = [discord.File(video.path, filename=video.filename)] if attach and video.path else []
             try:
@@ -251,10 +252,16 @@ class DiscordNotifier:
                 if not (attach and _refused_upload(exc)):
                     raise
                 log.info("job %s: Discord refused the upload (%s); sending the link", job.id, exc)
-                attach, note = False, "Discord refused the upload here, so the video is linked instead of attached."
+                attach, note = False, _("Discord refused the upload here, so the video is linked instead of attached.")
 
     def _card(
-        self, job: Job, attached: str | None, note: str | None, *, mention: bool = False, signed: bool | None = None
+        self,
+        job: Job,
+        attached: str | None,
+        note: str | Text | None,
+        *,
+        mention: bool = False,
+        signed: bool | None = None,
     ) -> discord.ui.LayoutView:
         card = render.result_card(job, attached=attached, note=note, mention=mention, signed=signed)
         container: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(

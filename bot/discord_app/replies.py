@@ -6,6 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.discord_app import render
+from bot.i18n import Text, _
 from bot.jobs.model import CHANNEL, DM
 
 
@@ -31,13 +32,13 @@ def where(interaction: discord.Interaction) -> tuple[int | None, str]:
     return None, DM
 
 
-async def refuse(interaction: discord.Interaction, what: str, message: str) -> None:
-    """A private answer saying what was wrong and what is accepted."""
+async def refuse(interaction: discord.Interaction, what: str, message: str | Text) -> None:
+    """A private answer saying what was wrong and what is accepted (in the interaction's locale, set on entry)."""
     text = render.render_bad_input(what, message)
     await interaction.response.send_message(text, ephemeral=True)
 
 
-UNFORESEEN = "Something went wrong on our side; the details are in the bot's log. Nothing was charged."
+UNFORESEEN = _("Something went wrong on our side; the details are in the bot's log. Nothing was charged.")
 
 
 async def apologize(interaction: discord.Interaction) -> None:
@@ -48,8 +49,8 @@ async def apologize(interaction: discord.Interaction) -> None:
             if not interaction.response.is_done():
                 await interaction.response.autocomplete([])
         elif interaction.response.is_done():
-            await interaction.edit_original_response(content=UNFORESEEN)
+            await interaction.edit_original_response(content=str(UNFORESEEN))
         else:
-            await interaction.response.send_message(UNFORESEEN, ephemeral=True)
+            await interaction.response.send_message(str(UNFORESEEN), ephemeral=True)
     except discord.HTTPException:
         pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bot import media
 from bot.errors import BadInput
+from bot.i18n import Number, _
 from bot.jobs import pipeline, voices
 from bot.jobs.limits import GuildConfig
 from bot.jobs.model import Job
@@ -27,13 +28,17 @@ def off_problem(guild_id: int | None, config: GuildConfig, option: str) -> BadIn
     if guild_id is not None:
         return BadInput(
             option,
-            "voice cloning is off on this server, so cloned voices are neither made nor used here; a server admin "
-            "(Manage Server) can turn it on with `/config features voice_clone:True`",
+            _(
+                "voice cloning is off on this server, so cloned voices are neither made nor used here; a server admin "
+                "(Manage Server) can turn it on with `/config features voice_clone:True`"
+            ),
         )
     return BadInput(
         option,
-        "voice cloning is off here (DMs, group DMs and servers that did not add the bot), so cloned voices are neither "
-        "made nor used here; the bot's owner can turn it on with the setting `VOICE_CLONING`",
+        _(
+            "voice cloning is off here (DMs, group DMs and servers that did not add the bot), so cloned voices are "
+            "neither made nor used here; the bot's owner can turn it on with the setting `VOICE_CLONING`"
+        ),
     )
 
 
@@ -64,8 +69,13 @@ def clone_spec(source: Source, name: str) -> JobSpec:
     if source.attachment and source.size is not None and source.size > MAX_SAMPLE_BYTES:
         raise BadInput(
             SAMPLE,
-            f"'{source.filename}' is {source.size / 1024**2:.1f} MB; a voice sample is at most 20 MB "
-            f"(10 s to 5 minutes of speech: {media.extensions_text('audio')})",
+            # Translators: {file} is the file's name; {extensions} lists the accepted file types (".mp3, .wav, …")
+            _(
+                "'{file}' is {size} MB; a voice sample is at most 20 MB (10 s to 5 minutes of speech: {extensions})",
+                file=source.filename,
+                size=Number(source.size / 1024**2, 1),
+                extensions=media.extensions_text("audio"),
+            ),
         )
     spec = voices.clone_spec(source.url, name, audio_seconds=source.duration)
     pipeline.check_audio_length(spec, source.duration)
