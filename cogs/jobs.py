@@ -101,9 +101,12 @@ class Jobs(commands.GroupCog, group_name="jobs", group_description="Your jobs: l
             )
             return
         if not job.status.terminal:
-            await refuse(
-                interaction, "job_id", str(_("job `{job_id}` has not finished; cancel it first", job_id=job.id))
+            unfinished = (
+                _("job `{job_id}` is being delivered right now; try again in a moment", job_id=job.id)
+                if job.ending is not None
+                else _("job `{job_id}` has not finished; cancel it first", job_id=job.id)
             )
+            await refuse(interaction, "job_id", str(unfinished))
             return
         if await self.services.store.removed_at(job.id) is not None:
             await refuse(interaction, "job_id", str(_("job `{job_id}` was removed already", job_id=job.id)))
