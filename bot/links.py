@@ -18,6 +18,7 @@ import idna
 import yarl
 
 from bot.errors import BadInput
+from bot.i18n import Number, _
 
 URL_MAX_LENGTH = 2083  # fal's schemas cap input URLs here
 PRIVATE_NAMES = ("localhost", ".localhost", ".localdomain", ".local", ".internal", ".lan", ".home.arpa")
@@ -93,35 +94,46 @@ def parse(option: str, text: object, *, private_hosts: frozenset[str] = frozense
     except BadInput:
         raise
     except Exception:  # whatever a library finds wrong in a string no parser was written for
-        raise BadInput(option, "is not a valid link; give an https:// link to the file") from None
+        raise BadInput(option, _("is not a valid link; give an https:// link to the file")) from None
 
 
 def _parse(option: str, text: object, private_hosts: frozenset[str]) -> Link:
     if not isinstance(text, str):
-        raise BadInput(option, "must be an https:// link to the file (text), not a number or anything else")
+        raise BadInput(option, _("must be an https:// link to the file (text), not a number or anything else"))
     url = text.strip()
     if len(url) > URL_MAX_LENGTH:
-        raise BadInput(option, f"is {len(url)} characters long; links up to {URL_MAX_LENGTH} characters are accepted")
+        raise BadInput(
+            option,
+            _(
+                "is {length} characters long; links up to {most} characters are accepted",
+                length=Number(len(url)),
+                most=Number(URL_MAX_LENGTH),
+            ),
+        )
     if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in url):
-        raise BadInput(option, "has spaces or control characters in it; give the link exactly as it is, https://…")
+        raise BadInput(option, _("has spaces or control characters in it; give the link exactly as it is, https://…"))
     if "\\" in url:
-        raise BadInput(option, "has a backslash in it; give the link exactly as it is, https://…")
+        raise BadInput(option, _("has a backslash in it; give the link exactly as it is, https://…"))
     try:
         parts = urlsplit(url)
         written = parts.hostname
         port = parts.port
     except ValueError as exc:
-        what = "an invalid port (ports go from 1 to 65535)" if "port" in str(exc).lower() else "an invalid host"
-        raise BadInput(option, f"has {what}; give a public https:// link to the file") from None
+        problem = (
+            _("has an invalid port (ports go from 1 to 65535); give a public https:// link to the file")
+            if "port" in str(exc).lower()
+            else _("has an invalid host; give a public https:// link to the file")
+        )
+        raise BadInput(option, problem) from None
     if parts.scheme.lower() != "https" or not written:
-        raise BadInput(option, "must be an https:// link to the file")
+        raise BadInput(option, _("must be an https:// link to the file"))
     if "@" in parts.netloc:
-        raise BadInput(option, "must not carry a user name or password; give a public https:// link")
+        raise BadInput(option, _("must not carry a user name or password; give a public https:// link"))
     if port == 0:
-        raise BadInput(option, "has an invalid port; give a public https:// link")
+        raise BadInput(option, _("has an invalid port; give a public https:// link"))
     host, address = _judge(option, written, private_hosts)
     if ("[" in parts.netloc) != (address is not None and address.version == 6):
-        raise BadInput(option, "has an invalid host; only IPv6 addresses go in [brackets]")
+        raise BadInput(option, _("has an invalid host; only IPv6 addresses go in [brackets]"))
     private = host in private_hosts
     shown = f"[{host}]" if address is not None and address.version == 6 else host
     netloc = shown if port is None else f"{shown}:{port}"
@@ -129,7 +141,7 @@ def _parse(option: str, text: object, private_hosts: frozenset[str]) -> Link:
     # What aiohttp (yarl) would connect to must be the host just judged.
     seen = yarl.URL(checked).raw_host
     if seen is None or seen.lower().rstrip(".") != host:
-        raise BadInput(option, "has a host that clients read in different ways; give a public https:// link")
+        raise BadInput(option, _("has a host that clients read in different ways; give a public https:// link"))
     return Link(checked, host, port or 443, address, private)
 
 
@@ -143,13 +155,15 @@ def _judge(option: str, written: str, private_hosts: frozenset[str]) -> tuple[st
     if address is not None:
         host = str(address)
         if host not in private_hosts and not public(address):
-            raise BadInput(option, "must point at a public address, not a private, loopback, multicast or reserved one")
+            raise BadInput(
+                option, _("must point at a public address, not a private, loopback, multicast or reserved one")
+            )
         return host, address
     if "%" in written:
-        raise BadInput(option, "has a percent sign in its host; give the link exactly as it is, https://…")
+        raise BadInput(option, _("has a percent sign in its host; give the link exactly as it is, https://…"))
     spellings = [written] if written.isascii() else _mapped(written)
     if not spellings:
-        raise BadInput(option, "has a host name that is not valid; give a public https:// link to the file")
+        raise BadInput(option, _("has a host name that is not valid; give a public https:// link to the file"))
     for spelling in spellings:
         _judge_name(option, spelling.rstrip("."), private_hosts)
     host = spellings[0].rstrip(".")
@@ -183,17 +197,19 @@ def _judge_name(option: str, host: str, private_hosts: frozenset[str]) -> None:
         address = None
     if address is not None:
         if not public(address):
-            raise BadInput(option, "must point at a public address, not a private, loopback, multicast or reserved one")
+            raise BadInput(
+                option, _("must point at a public address, not a private, loopback, multicast or reserved one")
+            )
         return
     if not _NAME.fullmatch(host):
-        raise BadInput(option, "has a host name that is not valid; give a public https:// link to the file")
+        raise BadInput(option, _("has a host name that is not valid; give a public https:// link to the file"))
     labels = host.split(".")
     if _NUMERIC.fullmatch(labels[-1]):
         # 2130706433, 0177.1, 0x7f.0.0.1: resolvers read these as addresses, and URL parsers read any host that
         # ends in a number as one; only the plain dotted form is taken.
-        raise BadInput(option, "must point at a public host; write addresses in the usual dotted form")
+        raise BadInput(option, _("must point at a public host; write addresses in the usual dotted form"))
     if host in PRIVATE_NAMES or host.endswith(PRIVATE_NAMES) or "." not in host:
-        raise BadInput(option, "must point at a public host, not a local or private one")
+        raise BadInput(option, _("must point at a public host, not a local or private one"))
 
 
 def valid_host(host: str) -> bool:

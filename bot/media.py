@@ -18,11 +18,16 @@ from typing import Any, BinaryIO
 
 import av
 import av.error
+from babel.numbers import format_decimal
 from PIL import Image
+
+from bot import i18n
+from bot.i18n import Number, Text, _
 
 IMAGE, AUDIO, VIDEO = "image", "audio", "video"
 KINDS = (IMAGE, AUDIO, VIDEO)
-A_KIND = {IMAGE: "an image", AUDIO: "an audio file", VIDEO: "a video"}
+A_KIND = {IMAGE: "an image", AUDIO: "an audio file", VIDEO: "a video"}  # English, for code that glues words
+A_KIND_TEXT: dict[str, Text] = {IMAGE: _("an image"), AUDIO: _("an audio file"), VIDEO: _("a video")}
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,17 @@ MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel phone photo; decoding one takes 
 EXACT_HEADER_LENGTH = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "wav", "flac")
 
 
+class Megabytes(Number):
+    """A file's size in MB, one digit after the locale's decimal sign and no grouping ('10240.0', '10240,0'), as
+    the messages have always shown it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size / 1024**2, 1)
+
+    def __format__(self, spec: str) -> str:
+        return format_decimal(self.value, format="0.0", locale=i18n.babel_locale(i18n.current()))
+
+
 def well_short(claimed: float, played: float) -> bool:
     """Whether the packets stop well short of the header's length (not a rounding or priming difference)."""
     return claimed - played > max(0.5, 0.03 * claimed)
@@ -108,11 +124,16 @@ def well_short(claimed: float, played: float) -> bool:
 
 
 class Refused(ValueError):
-    """A file that is not accepted. str() is the message for the person who sent it."""
+    """A file that is not accepted. str() is the message for the person who sent it, in the locale of the moment
+    (`message` keeps it as a bot.i18n Text, to be shown in another)."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str | Text, reason: str) -> None:
         super().__init__(message)
+        self.message = message
         self.reason = reason  # empty | too_big | wrong_kind | not_offered | damaged | truncated | unknown
+
+    def __str__(self) -> str:
+        return i18n.text(self.message)
 
 
 @dataclass(frozen=True)
@@ -136,17 +157,39 @@ class MediaInfo:
         }
 
 
-def _join(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+def _join(words: list[str]) -> Text | str:
+    if len(words) == 1:
+        return words[0]
+    # Translators: the last of several choices, e.g. "PNG, JPEG, WebP, GIF or AVIF"
+    return _("{choices} or {last}", choices=", ".join(words[:-1]), last=words[-1])
+
+
+def accepted_message(kind: str) -> Text:
+    """'PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)'."""
+    return _(
+        "{formats} (up to {megabytes} MB)",
+        formats=_join([f.name for f in ACCEPTED[kind]]),
+        megabytes=Number(MAX_BYTES[kind] // 1024**2),
+    )
 
 
 def accepted_text(kind: str) -> str:
-    """'PNG, JPEG, WebP, GIF or AVIF (up to 20 MB)'."""
-    return f"{_join([f.name for f in ACCEPTED[kind]])} (up to {MAX_BYTES[kind] // 1024**2} MB)"
+    """accepted_message, in the locale of the moment."""
+    return str(accepted_message(kind))
+
+
+def needed_message(kind: str) -> Text:
+    accepted = accepted_message(kind)
+    if kind == IMAGE:
+        return _("an image is needed: {accepted}", accepted=accepted)
+    if kind == AUDIO:
+        return _("an audio file is needed: {accepted}", accepted=accepted)
+    return _("a video is needed: {accepted}", accepted=accepted)
 
 
 def needed(kind: str) -> str:
-    return f"{A_KIND[kind]} is needed: {accepted_text(kind)}"
+    """needed_message, in the locale of the moment."""
+    return str(needed_message(kind))
 
 
 def extensions_text(kind: str) -> str:
@@ -185,57 +228,79 @@ def _a(word: str) -> str:
     return f"an {word}" if word.startswith(spoken_vowel) else f"a {word}"
 
 
-def _refuse(label: str, what: str, kind: str, reason: str) -> Refused:
-    return Refused(f"'{label}' {what}; {needed(kind)}", reason)
+def _a_kind_of(name: str, kind: str | None) -> Text:
+    """'an MP3 audio file', 'a WebM video', 'a PNG image', 'an AVI file': a format's name and what it holds."""
+    an = _a(name).startswith("an ")
+    if kind == IMAGE:
+        return _("an {format} image", format=name) if an else _("a {format} image", format=name)
+    if kind == AUDIO:
+        return _("an {format} audio file", format=name) if an else _("a {format} audio file", format=name)
+    if kind == VIDEO:
+        return _("an {format} video", format=name) if an else _("a {format} video", format=name)
+    return _("an {format} file", format=name) if an else _("a {format} file", format=name)
+
+
+def _refuse(problem: Text, kind: str, reason: str) -> Refused:
+    """`problem` names the file ('{name}' …); what the input needs follows."""
+    # Translators: a file refused, then what is accepted: "'x.pdf' is a PDF document; an image is needed: PNG, …"
+    return Refused(_("{problem}; {needed}", problem=problem, needed=needed_message(kind)), reason)
+
+
+def _is(label: str, what: Text | str) -> Text:
+    return _("'{name}' is {what}", name=label, what=what)
 
 
 # Declared content types we can name, whether or not they are accepted (for messages only).
 _DECLARED_NAMES = {
-    "image/heic": "a HEIC photo",
-    "image/heif": "a HEIF photo",
-    "image/heic-sequence": "a HEIC photo",
-    "image/bmp": "a BMP image",
-    "image/tiff": "a TIFF image",
-    "image/svg+xml": "an SVG drawing",
-    "image/x-icon": "an icon",
-    "image/vnd.microsoft.icon": "an icon",
-    "video/x-matroska": "a Matroska (MKV) video",
-    "video/x-msvideo": "an AVI video",
-    "video/avi": "an AVI video",
-    "video/mpeg": "an MPEG video",
-    "video/3gpp": "a 3GP video",
-    "video/x-ms-wmv": "a Windows Media video",
-    "video/ogg": "an Ogg video",
-    "video/x-flv": "a Flash video",
-    "video/mp2t": "an MPEG-TS video",
-    "audio/webm": "a WebM audio file",
-    "audio/x-ms-wma": "a Windows Media audio file",
-    "audio/aiff": "an AIFF audio file",
-    "audio/x-aiff": "an AIFF audio file",
-    "audio/amr": "an AMR audio file",
-    "audio/3gpp": "a 3GP audio file",
-    "audio/midi": "a MIDI file",
-    "audio/x-caf": "a CAF audio file",
-    "application/pdf": "a PDF document",
-    "application/zip": "a ZIP archive",
-    "text/plain": "a text file",
-    "text/html": "a web page",
-    "application/json": "a JSON file",
-    "application/msword": "a Word document",
+    "image/heic": _("a HEIC photo"),
+    "image/heif": _("a HEIF photo"),
+    "image/heic-sequence": _("a HEIC photo"),
+    "image/bmp": _("a BMP image"),
+    "image/tiff": _("a TIFF image"),
+    "image/svg+xml": _("an SVG drawing"),
+    "image/x-icon": _("an icon"),
+    "image/vnd.microsoft.icon": _("an icon"),
+    "video/x-matroska": _("a Matroska (MKV) video"),
+    "video/x-msvideo": _("an AVI video"),
+    "video/avi": _("an AVI video"),
+    "video/mpeg": _("an MPEG video"),
+    "video/3gpp": _("a 3GP video"),
+    "video/x-ms-wmv": _("a Windows Media video"),
+    "video/ogg": _("an Ogg video"),
+    "video/x-flv": _("a Flash video"),
+    "video/mp2t": _("an MPEG-TS video"),
+    "audio/webm": _("a WebM audio file"),
+    "audio/x-ms-wma": _("a Windows Media audio file"),
+    "audio/aiff": _("an AIFF audio file"),
+    "audio/x-aiff": _("an AIFF audio file"),
+    "audio/amr": _("an AMR audio file"),
+    "audio/3gpp": _("a 3GP audio file"),
+    "audio/midi": _("a MIDI file"),
+    "audio/x-caf": _("a CAF audio file"),
+    "application/pdf": _("a PDF document"),
+    "application/zip": _("a ZIP archive"),
+    "text/plain": _("a text file"),
+    "text/html": _("a web page"),
+    "application/json": _("a JSON file"),
+    "application/msword": _("a Word document"),
 }
 
 
-def describe_declared(content_type: str) -> str:
+def describe_declared_message(content_type: str) -> Text:
     """'an MP3 audio file (audio/mpeg)', 'a PDF document (application/pdf)', 'declared as x/y'."""
     for kind, formats in ACCEPTED.items():
         for f in formats:
             if content_type in f.content_types and not (f is M4A and content_type == "video/mp4"):
-                return f"{_a(f.name)} {_NOUN[kind]} ({content_type})"
+                return _("{what} ({content_type})", what=_a_kind_of(f.name, kind), content_type=content_type)
     name = _DECLARED_NAMES.get(content_type)
-    return f"{name} ({content_type})" if name else f"declared as {content_type}"
+    if name is not None:
+        return _("{what} ({content_type})", what=name, content_type=content_type)
+    return _("declared as {content_type}", content_type=content_type)
 
 
-_NOUN = {IMAGE: "image", AUDIO: "audio file", VIDEO: "video"}
+def describe_declared(content_type: str) -> str:
+    """describe_declared_message, in the locale of the moment."""
+    return str(describe_declared_message(content_type))
 
 
 def declared_type(content_type: str | None) -> str | None:
@@ -252,23 +317,40 @@ def check_declared(
     name (an accepted extension of this kind)."""
     declared = declared_type(content_type)
     if declared is not None and not any(declared in f.content_types for f in ACCEPTED[kind]):
-        raise _refuse(name, f"is {describe_declared(declared)}", kind, "wrong_kind")
+        raise _refuse(_is(name, describe_declared_message(declared)), kind, "wrong_kind")
     extension = Path(name).suffix.lower().lstrip(".")
     known = {e for formats in ACCEPTED.values() for f in formats for e in f.extensions}
     if declared is None and extension and extension not in known:
-        raise _refuse(name, f"is a .{extension} file by its name and declares no media type", kind, "wrong_kind")
-    if declared is None and named_only and extension not in {e for f in ACCEPTED[kind] for e in f.extensions}:
-        what = f"is a .{extension} file by its name" if extension else "has no file extension"
         raise _refuse(
-            name,
-            f"declares no media type and {what}; name it for what it is ({extensions_text(kind)})",
+            _(
+                "'{name}' is a .{extension} file by its name and declares no media type",
+                name=name,
+                extension=extension,
+            ),
             kind,
-            "unknown",
+            "wrong_kind",
         )
+    if declared is None and named_only and extension not in {e for f in ACCEPTED[kind] for e in f.extensions}:
+        problem = (
+            _(
+                "'{name}' declares no media type and is a .{extension} file by its name; "
+                "name it for what it is ({extensions})",
+                name=name,
+                extension=extension,
+                extensions=extensions_text(kind),
+            )
+            if extension
+            else _(
+                "'{name}' declares no media type and has no file extension; name it for what it is ({extensions})",
+                name=name,
+                extensions=extensions_text(kind),
+            )
+        )
+        raise _refuse(problem, kind, "unknown")
     if size == 0:
-        raise _refuse(name, "is empty (0 bytes)", kind, "empty")
+        raise _refuse(_("'{name}' is empty (0 bytes)", name=name), kind, "empty")
     if size is not None and size > MAX_BYTES[kind]:
-        raise _refuse(name, f"is {size / 1024**2:.1f} MB", kind, "too_big")
+        raise _refuse(_("'{name}' is {megabytes} MB", name=name, megabytes=Megabytes(size)), kind, "too_big")
 
 
 def upload_name(name: str, info: MediaInfo) -> str:
@@ -283,11 +365,11 @@ def upload_name(name: str, info: MediaInfo) -> str:
 _PILLOW_FORMATS = ["PNG", "JPEG", "WEBP", "GIF", "AVIF", "BMP", "TIFF", "ICO", "PSD", "JPEG2000"]
 _PILLOW_ACCEPTED = {"PNG": PNG, "JPEG": JPEG, "MPO": JPEG, "WEBP": WEBP, "GIF": GIF, "AVIF": AVIF}
 _PILLOW_NAMES = {
-    "BMP": "a BMP image",
-    "TIFF": "a TIFF image",
-    "ICO": "an icon",
-    "PSD": "a Photoshop document",
-    "JPEG2000": "a JPEG 2000 image",
+    "BMP": _("a BMP image"),
+    "TIFF": _("a TIFF image"),
+    "ICO": _("an icon"),
+    "PSD": _("a Photoshop document"),
+    "JPEG2000": _("a JPEG 2000 image"),
 }
 
 
@@ -298,9 +380,12 @@ def _inspect_image(path: Path, expected: str, label: str) -> MediaInfo | None:
         image = Image.open(path, formats=_PILLOW_FORMATS)
     except Image.DecompressionBombError:
         raise _refuse(
-            label,
-            f"is an image of more than {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} megapixels (up to "
-            f"{MAX_IMAGE_PIXELS // 1_000_000} are accepted)",
+            _(
+                "'{name}' is an image of more than {megapixels} megapixels (up to {most} are accepted)",
+                name=label,
+                megapixels=Number(2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000),
+                most=Number(MAX_IMAGE_PIXELS // 1_000_000),
+            ),
             expected,
             "too_big",
         ) from None
@@ -309,18 +394,26 @@ def _inspect_image(path: Path, expected: str, label: str) -> MediaInfo | None:
     with image:
         fmt = _PILLOW_ACCEPTED.get(image.format or "")
         what = (
-            f"{_a(fmt.name)} image" if fmt else _PILLOW_NAMES.get(image.format or "", f"{_a(image.format or '')} image")
+            _a_kind_of(fmt.name, IMAGE)
+            if fmt
+            else _PILLOW_NAMES.get(image.format or "", _a_kind_of(image.format or "", IMAGE))
         )
         if expected != IMAGE:
-            raise _refuse(label, f"is {what}", expected, "wrong_kind")
+            raise _refuse(_is(label, what), expected, "wrong_kind")
         if fmt is None:
-            raise _refuse(label, f"is {what}", expected, "not_offered")
+            raise _refuse(_is(label, what), expected, "not_offered")
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
             raise _refuse(
-                label,
-                f"is {what} of {width}×{height} pixels ({width * height / 1e6:.0f} megapixels; "
-                f"up to {MAX_IMAGE_PIXELS // 1_000_000} are accepted)",
+                _(
+                    "'{name}' is {what} of {width}×{height} pixels ({megapixels} megapixels; up to {most} are accepted)",
+                    name=label,
+                    what=what,
+                    width=width,
+                    height=height,
+                    megapixels=Number(width * height / 1e6, 0),
+                    most=Number(MAX_IMAGE_PIXELS // 1_000_000),
+                ),
                 expected,
                 "too_big",
             )
@@ -332,18 +425,22 @@ def _inspect_image(path: Path, expected: str, label: str) -> MediaInfo | None:
                 image.seek(getattr(image, "n_frames", 1) - 1)
                 image.load()
         except Exception:  # noqa: BLE001 - a decoder's error of any type means the same to the sender
-            raise _refuse(
-                label, f"is {what} but it is damaged or incomplete (it cannot be decoded)", expected, "damaged"
-            ) from None
+            raise _refuse(_undecodable(label, what), expected, "damaged") from None
     if fmt is PNG:  # the chunks' checksums, which decoding the pixels does not look at
         try:
             with Image.open(path, formats=["PNG"]) as again:
                 again.verify()
         except Exception:  # noqa: BLE001
             raise _refuse(
-                label, f"is {what} but it is damaged (its checksums do not match)", expected, "damaged"
+                _("'{name}' is {what} but it is damaged (its checksums do not match)", name=label, what=what),
+                expected,
+                "damaged",
             ) from None
     return MediaInfo(IMAGE, fmt, None, width, height, (fmt.name.lower(),))
+
+
+def _undecodable(label: str, what: Text) -> Text:
+    return _("'{name}' is {what} but it is damaged or incomplete (it cannot be decoded)", name=label, what=what)
 
 
 # ---- audio and video (FFmpeg through PyAV)
@@ -398,7 +495,7 @@ _CONTAINER_NAMES = {
 
 
 _PIPE_FORMATS = {"png": PNG, "apng": PNG, "jpeg": JPEG, "webp": WEBP, "gif": GIF}
-_PIPE_NAMES = {"bmp": "a BMP image", "tiff": "a TIFF image", "svg": "an SVG drawing", "image2": "an image"}
+_PIPE_NAMES = {"bmp": _("a BMP image"), "tiff": _("a TIFF image"), "svg": _("an SVG drawing"), "image2": _("an image")}
 
 
 def _brands(container: Any) -> tuple[str, set[str]]:
@@ -408,83 +505,91 @@ def _brands(container: Any) -> tuple[str, set[str]]:
     return major, {major} | {compatible[i : i + 4].strip() for i in range(0, len(compatible), 4)} - {""}
 
 
-def _identify(container: Any, kind: str | None) -> tuple[Format | None, str, str | None]:
+def _identify(container: Any, kind: str | None) -> tuple[Format | None, Text, str | None]:
     """From the container and its streams: the format (None when no input takes it), words for it, and its kind.
 
     The kind comes from the streams, except for still-image containers (HEIC, AVIF, image pipes).
     """
     family = container.format.name
     codecs = {_codec_name(s) for s in container.streams if s.type in (AUDIO, VIDEO)}
-    noun = _NOUN.get(kind or "", "file")
     if family.startswith("mov,"):
         major, brands = _brands(container)
         if major in _AVIF_BRANDS:
-            return AVIF, "an AVIF image", IMAGE
+            return AVIF, _("an AVIF image"), IMAGE
         if major in _HEIF_BRANDS or (brands & _HEIF_BRANDS and not brands & {"isom", "mp41", "mp42", "qt"}):
-            return None, "a HEIC photo", IMAGE
+            return None, _("a HEIC photo"), IMAGE
         if major.startswith("3g"):
-            return None, f"a 3GP {noun}", kind
+            return None, _a_kind_of("3GP", kind), kind
         if kind == AUDIO:
-            return M4A, "an M4A audio file" if major == "M4A" else "an M4A audio file (an MP4 with sound only)", kind
+            return (
+                M4A,
+                _("an M4A audio file") if major == "M4A" else _("an M4A audio file (an MP4 with sound only)"),
+                kind,
+            )
         if major == "qt":
-            return MOV, "a QuickTime video", kind
-        return MP4, "an MP4 video", kind
+            return MOV, _("a QuickTime video"), kind
+        return MP4, _("an MP4 video"), kind
     if family == "matroska,webm":
         if codecs <= _WEBM_CODECS:
-            return (WEBM if kind == VIDEO else None), f"a WebM {noun}", kind
-        return None, f"a Matroska (MKV) {noun}", kind
+            return (WEBM if kind == VIDEO else None), _a_kind_of("WebM", kind), kind
+        return None, _a_kind_of("Matroska (MKV)", kind), kind
     simple = {"mp3": MP3, "wav": WAV, "ogg": OGG, "flac": FLAC, "aac": AAC}
     if family in simple:
         fmt = simple[family]
         if kind == VIDEO:  # Ogg Theora and the like
-            return None, f"{_a(fmt.name)} video", kind
-        return fmt, f"{_a(fmt.name)} audio file", kind
+            return None, _a_kind_of(fmt.name, VIDEO), kind
+        return fmt, _a_kind_of(fmt.name, AUDIO), kind
     if family.endswith("_pipe") or family in ("image2", "gif", "apng"):
         name = family.removesuffix("_pipe")
         image = _PIPE_FORMATS.get(name)
         return (
             image,
-            (f"{_a(image.name)} image" if image else _PIPE_NAMES.get(name, f"{_a(name.upper())} image")),
+            (_a_kind_of(image.name, IMAGE) if image else _PIPE_NAMES.get(name, _a_kind_of(name.upper(), IMAGE))),
             IMAGE,
         )
     name = _CONTAINER_NAMES.get(family.split(",")[0], container.format.long_name or family)
-    return None, f"{_a(name)} {noun}", kind
+    return None, _a_kind_of(name, kind), kind
 
 
-def _what_unreadable(path: Path) -> str:
+def _what_unreadable(path: Path, label: str) -> Text:
     """Words for a file that neither Pillow nor FFmpeg can open, from its leading bytes (for the message only)."""
     with open(path, "rb") as f:
         head = f.read(512)
     signatures = [
-        (b"\x89PNG", "a PNG image"),
-        (b"\xff\xd8\xff", "a JPEG image"),
-        (b"GIF8", "a GIF image"),
-        (b"RIFF", "a RIFF (WAV or WebP) file"),
-        (b"ID3", "an MP3 audio file"),
-        (b"OggS", "an Ogg file"),
-        (b"fLaC", "a FLAC audio file"),
-        (b"\x1a\x45\xdf\xa3", "a WebM or Matroska file"),
+        (b"\x89PNG", _("a PNG image")),
+        (b"\xff\xd8\xff", _("a JPEG image")),
+        (b"GIF8", _("a GIF image")),
+        (b"RIFF", _("a RIFF (WAV or WebP) file")),
+        (b"ID3", _("an MP3 audio file")),
+        (b"OggS", _("an Ogg file")),
+        (b"fLaC", _("a FLAC audio file")),
+        (b"\x1a\x45\xdf\xa3", _("a WebM or Matroska file")),
     ]
+    damaged = None
     for magic, what in signatures:
         if head.startswith(magic):
-            return f"looks like {what} but it is damaged or incomplete"
-    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
-        return "looks like an AAC audio file but it is damaged or incomplete"
-    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06:
-        return "looks like an MP3 audio file but it is damaged or incomplete"
-    if head[4:8] == b"ftyp":
-        return "looks like an MP4 or QuickTime file but it is damaged or incomplete"
+            damaged = what
+            break
+    else:
+        if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+            damaged = _("an AAC audio file")
+        elif len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06:
+            damaged = _("an MP3 audio file")
+        elif head[4:8] == b"ftyp":
+            damaged = _("an MP4 or QuickTime file")
+    if damaged is not None:
+        return _("'{name}' looks like {what} but it is damaged or incomplete", name=label, what=damaged)
     if head.startswith(b"%PDF"):
-        return "is a PDF document"
+        return _is(label, _("a PDF document"))
     if head.startswith(b"PK\x03\x04"):
-        return "is a ZIP archive (or an Office document)"
+        return _is(label, _("a ZIP archive (or an Office document)"))
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
         text = None
     if text is not None and all(c.isprintable() or c in "\r\n\t" for c in text):
-        return "is a text file"
-    return "is not an image, audio or video file (its contents match no format we know)"
+        return _is(label, _("a text file"))
+    return _("'{name}' is not an image, audio or video file (its contents match no format we know)", name=label)
 
 
 def _span(packet: Any, span: dict[int, list[float]]) -> None:
@@ -508,7 +613,7 @@ def _inspect_av(path: Path, expected: str, label: str) -> MediaInfo:
         try:
             container = av.open(_Anonymous(raw), "r", metadata_errors="replace")
         except Exception:  # noqa: BLE001 - FFmpeg's errors, and PyAV's on malformed input
-            raise _refuse(label, _what_unreadable(path), expected, "unknown") from None
+            raise _refuse(_what_unreadable(path, label), expected, "unknown") from None
         with container:  # every stream attribute is read inside: they are freed with the container
             streams = [s for s in container.streams if s.type in (AUDIO, VIDEO) and s.codec_context is not None]
             cover_art = [s for s in streams if s.type == VIDEO and s.disposition & av.stream.Disposition.attached_pic]
@@ -522,17 +627,17 @@ def _inspect_av(path: Path, expected: str, label: str) -> MediaInfo:
             )
             fmt, what, kind = _identify(container, kind)
             if kind == IMAGE and expected == IMAGE and fmt is not None:  # one of ours that Pillow could not open
-                raise _refuse(
-                    label, f"is {what} but it is damaged or incomplete (it cannot be decoded)", expected, "damaged"
-                )
+                raise _refuse(_undecodable(label, what), expected, "damaged")
             if kind is None:
                 if not any(s.type == "subtitle" for s in container.streams):  # opened, but nothing inside makes sense
-                    raise _refuse(label, _what_unreadable(path), expected, "unknown")
-                raise _refuse(label, f"is {what} with no audio or video in it", expected, "wrong_kind")
+                    raise _refuse(_what_unreadable(path, label), expected, "unknown")
+                raise _refuse(
+                    _("'{name}' is {what} with no audio or video in it", name=label, what=what), expected, "wrong_kind"
+                )
             if kind != expected or fmt is None or fmt not in ACCEPTED[expected]:
                 if kind == AUDIO and expected == VIDEO and cover_art:
-                    what += " (its picture is cover art, not a video)"
-                raise _refuse(label, f"is {what}", expected, "wrong_kind" if kind != expected else "not_offered")
+                    what = _("{what} (its picture is cover art, not a video)", what=what)
+                raise _refuse(_is(label, what), expected, "wrong_kind" if kind != expected else "not_offered")
             primary = next(s for s in playing if s.type == expected)
             codec = _codec_name(primary)
             decoder = _Decoder(primary)
@@ -558,31 +663,56 @@ def _inspect_av(path: Path, expected: str, label: str) -> MediaInfo:
             width = getattr(primary, "width", None) if kind == VIDEO else None
             height = getattr(primary, "height", None) if kind == VIDEO else None
             codecs = tuple(_codec_name(s) for s in playing)
-    data = "video" if kind == VIDEO else "audio"
     if own is None:
-        raise _refuse(label, f"is {what} but it holds no {data} (it is damaged or incomplete)", expected, "truncated")
+        holds_none = (
+            _("'{name}' is {what} but it holds no video (it is damaged or incomplete)", name=label, what=what)
+            if kind == VIDEO
+            else _("'{name}' is {what} but it holds no audio (it is damaged or incomplete)", name=label, what=what)
+        )
+        raise _refuse(holds_none, expected, "truncated")
     if claimed is not None and well_short(claimed, played):
         raise _refuse(
-            label,
-            f"is {what} but it is incomplete: its header says it plays {claimed:.1f} s and its data ends at "
-            f"{played:.1f} s",
+            _(
+                "'{name}' is {what} but it is incomplete: its header says it plays {claimed} s and its data ends at "
+                "{played} s",
+                name=label,
+                what=what,
+                claimed=Number(claimed, 1),
+                played=Number(played, 1),
+            ),
             expected,
             "truncated",
         )
     if cut_short:
         raise _refuse(
-            label,
-            f"is {what} but it is incomplete: it breaks off in the middle of its data at {played:.1f} s",
+            _(
+                "'{name}' is {what} but it is incomplete: it breaks off in the middle of its data at {played} s",
+                name=label,
+                what=what,
+                played=Number(played, 1),
+            ),
             expected,
             "truncated",
         )
     if not decoder.ok:
-        raise _refuse(
-            label,
-            f"is {what} but its {data} cannot be decoded (it is damaged, or its {codec} codec is not one we can read)",
-            expected,
-            "damaged",
+        undecoded = (
+            _(
+                "'{name}' is {what} but its video cannot be decoded (it is damaged, or its {codec} codec is not one "
+                "we can read)",
+                name=label,
+                what=what,
+                codec=codec,
+            )
+            if kind == VIDEO
+            else _(
+                "'{name}' is {what} but its audio cannot be decoded (it is damaged, or its {codec} codec is not one "
+                "we can read)",
+                name=label,
+                what=what,
+                codec=codec,
+            )
         )
+        raise _refuse(undecoded, expected, "damaged")
     return MediaInfo(kind, fmt, round(_length(own), 3), width, height, codecs)
 
 
@@ -675,9 +805,9 @@ def inspect(path: str | os.PathLike[str], expected: str, *, name: str | None = N
     label = name or path.name
     size = path.stat().st_size
     if size == 0:
-        raise _refuse(label, "is empty (0 bytes)", expected, "empty")
+        raise _refuse(_("'{name}' is empty (0 bytes)", name=label), expected, "empty")
     if size > MAX_BYTES[expected]:
-        raise _refuse(label, f"is {size / 1024**2:.1f} MB", expected, "too_big")
+        raise _refuse(_("'{name}' is {megabytes} MB", name=label, megabytes=Megabytes(size)), expected, "too_big")
     info = _inspect_image(path, expected, label)
     if info is not None:
         return info

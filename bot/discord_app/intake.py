@@ -17,6 +17,7 @@ from bot.discord_app.option_check import unreadable
 from bot.discord_app.replies import is_manager, refuse, where
 from bot.errors import BadInput
 from bot.fal import catalog
+from bot.i18n import _
 from bot.jobs import audit, cost, inputs, limits, moderation
 from bot.jobs.build import build_spec
 from bot.jobs.lifecycle import Status
@@ -58,9 +59,9 @@ def collect(command: Command, given: list[Given], text: str | None, hosting: inp
         )
         count = (g.attachment is not None) + bool(g.url and g.url.strip()) + (g.name == "audio" and bool(text))
         if count == 0:
-            raise BadInput(g.name, f"missing: give one of {' or '.join(options)}")
+            raise BadInput(g.name, _("missing: give one of {options}", options=_either(options)))
         if count > 1:
-            raise BadInput(g.name, f"give only one of {' or '.join(options)}, not several")
+            raise BadInput(g.name, _("give only one of {options}, not several", options=_either(options)))
         if g.attachment is not None and (problem := unreadable(g.attachment)):
             raise BadInput(g.name, problem)
         source = g.source()
@@ -68,6 +69,13 @@ def collect(command: Command, given: list[Given], text: str | None, hosting: inp
             inputs.check_declared(source, hosting)
             sources[g.name] = source
     return sources
+
+
+def _either(options: list[str]) -> str:
+    """'`image` or `image_url`' (or three), in the locale of the moment."""
+    if len(options) == 2:
+        return str(_("{first} or {second}", first=options[0], second=options[1]))
+    return str(_("{first} or {second} or {third}", first=options[0], second=options[1], third=options[2]))
 
 
 def spec_from(command: Command, sources: dict[str, Source], **choices: str | None) -> JobSpec:
@@ -88,20 +96,29 @@ def permission_problem(interaction: discord.Interaction, config: limits.GuildCon
         return (
             None
             if config.offers(spec.model)
-            else BadInput("model", f"{spec.main_model.name} is switched off on this server")
+            else BadInput("model", _("{model} is switched off on this server", model=spec.main_model.name))
         )
     if config.allowed_channels and interaction.channel_id not in config.allowed_channels:
         where = ", ".join(f"<#{c}>" for c in config.allowed_channels)
-        return BadInput("channel", f"jobs run only in {where} on this server")
+        return BadInput("channel", _("jobs run only in {channels} on this server", channels=where))
     roles = {r.id for r in getattr(interaction.user, "roles", [])}
     if config.allowed_roles and not roles & set(config.allowed_roles):
         return BadInput(
-            "role", "running jobs here needs one of these roles: " + ", ".join(f"<@&{r}>" for r in config.allowed_roles)
+            "role",
+            _(
+                "running jobs here needs one of these roles: {roles}",
+                roles=", ".join(f"<@&{r}>" for r in config.allowed_roles),
+            ),
         )
     if not config.offers(spec.model):
         offered = [m.name for m in catalog.models_of(spec.command.kind) if config.offers(m.endpoint_id)]
         return BadInput(
-            "model", f"{spec.main_model.name} is switched off on this server; offered: {', '.join(offered) or 'none'}"
+            "model",
+            _(
+                "{model} is switched off on this server; offered: {offered}",
+                model=spec.main_model.name,
+                offered=", ".join(offered) if offered else _("none"),
+            ),
         )
     return None
 
@@ -129,14 +146,27 @@ def moderation_problem(
     paid for."""
     user = interaction.user.id
     if user in blocked_users:
-        return BadInput("member", "you are blocked from using this bot by its owner")
+        return BadInput("member", _("you are blocked from using this bot by its owner"))
     if user in config.blocked_members:
-        return BadInput("member", "you are blocked from using this bot on this server by its moderators")
+        return BadInput("member", _("you are blocked from using this bot on this server by its moderators"))
     for option, text in (("text", spec.text), ("prompt", spec.prompt)):
         word = moderation.banned_word(text, config.banned_words)
         if word is not None:
-            here = "on this server" if where(interaction)[0] is not None else "here"
-            return BadInput(option, f"the {option} contains a word not allowed {here} ({render.quote(word, 40)})")
+            quoted = render.quote(word, 40)
+            in_server = where(interaction)[0] is not None
+            if option == "text":
+                banned = (
+                    _("the text contains a word not allowed on this server ({word})", word=quoted)
+                    if in_server
+                    else _("the text contains a word not allowed here ({word})", word=quoted)
+                )
+            else:
+                banned = (
+                    _("the prompt contains a word not allowed on this server ({word})", word=quoted)
+                    if in_server
+                    else _("the prompt contains a word not allowed here ({word})", word=quoted)
+                )
+            return BadInput(option, banned)
     return None
 
 
@@ -247,7 +277,7 @@ class Intake:
             # The audit record is written with the admission, in its transaction: before the job can start anywhere,
             # and not at all for a job refused.
             admission = asyncio.ensure_future(self.runner.admit(job, address, audit_record(interaction, job)))
-            done, _ = await asyncio.wait({admission}, timeout=ADMIT_WITHIN)
+            done, _pending = await asyncio.wait({admission}, timeout=ADMIT_WITHIN)
             early: discord.InteractionCallbackResponse[discord.Client] | None = None
             if not done:
                 log.info("job %s: admission is slow; acknowledging first", job.id)
@@ -303,7 +333,7 @@ class Intake:
             await refuse(interaction, what, why)
         else:  # acknowledged publicly already: the refusal goes privately, and the acknowledgement away
             # The first followup after a deferral would replace the public loading message; an edit completes it.
-            await interaction.edit_original_response(content="⏳ Checking the limits…")
+            await interaction.edit_original_response(content=str(_("⏳ Checking the limits…")))
             await interaction.followup.send(render.render_bad_input(what, why), ephemeral=True)
             await interaction.delete_original_response()
         self._acknowledged(interaction, "refused")

@@ -17,14 +17,15 @@ from discord import AppCommandOptionType, app_commands
 from bot import i18n
 from bot.discord_app import render
 from bot.errors import BadInput
+from bot.i18n import Number, Text, _
 
 GROUPS = (AppCommandOptionType.subcommand.value, AppCommandOptionType.subcommand_group.value)
-SNOWFLAKE_KINDS = {
-    AppCommandOptionType.user: ("users", "a member"),
-    AppCommandOptionType.channel: ("channels", "a channel"),
-    AppCommandOptionType.role: ("roles", "a role"),
-    AppCommandOptionType.mentionable: (None, "a member or a role"),
-    AppCommandOptionType.attachment: ("attachments", "a file attached to the command"),
+SNOWFLAKE_KINDS: dict[AppCommandOptionType, tuple[str | None, Text]] = {
+    AppCommandOptionType.user: ("users", _("a member")),
+    AppCommandOptionType.channel: ("channels", _("a channel")),
+    AppCommandOptionType.role: ("roles", _("a role")),
+    AppCommandOptionType.mentionable: (None, _("a member or a role")),
+    AppCommandOptionType.attachment: ("attachments", _("a file attached to the command")),
 }
 
 
@@ -48,86 +49,97 @@ def problem(command: app_commands.Command[Any, ..., Any], data: dict[str, Any]) 
     seen: set[str] = set()
     for option in leaf_options(data):
         if not isinstance(option, dict) or not isinstance(option.get("name"), str):
-            return BadInput("options", f"/{command.qualified_name} received options it cannot read")
+            return BadInput("options", _("/{command} received options it cannot read", command=command.qualified_name))
         name = option["name"]
         parameter = declared.get(name)
         if parameter is None:
+            takes = (
+                _("it takes {options}", options=", ".join(f"`{n}`" for n in declared))
+                if declared
+                else _("it takes no options")
+            )
             return BadInput(
-                name,
-                f"is not an option of /{command.qualified_name}; "
-                f"it takes {', '.join(f'`{n}`' for n in declared) or 'no options'}",
+                name, _("is not an option of /{command}; {takes}", command=command.qualified_name, takes=takes)
             )
         if name in seen:
-            return BadInput(name, "was given twice; give it once")
+            return BadInput(name, _("was given twice; give it once"))
         seen.add(name)
         if option.get("focused"):  # an autocomplete's half-typed value; the command checks the finished one
             if not isinstance(option.get("value"), str):
-                return BadInput(name, "must be text as it is typed")
+                return BadInput(name, _("must be text as it is typed"))
             continue
         wrong = _value_problem(parameter, option.get("value"), resolved)
         if wrong is not None:
             return BadInput(name, wrong)
     for name, parameter in declared.items():
         if parameter.required and name not in seen:
-            return BadInput(name, "is required")
+            return BadInput(name, _("is required"))
     return None
 
 
-def _value_problem(parameter: app_commands.Parameter, value: Any, resolved: dict[str, Any]) -> str | None:
+def _value_problem(parameter: app_commands.Parameter, value: Any, resolved: dict[str, Any]) -> Text | None:
     kind = parameter.type
     if parameter.choices:
         offered = [c.value for c in parameter.choices]
         if type(value) is not type(offered[0]) or value not in offered:
-            return "must be one of the offered choices: " + ", ".join(f"`{c.name}`" for c in parameter.choices[:10])
+            return _(
+                "must be one of the offered choices: {choices}",
+                choices=", ".join(f"`{c.name}`" for c in parameter.choices[:10]),
+            )
         return None
     if kind is AppCommandOptionType.string:
         if not isinstance(value, str):
-            return "must be text"
-        return _out_of_range(parameter, len(value), "characters long", "characters")
+            return _("must be text")
+        return _out_of_range(parameter, len(value), characters=True)
     if kind is AppCommandOptionType.integer:
         if type(value) is not int:
-            return "must be a whole number"
-        return _out_of_range(parameter, value, "", "")
+            return _("must be a whole number")
+        return _out_of_range(parameter, value)
     if kind is AppCommandOptionType.number:
         if type(value) not in (int, float) or not math.isfinite(value):
-            return "must be a number"
-        return _out_of_range(parameter, value, "", "")
+            return _("must be a number")
+        return _out_of_range(parameter, value)
     if kind is AppCommandOptionType.boolean:
-        return None if type(value) is bool else "must be True or False"
+        return None if type(value) is bool else _("must be True or False")
     if kind in SNOWFLAKE_KINDS:
         key, what = SNOWFLAKE_KINDS[kind]
         if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 20:
-            return f"must be {what}"
+            return _("must be {what}", what=what)
         if kind is AppCommandOptionType.attachment:
             return _attachment_problem(resolved.get("attachments"), value)
         if key is not None and value not in (resolved.get(key) or {}):
-            return f"must be {what} Discord knows"
+            return _("must be {what} Discord knows", what=what)
         return None
-    return f"has a type this bot does not take ({kind.name})"
+    return _("has a type this bot does not take ({kind})", kind=kind.name)
 
 
-def _out_of_range(parameter: app_commands.Parameter, measure: float, unit: str, plural: str) -> str | None:
+def _out_of_range(parameter: app_commands.Parameter, measure: float, *, characters: bool = False) -> Text | None:
     low, high = parameter.min_value, parameter.max_value
     if (low is not None and measure < low) or (high is not None and measure > high):
-        shown = f"{measure:g} {unit}".strip() if unit else f"{measure:g}"
-        bounds = (
-            f"from {low:g} to {high:g}"
-            if low is not None and high is not None
-            else (f"at least {low:g}" if low is not None else f"at most {high:g}")
-        )
-        return f"is {shown}; {bounds} {plural}".rstrip() + " are accepted"
+        values = {"shown": Number(measure), "low": Number(low or 0), "high": Number(high or 0)}
+        if characters:
+            if low is not None and high is not None:
+                return _("is {shown} characters long; from {low} to {high} characters are accepted", **values)
+            if low is not None:
+                return _("is {shown} characters long; at least {low} characters are accepted", **values)
+            return _("is {shown} characters long; at most {high} characters are accepted", **values)
+        if low is not None and high is not None:
+            return _("is {shown}; from {low} to {high} are accepted", **values)
+        if low is not None:
+            return _("is {shown}; at least {low} are accepted", **values)
+        return _("is {shown}; at most {high} are accepted", **values)
     return None
 
 
-def _attachment_problem(attachments: Any, attachment_id: str) -> str | None:
+def _attachment_problem(attachments: Any, attachment_id: str) -> Text | None:
     found = attachments.get(attachment_id) if isinstance(attachments, dict) else None
     if not isinstance(found, dict):
-        return "must be a file attached to the command"
+        return _("must be a file attached to the command")
     described = (found.get(f) for f in ("filename", "url", "proxy_url", "size", "content_type", "duration_secs"))
     return description_problem(*described)
 
 
-def unreadable(attachment: discord.Attachment) -> str | None:
+def unreadable(attachment: discord.Attachment) -> Text | None:
     """What cannot be read in how Discord describes a message's or a modal's file (discord.py keeps whatever the
     interaction's JSON held), or None."""
     a = attachment
@@ -136,13 +148,13 @@ def unreadable(attachment: discord.Attachment) -> str | None:
 
 def description_problem(
     filename: object, url: object, proxy_url: object, size: object, content_type: object, duration: object
-) -> str | None:
+) -> Text | None:
     if any(type(text) is not str for text in (filename, url, proxy_url)) or type(size) is not int or size < 0:
-        return "must be a file; Discord's description of this one is not readable"
+        return _("must be a file; Discord's description of this one is not readable")
     if not isinstance(content_type, (str, type(None))):
-        return "must be a file; its declared type is not readable"
+        return _("must be a file; its declared type is not readable")
     if type(duration) not in (int, float, type(None)):
-        return "must be a file; its declared length is not readable"
+        return _("must be a file; its declared length is not readable")
     return None
 
 

@@ -12,6 +12,7 @@ from bot.discord_app.replies import where
 from bot.discord_app.services import services_of
 from bot.fal import catalog
 from bot.fal.catalog import Kind
+from bot.i18n import _
 
 T = TypeVar("T")
 Autocomplete = Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]
@@ -64,15 +65,20 @@ async def own_voice_choices(
     """The member's own voices whose names contain `current` (ignoring case), by name; only where cloning is on,
     unless `everywhere` (/voice delete: a member may always forget their voices)."""
     services = services_of(interaction.client)
-    scope, _ = where(interaction)
+    scope, _reach = where(interaction)
     if not everywhere and not services.configs.get(scope).voice_clone:
         return []
     needle = " ".join(current.split()).casefold()
     found = []
     for voice in await services.store.voices(interaction.user.id):
         if needle in voice.name.casefold():
-            mark = " (deleted by MiniMax: clone it again)" if voice.gone() else ""
-            found.append(app_commands.Choice(name=f"🎙️ {voice.name} — your voice{mark}", value=voice.name))
+            # The choice's name is built now, in the interaction's locale (set by CheckedTree.interaction_check).
+            shown = (
+                _("🎙️ {name} — your voice (deleted by MiniMax: clone it again)", name=voice.name)
+                if voice.gone()
+                else _("🎙️ {name} — your voice", name=voice.name)
+            )
+            found.append(app_commands.Choice(name=str(shown)[:100], value=voice.name))  # Discord takes 100
     return found[:25]
 
 
@@ -80,7 +86,7 @@ def recent(name: str) -> Autocomplete:
     """An autocomplete offering the member's recent `name` inputs that still resolve."""
 
     async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        scope, _ = where(interaction)
+        scope, _reach = where(interaction)
         offers = await services_of(interaction.client).engine.recent_inputs.offers(
             scope, interaction.user.id, name, current
         )

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot import i18n
+from bot.i18n import Text
+
 
 class FalError(Exception):
-    """Base class; str(error) is the user-facing message."""
+    """Base class; str(error) is the user-facing message, in the locale of the moment (`message` may be a bot.i18n
+    Text); `english` is the same message in English, for logs."""
 
-    def __init__(self, message: str, *, detail: Any = None) -> None:
+    def __init__(self, message: str | Text, *, detail: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+
+    def __str__(self) -> str:
+        return i18n.text(self.message)
+
+    @property
+    def english(self) -> str:
+        return self.message.render(i18n.DEFAULT) if isinstance(self.message, Text) else self.message
 
 
 class MissingKey(FalError):
@@ -25,7 +36,7 @@ class AuthRejected(FalError):
 class InputRejected(FalError):
     """fal (or the model) refused an input: a 422 naming the field."""
 
-    def __init__(self, message: str, *, field: str | None = None, detail: Any = None) -> None:
+    def __init__(self, message: str | Text, *, field: str | None = None, detail: Any = None) -> None:
         super().__init__(message, detail=detail)
         self.field = field
 
@@ -64,4 +75,4 @@ def describe_detail(detail: Any) -> tuple[str, str | None]:
         return describe_detail([detail])
     if detail:
         return str(detail), None
-    return "no detail given", None
+    return str(i18n._("no detail given")), None

@@ -18,7 +18,11 @@ does not take costs nothing; a code missing here is refused by the bot, naming t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+
+from bot import i18n
+from bot.i18n import Number, Text, _
 
 STANDARD_ID, PRO_ID = "veed/dubbing", "veed/dubbing/pro"
 
@@ -148,11 +152,33 @@ CHOICES_LIMIT = 25  # Discord shows at most 25 autocomplete choices
 
 
 def name_of(code: str) -> str:
-    return NAMES.get(code, code)
+    """The language's name in the locale of the moment (bot.i18n): the table's English name, or Babel's (CLDR)
+    name for it in the member's language ('Spanisch (Mexiko)'); the English name where CLDR has none."""
+    locale = i18n.current()
+    if locale == i18n.DEFAULT:
+        return NAMES.get(code, code)
+    return _local_names(locale).get(code) or NAMES.get(code, code)
+
+
+@functools.cache
+def _local_names(locale: str) -> dict[str, str]:
+    """Every code's name in a shipped locale, from CLDR: the language, and the region in brackets as NAMES has it."""
+    ui = i18n.babel_locale(locale)
+    names = {}
+    for code in NAMES:
+        base, _dash, region = code.partition("-")
+        language = ui.languages.get(base)
+        if language is None:
+            continue
+        country = ui.territories.get(region) if region else None
+        if region and country is None:
+            continue
+        names[code] = f"{language} ({country})" if country else language
+    return names
 
 
 def label(code: str) -> str:
-    """'Spanish (es)': the name people know and the code fal takes."""
+    """'Spanish (es)': the name people know (in the locale of the moment) and the code fal takes."""
     return f"{name_of(code)} ({code})"
 
 
@@ -162,21 +188,30 @@ def accepted_by(endpoint_id: str) -> tuple[str, ...]:
 
 def _canonical(code: str) -> str:
     """A code as the table spells it: 'ES_mx' is 'es-MX'."""
-    base, _, region = code.strip().replace("_", "-").partition("-")
+    base, _dash, region = code.strip().replace("_", "-").partition("-")
     return f"{base.lower()}-{region.upper()}" if region else base.lower()
 
 
 _BY_NAME = {name.lower(): code for code, name in NAMES.items()}
 
 
+def _by_local_name(text: str) -> str:
+    """The code a name in the member's language stands for ('Spanisch', 'スペイン語'), or ''."""
+    locale = i18n.current()
+    if locale == i18n.DEFAULT:
+        return ""
+    wanted = text.casefold()
+    return next((code for code, name in _local_names(locale).items() if name.casefold() == wanted), "")
+
+
 @dataclass(frozen=True)
 class Unknown(ValueError):
-    """Why a language cannot be used with a model: what to tell the member."""
+    """Why a language cannot be used with a model: what to tell the member (a bot.i18n Text, or plain text)."""
 
-    message: str
+    message: str | Text
 
     def __str__(self) -> str:
-        return self.message
+        return i18n.text(self.message)
 
 
 def resolve(given: str, endpoint_id: str) -> str:
@@ -187,10 +222,10 @@ def resolve(given: str, endpoint_id: str) -> str:
     accepted = accepted_by(endpoint_id)
     model = "VEED Dubbing Pro" if endpoint_id == PRO_ID else "VEED Dubbing"
     if not text:
-        raise Unknown("give the language to dub into, as a code such as `es` or a name such as `Spanish`")
+        raise Unknown(_("give the language to dub into, as a code such as `es` or a name such as `Spanish`"))
     code = _canonical(text)
     if code not in NAMES:
-        code = _BY_NAME.get(text.lower(), "")
+        code = _BY_NAME.get(text.lower(), "") or _by_local_name(text)
     if not code and text.endswith(")") and "(" in text:  # 'Spanish (es)', as the autocomplete shows it
         inner = _canonical(text[text.rindex("(") + 1 : -1])
         code = inner if inner in NAMES else ""
@@ -198,17 +233,40 @@ def resolve(given: str, endpoint_id: str) -> str:
         return code
     if code and endpoint_id != PRO_ID and code in PRO:
         base = code.split("-")[0]
-        also = f"; {model} takes {label(base)} without the accent" if base in accepted else ""
+        if base in accepted:
+            raise Unknown(
+                _(
+                    "{language} is a regional accent that only `veed/dubbing/pro` (VEED Dubbing Pro) dubs into: "
+                    "choose that model; {model} takes {base} without the accent",
+                    language=label(code),
+                    model=model,
+                    base=label(base),
+                )
+            )
         raise Unknown(
-            f"{label(code)} is a regional accent that only `veed/dubbing/pro` (VEED Dubbing Pro) dubs into: "
-            f"choose that model{also}"
+            _(
+                "{language} is a regional accent that only `veed/dubbing/pro` (VEED Dubbing Pro) dubs into: "
+                "choose that model",
+                language=label(code),
+            )
         )
     if code:
-        raise Unknown(f"{model} does not dub into {label(code)}; use the autocomplete to pick one it takes")
+        raise Unknown(
+            _(
+                "{model} does not dub into {language}; use the autocomplete to pick one it takes",
+                model=model,
+                language=label(code),
+            )
+        )
     shown = " ".join(text.split())[:40]
     raise Unknown(
-        f"'{shown}' is not a language {model} knows; give a language code such as `es` or `pt`, or an English "
-        f"name such as `Spanish` (use the autocomplete to pick one of its {len(accepted)} languages)"
+        _(
+            "'{given}' is not a language {model} knows; give a language code such as `es` or `pt`, or an English "
+            "name such as `Spanish` (use the autocomplete to pick one of its {count} languages)",
+            given=shown,
+            model=model,
+            count=Number(len(accepted)),
+        )
     )
 
 
@@ -221,16 +279,17 @@ def choices(endpoint_id: str, typed: str, limit: int = CHOICES_LIMIT) -> list[tu
         return [(label(c), c) for c in accepted[:limit]]
 
     def rank(code: str) -> int | None:
-        name, low = NAMES.get(code, code).lower(), code.lower()
-        if low == needle or name == needle:
+        low = code.lower()
+        names = {NAMES.get(code, code).lower(), name_of(code).lower()}  # English, and the member's language
+        if low == needle or needle in names:
             return 0
         if low.startswith(needle):
             return 1
-        if name.startswith(needle):
+        if any(name.startswith(needle) for name in names):
             return 2
-        if needle in name or needle in low or needle in label(code).lower():
+        if any(needle in name for name in names) or needle in low or needle in label(code).lower():
             return 3
         return None
 
     ranked = sorted((r, i, c) for i, c in enumerate(accepted) if (r := rank(c)) is not None)
-    return [(label(c), c) for _, _, c in ranked[:limit]]
+    return [(label(c), c) for _rank, _index, c in ranked[:limit]]

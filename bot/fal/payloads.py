@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.errors import BadInput
 from bot.fal.catalog import DEFAULT_EMOTION, DEFAULT_VOICE, MODELS, Kind, Model
+from bot.i18n import Number, _
 
 
 def _expect(model: Model, kind: Kind) -> None:
@@ -16,12 +17,18 @@ def _expect(model: Model, kind: Kind) -> None:
 def resolve_resolution(model: Model, resolution: str | None) -> str | None:
     if not model.resolutions:
         if resolution:
-            raise BadInput("resolution", f"{model.name} has no resolution setting; leave it empty")
+            raise BadInput("resolution", _("{model} has no resolution setting; leave it empty", model=model.name))
         return None
     chosen = resolution or model.default_resolution
     if chosen not in model.resolutions:
         raise BadInput(
-            "resolution", f"{model.name} accepts resolution {' or '.join(model.resolutions)}, not '{resolution}'"
+            "resolution",
+            _(
+                "{model} accepts resolution {accepted}, not '{resolution}'",
+                model=model.name,
+                accepted=" or ".join(model.resolutions),
+                resolution=resolution,
+            ),
         )
     return chosen
 
@@ -30,9 +37,17 @@ def tts_payload(model: Model, text: str, voice: str | None = None) -> dict[str, 
     _expect(model, Kind.TTS)
     text = text.strip()
     if not text:
-        raise BadInput("text", "the text to speak is empty")
+        raise BadInput("text", _("the text to speak is empty"))
     if model.max_text_chars and len(text) > model.max_text_chars:
-        raise BadInput("text", f"the text is {len(text)} characters; {model.name} takes at most {model.max_text_chars}")
+        raise BadInput(
+            "text",
+            _(
+                "the text is {length} characters; {model} takes at most {most}",
+                length=Number(len(text)),
+                model=model.name,
+                most=Number(model.max_text_chars),
+            ),
+        )
     assert model.text_field
     # output_format defaults to "hex" (audio bytes inline); the video models need a URL.
     return {model.text_field: text, "voice_setting": {"voice_id": voice or DEFAULT_VOICE}, "output_format": "url"}
@@ -60,7 +75,14 @@ def check_prompt(model: Model, prompt: str | None) -> None:
     """A `prompt` only goes to a model that takes one; the others refuse it, naming those that do."""
     if prompt and not model.takes_prompt:
         names = " or ".join(m.name for m in prompt_models())
-        raise BadInput("prompt", f"`prompt` works with {names}; choose one with `model:` — {model.name} takes none")
+        raise BadInput(
+            "prompt",
+            _(
+                "`prompt` works with {models}; choose one with `model:` — {model} takes none",
+                models=names,
+                model=model.name,
+            ),
+        )
 
 
 def resolve_emotion(model: Model, emotion: str | None) -> str | None:
@@ -70,13 +92,21 @@ def resolve_emotion(model: Model, emotion: str | None) -> str | None:
         if emotion:
             names = " or ".join(m.name for m in MODELS if m.emotions)
             raise BadInput(
-                "emotion", f"`emotion` works with {names}; leave `model:` empty or choose it — {model.name} takes none"
+                "emotion",
+                _(
+                    "`emotion` works with {models}; leave `model:` empty or choose it — {model} takes none",
+                    models=names,
+                    model=model.name,
+                ),
             )
         return None
     if emotion is None:
         return DEFAULT_EMOTION
     if emotion not in model.emotions:
-        raise BadInput("emotion", f"{model.name} emotion must be one of: {', '.join(model.emotions)}")
+        raise BadInput(
+            "emotion",
+            _("{model} emotion must be one of: {emotions}", model=model.name, emotions=", ".join(model.emotions)),
+        )
     return emotion
 
 
@@ -96,8 +126,10 @@ def lipsync_payload(
 
 def check_sync_mode(model: Model, sync_mode: str | None) -> None:
     if sync_mode and sync_mode not in model.sync_modes:
-        accepted = ", ".join(model.sync_modes) or "none (this model has no sync mode)"
-        raise BadInput("sync_mode", f"{model.name} sync_mode must be one of: {accepted}")
+        accepted = ", ".join(model.sync_modes) or _("none (this model has no sync mode)")
+        raise BadInput(
+            "sync_mode", _("{model} sync_mode must be one of: {accepted}", model=model.name, accepted=accepted)
+        )
 
 
 def animate_payload(model: Model, image_url: str, video_url: str) -> dict[str, Any]:
@@ -109,7 +141,7 @@ def dub_payload(model: Model, video_url: str, language: str) -> dict[str, Any]:
     """VEED dubbing: the video and the language code to dub into (the source language is detected by VEED)."""
     _expect(model, Kind.DUB)
     if not language:
-        raise BadInput("language", "the language to dub into is required (a code such as `es`)")
+        raise BadInput("language", _("the language to dub into is required (a code such as `es`)"))
     return {"video_url": video_url, "target_language": language}
 
 
@@ -119,7 +151,7 @@ def voice_clone_payload(model: Model, audio_url: str) -> dict[str, Any]:
     preview is left as it is."""
     _expect(model, Kind.VOICE_CLONE)
     if not audio_url:
-        raise BadInput("sample", "a voice sample (an audio file of at least 10 s) is required")
+        raise BadInput("sample", _("a voice sample (an audio file of at least 10 s) is required"))
     return {"audio_url": audio_url, "noise_reduction": True, "need_volume_normalization": True}
 
 

@@ -12,14 +12,18 @@ import unicodedata
 from bot.errors import BadInput
 from bot.fal import catalog, languages, payloads
 from bot.fal.catalog import Kind
+from bot.i18n import Number, Text, _
 from bot.jobs import pipeline
 from bot.jobs.spec import Command, JobSpec
 
-REQUIRED = {
-    Command.TALKINGHEAD: (("image_url", "a portrait image"),),
-    Command.LIPSYNC: (("video_url", "a video of the face"),),
-    Command.ANIMATE: (("image_url", "a portrait image"), ("video_url", "a driving video")),
-    Command.DUB: (("video_url", "a video with speech to dub"),),
+REQUIRED: dict[Command, tuple[tuple[str, Text], ...]] = {
+    Command.TALKINGHEAD: (("image_url", _("a portrait image is required")),),
+    Command.LIPSYNC: (("video_url", _("a video of the face is required")),),
+    Command.ANIMATE: (
+        ("image_url", _("a portrait image is required")),
+        ("video_url", _("a driving video is required")),
+    ),
+    Command.DUB: (("video_url", _("a video with speech to dub is required")),),
 }
 MENTION = re.compile(r"<(?:@[!&]?|#)\d+>")  # as Discord writes them: a voice would read out the id
 CUSTOM_EMOJI = re.compile(r"<a?:\w+:\d+>")
@@ -55,32 +59,43 @@ def build_spec(
     emotion = payloads.resolve_emotion(chosen, emotion) if command is Command.LIPSYNC else None
     prompt = checked_prompt(command, chosen, prompt)
     urls = {"image_url": image_url, "video_url": video_url, "audio_url": audio_url}
-    for name, what in REQUIRED[command]:
+    for name, missing in REQUIRED[command]:
         if not urls[name]:
-            raise BadInput(name.removesuffix("_url"), f"{what} is required")
+            raise BadInput(name.removesuffix("_url"), missing)
     text = text or None  # an empty option is no option; a blank one is text with nothing to say
     language = dub_language(command, chosen, language)
     if not command.speaks:
         if audio_url or text:
             why = (
-                "the video's own speech is translated and re-voiced"
+                _(
+                    "/{command} takes no speech: the video's own speech is translated and re-voiced",
+                    command=command.value,
+                )
                 if command is Command.DUB
-                else "the driving video's expressions move the portrait"
+                else _(
+                    "/{command} takes no speech: the driving video's expressions move the portrait",
+                    command=command.value,
+                )
             )
-            raise BadInput("audio", f"/{command.value} takes no speech: {why}")
+            raise BadInput("audio", why)
     elif audio_url and text:
-        raise BadInput("audio", "give the speech as an audio file or link, or as text to speak, not both")
+        raise BadInput("audio", _("give the speech as an audio file or link, or as text to speak, not both"))
     elif not audio_url and not text:
-        raise BadInput("audio", "give the speech as an audio file, an audio URL, or text to speak")
+        raise BadInput("audio", _("give the speech as an audio file, an audio URL, or text to speak"))
     speaker = _model(tts_model, Kind.TTS, "tts_model")
     if text:
         check_speakable(text, speaker)
         text = text.strip()
     if voice and not text:
-        raise BadInput("voice", "a voice only applies to `text`; leave it out with an audio file")
+        raise BadInput("voice", _("a voice only applies to `text`; leave it out with an audio file"))
     if voice and not voice_name and voice not in catalog.MINIMAX_VOICES:
         raise BadInput(
-            "voice", f"unknown voice '{voice}'; pick one from the list (e.g. {', '.join(catalog.MINIMAX_VOICES[:4])})"
+            "voice",
+            _(
+                "unknown voice '{voice}'; pick one from the list (e.g. {examples})",
+                voice=voice,
+                examples=", ".join(catalog.MINIMAX_VOICES[:4]),
+            ),
         )
     if chosen.kind is Kind.TALKING_HEAD:
         payloads.resolve_resolution(chosen, resolution)
@@ -113,12 +128,14 @@ def dub_language(command: Command, model: catalog.Model, language: str | None) -
     commands take none."""
     if command is not Command.DUB:
         if language:
-            raise BadInput("language", f"/{command.value} takes no language; dubbing into one is /dub")
+            raise BadInput(
+                "language", _("/{command} takes no language; dubbing into one is /dub", command=command.value)
+            )
         return None
     try:
         return languages.resolve(language or "", model.endpoint_id)
     except languages.Unknown as exc:
-        raise BadInput("language", str(exc)) from None
+        raise BadInput("language", exc.message) from None
 
 
 def directed_model(command: Command, model: str | None, emotion: str) -> str:
@@ -126,10 +143,15 @@ def directed_model(command: Command, model: str | None, emotion: str) -> str:
     no emotion is refused, naming the one that does."""
     directed = [m for m in catalog.models_of(command.kind) if m.emotions]
     if not directed:
-        raise BadInput("emotion", f"/{command.value} takes no emotion; it works with /lipsync")
+        raise BadInput("emotion", _("/{command} takes no emotion; it works with /lipsync", command=command.value))
     if emotion not in directed[0].emotions:
         raise BadInput(
-            "emotion", f"'{emotion}' is not an emotion offered; choose one of: {', '.join(directed[0].emotions)}"
+            "emotion",
+            _(
+                "'{emotion}' is not an emotion offered; choose one of: {emotions}",
+                emotion=emotion,
+                emotions=", ".join(directed[0].emotions),
+            ),
         )
     if not model:
         return directed[0].endpoint_id
@@ -142,12 +164,21 @@ def checked_prompt(command: Command, model: catalog.Model, prompt: str | None) -
     if prompt is None or prompt == "":
         return None
     if command is not Command.TALKINGHEAD:
-        raise BadInput("prompt", f"/{command.value} takes no prompt; it works with /talkinghead")
+        raise BadInput("prompt", _("/{command} takes no prompt; it works with /talkinghead", command=command.value))
     prompt = prompt.strip()
     if not any(unicodedata.category(c)[0] in "LN" for c in prompt):
-        raise BadInput("prompt", "has no words in it; describe how the portrait should look and move, or leave it out")
+        raise BadInput(
+            "prompt", _("has no words in it; describe how the portrait should look and move, or leave it out")
+        )
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise BadInput("prompt", f"is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS} are taken")
+        raise BadInput(
+            "prompt",
+            _(
+                "is {length} characters long; at most {most} are taken",
+                length=Number(len(prompt)),
+                most=Number(MAX_PROMPT_CHARS),
+            ),
+        )
     payloads.check_prompt(model, prompt)
     return prompt
 
@@ -157,24 +188,44 @@ def check_speakable(text: str, speaker: catalog.Model) -> None:
     if MENTION.search(text):
         raise BadInput(
             "text",
-            "has a mention in it (@member, @role or #channel), which a voice would read out as "
-            "a long number; write the name out instead",
+            _(
+                "has a mention in it (@member, @role or #channel), which a voice would read out as "
+                "a long number; write the name out instead"
+            ),
         )
     words = TIMESTAMP.sub("", CUSTOM_EMOJI.sub("", text))
     if not any(unicodedata.category(c)[0] in "LN" for c in words):
         raise BadInput(
             "text",
-            "has nothing a voice can say (only spaces, symbols, emoji or invisible characters); "
-            "write the words to speak",
+            _(
+                "has nothing a voice can say (only spaces, symbols, emoji or invisible characters); "
+                "write the words to speak"
+            ),
         )
     if speaker.max_text_chars and len(text) > speaker.max_text_chars:
         raise BadInput(
-            "text", f"is {len(text)} characters long; {speaker.name} speaks at most {speaker.max_text_chars}"
+            "text",
+            _(
+                "is {length} characters long; {model} speaks at most {most}",
+                length=Number(len(text)),
+                model=speaker.name,
+                most=Number(speaker.max_text_chars),
+            ),
         )
 
 
 def _model(model: str | None, kind: Kind, option: str) -> catalog.Model:
     try:
         return catalog.get_model(model, kind)
-    except catalog.UnknownModel as exc:
-        raise BadInput(option, str(exc)) from None
+    except catalog.UnknownModel:
+        # catalog.UnknownModel's own words, for members (the exception's text stays English, for the CLI and logs)
+        offered = ", ".join(m.endpoint_id for m in catalog.models_of(kind))
+        raise BadInput(
+            option,
+            _(
+                "unknown {kind} model '{model}'; offered: {offered}",
+                kind=kind.value.replace("_", " "),
+                model=model or "",
+                offered=offered,
+            ),
+        ) from None

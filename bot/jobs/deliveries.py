@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from bot import metrics
+from bot import i18n, metrics
 from bot.jobs.events import Changed, Notice
 from bot.jobs.lifecycle import Event, IllegalTransition, Status
 from bot.jobs.model import Job
@@ -79,7 +79,8 @@ class Deliveries:
             except DeliveryRefused as exc:
                 log.warning("job %s: Discord refused its outcome for good (%s); /jobs list still shows it", job.id, exc)
                 metrics.DELIVERIES.labels("refused").inc()
-                refused = str(exc)
+                with i18n.using(job.locale):  # kept for /jobs show: in the requester's words, like job.error
+                    refused = str(exc)
                 break
             except Exception as exc:  # a 5xx, a timeout, a broken connection: Discord may answer later
                 metrics.DELIVERIES.labels("failed, retried").inc()

@@ -25,6 +25,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bot import links, media
 from bot.errors import BadInput
+from bot.i18n import Number, Text, _
 
 MAX_REDIRECTS = 3
 FETCH_SECONDS = 120.0  # the whole fetch, every hop and the body; as long as an attachment may take
@@ -59,8 +60,12 @@ class CheckedResolver(AbstractResolver):
             if not links.public(address):
                 raise PrivateAddress(
                     self.option,
-                    f"leads to {host}, which resolves to a private address ({address}); "
-                    "the bot fetches links only from public addresses",
+                    _(
+                        "leads to {host}, which resolves to a private address ({address}); "
+                        "the bot fetches links only from public addresses",
+                        host=host,
+                        address=str(address),
+                    ),
                 )
         return found
 
@@ -107,26 +112,39 @@ async def fetch(
             async with asyncio.timeout(seconds):
                 return await _fetch(session, option, kind, link, directory, private_hosts)
         except TimeoutError:
-            raise BadInput(option, f"could not be fetched within {seconds:.0f} s; {_give(kind)}") from None
+            raise BadInput(
+                option,
+                _("could not be fetched within {seconds} s; {advice}", seconds=Number(seconds, 0), advice=_give(kind)),
+            ) from None
         except PrivateAddress:
             raise
         except aiohttp.ClientConnectorDNSError:
-            raise BadInput(option, f"could not be fetched: its host name does not resolve; {_give(kind)}") from None
+            raise BadInput(
+                option, _("could not be fetched: its host name does not resolve; {advice}", advice=_give(kind))
+            ) from None
         except aiohttp.ClientConnectorCertificateError:
             raise BadInput(
-                option, f"could not be fetched: its server's https certificate is not valid; {_give(kind)}"
+                option,
+                _("could not be fetched: its server's https certificate is not valid; {advice}", advice=_give(kind)),
             ) from None
         except aiohttp.ClientConnectorError as exc:
             why = exc.os_error.strerror or exc.os_error.__class__.__name__
-            raise BadInput(option, f"could not be fetched: {why.lower()}; {_give(kind)}") from None
+            # Translators: {why} is the system's reason, in English (e.g. "connection refused")
+            problem = _("could not be fetched: {why}; {advice}", why=why.lower(), advice=_give(kind))
+            raise BadInput(option, problem) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise BadInput(
-                option, f"could not be fetched: the download broke off ({exc.__class__.__name__}); {_give(kind)}"
+                option,
+                _(
+                    "could not be fetched: the download broke off ({error}); {advice}",
+                    error=exc.__class__.__name__,
+                    advice=_give(kind),
+                ),
             ) from None
 
 
-def _give(kind: str) -> str:
-    return f"give a link that serves {media.A_KIND[kind]}, or attach it"
+def _give(kind: str) -> Text:
+    return _("give a link that serves {what}, or attach it", what=media.A_KIND_TEXT[kind])
 
 
 async def _fetch(
@@ -138,38 +156,59 @@ async def _fetch(
     private_hosts: frozenset[str],
 ) -> Fetched:
     limit = media.MAX_BYTES[kind]
-    for _ in range(MAX_REDIRECTS + 1):
+    for _hop_number in range(MAX_REDIRECTS + 1):
         async with session.get(link.url, allow_redirects=False) as response:
             if response.status in REDIRECTS:
                 target = response.headers.get("Location")
                 if not target:
-                    raise BadInput(option, f"redirects nowhere (HTTP {response.status} with no Location)")
+                    raise BadInput(
+                        option, _("redirects nowhere (HTTP {status} with no Location)", status=response.status)
+                    )
                 link = _hop(option, urljoin(link.url, target), private_hosts)
                 continue
             if response.status != 200:
                 reason = f" {response.reason}" if response.reason else ""
-                raise BadInput(option, f"could not be fetched: the server answered HTTP {response.status}{reason}")
+                raise BadInput(
+                    option,
+                    _(
+                        "could not be fetched: the server answered HTTP {status}{reason}",
+                        status=response.status,
+                        reason=reason,
+                    ),
+                )
             declared = media.declared_type(response.headers.get("Content-Type"))
             if declared in WEB_PAGES:
                 raise BadInput(
                     option,
-                    f"is a web page ({declared}), not {media.A_KIND[kind]}; link the file itself "
-                    f"(a link that ends in the file, often from the page's download button), {media.needed(kind)}",
+                    _(
+                        "is a web page ({content_type}), not {what}; link the file itself "
+                        "(a link that ends in the file, often from the page's download button), {needed}",
+                        content_type=declared,
+                        what=media.A_KIND_TEXT[kind],
+                        needed=media.needed_message(kind),
+                    ),
                 )
             length = response.content_length
             if length is not None and length > limit:
-                raise BadInput(option, f"is {length / 1024**2:.1f} MB; {media.needed(kind)}")
+                raise BadInput(
+                    option,
+                    _(
+                        "is {megabytes} MB; {needed}",
+                        megabytes=media.Megabytes(length),
+                        needed=media.needed_message(kind),
+                    ),
+                )
             name = link.name
             path = await _save(response, option, kind, directory, limit)
             return Fetched(path, name, declared)
-    raise BadInput(option, f"redirects more than {MAX_REDIRECTS} times; link the file itself")
+    raise BadInput(option, _("redirects more than {count} times; link the file itself", count=MAX_REDIRECTS))
 
 
 def _hop(option: str, url: str, private_hosts: frozenset[str]) -> links.Link:
     try:
         return links.parse(option, url, private_hosts=private_hosts)
     except BadInput as exc:
-        raise BadInput(option, f"redirects to a link that is refused: it {exc}") from None
+        raise BadInput(option, _("redirects to a link that is refused: it {reason}", reason=exc.message)) from None
 
 
 async def _save(response: Any, option: str, kind: str, directory: Path, limit: int) -> Path:
@@ -178,6 +217,13 @@ async def _save(response: Any, option: str, kind: str, directory: Path, limit: i
         async for chunk in response.content.iter_chunked(CHUNK):
             size += len(chunk)
             if size > limit:
-                raise BadInput(option, f"is over {limit // 1024**2} MB; {media.needed(kind)}")
+                raise BadInput(
+                    option,
+                    _(
+                        "is over {megabytes} MB; {needed}",
+                        megabytes=Number(limit // 1024**2),
+                        needed=media.needed_message(kind),
+                    ),
+                )
             file.write(chunk)
     return Path(file.name)

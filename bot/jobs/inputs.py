@@ -22,6 +22,7 @@ import aiohttp
 from bot import links, media
 from bot.errors import BadInput
 from bot.fal.queue import FalQueue
+from bot.i18n import Number, _
 from bot.jobs import audit, fetch, pipeline
 from bot.jobs.spec import JobSpec, Source
 
@@ -73,7 +74,7 @@ def check_declared(source: Source, hosting: Hosting) -> None:
             named_only=not hosting.fetches,
         )
     except media.Refused as exc:
-        raise BadInput(source.name, str(exc)) from None
+        raise BadInput(source.name, exc.message) from None
 
 
 async def _download(session: aiohttp.ClientSession, source: Source, directory: Path) -> Path:
@@ -87,18 +88,34 @@ async def _download(session: aiohttp.ClientSession, source: Source, directory: P
             async with session.get(source.url, timeout=aiohttp.ClientTimeout(total=120)) as response:
                 if response.status != 200:
                     raise BadInput(
-                        source.name, f"Discord no longer serves '{label}' (HTTP {response.status}); attach it again"
+                        source.name,
+                        _(
+                            "Discord no longer serves '{name}' (HTTP {status}); attach it again",
+                            name=label,
+                            status=response.status,
+                        ),
                     )
                 async for chunk in response.content.iter_chunked(CHUNK):
                     size += len(chunk)
                     if size > limit:
                         raise BadInput(
-                            source.name, f"'{label}' is over {limit // 1024**2} MB; {media.needed(source.kind)}"
+                            source.name,
+                            _(
+                                "'{name}' is over {megabytes} MB; {needed}",
+                                name=label,
+                                megabytes=Number(limit // 1024**2),
+                                needed=media.needed_message(source.kind),
+                            ),
                         )
                     file.write(chunk)
         except aiohttp.ClientError as exc:
             raise BadInput(
-                source.name, f"could not download '{label}' from Discord ({exc.__class__.__name__}); try again"
+                source.name,
+                _(
+                    "could not download '{name}' from Discord ({error}); try again",
+                    name=label,
+                    error=exc.__class__.__name__,
+                ),
             ) from exc
     return path
 
@@ -109,7 +126,7 @@ async def check_file(source: Source, path: Path, name: str | None = None) -> med
     try:
         return await asyncio.to_thread(media.inspect, path, source.kind, name=label)
     except media.Refused as exc:
-        raise BadInput(option_of(source), str(exc)) from None
+        raise BadInput(option_of(source), exc.message) from None
 
 
 async def _fetch_link(

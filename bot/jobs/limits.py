@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
+from bot.i18n import Text
 from bot.jobs import cost
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import Job
@@ -107,7 +108,12 @@ class Configs:
 @dataclass(frozen=True)
 class Refusal:
     limit: str
-    message: str  # what blocked the command and when it frees up
+    text: Text  # what blocked the command and when it frees up (bot.i18n: shown in the member's locale)
+
+    @property
+    def message(self) -> str:
+        """The text in the locale of the moment (the interaction's, where the refusal is shown)."""
+        return str(self.text)
 
 
 def day_start(now: float) -> float:

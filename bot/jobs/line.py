@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from bot.i18n import N_, Money, Number, _
 from bot.jobs import audit
 from bot.jobs.lifecycle import LIVE, TRANSITIONS, Event, Status
 from bot.jobs.limits import (
@@ -227,41 +228,75 @@ class Line:
         resets = f"<t:{int(next_day(now))}:R>"
         mine, here, bot = counts.slot(member), counts.slot(scope), counts.slot(BOT)
         if counts.today(member).jobs >= config.user_daily:
-            return Refusal("user_daily", f"you have used today's {config.user_daily} jobs; the quota resets {resets}")
+            return Refusal(
+                "user_daily",
+                # Translators: {resets} is a Discord timestamp, shown as "in 5 hours"
+                N_(
+                    "you have used today's {n} job; the quota resets {resets}",
+                    "you have used today's {n} jobs; the quota resets {resets}",
+                    config.user_daily,
+                    resets=resets,
+                ),
+            )
         last = mine.last_at
         if config.user_cooldown and last is not None and now - last < config.user_cooldown:
+            next_one = f"<t:{int(last + config.user_cooldown) + 1}:R>"
             return Refusal(
                 "user_cooldown",
-                f"please wait between jobs ({config.user_cooldown} s here); "
-                f"you can start the next one <t:{int(last + config.user_cooldown) + 1}:R>",
+                # Translators: {next} is a Discord timestamp, shown as "in 30 seconds"
+                _(
+                    "please wait between jobs ({seconds} s here); you can start the next one {next}",
+                    seconds=Number(config.user_cooldown),
+                    next=next_one,
+                ),
             )
         price = budget_estimate(job)
         spent = counts.today(scope).spend
         if config.daily_budget is not None and spent + price > config.daily_budget + BUDGET_SLACK:
             return Refusal(
                 "daily_budget",
-                f"this job (about ${price:.2f}) would take today's spending past the server's "
-                f"budget (${spent:.2f} of ${config.daily_budget:.2f} committed); it resets {resets}",
+                _(
+                    "this job (about {price}) would take today's spending past the server's budget ({spent} of "
+                    "{budget} committed); it resets {resets}",
+                    price=Money(price),
+                    spent=Money(spent),
+                    budget=Money(config.daily_budget),
+                    resets=resets,
+                ),
             )
         if self.bot_budget is not None and counts.today(BOT).spend + price > self.bot_budget + BUDGET_SLACK:
             return Refusal(
                 "bot_budget",
-                f"this job (about ${price:.2f}) would take the bot past the daily budget its "
-                f"owner set for all servers; it resets {resets}",
+                _(
+                    "this job (about {price}) would take the bot past the daily budget its owner set for all "
+                    "servers; it resets {resets}",
+                    price=Money(price),
+                    resets=resets,
+                ),
             )
         if not self._can_start(config, mine, here, bot):
             if mine.waiting >= config.user_waiting:
                 return Refusal(
                     "user_waiting",
-                    f"you already have {mine.waiting} job(s) waiting in line "
-                    f"(the limit here is {config.user_waiting}) and {mine.running} "
-                    "running; try again when one of them starts — see /jobs list",
+                    N_(
+                        "you already have {n} job waiting in line (the limit here is {limit}) and {running} "
+                        "running; try again when one of them starts — see /jobs list",
+                        "you already have {n} job(s) waiting in line (the limit here is {limit}) and {running} "
+                        "running; try again when one of them starts — see /jobs list",
+                        mine.waiting,
+                        limit=Number(config.user_waiting),
+                        running=Number(mine.running),
+                    ),
                 )
             if here.waiting >= config.guild_waiting:
                 return Refusal(
                     "guild_waiting",
-                    f"the line on this server is full ({here.waiting} jobs waiting, the limit here); "
-                    "try again in a little while",
+                    N_(
+                        "the line on this server is full ({n} job waiting, the limit here); try again in a little while",
+                        "the line on this server is full ({n} jobs waiting, the limit here); "
+                        "try again in a little while",
+                        here.waiting,
+                    ),
                 )
         return None
 
@@ -357,7 +392,7 @@ class Line:
         job.cost_estimate = estimate
         price = budget_estimate(job)
         delta, job.counted_price = price - job.counted_price, price
-        _, scope = keys_of(job)
+        _member, scope = keys_of(job)
         day = job.counted_day
 
         async def work(tx: Tx) -> None:

@@ -22,6 +22,7 @@ from bot.fal import payloads
 from bot.fal.catalog import Model
 from bot.fal.errors import FalError, FalUnavailable, JobCancelled, JobFailed, SubmissionUnknown
 from bot.fal.queue import IN_QUEUE, FalQueue
+from bot.i18n import Number, _
 from bot.jobs import cost
 from bot.jobs.lifecycle import Status
 from bot.jobs.model import StepRecord
@@ -103,7 +104,13 @@ def check_audio_length(spec: JobSpec, seconds: float | None) -> None:
     least = model.min_audio_seconds  # a voice sample: too short to clone from
     if seconds is not None and least is not None and seconds < least:
         raise BadInput(
-            _audio_option(spec), f"the audio lasts {seconds:.1f} s; {model.name} needs at least {least:.0f} s of speech"
+            _audio_option(spec),
+            _(
+                "the audio lasts {seconds} s; {model} needs at least {least} s of speech",
+                seconds=Number(seconds, 1),
+                model=model.name,
+                least=Number(least, 0),
+            ),
         )
     if limit is None:
         return
@@ -113,16 +120,23 @@ def check_audio_length(spec: JobSpec, seconds: float | None) -> None:
         if least > limit:
             raise BadInput(
                 "text",
-                f"the text is {len(spec.text or '')} characters long and takes at least {least:.0f} s to "
-                f"speak; {model.name} accepts at most {limit:.0f} s of speech — shorten it",
+                _(
+                    "the text is {length} characters long and takes at least {least} s to speak; {model} accepts "
+                    "at most {most} s of speech — shorten it",
+                    length=Number(len(spec.text or "")),
+                    least=Number(least, 0),
+                    model=model.name,
+                    most=Number(limit, 0),
+                ),
             )
         return
     if seconds is not None and seconds > limit:
-        source = "the spoken text lasts" if from_text else "the audio lasts"
+        values = {"seconds": Number(seconds, 1), "model": model.name, "most": Number(limit, 0)}
         raise BadInput(
             "text" if from_text else _audio_option(spec),
-            f"{source} {seconds:.1f} s; {model.name} accepts at most {limit:.0f} s — "
-            f"{'shorten the text' if from_text else 'use a shorter clip'}",
+            _("the spoken text lasts {seconds} s; {model} accepts at most {most} s — shorten the text", **values)
+            if from_text
+            else _("the audio lasts {seconds} s; {model} accepts at most {most} s — use a shorter clip", **values),
         )
 
 
@@ -140,8 +154,12 @@ def check_video_length(spec: JobSpec, seconds: float | None) -> None:
         return
     raise BadInput(
         "video",
-        f"the video lasts {seconds:.1f} s; {model.name} accepts at most {model.max_video_seconds:.0f} s — "
-        "use a shorter clip",
+        _(
+            "the video lasts {seconds} s; {model} accepts at most {most} s — use a shorter clip",
+            seconds=Number(seconds, 1),
+            model=model.name,
+            most=Number(model.max_video_seconds, 0),
+        ),
     )
 
 
@@ -235,8 +253,11 @@ async def run(
         else:
             payloads.output_url(result, "video")
     except ValueError:
-        what = "voice id" if spec.command is Command.VOICE_CLONE else "video file"
-        raise JobFailed(f"fal finished the job, but its result has no {what}; nothing can be shown") from None
+        raise JobFailed(
+            _("fal finished the job, but its result has no voice id; nothing can be shown")
+            if spec.command is Command.VOICE_CLONE
+            else _("fal finished the job, but its result has no video file; nothing can be shown")
+        ) from None
     return result
 
 
@@ -281,11 +302,15 @@ async def _follow(
             unanswered_since = unanswered_since or now
             if now - unanswered_since > follow_for:
                 raise FalUnavailable(
-                    f"fal has not answered about request {sub.request_id} for "
-                    f"{follow_for / 3600:.0f} h; it may still have the result"
+                    _(
+                        "fal has not answered about request {request} for {hours} h; it may still have the result",
+                        request=sub.request_id,
+                        hours=Number(follow_for / 3600, 0),
+                    )
                 ) from exc
-            log.warning("request %s: %s; following it again in %.0f s", sub.request_id, exc, pause)
-            note = f"fal is not answering right now; still following request {sub.request_id}"
+            log.warning("request %s: %s; following it again in %.0f s", sub.request_id, exc.english, pause)
+            # shown as the job's latest news, in the job's locale (its task's)
+            note = str(_("fal is not answering right now; still following request {request}", request=sub.request_id))
             await hooks.progress(Progress(step.name, sub.endpoint_id, phase, None, note, _since(started)))
             await asyncio.sleep(pause)
             pause = min(pause * 2, backoff[1])

@@ -28,6 +28,7 @@ from bot.errors import BadInput
 from bot.fal import payloads
 from bot.fal.errors import FalError, JobCancelled, SubmissionUnknown
 from bot.fal.queue import CancelAnswer, FalQueue
+from bot.i18n import Money, _
 from bot.jobs import audit, cost, inputs, pipeline, voices
 from bot.jobs.events import Progressed
 from bot.jobs.lifecycle import Event, IllegalTransition, Status
@@ -47,7 +48,6 @@ SEND_GRACE = 15.0  # seconds a clean stop waits for submits on their way to fal
 WATCH_EVERY = 1.0  # seconds between looks at the line (places to show)
 CLAIM_LIMIT = 200  # jobs claimed at one look
 NUDGE_AFTER = 0.005  # seconds the jobs of one moment wait to wake the workers together
-UNEXPECTED = "Something went wrong on our side. The details are in the bot's log under job {id}."
 
 
 class AcksFirst:
@@ -234,11 +234,13 @@ class JobRunner:
         if job is None or job.ended:
             return Cancelled.FINISHED
         if job.status is Status.WAITING:
+            with i18n.using(job.locale):  # stored as the job's requester reads it, whoever cancels
+                error = str(_("Cancelled before it started; nothing was sent to fal or charged."))
             try:
                 await self.line.end(
                     job,
                     Event.CANCEL,
-                    error="Cancelled before it started; nothing was sent to fal or charged.",
+                    error=error,
                     owner=self.owner,  # this process shows the outcome
                 )
             except IllegalTransition:
@@ -336,46 +338,56 @@ class JobRunner:
             refused = None if job.sent_to_fal else exc.field
             await self._end(job, Event.FAIL, f"`{exc.field}`: {exc}", refused_input=refused)
         except SubmissionUnknown as exc:
-            log.warning("job %s: %s", job.id, exc)
-            cause = str(exc)[:1].upper() + str(exc)[1:]
-            await self._end(
-                job,
-                Event.FAIL,
-                f"{cause}, so fal may or may not have it. It was not sent again, so it "
+            log.warning("job %s: %s", job.id, exc.english)
+            said = str(exc)
+            cause = said[:1].upper() + said[1:]
+            # Translators: {cause} is a sentence's start, e.g. "The connection to fal broke while the job was being sent"
+            unknown = _(
+                "{cause}, so fal may or may not have it. It was not sent again, so it "
                 "cannot run twice; Retry sends it again (if fal did get the first one, "
                 "that one may be billed too).",
+                cause=cause,
             )
+            await self._end(job, Event.FAIL, str(unknown))
         except FalError as exc:
-            log.warning("job %s failed: %s (detail: %r)", job.id, exc, exc.detail)
+            log.warning("job %s failed: %s (detail: %r)", job.id, exc.english, exc.detail)
             if voices.tts_failed_for_voice(job.spec, job.steps, exc):  # MiniMax deleted the member's clone
                 job.steps[SPEECH].ran = False  # a TTS refused for its voice speaks nothing and bills nothing
                 await self._voice_gone(job)
-                await self._end(
-                    job,
-                    Event.FAIL,
-                    voices.gone_text(job.spec.voice_name or "") + ". Nothing was charged: the video was never sent.",
+                gone = _(
+                    "{gone}. Nothing was charged: the video was never sent.",
+                    gone=voices.gone_text(job.spec.voice_name or ""),
                 )
+                await self._end(job, Event.FAIL, str(gone))
             else:
                 await self._end(job, Event.FAIL, str(exc))
         except (IllegalTransition, StaleJob) as exc:
             log.warning("job %s: another process moved it (%s); this one lets it go", job.id, exc)
         except Exception:
             log.exception("job %s failed unexpectedly", job.id)
-            await self._end(job, Event.FAIL, UNEXPECTED.format(id=job.id))
+            unexpected = _(
+                "Something went wrong on our side. The details are in the bot's log under job {id}.", id=job.id
+            )
+            await self._end(job, Event.FAIL, str(unexpected))
 
     def _cancel_text(self, job: Job) -> str:
+        """What a cancel did, in the locale of the moment (the job's task: the requester's)."""
         if job.ran_on_fal:
-            return (
-                "Cancelled on fal. It had already started there, so fal may bill the time it ran "
-                f"(about {_money(job.cost_estimate)} at most)."
+            cost = _("unknown") if job.cost_estimate is None else Money(job.cost_estimate)
+            return str(
+                _(
+                    "Cancelled on fal. It had already started there, so fal may bill the time it ran "
+                    "(about {cost} at most).",
+                    cost=cost,
+                )
             )
         if job.request_id:
-            return "Cancelled while it waited in fal's queue; fal does not bill queued jobs."
-        return "Cancelled before anything was sent to fal; nothing was charged."
+            return str(_("Cancelled while it waited in fal's queue; fal does not bill queued jobs."))
+        return str(_("Cancelled before anything was sent to fal; nothing was charged."))
 
     async def _work(self, job: Job) -> None:
         if job.status is Status.SENDING:
-            raise SubmissionUnknown("the bot stopped while it was sending the job to fal")
+            raise SubmissionUnknown(_("the bot stopped while it was sending the job to fal"))
         if not job.sent_to_fal:
             await self.acks.turn()  # nothing on fal yet: let the commands arriving now be acknowledged first
         if not job.inputs_ready:
@@ -401,7 +413,7 @@ class JobRunner:
             await self.store.transition(job, Event.COMPLETE, steps=job.steps)
         if job.command is Command.VOICE_CLONE:  # the member's new voice, kept before the outcome is shown
             await self._keep_voice(job)
-        note = " It finished on fal before the cancel reached it." if job.cancel_requested else None
+        note = " " + str(_("It finished on fal before the cancel reached it.")) if job.cancel_requested else None
         await self._end(job, Event.SUCCEED, note)
 
     async def _host(self, job: Job) -> None:

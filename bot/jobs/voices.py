@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from bot.errors import BadInput
 from bot.fal import catalog
 from bot.fal.catalog import Kind
+from bot.i18n import N_, Number, Text, _
 from bot.jobs.spec import SPEECH, Command, JobSpec
 
 MAX_NAME = 32  # characters in a voice's name (Discord shows 100 in a choice; a name is also shown in messages)
@@ -72,17 +73,26 @@ def check_name(name: str | None) -> str:
     """The name a member gives a voice, tidied (inner spaces one), or BadInput saying what is accepted."""
     tidy = " ".join((name or "").split())
     if not tidy:
-        raise BadInput("name", "give the voice a name (up to 32 characters), e.g. `my voice`")
+        raise BadInput(
+            "name", _("give the voice a name (up to {most} characters), e.g. `my voice`", most=Number(MAX_NAME))
+        )
     if len(tidy) > MAX_NAME:
-        raise BadInput("name", f"is {len(tidy)} characters long; a voice's name has at most {MAX_NAME}")
+        raise BadInput(
+            "name",
+            _(
+                "is {length} characters long; a voice's name has at most {most}",
+                length=Number(len(tidy)),
+                most=Number(MAX_NAME),
+            ),
+        )
     if any(unicodedata.category(c)[0] == "C" or c in "`<>@\\" for c in tidy):
         raise BadInput(
-            "name", "may hold letters, digits, spaces and punctuation, but not ` < > @ \\ or invisible characters"
+            "name", _("may hold letters, digits, spaces and punctuation, but not ` < > @ \\ or invisible characters")
         )
     if not any(unicodedata.category(c)[0] in "LN" for c in tidy):
-        raise BadInput("name", "needs at least one letter or digit")
+        raise BadInput("name", _("needs at least one letter or digit"))
     if tidy in catalog.MINIMAX_VOICES or key(tidy) in {key(v) for v in catalog.MINIMAX_VOICES}:
-        raise BadInput("name", f"'{tidy}' is the name of a stock voice; choose another")
+        raise BadInput("name", _("'{name}' is the name of a stock voice; choose another", name=tidy))
     return tidy
 
 
@@ -94,10 +104,15 @@ def clone_spec(audio_url: str, name: str | None = None, audio_seconds: float | N
     )
 
 
-def gone_text(name: str) -> str:
-    return (
-        f"Your voice '{name}' was deleted by MiniMax after {UNUSED_DAYS} days unused; clone it again with /voice clone "
-        "(the same name replaces it)"
+def gone_text(name: str) -> Text:
+    """Why a member's voice can no longer speak (a bot.i18n Text: shown in the locale of the moment)."""
+    return N_(
+        "Your voice '{name}' was deleted by MiniMax after {n} day unused; clone it again with /voice clone "
+        "(the same name replaces it)",
+        "Your voice '{name}' was deleted by MiniMax after {n} days unused; clone it again with /voice clone "
+        "(the same name replaces it)",
+        UNUSED_DAYS,
+        name=name,
     )
 
 
