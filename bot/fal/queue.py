@@ -48,6 +48,7 @@ from bot.fal.errors import (
     SubmissionUnknown,
     describe_detail,
 )
+from bot.i18n import Text, _
 
 log = logging.getLogger(__name__)
 
@@ -121,24 +122,28 @@ def _status_dict(status: fal_client.Status) -> dict[str, Any]:
     return {"status": COMPLETED, "logs": status.logs, "error": status.error, "error_type": status.error_type}
 
 
-def error_from_response(status: int, body: Any, headers: dict[str, str] | httpx.Headers, what: str) -> FalError:
+def error_from_response(status: int, body: Any, headers: dict[str, str] | httpx.Headers, what: str | Text) -> FalError:
     """Turn a fal error response into a typed error with a message a person can act on."""
     detail = body.get("detail") if isinstance(body, dict) else body
     error_type = (body.get("error_type") if isinstance(body, dict) else None) or headers.get("x-fal-error-type")
     message, field = describe_detail(detail)
     if status in (401, 403):
-        return AuthRejected(f"fal rejected the API key (HTTP {status}); check FAL_KEY", detail=detail)
+        return AuthRejected(_("fal rejected the API key (HTTP {status}); check FAL_KEY", status=status), detail=detail)
     if status == 402 or "locked" in message.lower():
-        return JobFailed("the fal account is out of credit or locked; top it up at fal.ai", detail=detail)
+        return JobFailed(_("the fal account is out of credit or locked; top it up at fal.ai"), detail=detail)
     if error_type in CANCELLED_ERROR_TYPES or status == 499:
-        return JobCancelled(f"{what} was cancelled", detail=detail)
+        # Translators: {what} is one of the phrases naming a request ("request {request_id}", "uploading {name}"…)
+        return JobCancelled(_("{what} was cancelled", what=what), detail=detail)
     if status == 422:
-        return InputRejected(f"fal rejected the input: {message}", field=field, detail=detail)
+        return InputRejected(_("fal rejected the input: {message}", message=message), field=field, detail=detail)
     if status == 404:
-        return JobFailed(f"fal does not know {what} (HTTP 404): {message}", detail=detail)
+        return JobFailed(_("fal does not know {what} (HTTP 404): {message}", what=what, message=message), detail=detail)
     if status >= 500 or status == 429:
-        return FalUnavailable(f"fal is having trouble ({error_type or f'HTTP {status}'}): {message}", detail=detail)
-    return JobFailed(f"{what} failed (HTTP {status}): {message}", detail=detail)
+        kind = error_type or f"HTTP {status}"
+        return FalUnavailable(_("fal is having trouble ({kind}): {message}", kind=kind, message=message), detail=detail)
+    return JobFailed(
+        _("{what} failed (HTTP {status}): {message}", what=what, status=status, message=message), detail=detail
+    )
 
 
 def _body(response: httpx.Response) -> Any:
@@ -148,7 +153,7 @@ def _body(response: httpx.Response) -> Any:
         return response.text
 
 
-def _error(response: httpx.Response, what: str) -> FalError:
+def _error(response: httpx.Response, what: str | Text) -> FalError:
     return error_from_response(response.status_code, _body(response), response.headers, what)
 
 
@@ -206,7 +211,7 @@ class FalQueue:
                     )
                 except Exception as exc:  # fal_client's MissingCredentialsError and kin
                     raise MissingKey(
-                        "FAL_KEY is not set: get a key at https://fal.ai/dashboard/keys and put it in .env"
+                        _("FAL_KEY is not set: get a key at https://fal.ai/dashboard/keys and put it in .env")
                     ) from exc
                 headers = {"Authorization": auth.header_value, "User-Agent": fal_client_core.USER_AGENT}
                 self._requests = httpx.AsyncClient(
@@ -273,7 +278,7 @@ class FalQueue:
             except NEVER_SENT as exc:
                 log.warning("fal submit to %s was not sent (%s); retrying", endpoint_id, exc.__class__.__name__)
             except httpx.TransportError as exc:
-                raise SubmissionUnknown("the connection to fal broke while the job was being sent") from exc
+                raise SubmissionUnknown(_("the connection to fal broke while the job was being sent")) from exc
             else:
                 if response.status_code < 300:
                     data = response.json()
@@ -281,12 +286,16 @@ class FalQueue:
                         endpoint_id, data["request_id"], data["status_url"], data["response_url"], data["cancel_url"]
                     )
                 if not _retryable_status(response):
-                    raise _error(response, f"the request to {endpoint_id}")
+                    raise _error(response, _("the request to {endpoint_id}", endpoint_id=endpoint_id))
                 log.warning("fal submit to %s answered %s; retrying", endpoint_id, response.status_code)
             if attempt + 1 < self.attempts:
                 await self._pause(attempt)
         raise FalUnavailable(
-            f"fal did not accept the job for {endpoint_id} after {self.attempts} tries; try again later"
+            _(
+                "fal did not accept the job for {endpoint_id} after {attempts} tries; try again later",
+                endpoint_id=endpoint_id,
+                attempts=self.attempts,
+            )
         )
 
     async def updates(self, sub: Submission) -> AsyncIterator[QueueUpdate]:
@@ -296,7 +305,7 @@ class FalQueue:
         again later (updates, then result) carries on.
         """
         cursor = _LogCursor()
-        for _ in range(self.stream_attempts):
+        for _attempt in range(self.stream_attempts):
             async with self._stream_client() as client:
                 if client is None:
                     break
@@ -313,7 +322,7 @@ class FalQueue:
                         "status stream for %s ended early (%s); %s",
                         sub.request_id,
                         exc.__class__.__name__,
-                        "following it again" if _ + 1 < self.stream_attempts else "polling instead",
+                        "following it again" if _attempt + 1 < self.stream_attempts else "polling instead",
                     )
         async for update in self._poll(sub, cursor):
             yield update
@@ -364,9 +373,11 @@ class FalQueue:
             async with self._request_slots:  # fal_client retries transient failures itself
                 status = await self._handle(requests, sub).status(with_logs=True)
         except fal_client.FalClientHTTPError as exc:
-            raise _error(exc.response, f"request {sub.request_id}") from exc
+            raise _error(exc.response, _("request {request_id}", request_id=sub.request_id)) from exc
         except httpx.TransportError as exc:
-            raise FalUnavailable(f"lost contact with fal while following request {sub.request_id}") from exc
+            raise FalUnavailable(
+                _("lost contact with fal while following request {request_id}", request_id=sub.request_id)
+            ) from exc
         return _status_dict(status)
 
     async def status(self, sub: Submission) -> dict[str, Any]:
@@ -377,7 +388,7 @@ class FalQueue:
         """The finished job's output. A failed job's real error comes from here, as fal documents."""
         requests = await self._clients()
         warm = self._warm.pop(sub.request_id, None)  # the stream's connection, just freed: no new TLS handshake
-        what = f"the {sub.endpoint_id} job {sub.request_id}"
+        what = _("the {endpoint_id} job {request_id}", endpoint_id=sub.endpoint_id, request_id=sub.request_id)
         for attempt in range(self.attempts):
             metrics.FAL_REQUESTS.labels("result").inc()
             try:
@@ -393,7 +404,7 @@ class FalQueue:
                 if response.status_code < 300:
                     data = response.json()
                     if not isinstance(data, dict):
-                        raise JobFailed(f"fal returned something other than a result for {what}")
+                        raise JobFailed(_("fal returned something other than a result for {what}", what=what))
                     return data
                 error = _error(response, what)
                 if not (isinstance(error, FalUnavailable) and _retryable_status(response)):
@@ -401,7 +412,9 @@ class FalQueue:
                 log.warning("fal result for %s answered %s; retrying", sub.request_id, response.status_code)
             if attempt + 1 < self.attempts:
                 await self._pause(attempt)
-        raise FalUnavailable(f"fal did not return the result of {what} after {self.attempts} tries")
+        raise FalUnavailable(
+            _("fal did not return the result of {what} after {attempts} tries", what=what, attempts=self.attempts)
+        )
 
     async def run(self, sub: Submission) -> dict[str, Any]:
         """Follow a submitted job to the end and return its output."""
@@ -426,7 +439,9 @@ class FalQueue:
             async with self._request_slots:
                 response = await requests.put(sub.cancel_url)
         except httpx.TransportError as exc:
-            raise FalUnavailable(f"could not reach fal to cancel request {sub.request_id}") from exc
+            raise FalUnavailable(
+                _("could not reach fal to cancel request {request_id}", request_id=sub.request_id)
+            ) from exc
         answer = _body(response).get("status") if isinstance(_body(response), dict) else None
         if isinstance(answer, str) and answer in CancelAnswer.__members__.values():
             return CancelAnswer(answer)
@@ -436,7 +451,7 @@ class FalQueue:
             return CancelAnswer.NOT_FOUND
         if response.status_code in (400, 409):
             return CancelAnswer.ALREADY_COMPLETED
-        raise _error(response, f"cancelling {sub.request_id}")
+        raise _error(response, _("cancelling {request_id}", request_id=sub.request_id))
 
     async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
         """Host bytes on fal's storage; returns the public URL."""
@@ -462,8 +477,8 @@ def _storage_errors(name: str) -> Iterator[None]:
     try:
         yield
     except fal_client.FalClientHTTPError as exc:
-        raise _error(exc.response, f"uploading {name}") from exc
+        raise _error(exc.response, _("uploading {name}", name=name)) from exc
     except httpx.HTTPStatusError as exc:
-        raise _error(exc.response, f"uploading {name}") from exc
+        raise _error(exc.response, _("uploading {name}", name=name)) from exc
     except httpx.TransportError as exc:
-        raise FalUnavailable(f"could not upload {name} to fal storage: {exc}") from exc
+        raise FalUnavailable(_("could not upload {name} to fal storage: {error}", name=name, error=str(exc))) from exc
