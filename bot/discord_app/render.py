@@ -553,8 +553,10 @@ def job_detail(job: Job, place: Place | None = None) -> str:
 
 
 def render_bad_input(option: str, problem: str | Text) -> str:
-    """The option named as a bounded code span, whatever name an interaction carried, then the problem."""
-    return fit(f"⚠️ {quote(option, NAME_LIMIT)}: {i18n.text(problem)}")
+    """The option named as a bounded code span (as the member's Discord shows it: its localized name where the
+    catalogs give one), whatever name an interaction carried, then the problem."""
+    shown = i18n.translations(i18n.current()).pgettext("parameter_name", option) if isinstance(option, str) else option
+    return fit(f"⚠️ {quote(shown, NAME_LIMIT)}: {i18n.text(problem)}")
 
 
 def render_refused(job: Job) -> str:
