@@ -146,7 +146,7 @@ async def test_a_requester_and_a_moderator_delete_results_everywhere_and_others_
     for _ in range(50):
         gone = await discord_standin.send_command("jobs", {"job_id": job_id}, subcommand="delete")
         said = await answer(discord_standin, gone)
-        if "has not finished" not in said:
+        if "has not finished" not in said and "being delivered" not in said:
             break
         await asyncio.sleep(0.2)
     assert "deleted" in said
