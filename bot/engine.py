@@ -105,7 +105,7 @@ async def open_engine(
                     signer,
                 )
             finally:
-                signer.close()
+                await signer.close()
                 await queue.aclose()
         finally:
             await store.close()

@@ -22,11 +22,9 @@ import functools
 import io
 import json
 import logging
-import multiprocessing
 import os
+import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -252,22 +250,37 @@ def _version() -> str:  # read once: each lookup parses the package's metadata f
 
 
 def _sign_stream(
-    credentials: Credentials, mime: str, source: object, dest: object, manifest: dict[str, object]
+    credentials: Credentials,
+    mime: str,
+    source: object,
+    dest: object,
+    manifest: dict[str, object],
+    signer: c2pa.Signer | None = None,
 ) -> None:
-    info = c2pa.C2paSignerInfo(
-        alg=credentials.alg.encode(), sign_cert=credentials.chain, private_key=credentials.key, ta_url=None
-    )
-    with c2pa.Signer.from_info(info) as signer, c2pa.Builder(json.dumps(manifest)) as builder:
+    if signer is None:
+        with _c2pa_signer(credentials) as made:
+            _sign_stream(credentials, mime, source, dest, manifest, made)
+        return
+    with c2pa.Builder(json.dumps(manifest)) as builder:
         builder.sign(signer, mime, source, dest)
 
 
-def sign_file(credentials: Credentials, path: Path, model: Model, speech: Model | None = None) -> None:
+def _c2pa_signer(credentials: Credentials) -> c2pa.Signer:
+    info = c2pa.C2paSignerInfo(
+        alg=credentials.alg.encode(), sign_cert=credentials.chain, private_key=credentials.key, ta_url=None
+    )
+    return c2pa.Signer.from_info(info)
+
+
+def sign_file(
+    credentials: Credentials, path: Path, model: Model, speech: Model | None = None, signer: c2pa.Signer | None = None
+) -> None:
     """Sign the MP4 at `path` in place (blocking): a signed copy beside it replaces it, so a failure (c2pa.C2paError,
-    OSError) leaves the file as it was."""
+    OSError) leaves the file as it was. `signer`: c2pa's signer for these credentials, when one is kept."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".signing-", suffix=path.suffix)
     try:
         with path.open("rb") as source, os.fdopen(handle, "w+b") as dest:
-            _sign_stream(credentials, "video/mp4", source, dest, _manifest(path.name, model, speech))
+            _sign_stream(credentials, "video/mp4", source, dest, _manifest(path.name, model, speech), signer)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -275,51 +288,113 @@ def sign_file(credentials: Credentials, path: Path, model: Model, speech: Model 
 
 
 class Signer:
-    """Signs videos with `credentials` in one process of its own, started at the first video and started again if it
-    dies (a video whose signing it took down is reported as not signed: the caller attaches it unsigned)."""
+    """Signs videos with `credentials` in a process of its own (`python -m bot.provenance`), spoken to through pipes
+    the event loop reads itself (no thread in the bot's process: a thread's wake-ups would take the interpreter lock
+    from the loop). It starts when the first job is shown (`warm`: ready long before that job's video) or at the
+    first video, and again if it dies; a video whose signing it died under is reported as not signed (the caller
+    attaches it unsigned). The credentials reach it on its standard input, never in its arguments or environment."""
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
-        self._pool: ProcessPoolExecutor | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._started: asyncio.Task[asyncio.subprocess.Process] | None = None
+        self._waiting: dict[int, asyncio.Future[str | None]] = {}
+        self._next = 0
+        self._reader: asyncio.Task[None] | None = None
+
+    def warm(self) -> None:
+        """Start the signing process now, in the background, unless it runs."""
+        if self._started is None or (self._started.done() and not self._alive()):
+            self._started = asyncio.ensure_future(self._start())
+            self._started.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def sign(self, path: Path, model: Model, speech: Model | None = None) -> None:
-        """Sign the MP4 at `path` in place, as sign_file does; raises what it raises (or BrokenProcessPool)."""
-        pool = self._pool or self._start()
+        """Sign the MP4 at `path` in place, as sign_file does; raises SigningFailed saying why."""
+        self.warm()
+        assert self._started is not None
+        process = await self._started
+        assert process.stdin is not None
+        self._next += 1
+        ask = self._next
+        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._waiting[ask] = answer
+        request = {"id": ask, "path": str(path), "model": model.endpoint_id, "speech": speech and speech.endpoint_id}
         try:
-            await asyncio.get_running_loop().run_in_executor(pool, _sign_in_child, str(path), model, speech)
-        except BrokenProcessPool:
-            if self._pool is pool:
-                self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            process.stdin.write(json.dumps(request).encode() + b"\n")
+            await process.stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            self._waiting.pop(ask, None)
+            raise SigningFailed(f"the signing process is gone ({exc!r})") from None
+        problem = await answer
+        if problem is not None:
+            raise SigningFailed(problem)
 
-    def _start(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the bot's process has threads and an event loop a forked child must not inherit.
-        self._pool = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_child_credentials,
-            initargs=(self.credentials,),
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.provenance",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
-        return self._pool
+        assert process.stdin is not None
+        secret = {"chain": self.credentials.chain.decode(), "key": self.credentials.key.decode()}
+        process.stdin.write(json.dumps(secret | {"alg": self.credentials.alg}).encode() + b"\n")
+        self._process = process
+        self._reader = asyncio.ensure_future(self._read(process))
+        return process
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            answer = json.loads(line)
+            waiting = self._waiting.pop(answer["id"], None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(answer.get("error"))
+        await process.wait()
+        log.warning("the signing process ended (exit status %s); the next video starts another", process.returncode)
+        for ask in list(self._waiting):  # answers that will never come
+            waiting = self._waiting.pop(ask)
+            if not waiting.done():
+                waiting.set_result("the signing process ended before it answered")
+
+    async def close(self) -> None:
+        if self._started is not None and not self._started.done():
+            self._started.cancel()
+        if self._alive():
+            assert self._process is not None
+            self._process.kill()
+            await self._process.wait()
+        if self._reader is not None:
+            self._reader.cancel()
 
 
-_CHILD_CREDENTIALS: Credentials | None = None  # in the signing process only
+class SigningFailed(Exception):
+    """Why a video could not be signed (for the log: never the key)."""
 
 
-def _child_credentials(credentials: Credentials) -> None:
-    global _CHILD_CREDENTIALS
-    _CHILD_CREDENTIALS = credentials
-
-
-def _sign_in_child(path: str, model: Model, speech: Model | None) -> None:
-    assert _CHILD_CREDENTIALS is not None
-    sign_file(_CHILD_CREDENTIALS, Path(path), model, speech)
+def _serve() -> None:
+    """The signing process: credentials on the first line of stdin, then one request per line, one answer each."""
+    first = json.loads(sys.stdin.readline())
+    credentials = Credentials(first["chain"].encode(), first["key"].encode(), first["alg"])
+    try:
+        kept: c2pa.Signer | None = _c2pa_signer(credentials)  # made once: a quarter of a signature's cost
+    except Exception:  # credentials c2pa refuses: each signature then fails and says why
+        kept = None
+    for line in sys.stdin:
+        ask = json.loads(line)
+        answer: dict[str, object] = {"id": ask["id"]}
+        try:
+            model = catalog.find(ask["model"])
+            speech = catalog.find(ask["speech"]) if ask["speech"] else None
+            sign_file(credentials, Path(ask["path"]), model, speech, kept)
+        except Exception as exc:
+            answer["error"] = reason(exc)
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
 
 
 # A 1×1 PNG: what the credentials are tried on at start (c2pa checks the certificate when it signs).
@@ -327,3 +402,7 @@ _TINY_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
     "0000000c49444154789c63606060000000040001f61738550000000049454e44ae426082"
 )
+
+
+if __name__ == "__main__":
+    _serve()

@@ -144,6 +144,8 @@ class DiscordNotifier:
 
     def show(self, job: Job, *, eta: float | None = None, place: Place | None = None) -> None:
         """Progress changed (the edit loop decides when to actually edit)."""
+        if self.signer is not None:
+            self.signer.warm()  # ready by the time this job's video is delivered
         tracker = self._trackers.get(job.id)
         if tracker is None:
             tracker = self._trackers[job.id] = _Tracker(job)
