@@ -19,6 +19,7 @@ import functools
 import gettext
 import io
 import logging
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import timedelta
@@ -80,16 +81,31 @@ def directory(locale: str) -> Path:
 
 @functools.cache
 def translations(locale: str) -> gettext.NullTranslations:
-    """The catalog of a shipped locale, compiled from its .po file (English: the messages as they are)."""
+    """The catalog of a shipped locale (English: the messages as they are), from its compiled .mo beside the .po:
+    compiled by Babel when there is none or the .po is newer (the first start after an install or an edit), kept for
+    the next start (never committed: .gitignore), compiled in memory where the directory cannot be written."""
     if locale == DEFAULT:
         return gettext.NullTranslations()
-    path = directory(locale) / f"{DOMAIN}.po"
-    with path.open("rb") as source:
-        catalog = read_po(source, locale=babel_locale(locale), domain=DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog, use_fuzzy=False)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    source = directory(locale) / f"{DOMAIN}.po"
+    compiled = source.with_suffix(".mo")
+    with contextlib.suppress(OSError):
+        if compiled.stat().st_mtime_ns >= source.stat().st_mtime_ns:
+            with compiled.open("rb") as kept:
+                return gettext.GNUTranslations(kept)
+    data = compile_catalog(source, locale)
+    with contextlib.suppress(OSError):
+        fresh = compiled.with_name(f".{compiled.name}.{os.getpid()}")
+        fresh.write_bytes(data)
+        os.replace(fresh, compiled)  # whole or not at all, whichever process compiles it
+    return gettext.GNUTranslations(io.BytesIO(data))
+
+
+def compile_catalog(source: Path, locale: str) -> bytes:
+    with source.open("rb") as po:
+        catalog = read_po(po, locale=babel_locale(locale), domain=DOMAIN)
+    out = io.BytesIO()
+    write_mo(out, catalog, use_fuzzy=False)
+    return out.getvalue()
 
 
 def load_all() -> None:
