@@ -19,12 +19,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
-import io
 import json
 import logging
-import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from bot import signing
 from bot.fal import catalog
 from bot.fal.catalog import Kind, Model
 from bot.jobs.model import Job
@@ -161,7 +159,8 @@ def from_pem(
         )
     credentials = Credentials(chain, key, alg, made=made, subject=leaf.subject.rfc4514_string())
     try:
-        _sign_stream(credentials, "image/png", io.BytesIO(_TINY_PNG), io.BytesIO(), _manifest("check", None, None))
+        with signing.c2pa_signer(credentials.chain, credentials.key, credentials.alg) as signer:
+            signing.try_signing(signer, _TINY_PNG, _manifest("check", None, None))
     except c2pa.C2paError as exc:
         raise CredentialsError(f"c2pa refuses to sign with {cert_name} and {key_name}: {reason(exc)}") from None
     return credentials
@@ -178,7 +177,7 @@ def _algorithm(private: object) -> str | None:
 
 
 def reason(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
+    return signing.reason(exc)
 
 
 def load_files(cert_path: Path, key_path: Path) -> Credentials:
@@ -249,46 +248,15 @@ def _version() -> str:  # read once: each lookup parses the package's metadata f
         return "0"
 
 
-def _sign_stream(
-    credentials: Credentials,
-    mime: str,
-    source: object,
-    dest: object,
-    manifest: dict[str, object],
-    signer: c2pa.Signer | None = None,
-) -> None:
-    if signer is None:
-        with _c2pa_signer(credentials) as made:
-            _sign_stream(credentials, mime, source, dest, manifest, made)
-        return
-    with c2pa.Builder(json.dumps(manifest)) as builder:
-        builder.sign(signer, mime, source, dest)
-
-
-def _c2pa_signer(credentials: Credentials) -> c2pa.Signer:
-    info = c2pa.C2paSignerInfo(
-        alg=credentials.alg.encode(), sign_cert=credentials.chain, private_key=credentials.key, ta_url=None
-    )
-    return c2pa.Signer.from_info(info)
-
-
-def sign_file(
-    credentials: Credentials, path: Path, model: Model, speech: Model | None = None, signer: c2pa.Signer | None = None
-) -> None:
-    """Sign the MP4 at `path` in place (blocking): a signed copy beside it replaces it, so a failure (c2pa.C2paError,
-    OSError) leaves the file as it was. `signer`: c2pa's signer for these credentials, when one is kept."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".signing-", suffix=path.suffix)
-    try:
-        with path.open("rb") as source, os.fdopen(handle, "w+b") as dest:
-            _sign_stream(credentials, "video/mp4", source, dest, _manifest(path.name, model, speech), signer)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def sign_file(credentials: Credentials, path: Path, model: Model, speech: Model | None = None) -> None:
+    """Sign the MP4 at `path` in place (blocking), in this process: a signed copy beside it replaces it, so a failure
+    (c2pa.C2paError, OSError) leaves the file as it was. The bot signs in its signing process instead (`Signer`)."""
+    with signing.c2pa_signer(credentials.chain, credentials.key, credentials.alg) as signer:
+        signing.sign_file(signer, path, _manifest(path.name, model, speech))
 
 
 class Signer:
-    """Signs videos with `credentials` in a process of its own (`python -m bot.provenance`), spoken to through pipes
+    """Signs videos with `credentials` in a process of its own (`python -m bot.signing`, which imports nothing but c2pa), spoken to through pipes
     the event loop reads itself (no thread in the bot's process: a thread's wake-ups would take the interpreter lock
     from the loop). It starts when the first job is shown (`warm`: ready long before that job's video) or at the
     first video, and again if it dies; a video whose signing it died under is reported as not signed (the caller
@@ -318,7 +286,7 @@ class Signer:
         ask = self._next
         answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._waiting[ask] = answer
-        request = {"id": ask, "path": str(path), "model": model.endpoint_id, "speech": speech and speech.endpoint_id}
+        request = {"id": ask, "path": str(path), "manifest": _manifest(path.name, model, speech)}
         try:
             process.stdin.write(json.dumps(request).encode() + b"\n")
             await process.stdin.drain()
@@ -336,7 +304,7 @@ class Signer:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bot.provenance",
+            "bot.signing",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -376,33 +344,8 @@ class SigningFailed(Exception):
     """Why a video could not be signed (for the log: never the key)."""
 
 
-def _serve() -> None:
-    """The signing process: credentials on the first line of stdin, then one request per line, one answer each."""
-    first = json.loads(sys.stdin.readline())
-    credentials = Credentials(first["chain"].encode(), first["key"].encode(), first["alg"])
-    try:
-        kept: c2pa.Signer | None = _c2pa_signer(credentials)  # made once: a quarter of a signature's cost
-    except Exception:  # credentials c2pa refuses: each signature then fails and says why
-        kept = None
-    for line in sys.stdin:
-        ask = json.loads(line)
-        answer: dict[str, object] = {"id": ask["id"]}
-        try:
-            model = catalog.find(ask["model"])
-            speech = catalog.find(ask["speech"]) if ask["speech"] else None
-            sign_file(credentials, Path(ask["path"]), model, speech, kept)
-        except Exception as exc:
-            answer["error"] = reason(exc)
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
-
-
 # A 1×1 PNG: what the credentials are tried on at start (c2pa checks the certificate when it signs).
 _TINY_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
     "0000000c49444154789c63606060000000040001f61738550000000049454e44ae426082"
 )
-
-
-if __name__ == "__main__":
-    _serve()

@@ -271,11 +271,6 @@ for _model in MODELS:
         _BY_ID[_name] = _model
 
 
-def find(endpoint_id: str) -> Model:
-    """The model with this endpoint id or alias, whatever its kind (KeyError when there is none)."""
-    return _BY_ID[endpoint_id]
-
-
 class UnknownModel(ValueError):
     def __init__(self, model_id: str, kind: Kind) -> None:
         offered = ", ".join(m.endpoint_id for m in models_of(kind))
