@@ -86,18 +86,19 @@ async def test_a_submission_lost_on_the_way_back_is_reported_and_never_sent_twic
     await finished(discord_standin, after, timeout=30)  # and the next job is served as usual
 
 
-async def test_a_job_whose_fal_requests_fail_for_a_minute_is_delivered_when_fal_answers(
+async def test_a_job_whose_fal_requests_fail_for_half_a_minute_is_delivered_when_fal_answers(
     bot, discord_standin, fal_standin
 ):
     fal_standin.script("veed/fabric-1.0", JobScript(queue_positions=[0], queue_step=0.5, run_time=3.0))
     interaction = await discord_standin.send_command("talkinghead", options(0))
     await fal_standin.wait_for_submissions(1)
-    fal_standin.outage(routes=("status", "stream", "result"), seconds=60)
-    message = await finished(discord_standin, interaction, timeout=150)
+    fal_standin.outage(routes=("status", "stream", "result"), seconds=25)
+    message = await finished(discord_standin, interaction, timeout=120)
     assert shown_text(message).startswith("✅")
     assert len(fal_standin.jobs) == 1 and fal_standin.count("submit") == 1
     failed = [r for r in fal_standin.requests if r.fault]
-    assert failed and failed[-1].time - failed[0].time > 30  # it kept following through the outage
+    # it kept following through the outage, attempt after attempt with longer pauses, and never resubmitted
+    assert failed and failed[-1].time - failed[0].time > 12
 
 
 async def test_a_crash_while_a_job_is_being_sent_is_reported_and_never_sent_twice(bot, discord_standin, fal_standin):
