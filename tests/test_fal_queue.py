@@ -64,10 +64,11 @@ async def test_a_stream_dropped_midway_still_ends_in_the_result(queue, fal_env):
     assert output["video"]["url"]
 
 
-async def test_a_sixty_second_job_costs_a_handful_of_status_requests(fal_env):
-    """One job followed over the stream, one by polling only (the fallback), both 60 s long."""
+async def test_a_thirty_second_job_costs_a_handful_of_status_requests(fal_env):
+    """One job followed over the stream, one by polling only (the fallback), both 30 s long."""
     fal_env.script(
-        LIPSYNC, JobScript(queue_positions=[3, 2, 1], queue_step=5, run_time=45, logs=[f"step {i}" for i in range(30)])
+        LIPSYNC,
+        JobScript(queue_positions=[3, 2, 1], queue_step=2.5, run_time=22.5, logs=[f"step {i}" for i in range(30)]),
     )
     streaming = FalQueue(FAL_KEY)
     polling = FalQueue(FAL_KEY, stream_attempts=0)

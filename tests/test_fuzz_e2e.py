@@ -698,7 +698,7 @@ async def assert_still_served(bot, discord, logged: int) -> None:
 
 
 @pytest.mark.parametrize("bot_database", STORES, indirect=True)  # member text reaches the store
-@examples(150)
+@examples(90)
 @given(case=command_cases())
 @example(case=Case("talkinghead", {**TAKEN["talkinghead"], "𝕨" * 3000: "x"}))  # its name cut the refusal's code span
 async def test_every_option_of_every_command_given_hostile_values(roomy, discord_standin, fal_standin, case):
@@ -823,7 +823,7 @@ def admin_cases() -> st.SearchStrategy[Case]:
 
 
 @pytest.mark.parametrize("bot_database", STORES, indirect=True)  # member text reaches the store's queries
-@examples(100)
+@examples(70)
 @given(case=admin_cases())
 @example(case=Case("jobs", {"job_id": "ab\x00cd"}, False, subcommand="show"))  # PostgreSQL takes no NUL in text
 @example(case=Case("config", {}, False, subcommand=None, by_owner=True))  # a group, as an older app sends it
@@ -933,7 +933,7 @@ async def assert_menu_answered_well(bot, discord, fal, menu: Menu) -> None:
     await assert_outcome(bot, discord, fal, interaction, start, menu)
 
 
-@examples(120)
+@examples(80)
 @given(menu=menus())
 @example(
     menu=Menu("Make this talk", "", (File("portrait.png", "image/png", "a.png", fields=(("filename", 5),)),), (), {})
@@ -1001,7 +1001,7 @@ async def with_a_past_job(roomy, discord_standin):
     return roomy
 
 
-@examples(70)
+@examples(50)
 @given(typing=typings())
 @example(typing=Typing("talkinghead", "voice", {"voice": raw(3, 0)}))
 @example(typing=Typing("lipsync", "voice", {"voice": "x", "": {"type": 1, "options": []}}))  # no such subcommand
@@ -1062,7 +1062,7 @@ def link_cases() -> st.SearchStrategy[Case]:
 
 
 @pytest.mark.parametrize("bot_settings", [{"INPUT_HOSTING": "passthrough"}])
-@examples(70)
+@examples(50)
 @given(case=link_cases())
 async def test_links_in_any_spelling_are_taken_as_checked_or_refused_privately(
     roomy, discord_standin, fal_standin, case
@@ -1131,7 +1131,7 @@ async def cloning(roomy, discord_standin):
 
 
 @pytest.mark.parametrize("bot_database", STORES, indirect=True)  # names reach the store's queries
-@examples(60)
+@examples(40)
 @given(case=voice_cases())
 @example(case=Case("voice", {"name": "My Voice", "consent": True, "sample": VOICE_SAMPLE}, False, "clone"))
 @example(case=Case("voice", {"name": "my voice\x00"}, False, "delete"))  # PostgreSQL takes no NUL in text
