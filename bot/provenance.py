@@ -311,23 +311,28 @@ class Signer:
         assert process.stdin is not None
         secret = {"chain": self.credentials.chain.decode(), "key": self.credentials.key.decode()}
         process.stdin.write(json.dumps(secret | {"alg": self.credentials.alg}).encode() + b"\n")
-        self._process = process
-        self._reader = asyncio.ensure_future(self._read(process))
+        self._process, self._waiting = process, {}
+        self._reader = asyncio.ensure_future(self._read(process, self._waiting))
         return process
 
-    async def _read(self, process: asyncio.subprocess.Process) -> None:
+    async def _read(self, process: asyncio.subprocess.Process, asked: dict[int, asyncio.Future[str | None]]) -> None:
+        """The answers of one signing process to what was asked of it (`asked`: its own, not a successor's)."""
         assert process.stdout is not None
         while line := await process.stdout.readline():
-            answer = json.loads(line)
-            waiting = self._waiting.pop(answer["id"], None)
+            try:
+                answer = json.loads(line)
+                waiting = asked.pop(int(answer["id"]), None)
+            except (ValueError, KeyError, TypeError):  # not an answer (a library writing to stdout): not ours
+                log.warning("the signing process wrote something that is not an answer; ignored")
+                continue
             if waiting is not None and not waiting.done():
                 waiting.set_result(answer.get("error"))
         await process.wait()
         log.warning("the signing process ended (exit status %s); the next video starts another", process.returncode)
-        for ask in list(self._waiting):  # answers that will never come
-            waiting = self._waiting.pop(ask)
+        for waiting in asked.values():  # answers that will never come
             if not waiting.done():
                 waiting.set_result("the signing process ended before it answered")
+        asked.clear()
 
     async def close(self) -> None:
         if self._started is not None and not self._started.done():
