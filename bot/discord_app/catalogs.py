@@ -39,7 +39,6 @@ SOURCES = ("bot", "cogs")
 LIMITS = {"command_name": 32, "group_name": 32, "parameter_name": 32, "choice_name": 100}
 LIMITS |= {"command_description": 100, "group_description": 100, "parameter_description": 100}
 NAME = re.compile(r"^[-_\w]{1,32}$")  # a slash command's or an option's name: lowercase, no spaces
-MODAL_TITLE_LIMIT = 45
 
 
 def placeholders(text: str) -> set[str]:
